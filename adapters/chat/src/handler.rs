@@ -1,0 +1,34 @@
+//! The one trait the engine implements and every adapter calls.
+
+use crate::{InboundMessage, Reply};
+use async_trait::async_trait;
+
+/// Failures an adapter must show to the user (as a short apology) rather than crash on.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Thread memory could not be read or written; the reply was not sent because it would not be durable.
+    #[error("thread memory is unavailable: {0}")]
+    Memory(String),
+    /// Anything else the engine could not recover from within this turn.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Handles one inbound message and produces the reply for its thread.
+///
+/// Implementations must be cheap to share (`Arc<dyn MessageHandler>`) and safe to call from many
+/// tasks at once; turns of the *same* thread are serialised by the implementation.
+#[async_trait]
+pub trait MessageHandler: Send + Sync {
+    /// Processes `message` and returns the reply to post in the same thread.
+    ///
+    /// # Errors
+    /// [`HandlerError`] when the turn could not be completed; the adapter shows a short error.
+    async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError>;
+
+    /// A short "working on it" line for a message that will take a while (it runs diagnostics),
+    /// or `None` when the answer will be immediate. Adapters show it before calling `handle`.
+    async fn progress_hint(&self, _message: &InboundMessage) -> Option<String> {
+        None
+    }
+}

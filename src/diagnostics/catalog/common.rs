@@ -1,0 +1,226 @@
+//! Evaluation helpers shared by several engines' checks.
+
+use crate::diagnostics::{Finding, ResultSet};
+use dbabot_chat::Severity;
+use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+use std::collections::BTreeMap;
+
+/// Groups `(table, index, columns, is_unique)` rows and reports indexes whose column list equals
+/// another index's on the same table (duplicates), keeping the unique/primary one.
+/// `drop_sql` renders the statement a human would run.
+///
+/// Rule: two B-tree indexes with identical key columns serve the same lookups; the extra one
+/// costs write amplification and space (PostgreSQL docs §11 "Indexes"; MySQL Reference Manual
+/// §10.3 "Optimization and Indexes").
+pub fn duplicate_indexes_by_columns(
+    check: &str,
+    rs: &ResultSet,
+    drop_sql: fn(table: &str, index: &str) -> String,
+) -> Vec<Finding> {
+    let mut groups: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
+    for r in rs.iter() {
+        let key = (r.str("table"), r.str("columns").to_lowercase().replace(' ', ""));
+        groups
+            .entry(key)
+            .or_default()
+            .push((r.str("index"), r.bool("is_unique").unwrap_or(false)));
+    }
+    let mut out = Vec::new();
+    for ((table, _), mut idx) in groups {
+        if idx.len() < 2 {
+            continue;
+        }
+        // Keep the unique (or primary) one, else the first by name.
+        idx.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let keep = idx[0].0.clone();
+        let columns = rs
+            .iter()
+            .find(|r| r.str("index") == keep && r.str("table") == table)
+            .map(|r| r.str("columns"))
+            .unwrap_or_default();
+        for (dup, unique) in idx.into_iter().skip(1) {
+            let sql = drop_sql(&table, &dup);
+            out.push(
+                Finding::new(
+                    check,
+                    "duplicate_index",
+                    Severity::Warning,
+                    format!("Index {dup} on {table} ({columns}) duplicates {keep}"),
+                )
+                .detail(if unique {
+                    "Both indexes are unique; keep one constraint.".to_string()
+                } else {
+                    "It slows every write and uses space without serving any lookup the other cannot."
+                        .to_string()
+                })
+                .fact("index", &dup)
+                .fact("duplicate_of", &keep)
+                .fact("table", &table)
+                .fact("columns", &columns)
+                .fact("drop_sql", sql)
+                .threshold("identical key columns on the same table (PostgreSQL docs §11; MySQL manual §10.3.1)"),
+            );
+        }
+    }
+    out
+}
+
+/// Columns that `query` filters `table` on (WHERE/JOIN predicates), in order of appearance.
+///
+/// Parses with a generic dialect; placeholders (`$1`, `?`) are fine. Returns an empty list when
+/// the text does not parse or does not read `table`.
+pub fn where_columns(query: &str, table: &str) -> Vec<String> {
+    let table = table.rsplit('.').next().unwrap_or(table).to_lowercase();
+    let Ok(stmts) = Parser::parse_sql(&GenericDialect {}, query) else {
+        return Vec::new();
+    };
+    let mut cols = Vec::new();
+    for s in &stmts {
+        let Statement::Query(q) = s else { continue };
+        collect_select(&q.body, &table, &mut cols);
+    }
+    let mut seen = std::collections::HashSet::new();
+    cols.retain(|c| seen.insert(c.clone()));
+    cols
+}
+
+fn collect_select(body: &SetExpr, table: &str, out: &mut Vec<String>) {
+    match body {
+        SetExpr::Select(sel) => {
+            // Aliases under which `table` appears in FROM.
+            let mut names = vec![table.to_string()];
+            let mut found = false;
+            for twj in &sel.from {
+                let mut factors = vec![&twj.relation];
+                factors.extend(twj.joins.iter().map(|j| &j.relation));
+                for f in factors {
+                    if let TableFactor::Table { name, alias, .. } = f {
+                        let last = name
+                            .0
+                            .last()
+                            .map(|p| p.to_string().trim_matches(['"', '`']).to_lowercase())
+                            .unwrap_or_default();
+                        if last == table {
+                            found = true;
+                            if let Some(a) = alias {
+                                names.push(a.name.value.to_lowercase());
+                            }
+                        }
+                    }
+                }
+            }
+            if !found {
+                return;
+            }
+            let single_table = sel.from.len() == 1 && sel.from[0].joins.is_empty();
+            if let Some(w) = &sel.selection {
+                collect_expr(w, &names, single_table, out);
+            }
+        }
+        SetExpr::Query(q) => collect_select(&q.body, table, out),
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_select(left, table, out);
+            collect_select(right, table, out);
+        }
+        _ => {}
+    }
+}
+
+fn column_of(e: &Expr, names: &[String], single_table: bool) -> Option<String> {
+    match e {
+        Expr::Identifier(id) if single_table => Some(id.value.to_lowercase()),
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let qual = parts[parts.len() - 2].value.to_lowercase();
+            names
+                .contains(&qual)
+                .then(|| parts[parts.len() - 1].value.to_lowercase())
+        }
+        Expr::Nested(inner) => column_of(inner, names, single_table),
+        _ => None,
+    }
+}
+
+fn collect_expr(e: &Expr, names: &[String], single: bool, out: &mut Vec<String>) {
+    use sqlparser::ast::BinaryOperator as B;
+    match e {
+        Expr::BinaryOp { left, op, right } => match op {
+            B::And | B::Or => {
+                collect_expr(left, names, single, out);
+                collect_expr(right, names, single, out);
+            }
+            B::Eq | B::Lt | B::LtEq | B::Gt | B::GtEq => {
+                if let Some(c) = column_of(left, names, single) {
+                    out.push(c);
+                } else if let Some(c) = column_of(right, names, single) {
+                    out.push(c);
+                }
+            }
+            _ => {}
+        },
+        Expr::InList { expr, .. }
+        | Expr::Between { expr, .. }
+        | Expr::IsNull(expr)
+        | Expr::InSubquery { expr, .. } => {
+            if let Some(c) = column_of(expr, names, single) {
+                out.push(c);
+            }
+        }
+        Expr::Like { expr, .. } | Expr::ILike { expr, .. } => {
+            if let Some(c) = column_of(expr, names, single) {
+                out.push(c);
+            }
+        }
+        Expr::Nested(inner) => collect_expr(inner, names, single, out),
+        _ => {}
+    }
+}
+
+/// The first column in `candidates` that no index leads with, given a comma-separated list of
+/// indexed leading columns.
+pub fn first_unindexed(candidates: &[String], indexed_leading: &str) -> Option<String> {
+    let indexed: Vec<String> = indexed_leading
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    candidates.iter().find(|c| !indexed.contains(c)).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Value;
+
+    #[test]
+    fn where_columns_finds_filters() {
+        assert_eq!(
+            where_columns("SELECT count(*) FROM events WHERE user_email = $1 AND kind = 'x'", "public.events"),
+            vec!["user_email", "kind"]
+        );
+        assert_eq!(
+            where_columns("select * from orders o join events e on e.order_id = o.id where e.session_id in (1,2)", "events"),
+            vec!["session_id"]
+        );
+        assert!(where_columns("select * from other where a = 1", "events").is_empty());
+        assert!(where_columns("not sql at all", "events").is_empty());
+    }
+
+    #[test]
+    fn duplicates_keep_the_unique_one() {
+        let rs = ResultSet::new(
+            &["table", "index", "columns", "is_unique"],
+            vec![
+                vec![Value::Text("t".into()), Value::Text("a_idx".into()), Value::Text("a".into()), Value::Bool(false)],
+                vec![Value::Text("t".into()), Value::Text("a_key".into()), Value::Text("a".into()), Value::Bool(true)],
+                vec![Value::Text("t".into()), Value::Text("b_idx".into()), Value::Text("b".into()), Value::Bool(false)],
+            ],
+        );
+        let f = duplicate_indexes_by_columns("duplicate_indexes", &rs, |t, i| format!("DROP INDEX {i} ON {t}"));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].facts["index"], "a_idx");
+        assert_eq!(f[0].facts["duplicate_of"], "a_key");
+        assert_eq!(f[0].facts["drop_sql"], "DROP INDEX a_idx ON t");
+    }
+}

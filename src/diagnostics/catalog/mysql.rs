@@ -1,0 +1,664 @@
+//! MySQL 8 and MariaDB 10.x diagnostics. Where the two differ (lock views, status tables,
+//! replication), a check has variants chosen by precondition, MySQL 8 first.
+
+use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
+use super::postgres::{blocking_pairs, connection_groups, idle_sessions, no_pk, replication_rows, table_sizes};
+use super::{Check, Precondition};
+use crate::config::Engine;
+use crate::diagnostics::finding::{human_bytes, human_secs, short_query};
+use crate::diagnostics::{Finding, ResultSet};
+use dbabot_chat::Severity;
+
+const E: Engine = Engine::Mysql;
+
+/// The only non-SELECT statements in the MySQL catalog: replication status has no SELECT form
+/// on MariaDB (`SHOW ALL SLAVES STATUS`) or before MySQL 8 performance_schema tables.
+#[cfg(test)]
+pub(super) const ALLOWED_SHOW: &[&str] = &["SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS"];
+
+
+const PS_ON: Precondition = Precondition {
+    sql: "SELECT @@performance_schema = 1",
+    unavailable: "performance_schema is OFF on this server, so statement statistics are not collected. Set performance_schema=ON in the server configuration (restart needed; on RDS/Aurora set it in the parameter group; MariaDB has it off by default).",
+};
+
+pub(super) static CHECKS: &[Check] = &[
+    Check {
+        name: "overview",
+        engine: E,
+        title: "Server overview (MySQL 8: performance_schema.global_status)",
+        sql: "SELECT VERSION() AS version,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime') AS uptime_s,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Threads_connected') AS connections,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Max_used_connections') AS max_used,
+       CAST(@@max_connections AS SIGNED) AS max_connections,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Innodb_buffer_pool_read_requests') AS bp_requests,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Innodb_buffer_pool_reads') AS bp_disk_reads,
+       CAST(NULL AS SIGNED) AS deadlocks,
+       DATABASE() AS db",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'global_status' AND @@performance_schema = 1",
+            unavailable: "",
+        }),
+        evaluate: overview,
+    },
+    Check {
+        name: "overview",
+        engine: E,
+        title: "Server overview (information_schema.GLOBAL_STATUS)",
+        sql: "SELECT VERSION() AS version,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME') AS uptime_s,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED') AS connections,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'MAX_USED_CONNECTIONS') AS max_used,
+       CAST(@@max_connections AS SIGNED) AS max_connections,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_READ_REQUESTS') AS bp_requests,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_READS') AS bp_disk_reads,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS') AS deadlocks,
+       DATABASE() AS db",
+        precondition: None,
+        evaluate: overview,
+    },
+    Check {
+        name: "active_queries",
+        engine: E,
+        title: "Running statements (information_schema.PROCESSLIST)",
+        sql: "SELECT ID AS pid, USER AS usr, COMMAND AS command, CAST(TIME AS SIGNED) AS duration_s,
+       COALESCE(STATE, '') AS state, LEFT(INFO, 500) AS query
+  FROM information_schema.PROCESSLIST
+ WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
+   AND ID <> CONNECTION_ID() AND INFO IS NOT NULL
+   AND (DB = DATABASE() OR DATABASE() IS NULL)
+ ORDER BY TIME DESC",
+        precondition: None,
+        evaluate: active_queries,
+    },
+    Check {
+        name: "blocking_chains",
+        engine: E,
+        title: "InnoDB lock waits (MySQL 8 performance_schema.data_lock_waits)",
+        sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
+       TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
+       b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
+       IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state) AS blocker_state,
+       TIMESTAMPDIFF(SECOND, b.trx_started, NOW()) AS blocker_xact_s,
+       CONCAT(w.REQUESTING_ENGINE_LOCK_ID, '') AS lock_id,
+       (SELECT CONCAT(l.LOCK_TYPE, ' ', l.LOCK_MODE) FROM performance_schema.data_locks l
+         WHERE l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID LIMIT 1) AS lock_type,
+       (SELECT CONCAT(l.OBJECT_SCHEMA, '.', l.OBJECT_NAME) FROM performance_schema.data_locks l
+         WHERE l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID LIMIT 1) AS relation
+  FROM performance_schema.data_lock_waits w
+  JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID
+  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID
+ ORDER BY wait_s DESC",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'data_lock_waits' AND @@performance_schema = 1",
+            unavailable: "",
+        }),
+        evaluate: blocking_chains,
+    },
+    Check {
+        name: "blocking_chains",
+        engine: E,
+        title: "InnoDB lock waits (information_schema.INNODB_LOCK_WAITS, MariaDB / MySQL 5.7)",
+        sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
+       TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
+       b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
+       IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state) AS blocker_state,
+       TIMESTAMPDIFF(SECOND, b.trx_started, NOW()) AS blocker_xact_s,
+       (SELECT CONCAT(l.lock_type, ' ', l.lock_mode) FROM information_schema.INNODB_LOCKS l
+         WHERE l.lock_id = w.requested_lock_id LIMIT 1) AS lock_type,
+       (SELECT REPLACE(l.lock_table, '`', '') FROM information_schema.INNODB_LOCKS l
+         WHERE l.lock_id = w.requested_lock_id LIMIT 1) AS relation
+  FROM information_schema.INNODB_LOCK_WAITS w
+  JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id
+  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id
+ ORDER BY wait_s DESC",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'INNODB_LOCK_WAITS'",
+            unavailable: "This server exposes neither performance_schema.data_lock_waits (MySQL 8, needs performance_schema=ON) nor information_schema.INNODB_LOCK_WAITS, so lock waits cannot be listed.",
+        }),
+        evaluate: blocking_chains,
+    },
+    Check {
+        name: "idle_in_transaction",
+        engine: E,
+        title: "Sessions sleeping inside an open InnoDB transaction",
+        sql: "SELECT t.trx_mysql_thread_id AS pid, p.USER AS usr,
+       TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS age_s, CAST(p.TIME AS SIGNED) AS idle_s,
+       COALESCE(LEFT(t.trx_query, 500), '') AS query, t.trx_rows_locked AS rows_locked
+  FROM information_schema.INNODB_TRX t
+  JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+ WHERE p.COMMAND = 'Sleep' AND (p.DB = DATABASE() OR DATABASE() IS NULL)
+ ORDER BY t.trx_started",
+        precondition: None,
+        evaluate: idle_in_transaction,
+    },
+    Check {
+        name: "connections",
+        engine: E,
+        title: "Connections by user, schema and command",
+        sql: "SELECT COMMAND AS state, USER AS usr, COALESCE(DB, '') AS application, COUNT(*) AS count,
+       CAST(@@max_connections AS SIGNED) AS max_connections
+  FROM information_schema.PROCESSLIST
+ GROUP BY COMMAND, USER, DB
+ ORDER BY count DESC",
+        precondition: None,
+        evaluate: connections,
+    },
+    Check {
+        name: "largest_tables",
+        engine: E,
+        title: "Largest tables (data + indexes, reclaimable space)",
+        sql: "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) AS tbl,
+       CAST(DATA_LENGTH + INDEX_LENGTH AS SIGNED) AS size_bytes, CAST(INDEX_LENGTH AS SIGNED) AS index_bytes,
+       CAST(TABLE_ROWS AS SIGNED) AS est_rows, CAST(DATA_FREE AS SIGNED) AS free_bytes
+  FROM information_schema.TABLES
+ WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema') AND TABLE_TYPE = 'BASE TABLE'
+ ORDER BY size_bytes DESC
+ LIMIT 20",
+        precondition: None,
+        evaluate: largest_tables,
+    },
+    Check {
+        name: "database_size",
+        engine: E,
+        title: "Schema sizes",
+        sql: "SELECT TABLE_SCHEMA AS database_name, CAST(SUM(DATA_LENGTH + INDEX_LENGTH) AS SIGNED) AS size_bytes,
+       CAST(SUM(DATA_FREE) AS SIGNED) AS free_bytes, COUNT(*) AS table_count
+  FROM information_schema.TABLES
+ WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ GROUP BY TABLE_SCHEMA
+ ORDER BY size_bytes DESC",
+        precondition: None,
+        evaluate: database_size,
+    },
+    Check {
+        name: "tables_without_pk",
+        engine: E,
+        title: "Tables without a primary key",
+        sql: "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS tbl, CAST(t.TABLE_ROWS AS SIGNED) AS est_rows
+  FROM information_schema.TABLES t
+  LEFT JOIN information_schema.TABLE_CONSTRAINTS c
+    ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY'
+ WHERE t.TABLE_TYPE = 'BASE TABLE' AND t.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+   AND c.CONSTRAINT_NAME IS NULL
+ ORDER BY 1",
+        precondition: None,
+        evaluate: tables_without_pk,
+    },
+    Check {
+        name: "duplicate_indexes",
+        engine: E,
+        title: "Duplicate indexes (same columns in the same order)",
+        sql: "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) AS tbl, INDEX_NAME AS idx,
+       GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ', ') AS cols,
+       MIN(NON_UNIQUE) = 0 AS is_unique
+  FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME
+ ORDER BY 1, 2",
+        precondition: None,
+        evaluate: duplicate_indexes,
+    },
+    Check {
+        name: "index_list",
+        engine: E,
+        title: "Indexes per table",
+        sql: "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) AS tbl, INDEX_NAME AS idx,
+       GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ', ') AS cols
+  FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME
+ ORDER BY 1, 2",
+        precondition: None,
+        evaluate: index_list,
+    },
+    Check {
+        name: "unused_indexes",
+        engine: E,
+        title: "Indexes unused since server start (sys.schema_unused_indexes)",
+        sql: "SELECT CONCAT(object_schema, '.', object_name) AS tbl, index_name AS idx
+  FROM sys.schema_unused_indexes
+ WHERE object_schema NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ ORDER BY 1, 2",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sys' AND TABLE_NAME = 'schema_unused_indexes' AND @@performance_schema = 1",
+            unavailable: "Index usage needs performance_schema=ON and the sys schema (MySQL 5.7+/MariaDB 10.6+); on this server one of them is missing.",
+        }),
+        evaluate: unused_indexes,
+    },
+    Check {
+        name: "seq_scans",
+        engine: E,
+        title: "Statements that used no index (performance_schema digests)",
+        sql: "SELECT LEFT(DIGEST_TEXT, 1000) AS query, COUNT_STAR AS calls, SUM_NO_INDEX_USED AS no_index_used,
+       SUM_ROWS_EXAMINED AS rows_examined, SUM_ROWS_SENT AS rows_sent
+  FROM performance_schema.events_statements_summary_by_digest
+ WHERE SUM_NO_INDEX_USED > 0 AND (SCHEMA_NAME = DATABASE() OR DATABASE() IS NULL)
+ ORDER BY SUM_ROWS_EXAMINED DESC
+ LIMIT 20",
+        precondition: Some(PS_ON),
+        evaluate: seq_scans,
+    },
+    Check {
+        name: "top_statements",
+        engine: E,
+        title: "Top statement digests by total latency (performance_schema)",
+        sql: "SELECT LEFT(DIGEST_TEXT, 500) AS query, COUNT_STAR AS calls,
+       SUM_TIMER_WAIT / 1000000000 AS total_ms, AVG_TIMER_WAIT / 1000000000 AS mean_ms,
+       SUM_ROWS_EXAMINED AS rows_examined
+  FROM performance_schema.events_statements_summary_by_digest
+ WHERE SCHEMA_NAME = DATABASE() OR DATABASE() IS NULL
+ ORDER BY SUM_TIMER_WAIT DESC
+ LIMIT 10",
+        precondition: Some(PS_ON),
+        evaluate: top_statements,
+    },
+    Check {
+        name: "replication",
+        engine: E,
+        title: "Replica status (MariaDB SHOW ALL SLAVES STATUS)",
+        sql: "SHOW ALL SLAVES STATUS",
+        precondition: Some(Precondition {
+            sql: "SELECT VERSION() LIKE '%MariaDB%'",
+            unavailable: "",
+        }),
+        evaluate: replication,
+    },
+    Check {
+        name: "replication",
+        engine: E,
+        title: "Replica status (MySQL 8.0.22+ SHOW REPLICA STATUS)",
+        sql: "SHOW REPLICA STATUS",
+        precondition: None,
+        evaluate: replication,
+    },
+    Check {
+        name: "settings",
+        engine: E,
+        title: "Key settings review",
+        sql: "SELECT 'innodb_buffer_pool_size' AS name, CAST(@@innodb_buffer_pool_size AS CHAR) AS setting
+UNION ALL SELECT 'max_connections', CAST(@@max_connections AS CHAR)
+UNION ALL SELECT 'slow_query_log', CAST(@@slow_query_log AS CHAR)
+UNION ALL SELECT 'long_query_time', CAST(@@long_query_time AS CHAR)
+UNION ALL SELECT 'innodb_flush_log_at_trx_commit', CAST(@@innodb_flush_log_at_trx_commit AS CHAR)
+UNION ALL SELECT 'sync_binlog', CAST(@@sync_binlog AS CHAR)
+UNION ALL SELECT 'log_bin', CAST(@@log_bin AS CHAR)
+UNION ALL SELECT 'require_secure_transport', CAST(@@require_secure_transport AS CHAR)
+UNION ALL SELECT 'innodb_lock_wait_timeout', CAST(@@innodb_lock_wait_timeout AS CHAR)
+UNION ALL SELECT 'performance_schema', CAST(@@performance_schema AS CHAR)",
+        precondition: None,
+        evaluate: settings,
+    },
+    Check {
+        name: "roles_security",
+        engine: E,
+        title: "Accounts: SUPER privilege, empty passwords, anonymous and any-host accounts",
+        sql: "SELECT CONCAT(User, '@', Host) AS role, User AS user_name, Host AS host,
+       Super_priv = 'Y' AS superuser,
+       (authentication_string = '' AND plugin IN ('', 'mysql_native_password', 'caching_sha2_password')) AS empty_password,
+       password_expired = 'Y' AS password_expired
+  FROM mysql.user
+ ORDER BY 1",
+        precondition: None,
+        evaluate: roles_security,
+    },
+    Check {
+        name: "backups",
+        engine: E,
+        title: "Binary log (point-in-time recovery) settings",
+        sql: "SELECT CAST(@@log_bin AS SIGNED) AS log_bin, @@binlog_format AS binlog_format, CAST(@@sync_binlog AS SIGNED) AS sync_binlog",
+        precondition: None,
+        evaluate: backups,
+    },
+];
+
+fn overview(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    let mut out = Vec::new();
+    let used = r.i64("connections").unwrap_or(0);
+    let max = r.i64("max_connections").unwrap_or(0).max(1);
+    let pct = used as f64 * 100.0 / max as f64;
+    out.push(
+        Finding::new(
+            "overview",
+            "overview",
+            Severity::Ok,
+            format!(
+                "{} up {}, {used}/{max} connections (peak {})",
+                r.str("version"),
+                human_secs(r.f64("uptime_s").unwrap_or(0.0)),
+                r.str("max_used")
+            ),
+        )
+        .fact("version", r.str("version")),
+    );
+    if pct >= 80.0 {
+        out.push(
+            Finding::new(
+                "overview",
+                "connections_high",
+                if pct >= 95.0 { Severity::Critical } else { Severity::Warning },
+                format!("{used} of {max} connections in use ({pct:.0}%)"),
+            )
+            .fact("used", used)
+            .fact("max", max)
+            .fact("pct", format!("{pct:.0}"))
+            .threshold("≥ 80% warning, ≥ 95% critical of max_connections (MySQL manual §7.1.8)"),
+        );
+    }
+    let req = r.f64("bp_requests").unwrap_or(0.0);
+    let disk = r.f64("bp_disk_reads").unwrap_or(0.0);
+    if req > 100_000.0 {
+        let hit = 100.0 * (1.0 - disk / req);
+        if hit < 99.0 {
+            out.push(
+                Finding::new(
+                    "overview",
+                    "cache_hit_low",
+                    if hit < 95.0 { Severity::Warning } else { Severity::Info },
+                    format!("InnoDB buffer pool hit ratio is {hit:.1}%"),
+                )
+                .fact("ratio_pct", format!("{hit:.1}"))
+                .threshold("< 99% info, < 95% warning (MySQL manual §17.5.1 Buffer Pool; common guidance)"),
+            );
+        }
+    }
+    if let Some(d) = r.i64("deadlocks").filter(|d| *d > 0) {
+        out.push(
+            Finding::new("overview", "deadlocks_seen", Severity::Info, format!("{d} InnoDB deadlocks since start"))
+                .fact("deadlocks", d)
+                .fact("database", r.str("db")),
+        );
+    }
+    out
+}
+
+fn active_queries(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .filter_map(|r| {
+            let d = r.f64("duration_s").unwrap_or(0.0);
+            let sev = if d >= 300.0 {
+                Severity::Critical
+            } else if d >= 60.0 {
+                Severity::Warning
+            } else if d >= 5.0 {
+                Severity::Info
+            } else {
+                return None;
+            };
+            Some(
+                Finding::new(
+                    "active_queries",
+                    "long_running_query",
+                    sev,
+                    format!("thread {} has run for {} ({}): {}", r.str("pid"), human_secs(d), r.str("state"), short_query(&r.str("query"), 120)),
+                )
+                .fact("pid", r.str("pid"))
+                .fact("user", r.str("usr"))
+                .fact("duration_s", format!("{d:.0}"))
+                .fact("state", r.str("state"))
+                .fact("wait_event", r.str("state"))
+                .fact("query", short_query(&r.str("query"), 300))
+                .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical (common operational guidance)"),
+            )
+        })
+        .collect()
+}
+
+fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
+    blocking_pairs("blocking_chains", rs)
+}
+
+fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
+    idle_sessions("idle_in_transaction", rs)
+}
+
+fn connections(rs: &ResultSet) -> Vec<Finding> {
+    connection_groups("connections", rs)
+}
+
+fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
+    let mut out = table_sizes("largest_tables", rs);
+    for r in rs.iter() {
+        let size = r.i64("size_bytes").unwrap_or(0);
+        let free = r.i64("free_bytes").unwrap_or(0);
+        if size > 100 * 1024 * 1024 && free * 5 > size {
+            out.push(
+                Finding::new(
+                    "largest_tables",
+                    "dead_tuples_high",
+                    Severity::Info,
+                    format!("{} has {} reclaimable free space ({} total)", r.str("tbl"), human_bytes(free), human_bytes(size)),
+                )
+                .fact("table", r.str("tbl"))
+                .fact("dead", free)
+                .fact("live", size)
+                .fact("pct", format!("{:.0}", free as f64 * 100.0 / size as f64))
+                .fact("last_autovacuum", "n/a")
+                .threshold("DATA_FREE > 20% of a table over 100 MB (MySQL manual, OPTIMIZE TABLE)"),
+            );
+        }
+    }
+    out
+}
+
+fn database_size(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .take(5)
+        .map(|r| {
+            let size = r.i64("size_bytes").unwrap_or(0);
+            Finding::new(
+                "database_size",
+                "database_size",
+                Severity::Info,
+                format!("schema {}: {} in {} tables", r.str("database_name"), human_bytes(size), r.str("table_count")),
+            )
+            .fact("database", r.str("database_name"))
+            .fact("size", human_bytes(size))
+            .fact("size_bytes", size)
+        })
+        .collect()
+}
+
+fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
+    no_pk("tables_without_pk", rs)
+}
+
+fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
+    let mapped = ResultSet {
+        columns: vec!["table".into(), "index".into(), "columns".into(), "is_unique".into()],
+        rows: rs
+            .iter()
+            .map(|r| vec![r.get("tbl").clone(), r.get("idx").clone(), r.get("cols").clone(), r.get("is_unique").clone()])
+            .collect(),
+        truncated: rs.truncated,
+    };
+    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |t, i| {
+        format!("ALTER TABLE {t} DROP INDEX `{i}`;")
+    })
+}
+
+fn index_list(rs: &ResultSet) -> Vec<Finding> {
+    vec![Finding::new("index_list", "index_list", Severity::Ok, format!("{} indexes in user schemas", rs.len()))]
+}
+
+fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .map(|r| {
+            Finding::new(
+                "unused_indexes",
+                "unused_index",
+                Severity::Info,
+                format!("{} on {} has not been used since the server started", r.str("idx"), r.str("tbl")),
+            )
+            .fact("index", r.str("idx"))
+            .fact("table", r.str("tbl"))
+            .fact("size", "unknown")
+            .fact("scans", "0")
+            .fact("drop_sql", format!("ALTER TABLE {} DROP INDEX `{}`;", r.str("tbl"), r.str("idx")))
+            .threshold("no reads since server start (sys.schema_unused_indexes; check uptime covers a full business cycle)")
+        })
+        .collect()
+}
+
+fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .filter_map(|r| {
+            let examined = r.i64("rows_examined").unwrap_or(0);
+            let calls = r.i64("calls").unwrap_or(0).max(1);
+            if examined / calls < 1_000 {
+                return None;
+            }
+            let query = r.str("query");
+            let table = first_table(&query)?;
+            let column = where_columns(&query, &table).into_iter().next();
+            let mut f = Finding::new(
+                "seq_scans",
+                "missing_index_candidate",
+                Severity::Warning,
+                format!(
+                    "{} executions examined {} rows without an index ({} per call): {}",
+                    calls,
+                    examined,
+                    examined / calls,
+                    short_query(&query, 120)
+                ),
+            )
+            .fact("table", &table)
+            .fact("seq_scan", calls)
+            .fact("seq_tup_read", examined)
+            .fact("idx_scan", 0)
+            .fact("rows", examined / calls)
+            .threshold("no index used and ≥ 1,000 rows examined per execution (MySQL manual §10.2.1.1; performance_schema SUM_NO_INDEX_USED)");
+            if let Some(c) = first_unindexed(&column.into_iter().collect::<Vec<_>>(), "") {
+                f = f
+                    .fact("column", &c)
+                    .fact("create_sql", format!("ALTER TABLE {table} ADD INDEX idx_{c} ({c}), ALGORITHM=INPLACE, LOCK=NONE;"));
+            }
+            Some(f)
+        })
+        .collect()
+}
+
+/// The first table a digest reads (`FROM t` / `FROM db.t`), backticks removed.
+fn first_table(query: &str) -> Option<String> {
+    let lower = query.to_lowercase();
+    let at = lower.find(" from ")? + 6;
+    let rest = query[at..].trim_start();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '`'))
+        .filter(|c| *c != '`')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+fn top_statements(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .take(5)
+        .map(|r| {
+            let mean = r.f64("mean_ms").unwrap_or(0.0);
+            let total = r.f64("total_ms").unwrap_or(0.0);
+            Finding::new(
+                "top_statements",
+                "top_statement",
+                if mean >= 1000.0 { Severity::Warning } else { Severity::Info },
+                format!("{} calls, {total:.0} ms total, {mean:.1} ms mean: {}", r.str("calls"), short_query(&r.str("query"), 140)),
+            )
+            .fact("query", short_query(&r.str("query"), 400))
+            .fact("calls", r.str("calls"))
+            .fact("total_ms", format!("{total:.0}"))
+            .fact("mean_ms", format!("{mean:.1}"))
+            .threshold("mean ≥ 1000 ms warning for interactive statements (common guidance)")
+        })
+        .collect()
+}
+
+fn replication(rs: &ResultSet) -> Vec<Finding> {
+    // Normalise MariaDB (Slave_/Master_) and MySQL 8 (Replica_/Source_) column names.
+    let mapped = ResultSet {
+        columns: vec!["replica".into(), "state".into(), "lag_s".into(), "lag_bytes".into(), "error".into()],
+        rows: rs
+            .iter()
+            .map(|r| {
+                let io = r.any(&["slave_io_running", "replica_io_running"]).to_string();
+                let sql = r.any(&["slave_sql_running", "replica_sql_running"]).to_string();
+                let running = io.eq_ignore_ascii_case("yes") && sql.eq_ignore_ascii_case("yes");
+                let err = [r.str("last_io_error"), r.str("last_sql_error")]
+                    .into_iter()
+                    .filter(|e| !e.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let host = r.any(&["master_host", "source_host"]).to_string();
+                let name = r.str("connection_name");
+                use crate::diagnostics::Value;
+                vec![
+                    Value::Text(format!("replica of {host}{}", if name.is_empty() { String::new() } else { format!(" ({name})") })),
+                    Value::Text(if running { "running".into() } else { format!("IO {io}, SQL {sql}") }),
+                    r.any(&["seconds_behind_master", "seconds_behind_source"]).clone(),
+                    Value::Int(0),
+                    Value::Text(if running { String::new() } else if err.is_empty() { "replication threads stopped".into() } else { err }),
+                ]
+            })
+            .collect(),
+        truncated: false,
+    };
+    replication_rows("replication", &mapped)
+}
+
+fn settings(rs: &ResultSet) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mk = |name: &str, value: &str, sev: Severity, advice: &str, source: &str| {
+        Finding::new("settings", "setting_review", sev, format!("{name} = {value}: {advice}"))
+            .fact("name", name)
+            .fact("value", value)
+            .fact("advice", advice)
+            .threshold(source.to_string())
+    };
+    for r in rs.iter() {
+        let name = r.str("name");
+        let v = r.str("setting");
+        match name.as_str() {
+            "innodb_buffer_pool_size" => {
+                let b = v.parse::<i64>().unwrap_or(0);
+                if b <= 128 * 1024 * 1024 {
+                    out.push(mk(&name, &human_bytes(b), Severity::Info, "the default; a dedicated server usually wants 50–75% of RAM", "MySQL manual §17.8.3.1"));
+                }
+            }
+            "slow_query_log" if v == "0" || v.eq_ignore_ascii_case("off") => out.push(mk(&name, "OFF", Severity::Info, "slow statements are not logged; enable with long_query_time = 1", "MySQL manual §7.4.5 The Slow Query Log")),
+            "innodb_flush_log_at_trx_commit" if v != "1" => out.push(mk(&name, &v, Severity::Warning, "committed transactions can be lost on a crash; 1 is the ACID setting", "MySQL manual §17.14 innodb_flush_log_at_trx_commit")),
+            "log_bin" if v == "0" => out.push(mk(&name, "OFF", Severity::Info, "no binary log: no point-in-time recovery and no replication from this server", "MySQL manual §7.4.4")),
+            "require_secure_transport" if v == "0" => out.push(mk(&name, "OFF", Severity::Warning, "clients may connect without TLS", "MySQL manual §8.3.1")),
+            "performance_schema" if v == "0" => out.push(mk(&name, "OFF", Severity::Info, "statement digests, lock views and index usage are unavailable", "MySQL manual ch. 29 Performance Schema")),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn roles_security(rs: &ResultSet) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in rs.iter() {
+        let role = r.str("role");
+        if r.str("user_name").is_empty() {
+            out.push(Finding::new("roles_security", "anonymous_user", Severity::Warning, format!("anonymous account {role} exists")).fact("role", &role).threshold("remove anonymous accounts (MySQL manual §8.4.1 Securing the Initial MySQL Account; CIS MySQL Benchmark)"));
+        }
+        if r.bool("empty_password").unwrap_or(false) {
+            out.push(Finding::new("roles_security", "empty_password", Severity::Critical, format!("account {role} has an empty password")).fact("role", &role).threshold("every account needs a password or socket authentication (CIS MySQL Benchmark 7.x)"));
+        }
+        if r.bool("superuser").unwrap_or(false) {
+            out.push(Finding::new("roles_security", "superuser_role", if r.str("host") == "%" { Severity::Warning } else { Severity::Info }, format!("account {role} has the SUPER privilege")).fact("role", &role).threshold("limit SUPER/admin privileges to DBAs (MySQL manual §8.2.2; CIS MySQL Benchmark)"));
+        }
+    }
+    out
+}
+
+fn backups(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    if r.i64("log_bin").unwrap_or(0) == 0 {
+        return vec![Finding::new("backups", "archiving_off", Severity::Info, "binary logging is off: point-in-time recovery is impossible from this server's own logs (managed services keep their own)")
+            .threshold("log_bin = OFF (MySQL manual §9.5 Point-in-Time Recovery)")];
+    }
+    vec![Finding::new("backups", "archiving_ok", Severity::Ok, format!("binary log on, format {}, sync_binlog {}", r.str("binlog_format"), r.str("sync_binlog")))]
+}

@@ -1,0 +1,244 @@
+//! SQLite diagnostics (the bundled demo, and any SQLite file an operator registers).
+//! Uses the table-valued pragma functions (SQLite ≥ 3.16, "PRAGMA functions").
+
+use super::common::duplicate_indexes_by_columns;
+use super::postgres::no_pk;
+use super::{Check, Precondition};
+use crate::config::Engine;
+use crate::diagnostics::finding::human_bytes;
+use crate::diagnostics::{Finding, ResultSet};
+use dbabot_chat::Severity;
+
+const E: Engine = Engine::Sqlite;
+
+const HAS_STAT1: Precondition = Precondition {
+    sql: "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_stat1'",
+    unavailable: "",
+};
+
+pub(super) static CHECKS: &[Check] = &[
+    Check {
+        name: "overview",
+        engine: E,
+        title: "SQLite version, size, tables and indexes",
+        sql: "SELECT sqlite_version() AS version,
+       (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()) AS size_bytes,
+       (SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%') AS tables,
+       (SELECT count(*) FROM sqlite_schema WHERE type = 'index') AS indexes",
+        precondition: None,
+        evaluate: overview,
+    },
+    Check {
+        name: "database_size",
+        engine: E,
+        title: "Database size and page statistics",
+        sql: "SELECT p.page_count AS page_count, s.page_size AS page_size, f.freelist_count AS free_pages,
+       p.page_count * s.page_size AS size_bytes
+  FROM pragma_page_count() p, pragma_page_size() s, pragma_freelist_count() f",
+        precondition: None,
+        evaluate: database_size,
+    },
+    Check {
+        name: "largest_tables",
+        engine: E,
+        title: "Table sizes (row estimates from sqlite_stat1)",
+        sql: "SELECT tbl, max(CAST(substr(stat, 1, instr(stat || ' ', ' ') - 1) AS INTEGER)) AS est_rows
+  FROM sqlite_stat1
+ GROUP BY tbl
+ ORDER BY est_rows DESC",
+        precondition: Some(Precondition {
+            sql: "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_stat1'",
+            unavailable: "No table statistics yet: run ANALYZE on this database so sizes can be estimated.",
+        }),
+        evaluate: largest_tables,
+    },
+    Check {
+        name: "index_list",
+        engine: E,
+        title: "Indexes per table",
+        sql: "SELECT m.name AS tbl, il.name AS idx, il.\"unique\" AS is_unique, il.origin AS origin,
+       (SELECT group_concat(name, ', ') FROM (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno)) AS cols
+  FROM sqlite_schema m JOIN pragma_index_list(m.name) il
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+ ORDER BY 1, 2",
+        precondition: None,
+        evaluate: index_list,
+    },
+    Check {
+        name: "duplicate_indexes",
+        engine: E,
+        title: "Duplicate indexes (same columns in the same order)",
+        sql: "SELECT m.name AS tbl, il.name AS idx, il.\"unique\" AS is_unique,
+       (SELECT group_concat(name, ', ') FROM (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno)) AS cols
+  FROM sqlite_schema m JOIN pragma_index_list(m.name) il
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND il.partial = 0
+ ORDER BY 1, 2",
+        precondition: None,
+        evaluate: duplicate_indexes,
+    },
+    Check {
+        name: "tables_without_pk",
+        engine: E,
+        title: "Tables without a declared primary key",
+        sql: "SELECT m.name AS tbl FROM sqlite_schema m
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+   AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE pk > 0)
+ ORDER BY 1",
+        precondition: None,
+        evaluate: tables_without_pk,
+    },
+    Check {
+        name: "seq_scans",
+        engine: E,
+        title: "Foreign-key columns no index leads with (missing-index candidates)",
+        sql: "SELECT m.name AS tbl, fk.\"from\" AS col, fk.\"table\" AS references_table,
+       (SELECT max(CAST(substr(stat, 1, instr(stat || ' ', ' ') - 1) AS INTEGER)) FROM sqlite_stat1 s WHERE s.tbl = m.name) AS est_rows
+  FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) fk
+ WHERE m.type = 'table'
+   AND NOT EXISTS (SELECT 1 FROM pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+                    WHERE ii.seqno = 0 AND ii.name = fk.\"from\")
+ ORDER BY est_rows DESC",
+        precondition: Some(HAS_STAT1),
+        evaluate: seq_scans,
+    },
+    Check {
+        name: "seq_scans",
+        engine: E,
+        title: "Foreign-key columns no index leads with (missing-index candidates)",
+        sql: "SELECT m.name AS tbl, fk.\"from\" AS col, fk.\"table\" AS references_table, NULL AS est_rows
+  FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) fk
+ WHERE m.type = 'table'
+   AND NOT EXISTS (SELECT 1 FROM pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+                    WHERE ii.seqno = 0 AND ii.name = fk.\"from\")
+ ORDER BY 1",
+        precondition: None,
+        evaluate: seq_scans,
+    },
+    Check {
+        name: "integrity",
+        engine: E,
+        title: "Integrity quick_check",
+        sql: "SELECT quick_check FROM pragma_quick_check()",
+        precondition: None,
+        evaluate: integrity,
+    },
+];
+
+fn overview(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    vec![Finding::new(
+        "overview",
+        "overview",
+        Severity::Ok,
+        format!(
+            "SQLite {}, {} in {} tables and {} indexes",
+            r.str("version"),
+            human_bytes(r.i64("size_bytes").unwrap_or(0)),
+            r.str("tables"),
+            r.str("indexes")
+        ),
+    )
+    .fact("version", r.str("version"))]
+}
+
+fn database_size(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    let size = r.i64("size_bytes").unwrap_or(0);
+    let pages = r.i64("page_count").unwrap_or(0).max(1);
+    let free = r.i64("free_pages").unwrap_or(0);
+    let pct = free as f64 * 100.0 / pages as f64;
+    let mut out = vec![Finding::new(
+        "database_size",
+        "database_size",
+        Severity::Info,
+        format!("database file is {} ({} pages of {} bytes, {} free)", human_bytes(size), pages, r.str("page_size"), free),
+    )
+    .fact("size", human_bytes(size))
+    .fact("size_bytes", size)];
+    if pct >= 20.0 && free > 100 {
+        out.push(
+            Finding::new("database_size", "freelist_high", Severity::Info, format!("{free} free pages ({pct:.0}% of the file) could be reclaimed with VACUUM"))
+                .fact("free_pages", free)
+                .fact("pct", format!("{pct:.0}"))
+                .threshold("freelist ≥ 20% of pages (SQLite docs, VACUUM)"),
+        );
+    }
+    out
+}
+
+fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .take(5)
+        .map(|r| {
+            Finding::new("largest_tables", "large_table", Severity::Info, format!("{}: ~{} rows", r.str("tbl"), r.str("est_rows")))
+                .fact("table", r.str("tbl"))
+                .fact("rows", r.str("est_rows"))
+                .fact("size", format!("~{} rows", r.str("est_rows")))
+                .fact("size_bytes", "")
+        })
+        .collect()
+}
+
+fn index_list(rs: &ResultSet) -> Vec<Finding> {
+    vec![Finding::new("index_list", "index_list", Severity::Ok, format!("{} indexes (including automatic ones)", rs.len()))]
+}
+
+fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
+    let mapped = ResultSet {
+        columns: vec!["table".into(), "index".into(), "columns".into(), "is_unique".into()],
+        rows: rs
+            .iter()
+            .map(|r| vec![r.get("tbl").clone(), r.get("idx").clone(), r.get("cols").clone(), r.get("is_unique").clone()])
+            .collect(),
+        truncated: rs.truncated,
+    };
+    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| format!("DROP INDEX IF EXISTS {i};"))
+}
+
+fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
+    no_pk("tables_without_pk", rs)
+}
+
+fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .map(|r| {
+            let rows = r.i64("est_rows");
+            let table = r.str("tbl");
+            let col = r.str("col");
+            let big = rows.unwrap_or(0) >= 10_000;
+            Finding::new(
+                "seq_scans",
+                "missing_index_candidate",
+                if big { Severity::Warning } else { Severity::Info },
+                format!(
+                    "{table}.{col} (references {}) has no index{}: lookups by {col} scan the whole table",
+                    r.str("references_table"),
+                    rows.map(|n| format!(" and {table} has ~{n} rows")).unwrap_or_default()
+                ),
+            )
+            .fact("table", &table)
+            .fact("column", &col)
+            .fact("rows", rows.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into()))
+            .fact("seq_scan", "n/a")
+            .fact("seq_tup_read", "n/a")
+            .fact("idx_scan", "0")
+            .fact("create_sql", format!("CREATE INDEX {table}_{col}_idx ON {table} ({col});"))
+            .threshold("a foreign-key column without an index forces full scans for joins and lookups; ≥ 10,000 rows warning (SQLite docs, Foreign Key Support §3 Required and Suggested Database Indexes)")
+        })
+        .collect()
+}
+
+fn integrity(rs: &ResultSet) -> Vec<Finding> {
+    let lines: Vec<String> = rs.iter().map(|r| r.str("quick_check")).collect();
+    if lines.len() == 1 && lines[0] == "ok" {
+        return vec![Finding::new("integrity", "integrity_ok", Severity::Ok, "quick_check: ok")];
+    }
+    lines
+        .into_iter()
+        .map(|l| {
+            Finding::new("integrity", "integrity_error", Severity::Critical, format!("quick_check: {l}"))
+                .fact("detail", &l)
+                .threshold("any quick_check message other than ok (SQLite docs, PRAGMA quick_check)")
+        })
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! Diagnostics: the allow-listed catalog, the read-only runner, and what they produce.
+//!
+//! ```text
+//!   intent / report ──► check names ──► catalog::variants(engine, name) ──► Runner (read-only tx,
+//!   statement timeout, row cap) ──► ResultSet ──► Check::evaluate ──► Vec<Finding>
+//! ```
+
+pub mod catalog;
+pub mod finding;
+mod result;
+mod runner;
+
+pub use finding::Finding;
+pub use result::{ResultSet, Row, Value};
+pub use runner::{CheckOutcome, CheckStatus, RunError, Runner};

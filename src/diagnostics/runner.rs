@@ -1,0 +1,535 @@
+//! Runs catalog checks against a target: read-only, time-boxed, row-capped.
+//!
+//! Every statement runs inside a read-only transaction:
+//! * PostgreSQL: connections default to `default_transaction_read_only = on`, and each check
+//!   runs in `BEGIN; SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = …; … ROLLBACK`.
+//! * MySQL/MariaDB: sessions are `SET SESSION TRANSACTION READ ONLY` on connect, and each check
+//!   runs in `START TRANSACTION READ ONLY … ROLLBACK` under `max_execution_time` (MySQL, ms) or
+//!   `max_statement_time` (MariaDB, s).
+//! * SQLite: the file is opened read-only with `PRAGMA query_only = ON`.
+//!
+//! A client-side timeout (statement timeout + 1 s) backs up the server-side one. A check that
+//! fails or times out becomes a `check_failed` finding, never an error for the turn.
+
+use super::catalog::{self, Check};
+use super::{Finding, ResultSet, Value};
+use crate::config::{Engine, Limits, Target};
+use dbabot_chat::Severity;
+use futures::TryStreamExt;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Column, Executor, Row, TypeInfo, ValueRef};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+
+/// Why a statement could not be run. Messages never contain the DSN.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown target `{0}`")]
+    UnknownTarget(String),
+    #[error("{0} targets are not supported yet")]
+    Unsupported(&'static str),
+    #[error("invalid connection settings for `{0}` (check the DSN format)")]
+    BadDsn(String),
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    /// The database rejected the statement or the connection failed; includes SQLSTATE when known.
+    #[error("{0}")]
+    Database(String),
+}
+
+impl RunError {
+    fn from_sqlx(e: sqlx::Error, timeout_ms: u64) -> Self {
+        match &e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                // PostgreSQL 57014 query_canceled (statement_timeout); MySQL 3024
+                // ER_QUERY_TIMEOUT; MariaDB 1969 ER_STATEMENT_TIMEOUT.
+                if matches!(code.as_str(), "57014" | "3024" | "1969" | "70100") {
+                    return RunError::Timeout(timeout_ms);
+                }
+                let msg = db.message().to_string();
+                if code.is_empty() {
+                    RunError::Database(msg)
+                } else {
+                    RunError::Database(format!("{msg} (SQLSTATE/code {code})"))
+                }
+            }
+            sqlx::Error::PoolTimedOut => RunError::Database("could not get a connection in time (pool timed out)".into()),
+            sqlx::Error::Io(io) => RunError::Database(format!("connection failed: {io}")),
+            sqlx::Error::Tls(t) => RunError::Database(format!("TLS error: {t}")),
+            other => RunError::Database(crate::redact::redact(&other.to_string())),
+        }
+    }
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Failed,
+    Timeout,
+    /// No variant applies to this server (extension missing, feature off).
+    Unavailable,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Failed => "failed",
+            CheckStatus::Timeout => "timeout",
+            CheckStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The result of one check on one target.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    pub name: String,
+    pub title: String,
+    pub status: CheckStatus,
+    /// Wall time in milliseconds, preconditions included.
+    pub duration_ms: u64,
+    pub rows: ResultSet,
+    pub findings: Vec<Finding>,
+}
+
+enum Pool {
+    Postgres(PgPool),
+    Mysql { pool: MySqlPool, mariadb: OnceCell<bool> },
+    Sqlite(SqlitePool),
+    Unsupported(&'static str),
+    Invalid,
+}
+
+/// Connection pools per target and the execution rules. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: HashMap<String, (Target, Pool)>,
+    limits: Limits,
+}
+
+impl Runner {
+    /// Builds lazy pools (no connection is made until a check runs).
+    pub fn new(targets: &[Target], limits: Limits) -> Self {
+        let mut pools = HashMap::new();
+        for t in targets {
+            let pool = build_pool(t, &limits);
+            pools.insert(t.alias.to_lowercase(), (t.clone(), pool));
+        }
+        Runner {
+            inner: Arc::new(Inner { pools, limits }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    fn pool(&self, alias: &str) -> Result<(&Target, &Pool), RunError> {
+        self.inner
+            .pools
+            .get(&alias.to_lowercase())
+            .map(|(t, p)| (t, p))
+            .ok_or_else(|| RunError::UnknownTarget(alias.to_string()))
+    }
+
+    /// Runs the named checks on `alias` concurrently (bounded by the pool size), in the given
+    /// order. Checks the target's engine does not have are skipped.
+    pub async fn run_checks(&self, alias: &str, names: &[String]) -> Vec<CheckOutcome> {
+        let engine = self.pool(alias).ok().map(|(t, _)| t.engine);
+        let mut seen = std::collections::HashSet::new();
+        let names: Vec<&String> = names
+            .iter()
+            .filter(|n| seen.insert(n.as_str()))
+            .filter(|n| engine.is_none_or(|e| !catalog::variants(e, n).is_empty()))
+            .collect();
+        futures::future::join_all(names.into_iter().map(|n| self.run_check(alias, n))).await
+    }
+
+    /// Runs one named check; never fails (failures become findings).
+    pub async fn run_check(&self, alias: &str, name: &str) -> CheckOutcome {
+        let span = tracing::info_span!("diagnostic", target = %alias, check = %name);
+        async move {
+            let started = Instant::now();
+            let mut out = self.run_check_inner(alias, name).await;
+            out.duration_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(status = out.status.as_str(), rows = out.rows.len(), ms = out.duration_ms, findings = out.findings.len(), "diagnostic done");
+            out
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_check_inner(&self, alias: &str, name: &str) -> CheckOutcome {
+        let failed = |status: CheckStatus, title: &str, msg: String| CheckOutcome {
+            name: name.to_string(),
+            title: title.to_string(),
+            status,
+            duration_ms: 0,
+            rows: ResultSet::default(),
+            findings: vec![Finding::new(
+                name,
+                if status == CheckStatus::Unavailable { "check_unavailable" } else { "check_failed" },
+                if status == CheckStatus::Unavailable { Severity::Info } else { Severity::Warning },
+                format!("{name}: {msg}"),
+            )
+            .fact("check", name)
+            .fact("error", &msg)],
+        };
+        let engine = match self.pool(alias) {
+            Ok((t, _)) => t.engine,
+            Err(e) => return failed(CheckStatus::Failed, name, e.to_string()),
+        };
+        let variants = catalog::variants(engine, name);
+        if variants.is_empty() {
+            return failed(CheckStatus::Unavailable, name, format!("not available for {}", engine.display()));
+        }
+        let mut last_unavailable = "";
+        let mut last_error: Option<(CheckStatus, String)> = None;
+        for check in &variants {
+            if let Some(pre) = &check.precondition {
+                match self.query(alias, pre.sql).await {
+                    Ok(rs) => {
+                        let holds = rs
+                            .rows
+                            .first()
+                            .and_then(|r| r.first())
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false);
+                        if !holds {
+                            if !pre.unavailable.is_empty() {
+                                last_unavailable = pre.unavailable;
+                            }
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        last_error = Some((status_of(&e), e.to_string()));
+                        continue;
+                    }
+                }
+            }
+            match self.query(alias, check.sql).await {
+                Ok(rows) => return evaluate(check, rows),
+                Err(e) => {
+                    // A variant that errors (missing privilege, extension not preloaded) falls
+                    // through to the next one; a timeout does not, it would only time out again.
+                    let status = status_of(&e);
+                    last_error = Some((status, e.to_string()));
+                    if status == CheckStatus::Timeout {
+                        break;
+                    }
+                }
+            }
+        }
+        match last_error {
+            Some((status, msg)) if last_unavailable.is_empty() || status == CheckStatus::Timeout => {
+                failed(status, variants[0].title, msg)
+            }
+            _ => failed(CheckStatus::Unavailable, variants[0].title, last_unavailable.to_string()),
+        }
+    }
+
+    /// Runs `EXPLAIN` (never ANALYZE) for a statement [`crate::explain::SafeSelect`] accepted.
+    ///
+    /// # Errors
+    /// [`RunError`] when the target is unknown or the database rejects the statement.
+    pub async fn explain(&self, alias: &str, select: &crate::explain::SafeSelect) -> Result<ResultSet, RunError> {
+        let (target, _) = self.pool(alias)?;
+        let sql = match target.engine {
+            Engine::Postgres => format!("EXPLAIN (FORMAT TEXT, COSTS TRUE) {}", select.sql()),
+            Engine::Mysql => format!("EXPLAIN {}", select.sql()),
+            Engine::Sqlite => format!("EXPLAIN QUERY PLAN {}", select.sql()),
+            Engine::Mssql => return Err(RunError::Unsupported("SQL Server")),
+        };
+        let span = tracing::info_span!("explain", target = %alias);
+        self.query(alias, &sql).instrument(span).await
+    }
+
+    /// Connects and reads the server version, for `check-config`.
+    ///
+    /// # Errors
+    /// [`RunError`] with the reason the connection failed.
+    pub async fn ping(&self, alias: &str) -> Result<String, RunError> {
+        let (target, _) = self.pool(alias)?;
+        let sql = match target.engine {
+            Engine::Postgres | Engine::Mysql => "SELECT version()",
+            Engine::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
+            Engine::Mssql => return Err(RunError::Unsupported("SQL Server")),
+        };
+        let rs = self.query(alias, sql).await?;
+        Ok(rs.rows.first().and_then(|r| r.first()).map(|v| v.to_string()).unwrap_or_default())
+    }
+
+    /// Runs one trusted statement (catalog SQL or a checked EXPLAIN) under the read-only rules.
+    async fn query(&self, alias: &str, sql: &str) -> Result<ResultSet, RunError> {
+        let (_, pool) = self.pool(alias)?;
+        let limits = self.inner.limits;
+        let ms = limits.statement_timeout_ms;
+        let fut = async {
+            match pool {
+                Pool::Postgres(p) => pg_query(p, sql, limits).await,
+                Pool::Mysql { pool, mariadb } => my_query(pool, mariadb, sql, limits).await,
+                Pool::Sqlite(p) => lite_query(p, sql, limits).await,
+                Pool::Unsupported(what) => Err(RunError::Unsupported(what)),
+                Pool::Invalid => Err(RunError::BadDsn(alias.to_string())),
+            }
+        };
+        match tokio::time::timeout(Duration::from_millis(ms + 1000), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(RunError::Timeout(ms)),
+        }
+    }
+
+    /// Closes every pool (call before exit so servers see clean disconnects).
+    pub async fn close(&self) {
+        for (_, p) in self.inner.pools.values() {
+            match p {
+                Pool::Postgres(p) => p.close().await,
+                Pool::Mysql { pool, .. } => pool.close().await,
+                Pool::Sqlite(p) => p.close().await,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn status_of(e: &RunError) -> CheckStatus {
+    match e {
+        RunError::Timeout(_) => CheckStatus::Timeout,
+        _ => CheckStatus::Failed,
+    }
+}
+
+fn evaluate(check: &Check, rows: ResultSet) -> CheckOutcome {
+    let findings = (check.evaluate)(&rows);
+    CheckOutcome {
+        name: check.name.to_string(),
+        title: check.title.to_string(),
+        status: CheckStatus::Ok,
+        duration_ms: 0,
+        rows,
+        findings,
+    }
+}
+
+fn build_pool(t: &Target, limits: &Limits) -> Pool {
+    let acquire = Duration::from_millis(limits.connect_timeout_ms);
+    match t.engine {
+        Engine::Postgres => match PgConnectOptions::from_str(t.dsn.expose()) {
+            Ok(o) => {
+                let o = o.application_name("dbabot").options([
+                    ("default_transaction_read_only", "on"),
+                    ("statement_timeout", &limits.statement_timeout_ms.to_string()),
+                ]);
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(limits.pool_size)
+                        .acquire_timeout(acquire)
+                        .idle_timeout(Duration::from_secs(300))
+                        .connect_lazy_with(o),
+                )
+            }
+            Err(_) => Pool::Invalid,
+        },
+        Engine::Mysql => match MySqlConnectOptions::from_str(t.dsn.expose()) {
+            Ok(o) => Pool::Mysql {
+                pool: MySqlPoolOptions::new()
+                    .max_connections(limits.pool_size)
+                    .acquire_timeout(acquire)
+                    .idle_timeout(Duration::from_secs(300))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(o),
+                mariadb: OnceCell::new(),
+            },
+            Err(_) => Pool::Invalid,
+        },
+        Engine::Sqlite => match SqliteConnectOptions::from_str(t.dsn.expose()) {
+            Ok(o) => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(limits.pool_size)
+                    .acquire_timeout(acquire)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA query_only = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(o.read_only(true).create_if_missing(false)),
+            ),
+            Err(_) => Pool::Invalid,
+        },
+        Engine::Mssql => Pool::Unsupported("SQL Server"),
+    }
+}
+
+async fn pg_query(pool: &PgPool, sql: &str, limits: Limits) -> Result<ResultSet, RunError> {
+    let ms = limits.statement_timeout_ms;
+    let err = |e| RunError::from_sqlx(e, ms);
+    let mut tx = pool.begin().await.map_err(err)?;
+    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await.map_err(err)?;
+    sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    let rs = {
+        let stream = sqlx::query(sql).fetch(&mut *tx);
+        collect(stream, limits.row_cap, pg_value).await.map_err(err)?
+    };
+    tx.rollback().await.map_err(err)?;
+    Ok(rs)
+}
+
+async fn my_query(
+    pool: &MySqlPool,
+    mariadb: &OnceCell<bool>,
+    sql: &str,
+    limits: Limits,
+) -> Result<ResultSet, RunError> {
+    let ms = limits.statement_timeout_ms;
+    let err = |e| RunError::from_sqlx(e, ms);
+    let is_maria = *mariadb
+        .get_or_try_init(|| async {
+            let v: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await?;
+            Ok::<bool, sqlx::Error>(v.to_lowercase().contains("mariadb"))
+        })
+        .await
+        .map_err(err)?;
+    let mut conn = pool.acquire().await.map_err(err)?;
+    let timeout_sql = if is_maria {
+        format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+    } else {
+        format!("SET SESSION max_execution_time = {ms}")
+    };
+    let result = async {
+        conn.execute(sqlx::raw_sql(&timeout_sql)).await?;
+        conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY")).await?;
+        // The text protocol: SHOW statements are not all preparable on MariaDB.
+        let rs = {
+            let stream = sqlx::raw_sql(sql).fetch(&mut *conn);
+            collect(stream, limits.row_cap, my_value).await
+        };
+        conn.execute(sqlx::raw_sql("ROLLBACK")).await?;
+        rs
+    }
+    .await;
+    if result.is_err() {
+        // Never hand a connection in an unknown transaction state back to the pool.
+        conn.close_on_drop();
+    }
+    result.map_err(err)
+}
+
+async fn lite_query(pool: &SqlitePool, sql: &str, limits: Limits) -> Result<ResultSet, RunError> {
+    let err = |e| RunError::from_sqlx(e, limits.statement_timeout_ms);
+    let mut tx = pool.begin().await.map_err(err)?;
+    let rs = {
+        let stream = sqlx::query(sql).fetch(&mut *tx);
+        collect(stream, limits.row_cap, lite_value).await.map_err(err)?
+    };
+    tx.rollback().await.map_err(err)?;
+    Ok(rs)
+}
+
+/// Reads at most `cap` rows, marking the set truncated when more exist.
+async fn collect<'a, R, S>(mut stream: S, cap: usize, decode: fn(&R, usize) -> Value) -> Result<ResultSet, sqlx::Error>
+where
+    R: Row,
+    S: futures::Stream<Item = Result<R, sqlx::Error>> + Unpin + 'a,
+{
+    let mut rs = ResultSet::default();
+    while let Some(row) = stream.try_next().await? {
+        if rs.columns.is_empty() {
+            rs.columns = row.columns().iter().map(|c| c.name().to_ascii_lowercase()).collect();
+        }
+        if rs.rows.len() >= cap {
+            rs.truncated = true;
+            break;
+        }
+        rs.rows.push((0..row.len()).map(|i| decode(&row, i)).collect());
+    }
+    Ok(rs)
+}
+
+fn pg_value(row: &PgRow, i: usize) -> Value {
+    let ty = row.column(i).type_info().name().to_string();
+    let v = match ty.as_str() {
+        "BOOL" => row.try_get::<Option<bool>, _>(i).map(|v| v.map(Value::Bool)),
+        "INT2" => row.try_get::<Option<i16>, _>(i).map(|v| v.map(|x| Value::Int(x.into()))),
+        "INT4" => row.try_get::<Option<i32>, _>(i).map(|v| v.map(|x| Value::Int(x.into()))),
+        "INT8" => row.try_get::<Option<i64>, _>(i).map(|v| v.map(Value::Int)),
+        "OID" => row
+            .try_get::<Option<sqlx::postgres::types::Oid>, _>(i)
+            .map(|v| v.map(|x| Value::Int(x.0.into()))),
+        "FLOAT4" => row.try_get::<Option<f32>, _>(i).map(|v| v.map(|x| Value::Float(x.into()))),
+        "FLOAT8" => row.try_get::<Option<f64>, _>(i).map(|v| v.map(Value::Float)),
+        _ => row.try_get::<Option<String>, _>(i).map(|v| v.map(Value::Text)),
+    };
+    match v {
+        Ok(Some(v)) => v,
+        Ok(None) => Value::Null,
+        Err(_) => Value::Text(format!("<{ty}>")),
+    }
+}
+
+fn my_value(row: &MySqlRow, i: usize) -> Value {
+    if row.try_get_raw(i).map(|r| r.is_null()).unwrap_or(true) {
+        return Value::Null;
+    }
+    let ty = row.column(i).type_info().name().to_string();
+    let v = match ty.as_str() {
+        "BOOLEAN" => row.try_get::<bool, _>(i).map(Value::Bool),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => row.try_get::<i64, _>(i).map(Value::Int),
+        t if t.ends_with("UNSIGNED") => row
+            .try_get::<u64, _>(i)
+            .map(|x| Value::Int(i64::try_from(x).unwrap_or(i64::MAX))),
+        "DOUBLE" | "FLOAT" => row.try_get::<f64, _>(i).map(Value::Float),
+        // Text protocol: DECIMAL, dates and the rest arrive as text.
+        _ => row.try_get_unchecked::<String, _>(i).map(|s| {
+            s.parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| s.parse::<f64>().map(Value::Float))
+                .unwrap_or(Value::Text(s))
+        }),
+    };
+    v.or_else(|_| {
+        row.try_get_unchecked::<Vec<u8>, _>(i)
+            .map(|b| Value::Text(String::from_utf8_lossy(&b).into_owned()))
+    })
+    .unwrap_or_else(|_| Value::Text(format!("<{ty}>")))
+}
+
+fn lite_value(row: &SqliteRow, i: usize) -> Value {
+    let Ok(raw) = row.try_get_raw(i) else { return Value::Null };
+    if raw.is_null() {
+        return Value::Null;
+    }
+    let ty = raw.type_info().name().to_string();
+    let v = match ty.as_str() {
+        "INTEGER" | "BOOLEAN" => row.try_get::<i64, _>(i).map(Value::Int),
+        "REAL" | "NUMERIC" => row.try_get::<f64, _>(i).map(Value::Float),
+        "BLOB" => row
+            .try_get::<Vec<u8>, _>(i)
+            .map(|b| Value::Text(String::from_utf8_lossy(&b).into_owned())),
+        _ => row.try_get::<String, _>(i).map(Value::Text),
+    };
+    v.unwrap_or_else(|_| Value::Text(format!("<{ty}>")))
+}

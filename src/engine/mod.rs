@@ -1,0 +1,220 @@
+//! The engine: one conversation turn from [`InboundMessage`] to [`Reply`].
+//!
+//! ```text
+//! handle(msg) ─► lock thread ─► load ThreadState (sled)
+//!             ─► turn::respond: pending answer? command? slots + intent ─► ask for a slot
+//!                                                                     └─► answers::* (diagnostics,
+//!                                                                         recommender, render)
+//!             ─► save ThreadState (flushed) ─► Reply
+//! ```
+
+mod answers;
+pub mod command;
+mod turn;
+
+use crate::config::{Config, Target};
+use crate::diagnostics::Runner;
+use crate::intents::slots::TargetName;
+use crate::intents::{Catalog, Classifier};
+use crate::memory::{Memory, ThreadState};
+use crate::recommend::Recommender;
+use async_trait::async_trait;
+use dbabot_chat::{HandlerError, InboundMessage, MessageHandler, Reply};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::Instrument;
+
+/// Seconds since the Unix epoch; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// The DBA assistant. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    catalog: Catalog,
+    classifier: Classifier,
+    target_names: Vec<TargetName>,
+    report_names: Vec<String>,
+    runner: Runner,
+    memory: Memory,
+    recommender: Arc<dyn Recommender>,
+    thread_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    clock: Clock,
+}
+
+impl Engine {
+    /// Wires an engine from its parts. Pools connect lazily.
+    pub fn new(config: Config, catalog: Catalog, memory: Memory, recommender: Arc<dyn Recommender>) -> Self {
+        Self::with_clock(config, catalog, memory, recommender, system_clock())
+    }
+
+    /// As [`Engine::new`] with an explicit clock (tests control time).
+    pub fn with_clock(
+        config: Config,
+        catalog: Catalog,
+        memory: Memory,
+        recommender: Arc<dyn Recommender>,
+        clock: Clock,
+    ) -> Self {
+        let classifier = Classifier::new(&catalog.intents);
+        let runner = Runner::new(&config.targets, config.limits);
+        let target_names = config
+            .targets
+            .iter()
+            .map(|t| TargetName {
+                alias: t.alias.clone(),
+                aliases: t.aliases.clone(),
+                environment: t.environment.clone(),
+            })
+            .collect();
+        let report_names = catalog.reports.iter().map(|r| r.name.clone()).collect();
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                catalog,
+                classifier,
+                target_names,
+                report_names,
+                runner,
+                memory,
+                recommender,
+                            thread_locks: Mutex::new(HashMap::new()),
+                clock,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn runner(&self) -> &Runner {
+        &self.inner.runner
+    }
+
+    pub fn memory(&self) -> &Memory {
+        &self.inner.memory
+    }
+
+    fn now(&self) -> u64 {
+        (self.inner.clock)()
+    }
+
+    fn target(&self, alias: &str) -> Option<&Target> {
+        self.inner.config.target(alias)
+    }
+
+    /// Deletes threads older than the retention period; returns how many.
+    ///
+    /// # Errors
+    /// [`HandlerError::Memory`] on storage failure.
+    pub async fn purge_expired(&self) -> Result<usize, HandlerError> {
+        self.inner
+            .memory
+            .purge(self.now(), self.inner.config.memory.retention_secs)
+            .await
+            .map_err(|e| HandlerError::Memory(e.to_string()))
+    }
+
+    fn thread_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = match self.inner.thread_locks.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if map.len() > 10_000 {
+            // Drop locks nobody holds, so the map does not grow without bound.
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    /// One full turn: load the thread, respond, persist, reply.
+    async fn turn(&self, msg: InboundMessage) -> Result<Reply, HandlerError> {
+        let key = msg.thread_key();
+        let lock = self.thread_lock(&key.to_string());
+        let _guard = lock.lock().await;
+        let now = self.now();
+        let mem_err = |e: crate::memory::MemoryError| HandlerError::Memory(e.to_string());
+        let mut state = self
+            .inner
+            .memory
+            .load(&key)
+            .map_err(mem_err)?
+            .unwrap_or_else(|| ThreadState::new(&key, now));
+        let max_turns = self.inner.config.memory.max_turns;
+        state.push_turn("user", &msg.text, None, now, max_turns);
+        let outcome = self.respond(&msg, &mut state).await;
+        if outcome.forgotten {
+            return Ok(outcome.reply);
+        }
+        let reply = outcome.reply;
+        let summary: String = reply.plain_text().chars().take(1500).collect();
+        state.push_turn("bot", &summary, reply.intent.as_deref(), now, max_turns);
+        state.updated_at = now;
+        self.inner.memory.save(&state).await.map_err(mem_err)?;
+        Ok(reply)
+    }
+}
+
+/// What `respond` produced.
+struct Outcome {
+    reply: Reply,
+    /// The thread was forgotten: do not write it back.
+    forgotten: bool,
+}
+
+impl From<Reply> for Outcome {
+    fn from(reply: Reply) -> Self {
+        Outcome { reply, forgotten: false }
+    }
+}
+
+#[async_trait]
+impl MessageHandler for Engine {
+    async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError> {
+        let span = tracing::info_span!(
+            "turn",
+            thread = %message.thread_key(),
+            platform = %message.platform,
+            user = %message.user.id,
+        );
+        async move {
+            let started = std::time::Instant::now();
+            let r = self.turn(message).await;
+            match &r {
+                Ok(reply) => tracing::info!(
+                    intent = reply.intent.as_deref().unwrap_or("-"),
+                    checks = reply.checks.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "turn answered"
+                ),
+                Err(e) => tracing::error!(error = %e, "turn failed"),
+            }
+            r
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn progress_hint(&self, message: &InboundMessage) -> Option<String> {
+        self.progress_hint_for(message)
+    }
+}

@@ -1,0 +1,356 @@
+//! Dialogue management: answers to pending questions, commands, slot filling and the
+//! "did you mean…" question when the classifier is unsure.
+
+use super::command::{self, Command};
+use super::{Engine, Outcome};
+use crate::intents::{extract, Extracted, Slots};
+use crate::memory::{Pending, ThreadState};
+use dbabot_chat::{Choice, InboundMessage, Part, Reply};
+
+/// Intents answered without any target or diagnostics.
+const CONVERSATIONAL: &[&str] = &["help", "greeting", "out_of_scope", "forget", "list_targets", "escalate", "access_request"];
+
+impl Engine {
+    pub(super) fn extract(&self, text: &str) -> Extracted {
+        let cat = &self.inner.catalog;
+        extract(text, &self.inner.target_names, &self.inner.report_names, &|c| !cat.error_code(c, None).is_empty())
+    }
+
+    /// The main decision procedure for one message.
+    pub(super) async fn respond(&self, msg: &InboundMessage, state: &mut ThreadState) -> Outcome {
+        let text = msg.text.trim();
+
+        // 1. An answer to the question we asked last time?
+        if let Some(pending) = state.pending.take() {
+            if let Some(value) = resolve_choice(&pending, msg) {
+                return match pending {
+                    Pending::Slot { slot, intent, .. } => {
+                        self.set_slot(state, &slot, value);
+                        self.answer(&intent, msg, state).await
+                    }
+                    Pending::Intent { text: original, .. } => {
+                        let ex = self.extract(&original);
+                        self.merge_slots(state, &ex);
+                        self.answer(&value, msg, state).await
+                    }
+                };
+            }
+            // Not an answer: a slot value typed freely ("orders-prod") still counts.
+            if let Pending::Slot { slot, intent, .. } = &pending {
+                let ex = self.extract(text);
+                if let Some(v) = ex.slots.get(slot).map(str::to_string) {
+                    self.merge_slots(state, &ex);
+                    self.set_slot(state, slot, v);
+                    let intent = intent.clone();
+                    return self.answer(&intent, msg, state).await;
+                }
+                if slot == "sql" && !text.is_empty() && command::parse(text).is_none() && self.inner.classifier.classify(text).is_none_or(|c| c.confidence < self.inner.config.min_confidence) {
+                    self.set_slot(state, "sql", text.to_string());
+                    let intent = intent.clone();
+                    return self.answer(&intent, msg, state).await;
+                }
+                if slot == "error_code" {
+                    if let Some(code) = ex.slots.error_code.clone() {
+                        self.set_slot(state, "error_code", code);
+                        let intent = intent.clone();
+                        return self.answer(&intent, msg, state).await;
+                    }
+                }
+            }
+            // Otherwise treat the message as new, but keep the question if it is not clearly new.
+            let clearly_new = command::parse(text).is_some()
+                || self.inner.classifier.classify(text).is_some_and(|c| c.confidence >= self.inner.config.min_confidence);
+            if !clearly_new {
+                let again = self.ask_again(&pending);
+                state.pending = Some(pending);
+                return again.into();
+            }
+        }
+
+        // 2. Explicit commands.
+        if let Some(cmd) = command::parse(text) {
+            return self.run_command(cmd, msg, state).await;
+        }
+
+        // 3. Slots and intent from free text.
+        let ex = self.extract(text);
+        let slot_only_change = self.merge_slots(state, &ex);
+        let classification = self.inner.classifier.classify(text);
+        let threshold = self.inner.config.min_confidence;
+
+        let intent = if ex.slots.sql.is_some() && (text.to_lowercase().contains("explain") || text.trim_start().starts_with("```") || looks_like_bare_sql(text)) {
+            Some("explain_query".to_string())
+        } else {
+            match &classification {
+                Some(c) if c.confidence >= threshold => {
+                    // An error code with a generic intent → look the code up.
+                    if ex.slots.error_code.is_some() && matches!(c.intent.as_str(), "out_of_scope" | "greeting" | "help") {
+                        Some("error_code_lookup".to_string())
+                    } else {
+                        Some(c.intent.clone())
+                    }
+                }
+                _ if ex.slots.error_code.is_some() => Some("error_code_lookup".to_string()),
+                // "actually it's staging": same question, new slot values.
+                _ if slot_only_change && state.intent.is_some() => state.intent.clone(),
+                _ => None,
+            }
+        };
+
+        match intent {
+            Some(i) => {
+                state.unsure_streak = 0;
+                self.answer(&i, msg, state).await
+            }
+            None => {
+                state.unsure_streak += 1;
+                self.ask_intent(text, classification.map(|c| c.candidates).unwrap_or_default(), state).into()
+            }
+        }
+    }
+
+    async fn run_command(&self, cmd: Command, msg: &InboundMessage, state: &mut ThreadState) -> Outcome {
+        match cmd {
+            Command::Help => self.answer("help", msg, state).await,
+            Command::Targets => self.answer("list_targets", msg, state).await,
+            Command::Forget => self.answer("forget", msg, state).await,
+            Command::Escalate(note) => {
+                if let Some(n) = note {
+                    state.slots.object.get_or_insert(n);
+                }
+                self.answer("escalate", msg, state).await
+            }
+            Command::Ask(q) => {
+                let mut m = msg.clone();
+                m.text = q;
+                Box::pin(self.respond(&m, state)).await
+            }
+            Command::Explain(sql) => {
+                state.slots.sql = Some(sql);
+                self.answer("explain_query", msg, state).await
+            }
+            Command::Status { target } => {
+                if let Some(t) = target {
+                    self.take_target_word(state, &t);
+                }
+                self.answer("health_check", msg, state).await
+            }
+            Command::Report { name, target } => {
+                state.slots.report = name;
+                if let Some(t) = target {
+                    self.take_target_word(state, &t);
+                }
+                self.answer("report_request", msg, state).await
+            }
+        }
+    }
+
+    /// Resolves a target word from a command (typo-tolerant); unknown words are kept so the
+    /// answer can say the target is unknown and offer the real ones.
+    fn take_target_word(&self, state: &mut ThreadState, word: &str) {
+        let ex = self.extract(word);
+        match ex.slots.target {
+            Some(t) => self.set_slot(state, "target", t),
+            None => state.slots.target = Some(word.to_string()),
+        }
+    }
+
+    /// Merges extracted slots into the thread; returns true when the message changed a slot
+    /// (target, environment, engine, cloud, object) without anything else to go on.
+    pub(super) fn merge_slots(&self, state: &mut ThreadState, ex: &Extracted) -> bool {
+        let before = state.slots.clone();
+        let new = &ex.slots;
+        if let Some(t) = &new.target {
+            self.set_slot(state, "target", t.clone());
+        } else if let Some(env) = &new.environment {
+            // "actually it's staging": move to the same database in that environment.
+            let current = state.slots.target.as_deref().and_then(|a| self.target(a));
+            if let Some(cur) = current.filter(|c| &c.environment != env) {
+                let base = base_name(&cur.alias);
+                let sibling = self
+                    .inner
+                    .config
+                    .targets
+                    .iter()
+                    .find(|t| &t.environment == env && base_name(&t.alias) == base)
+                    .map(|t| t.alias.clone());
+                state.slots.target = sibling;
+            }
+            state.slots.environment = Some(env.clone());
+        }
+        let mut rest = new.clone();
+        rest.target = None;
+        // A target fixes the engine/cloud; do not let a stray word override them.
+        if state.slots.target.is_some() {
+            rest.engine = None;
+            rest.cloud = None;
+            rest.environment = None;
+        }
+        state.slots.merge(&rest);
+        if !ex.ambiguous_targets.is_empty() && new.target.is_none() {
+            state.slots.target = None;
+        }
+        let changed = before.target != state.slots.target
+            || before.environment != state.slots.environment
+            || before.engine != state.slots.engine
+            || before.cloud != state.slots.cloud;
+        changed && new.sql.is_none() && new.error_code.is_none()
+    }
+
+    /// Sets a slot; a target also sets engine, environment and cloud from its configuration.
+    pub(super) fn set_slot(&self, state: &mut ThreadState, slot: &str, value: String) {
+        if slot == "target" {
+            if let Some(t) = self.target(&value) {
+                state.slots.target = Some(t.alias.clone());
+                state.slots.engine = Some(t.engine.as_str().to_string());
+                state.slots.environment = Some(t.environment.clone());
+                state.slots.cloud = Some(t.cloud.clone());
+                return;
+            }
+        }
+        state.slots.set(slot, Some(value));
+    }
+
+    /// Asks for a missing required slot, offering the valid choices.
+    pub(super) fn ask_slot(&self, slot: &str, intent: &str, state: &mut ThreadState, candidates: &[String]) -> Reply {
+        let title = self.inner.catalog.intent(intent).map(|i| i.title.clone()).unwrap_or_else(|| intent.to_string());
+        let (question, options): (String, Vec<Choice>) = match slot {
+            "target" => {
+                let env = state.slots.environment.clone();
+                let mut targets: Vec<&crate::config::Target> = self
+                    .inner
+                    .config
+                    .targets
+                    .iter()
+                    .filter(|t| candidates.is_empty() || candidates.contains(&t.alias))
+                    .collect();
+                if let Some(e) = &env {
+                    let in_env: Vec<_> = targets.iter().copied().filter(|t| &t.environment == e).collect();
+                    if !in_env.is_empty() {
+                        targets = in_env;
+                    }
+                }
+                (
+                    format!("Which database is this about? ({title})"),
+                    targets
+                        .iter()
+                        .map(|t| Choice {
+                            label: format!("{} ({}, {}, {})", t.alias, t.engine.display(), t.environment, t.cloud),
+                            value: t.alias.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            "report" => (
+                "Which report?".into(),
+                self.inner.catalog.reports.iter().map(|r| Choice { label: format!("{} — {}", r.name, r.title), value: r.name.clone() }).collect(),
+            ),
+            "sql" => ("Paste the SELECT you want explained (a ```sql block works best). I only run EXPLAIN, never the query itself.".into(), vec![]),
+            "error_code" => ("Which error code or message are you seeing? (e.g. SQLSTATE 53300, ERROR 1205, Msg 18456, ORA-00060)".into(), vec![]),
+            other => (format!("What is the {other}?"), vec![]),
+        };
+        state.pending = Some(Pending::Slot { slot: slot.to_string(), intent: intent.to_string(), options: options.clone() });
+        let mut r = Reply { intent: Some(intent.to_string()), ..Reply::default() };
+        if options.is_empty() {
+            if slot == "target" {
+                r.push(Part::Paragraph { text: "No databases are configured yet. Add a [[targets]] entry to dbabot.toml (see deploy/dbabot.example.toml) and restart.".into() });
+            } else {
+                r.push(Part::Paragraph { text: question });
+            }
+        } else {
+            r.push(Part::Choices { id: slot.to_string(), prompt: question, options });
+        }
+        r
+    }
+
+    fn ask_again(&self, pending: &Pending) -> Reply {
+        let mut r = Reply::default();
+        match pending {
+            Pending::Slot { slot, intent, options } => {
+                r.intent = Some(intent.clone());
+                if options.is_empty() {
+                    r.push(Part::Paragraph { text: format!("I still need the {slot} to continue (or ask something else).") });
+                } else {
+                    r.push(Part::Choices {
+                        id: slot.clone(),
+                        prompt: format!("Sorry, I did not get that. Please pick the {slot} by number or name:"),
+                        options: options.clone(),
+                    });
+                }
+            }
+            Pending::Intent { options, .. } => {
+                r.push(Part::Choices { id: "intent".into(), prompt: "Sorry, I did not get that. Which of these did you mean?".into(), options: options.clone() });
+            }
+        }
+        r
+    }
+
+    fn ask_intent(&self, text: &str, candidates: Vec<(String, f64)>, state: &mut ThreadState) -> Reply {
+        let options: Vec<Choice> = candidates
+            .iter()
+            .filter(|(n, _)| !matches!(n.as_str(), "out_of_scope" | "greeting"))
+            .filter_map(|(n, _)| self.inner.catalog.intent(n))
+            .map(|i| Choice { label: i.title.clone(), value: i.name.clone() })
+            .collect();
+        let mut r = Reply { intent: Some("unclear".into()), ..Reply::default() };
+        if options.is_empty() {
+            r.push(Part::Paragraph {
+                text: "I'm not sure what you need. I help with database troubleshooting, slow queries, locks, replication, space, indexes, configuration, capacity and security. Try \"orders-prod is slow since 10:00\", \"report health demo\" or \"help\".".into(),
+            });
+            return r;
+        }
+        state.pending = Some(Pending::Intent { options: options.clone(), text: text.to_string() });
+        r.push(Part::Choices { id: "intent".into(), prompt: "I'm not sure I understood. Did you mean one of these?".into(), options });
+        r
+    }
+
+    /// "Checking orders-prod…" when this message will run diagnostics.
+    pub(super) fn progress_hint_for(&self, msg: &InboundMessage) -> Option<String> {
+        let ex = self.extract(&msg.text);
+        let target = ex.slots.target?;
+        let c = self.inner.classifier.classify(&msg.text)?;
+        let intent = self.inner.catalog.intent(&c.intent)?;
+        (!intent.diagnostics.is_empty() && !CONVERSATIONAL.contains(&intent.name.as_str())).then(|| format!("Checking {target}…"))
+    }
+}
+
+/// The value a message picks from a pending question: a clicked choice, a number, or a name.
+fn resolve_choice(pending: &Pending, msg: &InboundMessage) -> Option<String> {
+    let (id, options) = match pending {
+        Pending::Slot { slot, options, .. } => (slot.as_str(), options),
+        Pending::Intent { options, .. } => ("intent", options),
+    };
+    if let Some(c) = &msg.choice {
+        if c.choice_id == id && (options.is_empty() || options.iter().any(|o| o.value == c.value)) {
+            return Some(c.value.clone());
+        }
+    }
+    let t = msg.text.trim().trim_end_matches(['.', '!']).to_lowercase();
+    if let Ok(n) = t.parse::<usize>() {
+        return options.get(n.checked_sub(1)?).map(|o| o.value.clone());
+    }
+    options
+        .iter()
+        .find(|o| o.value.to_lowercase() == t || o.label.to_lowercase() == t)
+        .or_else(|| {
+            // A close typo of an option value ("ordres-prod").
+            options.iter().find(|o| t.len() >= 5 && strsim::damerau_levenshtein(&o.value.to_lowercase(), &t) <= 1)
+        })
+        .map(|o| o.value.clone())
+}
+
+fn base_name(alias: &str) -> String {
+    alias.split(['-', '_']).next().unwrap_or(alias).to_lowercase()
+}
+
+fn looks_like_bare_sql(text: &str) -> bool {
+    let l = text.trim_start().to_lowercase();
+    ["select ", "with ", "delete ", "update ", "insert ", "drop ", "truncate ", "alter "].iter().any(|k| l.starts_with(k))
+}
+
+impl Slots {
+    /// True when nothing identifies the database (used by answers).
+    pub fn lacks_target(&self) -> bool {
+        self.target.is_none()
+    }
+}

@@ -1,0 +1,441 @@
+//! Slot extraction: target, engine, environment, cloud, error code, SQL, time hint, object and
+//! report name, from one message. Pure functions over text plus the configured target names.
+
+use crate::config::{normalize_cloud, normalize_environment};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// What the bot knows about the request. Every field is optional until filled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slots {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `postgres`, `mysql`, `mssql`, `sqlite` or `oracle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// `prod`, `staging` or `dev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// `aws`, `azure`, `gcp` or `on-prem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    /// A time hint as the user wrote it ("since 10:00").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// A table or other object the user named ("events").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+impl Slots {
+    /// Reads a slot by name (`target`, `sql`…).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "target" => self.target.as_deref(),
+            "engine" => self.engine.as_deref(),
+            "environment" => self.environment.as_deref(),
+            "cloud" => self.cloud.as_deref(),
+            "error_code" => self.error_code.as_deref(),
+            "sql" => self.sql.as_deref(),
+            "time" => self.time.as_deref(),
+            "object" => self.object.as_deref(),
+            "report" => self.report.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Sets a slot by name; unknown names are ignored.
+    pub fn set(&mut self, name: &str, value: Option<String>) {
+        let field = match name {
+            "target" => &mut self.target,
+            "engine" => &mut self.engine,
+            "environment" => &mut self.environment,
+            "cloud" => &mut self.cloud,
+            "error_code" => &mut self.error_code,
+            "sql" => &mut self.sql,
+            "time" => &mut self.time,
+            "object" => &mut self.object,
+            "report" => &mut self.report,
+            _ => return,
+        };
+        *field = value;
+    }
+
+    /// Overwrites slots with every value `newer` has ("actually it's staging").
+    pub fn merge(&mut self, newer: &Slots) {
+        for name in NAMES {
+            if let Some(v) = newer.get(name) {
+                self.set(name, Some(v.to_string()));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        NAMES.iter().all(|n| self.get(n).is_none())
+    }
+}
+
+/// Every slot name.
+pub const NAMES: &[&str] = &["target", "engine", "environment", "cloud", "error_code", "sql", "time", "object", "report"];
+
+/// A configured target as the extractor sees it.
+#[derive(Debug, Clone)]
+pub struct TargetName {
+    pub alias: String,
+    pub aliases: Vec<String>,
+    pub environment: String,
+}
+
+/// Slots found in one message, plus targets that matched ambiguously.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    pub slots: Slots,
+    /// Several targets fit what the user wrote (e.g. "orders" with orders-prod and orders-staging).
+    pub ambiguous_targets: Vec<String>,
+}
+
+static FENCE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)```(?:sql|SQL|pgsql|mysql|tsql)?\s*(.*?)```").expect("static regex"));
+static INLINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]+)`").expect("static regex"));
+static SQL_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)^\s*(select|with|delete|update|insert|drop|alter|truncate|create|merge|replace|grant|revoke|explain)\b").expect("static regex")
+});
+static AFTER_EXPLAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)\bexplain\b(?:\s+(?:this|the|plan|query|for|of|me|please|statement|sql|select\s+plan))*\s*[:\-]?\s*((?:select|with|delete|update|insert|drop|alter|truncate|create|merge|replace|explain)\b.*)$").expect("static regex")
+});
+static STRONG_SQL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)\b(select\s.+?\sfrom\s.+|delete\s+from\s+\S+.*|update\s+\S+\s+set\s.+|insert\s+into\s+\S+.*|drop\s+(?:table|index|database|schema)\s+\S+.*|truncate\s+(?:table\s+)?\S+.*)$").expect("static regex")
+});
+static SQLSTATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bsqlstate\s*[:=]?\s*\[?([0-9A-Z]{5})\b").expect("static regex"));
+static ORA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b(ORA-\d{3,5})\b").expect("static regex"));
+static MSSQL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bmsg\s+(\d{3,5})\b").expect("static regex"));
+static MYSQL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\berror\s*(?:code)?\s*[:#]?\s*(\d{4,5})\b(?:\s*\(([0-9A-Z]{5})\))?").expect("static regex"));
+static BARE_CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b([0-9][0-9A-Z]{4}|\d{3,5})\b").expect("static regex"));
+static TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
+});
+static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?").expect("static regex")
+});
+
+const NOT_OBJECTS: &[&str] = &[
+    "the", "my", "a", "an", "this", "that", "it", "our", "your", "their", "all", "every", "each", "some", "any",
+    "prod", "production", "staging", "stage", "dev", "aws", "azure", "gcp", "rds", "aurora", "premises", "prem",
+    "postgres", "postgresql", "mysql", "mariadb", "sqlite", "oracle", "sql", "server", "database", "db", "time",
+    "call", "top", "average", "and", "since", "for", "in", "to", "with", "why", "how", "what", "when", "which",
+    "cloud", "live", "local", "test", "uat", "idle", "disk", "memory", "cpu", "index", "indexes", "write", "read",
+];
+
+/// Extracts every slot `text` mentions. `targets` are the configured names; `report_names` the
+/// catalog's reports; `is_known_code` tells whether a bare token is in the error-code base.
+pub fn extract(
+    text: &str,
+    targets: &[TargetName],
+    report_names: &[String],
+    is_known_code: &dyn Fn(&str) -> bool,
+) -> Extracted {
+    let mut out = Extracted::default();
+    let s = &mut out.slots;
+    let lower = text.to_lowercase();
+
+    // SQL first, so words inside it do not count as slots.
+    s.sql = find_sql(text);
+    let prose = match &s.sql {
+        Some(sql) => text.replace(sql.as_str(), " "),
+        None => text.to_string(),
+    };
+    let prose_lower = prose.to_lowercase();
+
+    // Engine and cloud hints ("Aurora PostgreSQL on AWS").
+    let (engine, cloud) = engine_and_cloud(&prose_lower);
+    s.engine = engine.map(str::to_string);
+    s.cloud = cloud.map(str::to_string);
+
+    s.environment = environment(&prose_lower).map(str::to_string);
+
+    // Target: configured aliases, tolerant of typos.
+    let (target, ambiguous) = match_target(&prose_lower, targets, s.environment.as_deref());
+    s.target = target;
+    out.ambiguous_targets = ambiguous;
+
+    s.error_code = error_code(text, &lower, is_known_code);
+    if s.engine.is_none() {
+        s.engine = s.error_code.as_deref().and_then(engine_of_code).map(str::to_string);
+    }
+    s.time = TIME.find(&prose).map(|m| m.as_str().trim().to_string());
+    s.report = report(&prose_lower, report_names);
+    s.object = OBJECT
+        .captures_iter(&prose)
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_lowercase()))
+        .find(|o| {
+            !NOT_OBJECTS.contains(&o.as_str())
+                && !targets.iter().any(|t| t.alias.eq_ignore_ascii_case(o) || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(o)))
+        });
+    out
+}
+
+fn find_sql(text: &str) -> Option<String> {
+    if let Some(c) = FENCE.captures(text) {
+        let body = c.get(1)?.as_str().trim();
+        if !body.is_empty() {
+            return Some(body.to_string());
+        }
+    }
+    for c in INLINE.captures_iter(text) {
+        let body = c.get(1)?.as_str().trim();
+        if SQL_START.is_match(body) {
+            return Some(body.to_string());
+        }
+    }
+    if let Some(c) = AFTER_EXPLAIN.captures(text) {
+        return Some(c.get(1)?.as_str().trim().to_string());
+    }
+    STRONG_SQL
+        .captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().trim().to_string())
+}
+
+fn engine_and_cloud(t: &str) -> (Option<&'static str>, Option<&'static str>) {
+    let has = |w: &str| contains_word(t, w);
+    let mut engine = None;
+    let mut cloud = None;
+    if t.contains("aurora postgres") || t.contains("aurora pg") {
+        return (Some("postgres"), Some("aws"));
+    }
+    if t.contains("aurora mysql") {
+        return (Some("mysql"), Some("aws"));
+    }
+    if t.contains("azure sql") || t.contains("sql managed instance") {
+        return (Some("mssql"), Some("azure"));
+    }
+    if t.contains("cloud sql") || t.contains("cloudsql") {
+        cloud = Some("gcp");
+    }
+    if has("postgres") || has("postgresql") || has("pg") || has("psql") {
+        engine = Some("postgres");
+    } else if has("mysql") || has("mariadb") || has("percona") {
+        engine = Some("mysql");
+    } else if t.contains("sql server") || has("mssql") || has("tsql") || t.contains("t-sql") {
+        engine = Some("mssql");
+    } else if has("oracle") {
+        engine = Some("oracle");
+    } else if has("sqlite") {
+        engine = Some("sqlite");
+    }
+    if cloud.is_none() {
+        for w in ["aws", "rds", "aurora", "amazon", "azure", "gcp", "on-prem", "onprem", "on-premises", "self-hosted"] {
+            if has(w) {
+                cloud = normalize_cloud(w);
+                break;
+            }
+        }
+        if t.contains("google cloud") {
+            cloud = Some("gcp");
+        } else if t.contains("on prem") || t.contains("on premises") || t.contains("bare metal") {
+            cloud = Some("on-prem");
+        }
+    }
+    (engine, cloud)
+}
+
+fn environment(t: &str) -> Option<&'static str> {
+    let words: Vec<&str> = t.split(|c: char| !(c.is_alphanumeric() || c == '-')).filter(|w| !w.is_empty()).collect();
+    for (i, w) in words.iter().enumerate() {
+        let strong = matches!(*w, "prod" | "production" | "prd" | "staging" | "stage" | "stg" | "uat" | "preprod" | "pre-prod" | "dev" | "development");
+        let weak = matches!(*w, "test" | "testing" | "local" | "live" | "qa");
+        let after_prep = i > 0 && matches!(words[i - 1], "in" | "on" | "the" | "is" | "it's" | "its");
+        if strong || (weak && after_prep) {
+            return normalize_environment(w);
+        }
+    }
+    None
+}
+
+/// Distance that still counts as the same name: none below 5 characters, 1 below 9, else 2.
+fn typo_budget(len: usize) -> usize {
+    match len {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
+    }
+}
+
+fn match_target(t: &str, targets: &[TargetName], env: Option<&str>) -> (Option<String>, Vec<String>) {
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // 1. exact or typo-tolerant match on a full alias.
+    let mut exact: Vec<&TargetName> = Vec::new();
+    for w in &words {
+        for tg in targets {
+            let names = std::iter::once(&tg.alias).chain(tg.aliases.iter());
+            for n in names {
+                let n = n.to_lowercase();
+                let d = strsim::damerau_levenshtein(w, &n);
+                if (d == 0 || d <= typo_budget(n.len()).min(typo_budget(w.len()))) && !exact.iter().any(|x| x.alias == tg.alias) {
+                    exact.push(tg);
+                }
+            }
+        }
+    }
+    if exact.len() == 1 {
+        return (Some(exact[0].alias.clone()), vec![]);
+    }
+    // 2. a base name shared by several targets ("orders" for orders-prod / orders-staging).
+    let mut base: Vec<&TargetName> = exact.clone();
+    if base.is_empty() {
+        for w in &words {
+            if w.len() < 3 {
+                continue;
+            }
+            for tg in targets {
+                let stem = tg.alias.to_lowercase();
+                let stem = stem.split(['-', '_']).next().unwrap_or("");
+                if stem == *w && !base.iter().any(|x| x.alias == tg.alias) {
+                    base.push(tg);
+                }
+            }
+        }
+    }
+    if let Some(e) = env {
+        let in_env: Vec<&TargetName> = base.iter().copied().filter(|t| t.environment == e).collect();
+        if in_env.len() == 1 {
+            return (Some(in_env[0].alias.clone()), vec![]);
+        }
+    }
+    match base.len() {
+        0 => (None, vec![]),
+        1 => (Some(base[0].alias.clone()), vec![]),
+        _ => (None, base.iter().map(|t| t.alias.clone()).collect()),
+    }
+}
+
+fn error_code(text: &str, lower: &str, is_known: &dyn Fn(&str) -> bool) -> Option<String> {
+    if let Some(c) = SQLSTATE.captures(text) {
+        return Some(c[1].to_uppercase());
+    }
+    if let Some(c) = ORA.captures(text) {
+        return Some(c[1].to_uppercase());
+    }
+    if let Some(c) = MSSQL.captures(text) {
+        return Some(c[1].to_string());
+    }
+    if let Some(c) = MYSQL.captures(text) {
+        if is_known(&c[1]) || c.get(2).is_some() {
+            return Some(c[1].to_string());
+        }
+    }
+    let error_context = ["error", "code", "errno", "sqlstate", "getting", "got", "failed", "exception", "mean"]
+        .iter()
+        .any(|w| lower.contains(w));
+    BARE_CODE
+        .captures_iter(text)
+        .map(|c| c[1].to_uppercase())
+        .find(|c| {
+            let looks_sqlstate = c.len() == 5 && c.chars().any(|ch| ch.is_ascii_alphabetic());
+            is_known(c) && (error_context || looks_sqlstate)
+        })
+}
+
+fn engine_of_code(code: &str) -> Option<&'static str> {
+    if code.starts_with("ORA-") {
+        Some("oracle")
+    } else {
+        None
+    }
+}
+
+fn report(t: &str, names: &[String]) -> Option<String> {
+    if !contains_word(t, "report") && !contains_word(t, "reports") {
+        return None;
+    }
+    let t = t.replace(' ', "-");
+    names
+        .iter()
+        .find(|n| t.contains(n.as_str()))
+        .cloned()
+}
+
+fn contains_word(haystack: &str, word: &str) -> bool {
+    haystack
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .any(|w| w == word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> Vec<TargetName> {
+        vec![
+            TargetName { alias: "orders-prod".into(), aliases: vec!["orders-db".into()], environment: "prod".into() },
+            TargetName { alias: "orders-staging".into(), aliases: vec![], environment: "staging".into() },
+            TargetName { alias: "demo".into(), aliases: vec![], environment: "dev".into() },
+        ]
+    }
+
+    fn known(c: &str) -> bool {
+        ["53300", "40P01", "1205", "ORA-00060", "18456"].contains(&c)
+    }
+
+    fn ex(t: &str) -> Extracted {
+        extract(t, &targets(), &["health".into(), "slow-queries".into()], &known)
+    }
+
+    #[test]
+    fn the_brief_example() {
+        let e = ex("orders-db in prod is slow since 10:00, Aurora PostgreSQL on AWS");
+        assert_eq!(e.slots.target.as_deref(), Some("orders-prod"));
+        assert_eq!(e.slots.environment.as_deref(), Some("prod"));
+        assert_eq!(e.slots.engine.as_deref(), Some("postgres"));
+        assert_eq!(e.slots.cloud.as_deref(), Some("aws"));
+        assert_eq!(e.slots.time.as_deref(), Some("since 10:00"));
+    }
+
+    #[test]
+    fn typos_and_ambiguity() {
+        assert_eq!(ex("is ordrs-prod ok?").slots.target.as_deref(), Some("orders-prod"));
+        let e = ex("orders is slow");
+        assert_eq!(e.slots.target, None);
+        assert_eq!(e.ambiguous_targets, vec!["orders-prod", "orders-staging"]);
+        assert_eq!(ex("orders in staging is slow").slots.target.as_deref(), Some("orders-staging"));
+        assert_eq!(ex("memo").slots.target, None);
+    }
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(ex("getting SQLSTATE 53300 on orders-prod").slots.error_code.as_deref(), Some("53300"));
+        assert_eq!(ex("ERROR 1205 (HY000): Lock wait timeout exceeded").slots.error_code.as_deref(), Some("1205"));
+        assert_eq!(ex("Msg 18456, Level 14").slots.error_code.as_deref(), Some("18456"));
+        assert_eq!(ex("what is ORA-00060").slots.error_code.as_deref(), Some("ORA-00060"));
+        assert_eq!(ex("40P01 again").slots.error_code.as_deref(), Some("40P01"));
+        assert_eq!(ex("we have 1205 rows").slots.error_code, None);
+    }
+
+    #[test]
+    fn sql_and_objects() {
+        let e = ex("explain this: SELECT 1; DROP TABLE x");
+        assert_eq!(e.slots.sql.as_deref(), Some("SELECT 1; DROP TABLE x"));
+        let e = ex("why is this slow ```sql\nselect * from events where kind = 'x'\n```");
+        assert_eq!(e.slots.sql.as_deref(), Some("select * from events where kind = 'x'"));
+        assert_eq!(ex("my update on orders has been hanging for a minute").slots.sql, None);
+        assert_eq!(ex("my update on orders has been hanging for a minute").slots.object.as_deref(), Some("orders"));
+        assert_eq!(ex("queries on events are slow").slots.object.as_deref(), Some("events"));
+        assert_eq!(ex("can you explain DELETE FROM orders WHERE id < 10").slots.sql.as_deref(), Some("DELETE FROM orders WHERE id < 10"));
+    }
+
+    #[test]
+    fn environment_words() {
+        assert_eq!(ex("actually it's staging").slots.environment.as_deref(), Some("staging"));
+        assert_eq!(ex("run a test query").slots.environment, None);
+        assert_eq!(ex("report health on demo").slots.report.as_deref(), Some("health"));
+    }
+}

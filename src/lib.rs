@@ -1,0 +1,31 @@
+//! # dbabot — the engine
+//!
+//! A chat-ops DBA assistant. Adapters (Slack, Discord, Teams, console) hand it
+//! [`dbabot_chat::InboundMessage`]s through the [`dbabot_chat::MessageHandler`] trait, which
+//! [`engine::Engine`] implements. Where things live:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`engine`] | one conversation turn: pending questions, commands, slot filling, answers |
+//! | [`intents`] | the intent catalog (data in `intents/`), classifier, slot extraction |
+//! | [`diagnostics`] | the allow-listed read-only checks, their runner, findings |
+//! | [`explain`] | proves user SQL is one SELECT before a plain EXPLAIN |
+//! | [`recommend`] | playbook-driven (rules) recommendations |
+//! | [`render`] | recommendations and reports as structured replies |
+//! | [`memory`] | per-thread state in sled |
+//! | [`config`] | `dbabot.toml` + environment, secrets kept out of sight |
+//! | [`demo`] | the bundled SQLite demo database |
+//! | [`redact`] | scrubbing secrets from text |
+
+pub mod config;
+pub mod demo;
+pub mod diagnostics;
+pub mod engine;
+pub mod explain;
+pub mod intents;
+pub mod memory;
+pub mod recommend;
+pub mod redact;
+pub mod render;
+
+pub use engine::Engine;

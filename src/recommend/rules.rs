@@ -1,0 +1,221 @@
+//! The rule-based recommender: applies an intent's playbook to the findings.
+//!
+//! A step applies when its `when` finding code is among the findings (once per matching finding,
+//! at most three times) or when it has no `when`; `engine` and `cloud` restrict it to the known
+//! engine and cloud. Findings that carry ready SQL (`drop_sql`, `create_sql`) add an immediate
+//! action even when the playbook has no step for them, so a named culprit always comes with a fix.
+
+use super::template::fill;
+use super::{Action, Context, RecommendError, Recommendation, Recommender};
+use crate::diagnostics::Finding;
+use crate::intents::Step;
+use async_trait::async_trait;
+use dbabot_chat::Severity;
+use std::collections::BTreeMap;
+
+/// Steps rendered per `when` step at most (e.g. three blocking pairs).
+const MAX_PER_STEP: usize = 3;
+
+/// Playbook-driven recommendations; needs no network and answers in microseconds.
+#[derive(Debug, Default, Clone)]
+pub struct RulesRecommender;
+
+#[async_trait]
+impl Recommender for RulesRecommender {
+    fn name(&self) -> String {
+        "rules".into()
+    }
+
+    async fn recommend(&self, ctx: &Context<'_>) -> Result<Recommendation, RecommendError> {
+        Ok(recommend(ctx))
+    }
+}
+
+/// Synchronous core of the rules recommender (used directly by benchmarks).
+pub fn recommend(ctx: &Context<'_>) -> Recommendation {
+    let pb = &ctx.intent.playbook;
+    let mut findings: Vec<Finding> = ctx.outcomes.iter().flat_map(|o| o.findings.iter().cloned()).collect();
+    // Most severe first; within a severity, those about the object the user named first.
+    let object = ctx.slots.object.clone().unwrap_or_default().to_lowercase();
+    let mentions = |f: &Finding| !object.is_empty() && f.title.to_lowercase().contains(&object);
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(mentions(b).cmp(&mentions(a))));
+
+    let engine = ctx
+        .target
+        .map(|t| t.engine.as_str().to_string())
+        .or_else(|| ctx.slots.engine.clone());
+    let cloud = ctx.target.map(|t| t.cloud.clone()).or_else(|| ctx.slots.cloud.clone());
+    let mut vars = BTreeMap::new();
+    for name in crate::intents::slots::NAMES {
+        if let Some(v) = ctx.slots.get(name) {
+            vars.insert(name.to_string(), v.to_string());
+        }
+    }
+    if let Some(t) = ctx.target {
+        vars.insert("target".into(), t.alias.clone());
+        vars.insert("engine".into(), t.engine.display().to_string());
+        vars.insert("environment".into(), t.environment.clone());
+        vars.insert("cloud".into(), t.cloud.clone());
+    }
+    for (k, default) in [("target", "the database"), ("engine", "the engine"), ("environment", "its environment"), ("cloud", "its hosting"), ("object", "the table")] {
+        vars.entry(k.to_string()).or_insert_with(|| default.to_string());
+    }
+
+    let applies = |s: &Step| {
+        let engine_ok = match (&s.engine, &engine) {
+            (None, _) => true,
+            (Some(se), Some(e)) => se == e,
+            (Some(_), None) => false,
+        };
+        let cloud_ok = match (&s.cloud, &cloud) {
+            (None, _) => true,
+            (Some(sc), Some(c)) => cloud_key(sc) == cloud_key(c),
+            (Some(_), None) => false,
+        };
+        engine_ok && cloud_ok
+    };
+    let render = |steps: &[Step]| -> Vec<Action> {
+        let mut out: Vec<Action> = Vec::new();
+        for s in steps.iter().filter(|s| applies(s)) {
+            let matches: Vec<&Finding> = match &s.when {
+                None => vec![],
+                Some(code) => findings.iter().filter(|f| &f.code == code).take(MAX_PER_STEP).collect(),
+            };
+            if s.when.is_some() && matches.is_empty() {
+                continue;
+            }
+            let contexts: Vec<BTreeMap<String, String>> = if matches.is_empty() {
+                vec![vars.clone()]
+            } else {
+                matches
+                    .iter()
+                    .map(|f| {
+                        let mut v = vars.clone();
+                        v.extend(f.facts.clone());
+                        v
+                    })
+                    .collect()
+            };
+            for v in contexts {
+                let a = Action {
+                    text: fill(&s.text, &v),
+                    sql: s.sql.as_ref().map(|q| fill(q, &v)),
+                };
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    };
+
+    // With a knowledge-base hit, its causes and fixes replace the playbook's generic steps.
+    let kb_hit = !ctx.error_codes.is_empty();
+    let specific = |steps: &[Step]| -> Vec<Step> {
+        steps.iter().filter(|s| !kb_hit || s.when.is_some()).cloned().collect()
+    };
+    let root_causes: Vec<String> = {
+        let mut rc: Vec<String> = render(&specific(&pb.root_causes)).into_iter().map(|a| a.text).collect();
+        if rc.is_empty() {
+            if let Some(f) = findings.iter().find(|f| f.severity >= Severity::Warning) {
+                rc.push(format!("The checks point at: {}", f.title));
+            } else if !ctx.outcomes.is_empty() && !kb_hit {
+                rc.push("None of the checks that ran found a problem; the cause may be outside the database (application, network, client pool) or intermittent. Run the checks again while it happens.".into());
+            }
+        }
+        rc
+    };
+
+    let mut immediate = render(&specific(&pb.immediate));
+    // Ready-made SQL from findings (duplicate index drop, missing index create).
+    for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
+        for (key, verb) in [("drop_sql", "Drop"), ("create_sql", "Create")] {
+            if let Some(sql) = f.facts.get(key) {
+                if immediate.iter().any(|a| a.sql.as_deref() == Some(sql.as_str())) {
+                    continue;
+                }
+                let what = match f.code.as_str() {
+                    "duplicate_index" => format!("{verb} the duplicate index {} (keep {}), after checking no query hints or constraints name it", fact(f, "index"), fact(f, "duplicate_of")),
+                    "missing_index_candidate" => format!("{verb} an index for the filtering column {} on {} (CONCURRENTLY/online, off-peak)", fact(f, "column"), fact(f, "table")),
+                    "unused_index" => format!("{verb} the unused index {} if replicas and monthly jobs do not use it either", fact(f, "index")),
+                    "invalid_index" => format!("{verb} the invalid index {} and rebuild it", fact(f, "index")),
+                    _ => format!("{verb}: {}", f.title),
+                };
+                immediate.push(Action { text: what, sql: Some(sql.clone()) });
+            }
+        }
+    }
+    for e in &ctx.error_codes {
+        for fix in &e.fixes {
+            let a = Action { text: fix.clone(), sql: None };
+            if !immediate.contains(&a) {
+                immediate.push(a);
+            }
+        }
+    }
+
+    let mut situation = fill(&pb.situation, &vars);
+    if let Some(t) = vars.get("time").filter(|_| ctx.slots.time.is_some()) {
+        situation.push_str(&format!(" Reported as starting {t}."));
+    }
+    for e in &ctx.error_codes {
+        situation.push_str(&format!(
+            "\n{} {} ({}){}: {}",
+            engine_label(&e.engine),
+            e.code,
+            e.name,
+            if e.message.is_empty() { String::new() } else { format!(", \"{}\"", e.message) },
+            e.meaning
+        ));
+    }
+    let mut root_causes = root_causes;
+    for e in &ctx.error_codes {
+        for c in &e.causes {
+            if !root_causes.contains(c) {
+                root_causes.push(c.clone());
+            }
+        }
+    }
+
+    let longer_term = render(&pb.longer_term);
+    let verify = render(&pb.verify);
+    let cloud_advice = cloud
+        .as_deref()
+        .and_then(|c| pb.cloud.get(cloud_key(c)))
+        .map(|a| fill(a, &vars));
+    let severity = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Ok);
+    Recommendation {
+        title: ctx.intent.title.clone(),
+        situation: situation.trim().to_string(),
+        findings,
+        root_causes,
+        immediate,
+        longer_term,
+        verify,
+        cloud_advice,
+        severity,
+        answered_by: "rules".into(),
+    }
+}
+
+fn fact(f: &Finding, k: &str) -> String {
+    f.facts.get(k).cloned().unwrap_or_else(|| format!("<{k}>"))
+}
+
+/// Playbook cloud keys: `aws`, `azure`, `gcp`, `onprem`.
+fn cloud_key(c: &str) -> &str {
+    match c {
+        "on-prem" | "onprem" => "onprem",
+        other => other,
+    }
+}
+
+fn engine_label(e: &str) -> &'static str {
+    match e {
+        "postgres" => "PostgreSQL",
+        "mysql" => "MySQL/MariaDB",
+        "mssql" => "SQL Server",
+        "oracle" => "Oracle",
+        _ => "Error",
+    }
+}
