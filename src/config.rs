@@ -287,13 +287,15 @@ impl Config {
         }
         if let Some(v) = env("DBABOT_STATEMENT_TIMEOUT_MS") {
             self.limits.statement_timeout_ms = v.parse().map_err(|_| {
-                ConfigError::Invalid(format!("DBABOT_STATEMENT_TIMEOUT_MS is not a number: `{v}`"))
+                ConfigError::Invalid(format!(
+                    "DBABOT_STATEMENT_TIMEOUT_MS is not a number: `{v}`"
+                ))
             })?;
         }
         if let Some(v) = env("DBABOT_ROW_CAP") {
-            self.limits.row_cap = v
-                .parse()
-                .map_err(|_| ConfigError::Invalid(format!("DBABOT_ROW_CAP is not a number: `{v}`")))?;
+            self.limits.row_cap = v.parse().map_err(|_| {
+                ConfigError::Invalid(format!("DBABOT_ROW_CAP is not a number: `{v}`"))
+            })?;
         }
         Ok(())
     }
@@ -375,7 +377,9 @@ fn resolve_target(
             (v.trim().to_string(), format!("file {}", p.display()))
         }
         (Some(_), Some(_)) => {
-            return Err(secret_err("set either dsn_env or dsn_file, not both".into()))
+            return Err(secret_err(
+                "set either dsn_env or dsn_file, not both".into(),
+            ))
         }
         (None, None) => return Err(secret_err("needs dsn_env or dsn_file".into())),
     };
@@ -431,7 +435,10 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     if let Some(span) = e.span() {
         let before = &text[..span.start.min(text.len())];
         let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+        let col = before
+            .rfind('\n')
+            .map_or(before.len(), |i| before.len() - i - 1)
+            + 1;
         let key_line = text.lines().nth(line - 1).unwrap_or("").trim();
         let key = key_line.split('=').next().unwrap_or("").trim();
         msg = format!("line {line}, column {col}: {msg}");

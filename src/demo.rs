@@ -15,7 +15,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("cannot create the data directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot build the demo database: {0}")]
     Sqlite(#[from] sqlx::Error),
 }

@@ -66,7 +66,9 @@ pub fn check_select(sql: &str, engine: Engine) -> Result<SafeSelect, Refusal> {
     }
     let (query, analyze_requested) = match &stmts[0] {
         Statement::Query(q) => (q, false),
-        Statement::Explain { statement, analyze, .. } => match statement.as_ref() {
+        Statement::Explain {
+            statement, analyze, ..
+        } => match statement.as_ref() {
             Statement::Query(q) => (q, *analyze),
             other => return Err(Refusal::NotSelect(kind(other))),
         },
@@ -102,7 +104,9 @@ fn set_expr_reason(body: &SetExpr) -> Option<&'static str> {
     match body {
         SetExpr::Select(s) => s.into.as_ref().map(|_| "SELECT … INTO creates a table"),
         SetExpr::Query(q) => read_only_reason(q),
-        SetExpr::SetOperation { left, right, .. } => set_expr_reason(left).or_else(|| set_expr_reason(right)),
+        SetExpr::SetOperation { left, right, .. } => {
+            set_expr_reason(left).or_else(|| set_expr_reason(right))
+        }
         SetExpr::Values(_) | SetExpr::Table(_) => None,
         _ => Some("a data-modifying statement inside the query"),
     }
@@ -127,7 +131,8 @@ mod tests {
 
     #[test]
     fn accepts_one_select() {
-        let s = check_select("select * from orders where id = 1;", Engine::Postgres).expect("select");
+        let s =
+            check_select("select * from orders where id = 1;", Engine::Postgres).expect("select");
         assert_eq!(s.sql(), "SELECT * FROM orders WHERE id = 1");
         assert!(check_select("WITH x AS (SELECT 1) SELECT * FROM x", Engine::Postgres).is_ok());
         assert!(check_select("select 1 union select 2", Engine::Mysql).is_ok());
@@ -143,15 +148,43 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         use Refusal::*;
-        assert!(matches!(check_select("DELETE FROM orders", Engine::Postgres), Err(NotSelect(k)) if k == "DELETE"));
-        assert!(matches!(check_select("SELECT 1; DROP TABLE x", Engine::Postgres), Err(MultipleStatements(2))));
-        assert!(matches!(check_select("DROP TABLE x", Engine::Mysql), Err(NotSelect(k)) if k == "DROP TABLE"));
-        assert!(matches!(check_select("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", Engine::Postgres), Err(WritesOrLocks(_))));
-        assert!(matches!(check_select("SELECT * INTO newt FROM t", Engine::Postgres), Err(WritesOrLocks(_))));
-        assert!(matches!(check_select("SELECT * FROM t FOR UPDATE", Engine::Postgres), Err(WritesOrLocks(_))));
-        assert!(matches!(check_select("EXPLAIN ANALYZE DELETE FROM t", Engine::Postgres), Err(NotSelect(_))));
+        assert!(
+            matches!(check_select("DELETE FROM orders", Engine::Postgres), Err(NotSelect(k)) if k == "DELETE")
+        );
+        assert!(matches!(
+            check_select("SELECT 1; DROP TABLE x", Engine::Postgres),
+            Err(MultipleStatements(2))
+        ));
+        assert!(
+            matches!(check_select("DROP TABLE x", Engine::Mysql), Err(NotSelect(k)) if k == "DROP TABLE")
+        );
+        assert!(matches!(
+            check_select(
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+                Engine::Postgres
+            ),
+            Err(WritesOrLocks(_))
+        ));
+        assert!(matches!(
+            check_select("SELECT * INTO newt FROM t", Engine::Postgres),
+            Err(WritesOrLocks(_))
+        ));
+        assert!(matches!(
+            check_select("SELECT * FROM t FOR UPDATE", Engine::Postgres),
+            Err(WritesOrLocks(_))
+        ));
+        assert!(matches!(
+            check_select("EXPLAIN ANALYZE DELETE FROM t", Engine::Postgres),
+            Err(NotSelect(_))
+        ));
         assert!(matches!(check_select("  ", Engine::Postgres), Err(Empty)));
-        assert!(matches!(check_select("SELEC oops", Engine::Postgres), Err(Parse(_))));
-        assert!(matches!(check_select("UPDATE t SET a = 1", Engine::Sqlite), Err(NotSelect(_))));
+        assert!(matches!(
+            check_select("SELEC oops", Engine::Postgres),
+            Err(Parse(_))
+        ));
+        assert!(matches!(
+            check_select("UPDATE t SET a = 1", Engine::Sqlite),
+            Err(NotSelect(_))
+        ));
     }
 }

@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "dbabot", version, about = "Chat-ops DBA assistant: read-only diagnostics and structured recommendations")]
+#[command(
+    name = "dbabot",
+    version,
+    about = "Chat-ops DBA assistant: read-only diagnostics and structured recommendations"
+)]
 struct Cli {
     /// Configuration file (default: ./dbabot.toml if present, else the embedded demo setup).
     #[arg(long, global = true, env = "DBABOT_CONFIG")]
@@ -64,7 +68,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 /// Adds the demo target when no targets are configured.
 async fn with_demo(mut cfg: Config) -> anyhow::Result<Config> {
     if cfg.targets.is_empty() {
-        let t = demo::ensure(&cfg.data_dir).await.context("creating the demo database")?;
+        let t = demo::ensure(&cfg.data_dir)
+            .await
+            .context("creating the demo database")?;
         cfg.targets.push(t);
     }
     Ok(cfg)
@@ -80,7 +86,10 @@ fn catalog(cfg: &Config) -> anyhow::Result<Catalog> {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DBABOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -91,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("error");
             let cfg = with_demo(load_config(&cli)?).await?;
             let catalog = catalog(&cfg)?;
-            std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+            std::fs::create_dir_all(&cfg.data_dir)
+                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
             let memory = Memory::open(&cfg.data_dir.join("memory"))?;
             let history = Some(cfg.data_dir.join("console-history.txt"));
             let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender));
@@ -103,9 +113,14 @@ async fn main() -> anyhow::Result<()> {
             let opts = dbabot_console::ConsoleOptions {
                 thread: thread.clone(),
                 json: *json,
-                user: User { id: format!("console:{user_name}"), display_name: user_name, groups: vec![] },
+                user: User {
+                    id: format!("console:{user_name}"),
+                    display_name: user_name,
+                    groups: vec![],
+                },
                 history,
-                color: std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                color: std::env::var_os("NO_COLOR").is_none()
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout()),
             };
             let handler: Arc<dyn MessageHandler> = Arc::new(engine.clone());
             dbabot_console::run(handler, opts).await?;
@@ -132,20 +147,40 @@ async fn check_config(cfg: &Config) -> anyhow::Result<bool> {
         cfg.limits.statement_timeout_ms, cfg.limits.row_cap, cfg.limits.pool_size, cfg.limits.connect_timeout_ms
     );
     let cat = catalog(cfg)?;
-    println!("intent catalog: {} intents, {} reports, {} error codes", cat.intents.len(), cat.reports.len(), cat.error_codes.len());
+    println!(
+        "intent catalog: {} intents, {} reports, {} error codes",
+        cat.intents.len(),
+        cat.reports.len(),
+        cat.error_codes.len()
+    );
     let runner = dbabot::diagnostics::Runner::new(&cfg.targets, cfg.limits);
     println!("targets:");
     let mut all_ok = true;
     for t in &cfg.targets {
         let started = std::time::Instant::now();
         let verdict = match runner.ping(&t.alias).await {
-            Ok(v) => format!("OK ({}) in {} ms", dbabot::diagnostics::finding::short_query(&v, 60), started.elapsed().as_millis()),
+            Ok(v) => format!(
+                "OK ({}) in {} ms",
+                dbabot::diagnostics::finding::short_query(&v, 60),
+                started.elapsed().as_millis()
+            ),
             Err(e) => {
                 all_ok = false;
-                format!("FAILED after {} ms: {}", started.elapsed().as_millis(), dbabot::redact::redact(&e.to_string()))
+                format!(
+                    "FAILED after {} ms: {}",
+                    started.elapsed().as_millis(),
+                    dbabot::redact::redact(&e.to_string())
+                )
             }
         };
-        println!("  {:<20} {:<9} {:<8} {:<8} dsn from {:<30} {verdict}", t.alias, t.engine.as_str(), t.environment, t.cloud, t.dsn_source);
+        println!(
+            "  {:<20} {:<9} {:<8} {:<8} dsn from {:<30} {verdict}",
+            t.alias,
+            t.engine.as_str(),
+            t.environment,
+            t.cloud,
+            t.dsn_source
+        );
     }
     runner.close().await;
     Ok(all_ok)

@@ -26,7 +26,11 @@ pub enum MemoryError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Pending {
     /// A required slot is missing for `intent`.
-    Slot { slot: String, intent: String, options: Vec<Choice> },
+    Slot {
+        slot: String,
+        intent: String,
+        options: Vec<Choice>,
+    },
     /// The classifier was unsure; `text` is the original question.
     Intent { options: Vec<Choice>, text: String },
 }
@@ -77,7 +81,14 @@ impl ThreadState {
     }
 
     /// Appends a turn, keeping the last `max` turns.
-    pub fn push_turn(&mut self, role: &str, text: &str, intent: Option<&str>, now: u64, max: usize) {
+    pub fn push_turn(
+        &mut self,
+        role: &str,
+        text: &str,
+        intent: Option<&str>,
+        now: u64,
+        max: usize,
+    ) {
         let mut text = crate::redact::redact(text);
         if text.chars().count() > 2000 {
             text = text.chars().take(2000).collect::<String>() + "…";

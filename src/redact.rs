@@ -15,7 +15,8 @@ static KV: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{16,})").expect("static regex")
+    Regex::new(r"\b(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{16,})")
+        .expect("static regex")
 });
 
 /// Returns `text` with credentials replaced by `***`.

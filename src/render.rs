@@ -11,17 +11,44 @@ const INLINE_ROWS: usize = 15;
 const MAX_FINDINGS: usize = 12;
 
 /// Fields shown under the headline: target, engine, environment, cloud, severity.
-pub fn target_fields(target: Option<&Target>, slots: &crate::intents::Slots, severity: Option<Severity>) -> Vec<Field> {
+pub fn target_fields(
+    target: Option<&Target>,
+    slots: &crate::intents::Slots,
+    severity: Option<Severity>,
+) -> Vec<Field> {
     let mut f = Vec::new();
     let mut push = |label: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            f.push(Field { label: label.into(), value: v });
+            f.push(Field {
+                label: label.into(),
+                value: v,
+            });
         }
     };
-    push("Target", target.map(|t| t.alias.clone()).or_else(|| slots.target.clone()));
-    push("Engine", target.map(|t| t.engine.display().to_string()).or_else(|| slots.engine.clone()));
-    push("Environment", target.map(|t| t.environment.clone()).or_else(|| slots.environment.clone()));
-    push("Cloud", target.map(|t| t.cloud.clone()).or_else(|| slots.cloud.clone()));
+    push(
+        "Target",
+        target
+            .map(|t| t.alias.clone())
+            .or_else(|| slots.target.clone()),
+    );
+    push(
+        "Engine",
+        target
+            .map(|t| t.engine.display().to_string())
+            .or_else(|| slots.engine.clone()),
+    );
+    push(
+        "Environment",
+        target
+            .map(|t| t.environment.clone())
+            .or_else(|| slots.environment.clone()),
+    );
+    push(
+        "Cloud",
+        target
+            .map(|t| t.cloud.clone())
+            .or_else(|| slots.cloud.clone()),
+    );
     push("Severity", severity.map(|s| s.to_string()));
     f
 }
@@ -55,7 +82,9 @@ pub fn context_line(outcomes: &[CheckOutcome], answered_by: &str) -> String {
         s.push_str(&format!("checks: {}", checks.join(", ")));
         s.push_str(" · ");
     }
-    s.push_str(&format!("answered by {answered_by} · read-only: dbabot never changes your database"));
+    s.push_str(&format!(
+        "answered by {answered_by} · read-only: dbabot never changes your database"
+    ));
     s
 }
 
@@ -73,19 +102,29 @@ fn push_actions(reply: &mut Reply, heading: &str, actions: &[Action]) {
     if actions.is_empty() {
         return;
     }
-    reply.push(Part::Heading { text: heading.into(), level: 2 });
+    reply.push(Part::Heading {
+        text: heading.into(),
+        level: 2,
+    });
     let mut bullets = Vec::new();
     for a in actions {
         bullets.push(a.text.clone());
         if let Some(sql) = &a.sql {
-            reply.push(Part::Bullets { items: std::mem::take(&mut bullets) });
-            reply.push(Part::Code { language: Some("sql".into()), code: sql.clone() });
+            reply.push(Part::Bullets {
+                items: std::mem::take(&mut bullets),
+            });
+            reply.push(Part::Code {
+                language: Some("sql".into()),
+                code: sql.clone(),
+            });
         }
     }
     if !bullets.is_empty() {
         reply.push(Part::Bullets { items: bullets });
     }
-    reply.parts.retain(|p| !matches!(p, Part::Bullets { items } if items.is_empty()));
+    reply
+        .parts
+        .retain(|p| !matches!(p, Part::Bullets { items } if items.is_empty()));
 }
 
 /// The standard answer: Situation, Findings, Likely root cause, Immediate actions, Longer-term
@@ -109,21 +148,34 @@ pub fn recommendation(
         answered_by: Some(rec.answered_by.clone()),
         ..Reply::default()
     };
-    r.push(Part::Heading { text: headline, level: 1 });
+    r.push(Part::Heading {
+        text: headline,
+        level: 1,
+    });
     let fields = target_fields(target, slots, severity);
     if !fields.is_empty() {
         r.push(Part::Fields { fields });
     }
     if !rec.situation.is_empty() {
-        r.push(Part::Heading { text: "Situation".into(), level: 2 });
-        r.push(Part::Paragraph { text: rec.situation.clone() });
+        r.push(Part::Heading {
+            text: "Situation".into(),
+            level: 2,
+        });
+        r.push(Part::Paragraph {
+            text: rec.situation.clone(),
+        });
     }
     if !outcomes.is_empty() {
-        r.push(Part::Heading { text: "Findings".into(), level: 2 });
+        r.push(Part::Heading {
+            text: "Findings".into(),
+            level: 2,
+        });
         let mut items: Vec<String> = rec
             .findings
             .iter()
-            .filter(|f| f.severity > Severity::Ok || rec.findings.iter().all(|g| g.severity == Severity::Ok))
+            .filter(|f| {
+                f.severity > Severity::Ok || rec.findings.iter().all(|g| g.severity == Severity::Ok)
+            })
             .take(MAX_FINDINGS)
             .map(finding_line)
             .collect();
@@ -133,26 +185,49 @@ pub fn recommendation(
         r.push(Part::Bullets { items });
     }
     if !rec.root_causes.is_empty() {
-        r.push(Part::Heading { text: "Likely root cause".into(), level: 2 });
-        r.push(Part::Bullets { items: rec.root_causes.clone() });
+        r.push(Part::Heading {
+            text: "Likely root cause".into(),
+            level: 2,
+        });
+        r.push(Part::Bullets {
+            items: rec.root_causes.clone(),
+        });
     }
     push_actions(&mut r, "Immediate actions", &rec.immediate);
     push_actions(&mut r, "Longer-term fixes", &rec.longer_term);
     push_actions(&mut r, "Verify", &rec.verify);
     if let Some(c) = &rec.cloud_advice {
-        r.push(Part::Heading { text: "On your platform".into(), level: 2 });
+        r.push(Part::Heading {
+            text: "On your platform".into(),
+            level: 2,
+        });
         r.push(Part::Paragraph { text: c.clone() });
     }
-    if rec.immediate.iter().chain(&rec.longer_term).any(|a| a.sql.is_some()) {
-        r.push(Part::Context { text: "SQL above is for a human to review and run; dbabot never executes remediation.".into() });
+    if rec
+        .immediate
+        .iter()
+        .chain(&rec.longer_term)
+        .any(|a| a.sql.is_some())
+    {
+        r.push(Part::Context {
+            text: "SQL above is for a human to review and run; dbabot never executes remediation."
+                .into(),
+        });
     }
-    r.push(Part::Context { text: context_line(outcomes, &rec.answered_by) });
+    r.push(Part::Context {
+        text: context_line(outcomes, &rec.answered_by),
+    });
     r
 }
 
 /// A report: per check, its findings and up to 15 rows; all rows as a CSV attachment.
 pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome]) -> Reply {
-    let severity = outcomes.iter().flat_map(|o| o.findings.iter()).map(|f| f.severity).max().unwrap_or(Severity::Ok);
+    let severity = outcomes
+        .iter()
+        .flat_map(|o| o.findings.iter())
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
     let mut r = Reply {
         severity: Some(severity),
         checks: check_runs(outcomes),
@@ -160,27 +235,49 @@ pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome
         answered_by: Some("rules".into()),
         ..Reply::default()
     };
-    r.push(Part::Heading { text: format!("{title} — {}", target.alias), level: 1 });
-    r.push(Part::Fields { fields: target_fields(Some(target), &Default::default(), Some(severity)) });
+    r.push(Part::Heading {
+        text: format!("{title} — {}", target.alias),
+        level: 1,
+    });
+    r.push(Part::Fields {
+        fields: target_fields(Some(target), &Default::default(), Some(severity)),
+    });
     let worst: Vec<String> = outcomes
         .iter()
         .flat_map(|o| o.findings.iter())
         .filter(|f| f.severity >= Severity::Warning)
         .map(finding_line)
         .collect();
-    r.push(Part::Heading { text: "Summary".into(), level: 2 });
+    r.push(Part::Heading {
+        text: "Summary".into(),
+        level: 2,
+    });
     r.push(Part::Bullets {
-        items: if worst.is_empty() { vec!["No warnings or critical findings.".into()] } else { worst },
+        items: if worst.is_empty() {
+            vec!["No warnings or critical findings.".into()]
+        } else {
+            worst
+        },
     });
     for o in outcomes {
-        r.push(Part::Heading { text: format!("{} ({})", o.title, o.name), level: 2 });
+        r.push(Part::Heading {
+            text: format!("{} ({})", o.title, o.name),
+            level: 2,
+        });
         if !o.findings.is_empty() {
-            r.push(Part::Bullets { items: o.findings.iter().map(finding_line).collect() });
+            r.push(Part::Bullets {
+                items: o.findings.iter().map(finding_line).collect(),
+            });
         }
         if !o.rows.is_empty() {
             let mut t = table(&o.rows, INLINE_ROWS);
             if o.rows.len() > INLINE_ROWS || o.rows.truncated {
-                t.title = Some(format!("first {} of {}{} rows (all in the CSV)", INLINE_ROWS.min(o.rows.len()), o.rows.len(), if o.rows.truncated { "+" } else { "" }));
+                t.title = Some(format!(
+                    "first {} of {}{} rows (all in the CSV)",
+                    INLINE_ROWS.min(o.rows.len()),
+                    o.rows.len(),
+                    if o.rows.truncated { "+" } else { "" }
+                ));
             }
             r.push(Part::Table(t));
         }
@@ -190,7 +287,9 @@ pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome
         content_type: "text/csv".into(),
         body: AttachmentBody::Text(csv(outcomes)),
     }));
-    r.push(Part::Context { text: context_line(outcomes, "rules") });
+    r.push(Part::Context {
+        text: context_line(outcomes, "rules"),
+    });
     r
 }
 
@@ -203,7 +302,11 @@ pub fn table(rs: &ResultSet, max_rows: usize) -> Table {
             .rows
             .iter()
             .take(max_rows)
-            .map(|row| row.iter().map(|v| crate::diagnostics::finding::short_query(&v.to_string(), 80)).collect())
+            .map(|row| {
+                row.iter()
+                    .map(|v| crate::diagnostics::finding::short_query(&v.to_string(), 80))
+                    .collect()
+            })
             .collect(),
     }
 }
@@ -211,7 +314,9 @@ pub fn table(rs: &ResultSet, max_rows: usize) -> Table {
 /// All rows of all checks as CSV: `check,row,column,value` would lose shape, so each check's
 /// rows are written under a header line naming the check.
 pub fn csv(outcomes: &[CheckOutcome]) -> String {
-    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     for o in outcomes {
         let mut header = vec!["check".to_string()];
         header.extend(o.rows.columns.iter().cloned());
@@ -225,5 +330,7 @@ pub fn csv(outcomes: &[CheckOutcome]) -> String {
             let _ = w.write_record(&rec);
         }
     }
-    w.into_inner().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    w.into_inner()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }

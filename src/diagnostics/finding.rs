@@ -26,12 +26,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(
-        check: &str,
-        code: &str,
-        severity: Severity,
-        title: impl Into<String>,
-    ) -> Self {
+    pub fn new(check: &str, code: &str, severity: Severity, title: impl Into<String>) -> Self {
         Finding {
             check: check.to_string(),
             code: code.to_string(),

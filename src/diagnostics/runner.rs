@@ -60,7 +60,9 @@ impl RunError {
                     RunError::Database(format!("{msg} (SQLSTATE/code {code})"))
                 }
             }
-            sqlx::Error::PoolTimedOut => RunError::Database("could not get a connection in time (pool timed out)".into()),
+            sqlx::Error::PoolTimedOut => {
+                RunError::Database("could not get a connection in time (pool timed out)".into())
+            }
             sqlx::Error::Io(io) => RunError::Database(format!("connection failed: {io}")),
             sqlx::Error::Tls(t) => RunError::Database(format!("TLS error: {t}")),
             other => RunError::Database(crate::redact::redact(&other.to_string())),
@@ -104,7 +106,10 @@ pub struct CheckOutcome {
 
 enum Pool {
     Postgres(PgPool),
-    Mysql { pool: MySqlPool, mariadb: OnceCell<bool> },
+    Mysql {
+        pool: MySqlPool,
+        mariadb: OnceCell<bool>,
+    },
     Sqlite(SqlitePool),
     Unsupported(&'static str),
     Invalid,
@@ -166,7 +171,13 @@ impl Runner {
             let started = Instant::now();
             let mut out = self.run_check_inner(alias, name).await;
             out.duration_ms = started.elapsed().as_millis() as u64;
-            tracing::info!(status = out.status.as_str(), rows = out.rows.len(), ms = out.duration_ms, findings = out.findings.len(), "diagnostic done");
+            tracing::info!(
+                status = out.status.as_str(),
+                rows = out.rows.len(),
+                ms = out.duration_ms,
+                findings = out.findings.len(),
+                "diagnostic done"
+            );
             out
         }
         .instrument(span)
@@ -182,8 +193,16 @@ impl Runner {
             rows: ResultSet::default(),
             findings: vec![Finding::new(
                 name,
-                if status == CheckStatus::Unavailable { "check_unavailable" } else { "check_failed" },
-                if status == CheckStatus::Unavailable { Severity::Info } else { Severity::Warning },
+                if status == CheckStatus::Unavailable {
+                    "check_unavailable"
+                } else {
+                    "check_failed"
+                },
+                if status == CheckStatus::Unavailable {
+                    Severity::Info
+                } else {
+                    Severity::Warning
+                },
                 format!("{name}: {msg}"),
             )
             .fact("check", name)
@@ -195,7 +214,11 @@ impl Runner {
         };
         let variants = catalog::variants(engine, name);
         if variants.is_empty() {
-            return failed(CheckStatus::Unavailable, name, format!("not available for {}", engine.display()));
+            return failed(
+                CheckStatus::Unavailable,
+                name,
+                format!("not available for {}", engine.display()),
+            );
         }
         let mut last_unavailable = "";
         let mut last_error: Option<(CheckStatus, String)> = None;
@@ -236,10 +259,16 @@ impl Runner {
             }
         }
         match last_error {
-            Some((status, msg)) if last_unavailable.is_empty() || status == CheckStatus::Timeout => {
+            Some((status, msg))
+                if last_unavailable.is_empty() || status == CheckStatus::Timeout =>
+            {
                 failed(status, variants[0].title, msg)
             }
-            _ => failed(CheckStatus::Unavailable, variants[0].title, last_unavailable.to_string()),
+            _ => failed(
+                CheckStatus::Unavailable,
+                variants[0].title,
+                last_unavailable.to_string(),
+            ),
         }
     }
 
@@ -247,7 +276,11 @@ impl Runner {
     ///
     /// # Errors
     /// [`RunError`] when the target is unknown or the database rejects the statement.
-    pub async fn explain(&self, alias: &str, select: &crate::explain::SafeSelect) -> Result<ResultSet, RunError> {
+    pub async fn explain(
+        &self,
+        alias: &str,
+        select: &crate::explain::SafeSelect,
+    ) -> Result<ResultSet, RunError> {
         let (target, _) = self.pool(alias)?;
         let sql = match target.engine {
             Engine::Postgres => format!("EXPLAIN (FORMAT TEXT, COSTS TRUE) {}", select.sql()),
@@ -271,7 +304,12 @@ impl Runner {
             Engine::Mssql => return Err(RunError::Unsupported("SQL Server")),
         };
         let rs = self.query(alias, sql).await?;
-        Ok(rs.rows.first().and_then(|r| r.first()).map(|v| v.to_string()).unwrap_or_default())
+        Ok(rs
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .map(|v| v.to_string())
+            .unwrap_or_default())
     }
 
     /// Runs one trusted statement (catalog SQL or a checked EXPLAIN) under the read-only rules.
@@ -333,7 +371,10 @@ fn build_pool(t: &Target, limits: &Limits) -> Pool {
             Ok(o) => {
                 let o = o.application_name("dbabot").options([
                     ("default_transaction_read_only", "on"),
-                    ("statement_timeout", &limits.statement_timeout_ms.to_string()),
+                    (
+                        "statement_timeout",
+                        &limits.statement_timeout_ms.to_string(),
+                    ),
                 ]);
                 Pool::Postgres(
                     PgPoolOptions::new()
@@ -353,7 +394,8 @@ fn build_pool(t: &Target, limits: &Limits) -> Pool {
                     .idle_timeout(Duration::from_secs(300))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute(sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")).await?;
+                            conn.execute(sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY"))
+                                .await?;
                             Ok(())
                         })
                     })
@@ -385,14 +427,19 @@ async fn pg_query(pool: &PgPool, sql: &str, limits: Limits) -> Result<ResultSet,
     let ms = limits.statement_timeout_ms;
     let err = |e| RunError::from_sqlx(e, ms);
     let mut tx = pool.begin().await.map_err(err)?;
-    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await.map_err(err)?;
+    sqlx::query("SET TRANSACTION READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
     sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
         .execute(&mut *tx)
         .await
         .map_err(err)?;
     let rs = {
         let stream = sqlx::query(sql).fetch(&mut *tx);
-        collect(stream, limits.row_cap, pg_value).await.map_err(err)?
+        collect(stream, limits.row_cap, pg_value)
+            .await
+            .map_err(err)?
     };
     tx.rollback().await.map_err(err)?;
     Ok(rs)
@@ -408,7 +455,9 @@ async fn my_query(
     let err = |e| RunError::from_sqlx(e, ms);
     let is_maria = *mariadb
         .get_or_try_init(|| async {
-            let v: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await?;
+            let v: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(pool)
+                .await?;
             Ok::<bool, sqlx::Error>(v.to_lowercase().contains("mariadb"))
         })
         .await
@@ -421,7 +470,8 @@ async fn my_query(
     };
     let result = async {
         conn.execute(sqlx::raw_sql(&timeout_sql)).await?;
-        conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY")).await?;
+        conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
+            .await?;
         // The text protocol: SHOW statements are not all preparable on MariaDB.
         let rs = {
             let stream = sqlx::raw_sql(sql).fetch(&mut *conn);
@@ -443,14 +493,20 @@ async fn lite_query(pool: &SqlitePool, sql: &str, limits: Limits) -> Result<Resu
     let mut tx = pool.begin().await.map_err(err)?;
     let rs = {
         let stream = sqlx::query(sql).fetch(&mut *tx);
-        collect(stream, limits.row_cap, lite_value).await.map_err(err)?
+        collect(stream, limits.row_cap, lite_value)
+            .await
+            .map_err(err)?
     };
     tx.rollback().await.map_err(err)?;
     Ok(rs)
 }
 
 /// Reads at most `cap` rows, marking the set truncated when more exist.
-async fn collect<'a, R, S>(mut stream: S, cap: usize, decode: fn(&R, usize) -> Value) -> Result<ResultSet, sqlx::Error>
+async fn collect<'a, R, S>(
+    mut stream: S,
+    cap: usize,
+    decode: fn(&R, usize) -> Value,
+) -> Result<ResultSet, sqlx::Error>
 where
     R: Row,
     S: futures::Stream<Item = Result<R, sqlx::Error>> + Unpin + 'a,
@@ -458,13 +514,18 @@ where
     let mut rs = ResultSet::default();
     while let Some(row) = stream.try_next().await? {
         if rs.columns.is_empty() {
-            rs.columns = row.columns().iter().map(|c| c.name().to_ascii_lowercase()).collect();
+            rs.columns = row
+                .columns()
+                .iter()
+                .map(|c| c.name().to_ascii_lowercase())
+                .collect();
         }
         if rs.rows.len() >= cap {
             rs.truncated = true;
             break;
         }
-        rs.rows.push((0..row.len()).map(|i| decode(&row, i)).collect());
+        rs.rows
+            .push((0..row.len()).map(|i| decode(&row, i)).collect());
     }
     Ok(rs)
 }
@@ -472,16 +533,28 @@ where
 fn pg_value(row: &PgRow, i: usize) -> Value {
     let ty = row.column(i).type_info().name().to_string();
     let v = match ty.as_str() {
-        "BOOL" => row.try_get::<Option<bool>, _>(i).map(|v| v.map(Value::Bool)),
-        "INT2" => row.try_get::<Option<i16>, _>(i).map(|v| v.map(|x| Value::Int(x.into()))),
-        "INT4" => row.try_get::<Option<i32>, _>(i).map(|v| v.map(|x| Value::Int(x.into()))),
+        "BOOL" => row
+            .try_get::<Option<bool>, _>(i)
+            .map(|v| v.map(Value::Bool)),
+        "INT2" => row
+            .try_get::<Option<i16>, _>(i)
+            .map(|v| v.map(|x| Value::Int(x.into()))),
+        "INT4" => row
+            .try_get::<Option<i32>, _>(i)
+            .map(|v| v.map(|x| Value::Int(x.into()))),
         "INT8" => row.try_get::<Option<i64>, _>(i).map(|v| v.map(Value::Int)),
         "OID" => row
             .try_get::<Option<sqlx::postgres::types::Oid>, _>(i)
             .map(|v| v.map(|x| Value::Int(x.0.into()))),
-        "FLOAT4" => row.try_get::<Option<f32>, _>(i).map(|v| v.map(|x| Value::Float(x.into()))),
-        "FLOAT8" => row.try_get::<Option<f64>, _>(i).map(|v| v.map(Value::Float)),
-        _ => row.try_get::<Option<String>, _>(i).map(|v| v.map(Value::Text)),
+        "FLOAT4" => row
+            .try_get::<Option<f32>, _>(i)
+            .map(|v| v.map(|x| Value::Float(x.into()))),
+        "FLOAT8" => row
+            .try_get::<Option<f64>, _>(i)
+            .map(|v| v.map(Value::Float)),
+        _ => row
+            .try_get::<Option<String>, _>(i)
+            .map(|v| v.map(Value::Text)),
     };
     match v {
         Ok(Some(v)) => v,
@@ -497,7 +570,9 @@ fn my_value(row: &MySqlRow, i: usize) -> Value {
     let ty = row.column(i).type_info().name().to_string();
     let v = match ty.as_str() {
         "BOOLEAN" => row.try_get::<bool, _>(i).map(Value::Bool),
-        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => row.try_get::<i64, _>(i).map(Value::Int),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
+            row.try_get::<i64, _>(i).map(Value::Int)
+        }
         t if t.ends_with("UNSIGNED") => row
             .try_get::<u64, _>(i)
             .map(|x| Value::Int(i64::try_from(x).unwrap_or(i64::MAX))),
@@ -518,7 +593,9 @@ fn my_value(row: &MySqlRow, i: usize) -> Value {
 }
 
 fn lite_value(row: &SqliteRow, i: usize) -> Value {
-    let Ok(raw) = row.try_get_raw(i) else { return Value::Null };
+    let Ok(raw) = row.try_get_raw(i) else {
+        return Value::Null;
+    };
     if raw.is_null() {
         return Value::Null;
     }

@@ -13,7 +13,12 @@ use dbabot_chat::{Field, InboundMessage, Part, Reply, Severity, Table};
 
 impl Engine {
     /// Answers `intent` with the thread's slots, asking for a missing required slot first.
-    pub(super) async fn answer(&self, intent_name: &str, msg: &InboundMessage, state: &mut ThreadState) -> Outcome {
+    pub(super) async fn answer(
+        &self,
+        intent_name: &str,
+        msg: &InboundMessage,
+        state: &mut ThreadState,
+    ) -> Outcome {
         let Some(intent) = self.inner.catalog.intent(intent_name).cloned() else {
             return self.help().into();
         };
@@ -38,12 +43,20 @@ impl Engine {
             }
         }
         // Intents whose answer depends on a target but list it as optional still use it.
-        let target = state.slots.target.as_deref().and_then(|a| self.target(a)).cloned();
+        let target = state
+            .slots
+            .target
+            .as_deref()
+            .and_then(|a| self.target(a))
+            .cloned();
 
         match intent.name.as_str() {
             "report_request" => self.report(state).await.into(),
             "explain_query" => self.explain(state).await.into(),
-            _ => self.diagnose(&intent, target.as_ref(), msg, state).await.into(),
+            _ => self
+                .diagnose(&intent, target.as_ref(), msg, state)
+                .await
+                .into(),
         }
     }
 
@@ -56,7 +69,12 @@ impl Engine {
             }
             state.slots.target = None;
             let mut r = self.ask_slot("target", intent, state, &[]);
-            r.parts.insert(0, Part::Paragraph { text: format!("I don't know a database called `{alias}`.") });
+            r.parts.insert(
+                0,
+                Part::Paragraph {
+                    text: format!("I don't know a database called `{alias}`."),
+                },
+            );
             return Some(r);
         }
         let targets = &self.inner.config.targets;
@@ -74,8 +92,16 @@ impl Engine {
     }
 
     /// Runs the intent's diagnostics (if any) and asks the recommender for the answer.
-    async fn diagnose(&self, intent: &crate::intents::Intent, target: Option<&Target>, msg: &InboundMessage, state: &mut ThreadState) -> Reply {
-        let engine = target.map(|t| t.engine.as_str().to_string()).or_else(|| state.slots.engine.clone());
+    async fn diagnose(
+        &self,
+        intent: &crate::intents::Intent,
+        target: Option<&Target>,
+        msg: &InboundMessage,
+        state: &mut ThreadState,
+    ) -> Reply {
+        let engine = target
+            .map(|t| t.engine.as_str().to_string())
+            .or_else(|| state.slots.engine.clone());
         let error_codes = state
             .slots
             .error_code
@@ -85,7 +111,11 @@ impl Engine {
         // An error code with a known related intent runs that intent's checks too.
         let mut checks = intent.diagnostics.clone();
         if intent.name == "error_code_lookup" {
-            if let Some(related) = error_codes.iter().filter_map(|e| e.intent.as_deref()).find_map(|i| self.inner.catalog.intent(i)) {
+            if let Some(related) = error_codes
+                .iter()
+                .filter_map(|e| e.intent.as_deref())
+                .find_map(|i| self.inner.catalog.intent(i))
+            {
                 checks.extend(related.diagnostics.iter().cloned());
             }
         }
@@ -95,13 +125,21 @@ impl Engine {
             _ => Vec::new(),
         };
         let user_text = crate::redact::redact(&msg.text);
-        let ctx = Context { intent, slots: &state.slots, target, outcomes: &outcomes, user_text: &user_text, error_codes: error_codes.clone() };
+        let ctx = Context {
+            intent,
+            slots: &state.slots,
+            target,
+            outcomes: &outcomes,
+            user_text: &user_text,
+            error_codes: error_codes.clone(),
+        };
         let rec: Recommendation = match self.inner.recommender.recommend(&ctx).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, recommender = %self.inner.recommender.name(), "recommender failed; using rules");
                 let mut r = rules::recommend(&ctx);
-                r.answered_by = format!("rules (fallback: {} failed)", self.inner.recommender.name());
+                r.answered_by =
+                    format!("rules (fallback: {} failed)", self.inner.recommender.name());
                 r
             }
         };
@@ -124,34 +162,78 @@ impl Engine {
             state.slots.report = None;
             let mut r = self.ask_slot("report", "report_request", state, &[]);
             if !name.is_empty() {
-                r.parts.insert(0, Part::Paragraph { text: format!("There is no `{name}` report.") });
+                r.parts.insert(
+                    0,
+                    Part::Paragraph {
+                        text: format!("There is no `{name}` report."),
+                    },
+                );
             }
             return r;
         };
-        let Some(target) = state.slots.target.as_deref().and_then(|a| self.target(a)).cloned() else {
+        if let Some(question) = self.ensure_target("report_request", state) {
+            return question;
+        }
+        let Some(target) = state
+            .slots
+            .target
+            .as_deref()
+            .and_then(|a| self.target(a))
+            .cloned()
+        else {
             return self.ask_slot("target", "report_request", state, &[]);
         };
-        let outcomes = self.inner.runner.run_checks(&target.alias, &report.diagnostics).await;
-        state.findings = outcomes.iter().flat_map(|o| o.findings.iter().cloned()).take(50).collect();
+        let outcomes = self
+            .inner
+            .runner
+            .run_checks(&target.alias, &report.diagnostics)
+            .await;
+        state.findings = outcomes
+            .iter()
+            .flat_map(|o| o.findings.iter().cloned())
+            .take(50)
+            .collect();
         render::report(&report.title, &report.name, &target, &outcomes)
     }
 
     async fn explain(&self, state: &mut ThreadState) -> Reply {
         let sql = state.slots.sql.take().unwrap_or_default();
-        let Some(target) = state.slots.target.as_deref().and_then(|a| self.target(a)).cloned() else {
+        if let Some(question) = self.ensure_target("explain_query", state) {
+            state.slots.sql = Some(sql);
+            return question;
+        }
+        let Some(target) = state
+            .slots
+            .target
+            .as_deref()
+            .and_then(|a| self.target(a))
+            .cloned()
+        else {
             state.slots.sql = Some(sql);
             return self.ask_slot("target", "explain_query", state, &[]);
         };
-        let mut r = Reply { intent: Some("explain_query".into()), answered_by: Some("rules".into()), ..Reply::default() };
-        r.push(Part::Heading { text: format!("Query plan — {}", target.alias), level: 1 });
-        r.push(Part::Fields { fields: render::target_fields(Some(&target), &state.slots, None) });
+        let mut r = Reply {
+            intent: Some("explain_query".into()),
+            answered_by: Some("rules".into()),
+            ..Reply::default()
+        };
+        r.push(Part::Heading {
+            text: format!("Query plan — {}", target.alias),
+            level: 1,
+        });
+        r.push(Part::Fields {
+            fields: render::target_fields(Some(&target), &state.slots, None),
+        });
         let safe = match check_select(&sql, target.engine) {
             Ok(s) => s,
             Err(refusal) => {
                 tracing::warn!(target = %target.alias, reason = %refusal, "explain refused");
                 r.severity = Some(Severity::Warning);
                 r.push(Part::Paragraph {
-                    text: format!("I won't run that: {refusal}. Nothing was executed against {}.", target.alias),
+                    text: format!(
+                        "I won't run that: {refusal}. Nothing was executed against {}.",
+                        target.alias
+                    ),
                 });
                 r.push(Part::Paragraph { text: "I can only EXPLAIN (never ANALYZE, never run) exactly one SELECT. Paste a single SELECT, or ask a DBA to review changes.".into() });
                 return r;
@@ -160,18 +242,39 @@ impl Engine {
         let started = std::time::Instant::now();
         match self.inner.runner.explain(&target.alias, &safe).await {
             Ok(plan) => {
-                let text: Vec<String> = plan.rows.iter().map(|row| row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" | ")).collect();
+                let text: Vec<String> = plan
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    })
+                    .collect();
                 let plan_text = if plan.columns.len() > 1 {
                     format!("{}\n{}", plan.columns.join(" | "), text.join("\n"))
                 } else {
                     text.join("\n")
                 };
-                r.push(Part::Code { language: Some("sql".into()), code: safe.sql().to_string() });
-                r.push(Part::Heading { text: "Plan (EXPLAIN, not executed)".into(), level: 2 });
-                r.push(Part::Code { language: Some("text".into()), code: plan_text.clone() });
+                r.push(Part::Code {
+                    language: Some("sql".into()),
+                    code: safe.sql().to_string(),
+                });
+                r.push(Part::Heading {
+                    text: "Plan (EXPLAIN, not executed)".into(),
+                    level: 2,
+                });
+                r.push(Part::Code {
+                    language: Some("text".into()),
+                    code: plan_text.clone(),
+                });
                 let hints = plan_hints(&plan_text, safe.sql(), target.engine);
                 if !hints.is_empty() {
-                    r.push(Part::Heading { text: "What stands out".into(), level: 2 });
+                    r.push(Part::Heading {
+                        text: "What stands out".into(),
+                        level: 2,
+                    });
                     r.push(Part::Bullets { items: hints });
                 }
                 if safe.analyze_requested {
@@ -180,24 +283,46 @@ impl Engine {
             }
             Err(e) => {
                 r.severity = Some(Severity::Warning);
-                r.push(Part::Paragraph { text: format!("The database could not plan this SELECT: {e}") });
+                r.push(Part::Paragraph {
+                    text: format!("The database could not plan this SELECT: {e}"),
+                });
             }
         }
-        r.checks.push(dbabot_chat::CheckRun { name: "explain".into(), duration_ms: started.elapsed().as_millis() as u64, status: "ok".into() });
-        r.push(Part::Context { text: "EXPLAIN only: the statement was planned, not executed, in a read-only transaction.".into() });
+        r.checks.push(dbabot_chat::CheckRun {
+            name: "explain".into(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            status: "ok".into(),
+        });
+        r.push(Part::Context {
+            text:
+                "EXPLAIN only: the statement was planned, not executed, in a read-only transaction."
+                    .into(),
+        });
         r
     }
 
     fn help(&self) -> Reply {
-        let mut r = Reply { intent: Some("help".into()), ..Reply::default() };
-        r.push(Part::Heading { text: "dbabot — your read-only DBA assistant".into(), level: 1 });
+        let mut r = Reply {
+            intent: Some("help".into()),
+            ..Reply::default()
+        };
+        r.push(Part::Heading {
+            text: "dbabot — your read-only DBA assistant".into(),
+            level: 1,
+        });
         r.push(Part::Paragraph { text: "Ask in plain words, e.g. \"orders-prod is slow since 10:00\", \"my update on orders has been hanging\", \"what does SQLSTATE 40P01 mean\". I run allow-listed, read-only checks and answer with situation, root cause, fixes and how to verify. I never change your database.".into() });
-        r.push(Part::Heading { text: "Commands".into(), level: 2 });
+        r.push(Part::Heading {
+            text: "Commands".into(),
+            level: 2,
+        });
         r.push(Part::Bullets {
             items: vec![
                 "help — this message".into(),
                 "targets — the databases I know".into(),
-                format!("report <name> [target] — {}", self.inner.report_names.join(", ")),
+                format!(
+                    "report <name> [target] — {}",
+                    self.inner.report_names.join(", ")
+                ),
                 "status [target] — quick health check".into(),
                 "ask <question> — a question in plain words".into(),
                 "explain <SELECT …> — the query plan (EXPLAIN only, one SELECT)".into(),
@@ -208,11 +333,22 @@ impl Engine {
         let mut by_cat: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for i in &self.inner.catalog.intents {
             if i.category != "conversation" {
-                by_cat.entry(i.category.as_str()).or_default().push(i.title.as_str());
+                by_cat
+                    .entry(i.category.as_str())
+                    .or_default()
+                    .push(i.title.as_str());
             }
         }
-        r.push(Part::Heading { text: "What I know about".into(), level: 2 });
-        r.push(Part::Bullets { items: by_cat.iter().map(|(c, t)| format!("{}: {}", c.replace('_', " "), t.join(", "))).collect() });
+        r.push(Part::Heading {
+            text: "What I know about".into(),
+            level: 2,
+        });
+        r.push(Part::Bullets {
+            items: by_cat
+                .iter()
+                .map(|(c, t)| format!("{}: {}", c.replace('_', " "), t.join(", ")))
+                .collect(),
+        });
         r
     }
 
@@ -223,21 +359,43 @@ impl Engine {
     }
 
     fn targets_reply(&self) -> Reply {
-        let mut r = Reply { intent: Some("list_targets".into()), ..Reply::default() };
-        r.push(Part::Heading { text: "Databases I can check".into(), level: 1 });
+        let mut r = Reply {
+            intent: Some("list_targets".into()),
+            ..Reply::default()
+        };
+        r.push(Part::Heading {
+            text: "Databases I can check".into(),
+            level: 1,
+        });
         if self.inner.config.targets.is_empty() {
-            r.push(Part::Paragraph { text: "None configured. Add [[targets]] to dbabot.toml.".into() });
+            r.push(Part::Paragraph {
+                text: "None configured. Add [[targets]] to dbabot.toml.".into(),
+            });
             return r;
         }
         r.push(Part::Table(Table {
             title: None,
-            columns: vec!["target".into(), "engine".into(), "environment".into(), "cloud".into(), "also known as".into()],
+            columns: vec![
+                "target".into(),
+                "engine".into(),
+                "environment".into(),
+                "cloud".into(),
+                "also known as".into(),
+            ],
             rows: self
                 .inner
                 .config
                 .targets
                 .iter()
-                .map(|t| vec![t.alias.clone(), t.engine.display().into(), t.environment.clone(), t.cloud.clone(), t.aliases.join(", ")])
+                .map(|t| {
+                    vec![
+                        t.alias.clone(),
+                        t.engine.display().into(),
+                        t.environment.clone(),
+                        t.cloud.clone(),
+                        t.aliases.join(", "),
+                    ]
+                })
                 .collect(),
         }));
         r
@@ -260,32 +418,84 @@ impl Engine {
         };
         let mut reply = reply;
         reply.intent = Some("forget".into());
-        Outcome { reply, forgotten: true }
+        Outcome {
+            reply,
+            forgotten: true,
+        }
     }
 
     /// A handoff summary a DBA can read in 20 seconds.
     fn escalation_summary(&self, msg: &InboundMessage, state: &ThreadState) -> Reply {
-        let mut r = Reply { intent: Some("escalate".into()), ..Reply::default() };
-        r.push(Part::Heading { text: "Handoff for the DBA team".into(), level: 1 });
+        let mut r = Reply {
+            intent: Some("escalate".into()),
+            ..Reply::default()
+        };
+        r.push(Part::Heading {
+            text: "Handoff for the DBA team".into(),
+            level: 1,
+        });
         let target = state.slots.target.as_deref().and_then(|a| self.target(a));
-        r.push(Part::Fields { fields: render::target_fields(target, &state.slots, state.findings.iter().map(|f| f.severity).max()) });
-        let asked: Vec<String> = state.turns.iter().filter(|t| t.role == "user").map(|t| t.text.clone()).collect();
-        let worst: Vec<String> = state.findings.iter().filter(|f| f.severity >= Severity::Warning).take(8).map(|f| format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title)).collect();
+        r.push(Part::Fields {
+            fields: render::target_fields(
+                target,
+                &state.slots,
+                state.findings.iter().map(|f| f.severity).max(),
+            ),
+        });
+        let asked: Vec<String> = state
+            .turns
+            .iter()
+            .filter(|t| t.role == "user")
+            .map(|t| t.text.clone())
+            .collect();
+        let worst: Vec<String> = state
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+            .take(8)
+            .map(|f| format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title))
+            .collect();
         r.push(Part::Paragraph {
             text: format!(
                 "{} ({}) asked about {} on {}. {}",
                 msg.user.display_name,
                 msg.user.id,
-                state.intent.as_deref().unwrap_or("a database problem").replace('_', " "),
-                state.slots.target.as_deref().unwrap_or("an unnamed database"),
-                if worst.is_empty() { "No warning-level findings so far.".to_string() } else { format!("{} warning-level findings so far.", worst.len()) }
+                state
+                    .intent
+                    .as_deref()
+                    .unwrap_or("a database problem")
+                    .replace('_', " "),
+                state
+                    .slots
+                    .target
+                    .as_deref()
+                    .unwrap_or("an unnamed database"),
+                if worst.is_empty() {
+                    "No warning-level findings so far.".to_string()
+                } else {
+                    format!("{} warning-level findings so far.", worst.len())
+                }
             ),
         });
         r.push(Part::Fields {
-            fields: vec![Field { label: "Their words".into(), value: asked.iter().rev().skip(1).take(3).rev().cloned().collect::<Vec<_>>().join(" / ") }],
+            fields: vec![Field {
+                label: "Their words".into(),
+                value: asked
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .take(3)
+                    .rev()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            }],
         });
         if !worst.is_empty() {
-            r.push(Part::Heading { text: "Findings so far".into(), level: 2 });
+            r.push(Part::Heading {
+                text: "Findings so far".into(),
+                level: 2,
+            });
             r.push(Part::Bullets { items: worst });
         }
         r.push(Part::Paragraph { text: "No DBA destination is configured for automatic handoff yet; copy this summary into your DBA channel.".into() });

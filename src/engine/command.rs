@@ -6,8 +6,13 @@
 pub enum Command {
     Help,
     Targets,
-    Report { name: Option<String>, target: Option<String> },
-    Status { target: Option<String> },
+    Report {
+        name: Option<String>,
+        target: Option<String>,
+    },
+    Status {
+        target: Option<String>,
+    },
     Ask(String),
     Explain(String),
     Escalate(Option<String>),
@@ -41,9 +46,17 @@ pub fn parse(text: &str) -> Option<Command> {
             target: (!rest.is_empty()).then(|| rest.to_string()),
         }),
         "ask" if !rest.is_empty() => Some(Command::Ask(rest.to_string())),
-        "explain" if !rest.is_empty() && looks_like_sql(rest) => Some(Command::Explain(strip_fences(rest))),
-        "escalate" => Some(Command::Escalate((!rest.is_empty()).then(|| rest.to_string()))),
-        "forget" if words == 0 || rest.eq_ignore_ascii_case("this thread") || rest.eq_ignore_ascii_case("this") => {
+        "explain" if !rest.is_empty() && looks_like_sql(rest) => {
+            Some(Command::Explain(strip_fences(rest)))
+        }
+        "escalate" => Some(Command::Escalate(
+            (!rest.is_empty()).then(|| rest.to_string()),
+        )),
+        "forget"
+            if words == 0
+                || rest.eq_ignore_ascii_case("this thread")
+                || rest.eq_ignore_ascii_case("this") =>
+        {
             Some(Command::Forget)
         }
         _ => None,
@@ -52,14 +65,20 @@ pub fn parse(text: &str) -> Option<Command> {
 
 fn looks_like_sql(s: &str) -> bool {
     let l = s.trim_start_matches('`').trim_start().to_lowercase();
-    ["select", "with", "delete", "update", "insert", "drop", "alter", "truncate", "create", "merge", "replace", "explain", "(", "sql"]
-        .iter()
-        .any(|k| l.starts_with(k))
+    [
+        "select", "with", "delete", "update", "insert", "drop", "alter", "truncate", "create",
+        "merge", "replace", "explain", "(", "sql",
+    ]
+    .iter()
+    .any(|k| l.starts_with(k))
 }
 
 fn strip_fences(s: &str) -> String {
     let s = s.trim();
-    let s = s.strip_prefix("```sql").or_else(|| s.strip_prefix("```")).unwrap_or(s);
+    let s = s
+        .strip_prefix("```sql")
+        .or_else(|| s.strip_prefix("```"))
+        .unwrap_or(s);
     let s = s.strip_suffix("```").unwrap_or(s);
     s.trim().trim_matches('`').trim().to_string()
 }
@@ -70,13 +89,28 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(parse("/dba report health orders-prod"), Some(Command::Report { name: Some("health".into()), target: Some("orders-prod".into()) }));
+        assert_eq!(
+            parse("/dba report health orders-prod"),
+            Some(Command::Report {
+                name: Some("health".into()),
+                target: Some("orders-prod".into())
+            })
+        );
         assert_eq!(parse("help"), Some(Command::Help));
         assert_eq!(parse("forget"), Some(Command::Forget));
-        assert_eq!(parse("explain ```sql\nselect 1\n```"), Some(Command::Explain("select 1".into())));
+        assert_eq!(
+            parse("explain ```sql\nselect 1\n```"),
+            Some(Command::Explain("select 1".into()))
+        );
         assert_eq!(parse("status"), Some(Command::Status { target: None }));
         assert_eq!(parse("explain why the database is slow"), None);
         assert_eq!(parse("help me, orders is slow since 10:00"), None);
-        assert_eq!(parse("report"), Some(Command::Report { name: None, target: None }));
+        assert_eq!(
+            parse("report"),
+            Some(Command::Report {
+                name: None,
+                target: None
+            })
+        );
     }
 }

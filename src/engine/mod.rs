@@ -58,7 +58,12 @@ struct Inner {
 
 impl Engine {
     /// Wires an engine from its parts. Pools connect lazily.
-    pub fn new(config: Config, catalog: Catalog, memory: Memory, recommender: Arc<dyn Recommender>) -> Self {
+    pub fn new(
+        config: Config,
+        catalog: Catalog,
+        memory: Memory,
+        recommender: Arc<dyn Recommender>,
+    ) -> Self {
         Self::with_clock(config, catalog, memory, recommender, system_clock())
     }
 
@@ -92,7 +97,7 @@ impl Engine {
                 runner,
                 memory,
                 recommender,
-                            thread_locks: Mutex::new(HashMap::new()),
+                thread_locks: Mutex::new(HashMap::new()),
                 clock,
             }),
         }
@@ -183,7 +188,10 @@ struct Outcome {
 
 impl From<Reply> for Outcome {
     fn from(reply: Reply) -> Self {
-        Outcome { reply, forgotten: false }
+        Outcome {
+            reply,
+            forgotten: false,
+        }
     }
 }
 

@@ -8,12 +8,25 @@ use crate::memory::{Pending, ThreadState};
 use dbabot_chat::{Choice, InboundMessage, Part, Reply};
 
 /// Intents answered without any target or diagnostics.
-const CONVERSATIONAL: &[&str] = &["help", "greeting", "out_of_scope", "forget", "list_targets", "escalate", "access_request"];
+const CONVERSATIONAL: &[&str] = &[
+    "help",
+    "greeting",
+    "out_of_scope",
+    "forget",
+    "list_targets",
+    "escalate",
+    "access_request",
+];
 
 impl Engine {
     pub(super) fn extract(&self, text: &str) -> Extracted {
         let cat = &self.inner.catalog;
-        extract(text, &self.inner.target_names, &self.inner.report_names, &|c| !cat.error_code(c, None).is_empty())
+        extract(
+            text,
+            &self.inner.target_names,
+            &self.inner.report_names,
+            &|c| !cat.error_code(c, None).is_empty(),
+        )
     }
 
     /// The main decision procedure for one message.
@@ -44,7 +57,15 @@ impl Engine {
                     let intent = intent.clone();
                     return self.answer(&intent, msg, state).await;
                 }
-                if slot == "sql" && !text.is_empty() && command::parse(text).is_none() && self.inner.classifier.classify(text).is_none_or(|c| c.confidence < self.inner.config.min_confidence) {
+                if slot == "sql"
+                    && !text.is_empty()
+                    && command::parse(text).is_none()
+                    && self
+                        .inner
+                        .classifier
+                        .classify(text)
+                        .is_none_or(|c| c.confidence < self.inner.config.min_confidence)
+                {
                     self.set_slot(state, "sql", text.to_string());
                     let intent = intent.clone();
                     return self.answer(&intent, msg, state).await;
@@ -59,7 +80,11 @@ impl Engine {
             }
             // Otherwise treat the message as new, but keep the question if it is not clearly new.
             let clearly_new = command::parse(text).is_some()
-                || self.inner.classifier.classify(text).is_some_and(|c| c.confidence >= self.inner.config.min_confidence);
+                || self
+                    .inner
+                    .classifier
+                    .classify(text)
+                    .is_some_and(|c| c.confidence >= self.inner.config.min_confidence);
             if !clearly_new {
                 let again = self.ask_again(&pending);
                 state.pending = Some(pending);
@@ -78,13 +103,19 @@ impl Engine {
         let classification = self.inner.classifier.classify(text);
         let threshold = self.inner.config.min_confidence;
 
-        let intent = if ex.slots.sql.is_some() && (text.to_lowercase().contains("explain") || text.trim_start().starts_with("```") || looks_like_bare_sql(text)) {
+        let intent = if ex.slots.sql.is_some()
+            && (text.to_lowercase().contains("explain")
+                || text.trim_start().starts_with("```")
+                || looks_like_bare_sql(text))
+        {
             Some("explain_query".to_string())
         } else {
             match &classification {
                 Some(c) if c.confidence >= threshold => {
                     // An error code with a generic intent → look the code up.
-                    if ex.slots.error_code.is_some() && matches!(c.intent.as_str(), "out_of_scope" | "greeting" | "help") {
+                    if ex.slots.error_code.is_some()
+                        && matches!(c.intent.as_str(), "out_of_scope" | "greeting" | "help")
+                    {
                         Some("error_code_lookup".to_string())
                     } else {
                         Some(c.intent.clone())
@@ -97,6 +128,50 @@ impl Engine {
             }
         };
 
+        // Unsure between close candidates, but with real evidence: answer the best one and offer
+        // the others, rather than making someone at 3 a.m. answer a quiz first.
+        let close_call = match (&intent, &classification) {
+            (None, Some(c))
+                if c.candidates
+                    .first()
+                    .is_some_and(|x| x.1 >= crate::intents::classify::EVIDENCE) =>
+            {
+                Some(c.clone())
+            }
+            _ => None,
+        };
+        if let Some(c) = close_call {
+            state.unsure_streak += 1;
+            let mut out = self.answer(&c.intent, msg, state).await;
+            if state.pending.is_none() {
+                let options: Vec<Choice> = c
+                    .candidates
+                    .iter()
+                    .skip(1)
+                    .filter(|(n, s)| {
+                        *s > 0.0 && !CONVERSATIONAL.contains(&n.as_str()) && n != "out_of_scope"
+                    })
+                    .filter_map(|(n, _)| self.inner.catalog.intent(n))
+                    .map(|i| Choice {
+                        label: i.title.clone(),
+                        value: i.name.clone(),
+                    })
+                    .collect();
+                if !options.is_empty() {
+                    out.reply.push(Part::Choices {
+                        id: "intent".into(),
+                        prompt: "Not what you meant? I can also look at:".into(),
+                        options: options.clone(),
+                    });
+                    state.pending = Some(Pending::Intent {
+                        options,
+                        text: text.to_string(),
+                    });
+                }
+            }
+            return out;
+        }
+
         match intent {
             Some(i) => {
                 state.unsure_streak = 0;
@@ -104,12 +179,22 @@ impl Engine {
             }
             None => {
                 state.unsure_streak += 1;
-                self.ask_intent(text, classification.map(|c| c.candidates).unwrap_or_default(), state).into()
+                self.ask_intent(
+                    text,
+                    classification.map(|c| c.candidates).unwrap_or_default(),
+                    state,
+                )
+                .into()
             }
         }
     }
 
-    async fn run_command(&self, cmd: Command, msg: &InboundMessage, state: &mut ThreadState) -> Outcome {
+    async fn run_command(
+        &self,
+        cmd: Command,
+        msg: &InboundMessage,
+        state: &mut ThreadState,
+    ) -> Outcome {
         match cmd {
             Command::Help => self.answer("help", msg, state).await,
             Command::Targets => self.answer("list_targets", msg, state).await,
@@ -212,8 +297,19 @@ impl Engine {
     }
 
     /// Asks for a missing required slot, offering the valid choices.
-    pub(super) fn ask_slot(&self, slot: &str, intent: &str, state: &mut ThreadState, candidates: &[String]) -> Reply {
-        let title = self.inner.catalog.intent(intent).map(|i| i.title.clone()).unwrap_or_else(|| intent.to_string());
+    pub(super) fn ask_slot(
+        &self,
+        slot: &str,
+        intent: &str,
+        state: &mut ThreadState,
+        candidates: &[String],
+    ) -> Reply {
+        let title = self
+            .inner
+            .catalog
+            .intent(intent)
+            .map(|i| i.title.clone())
+            .unwrap_or_else(|| intent.to_string());
         let (question, options): (String, Vec<Choice>) = match slot {
             "target" => {
                 let env = state.slots.environment.clone();
@@ -249,8 +345,15 @@ impl Engine {
             "error_code" => ("Which error code or message are you seeing? (e.g. SQLSTATE 53300, ERROR 1205, Msg 18456, ORA-00060)".into(), vec![]),
             other => (format!("What is the {other}?"), vec![]),
         };
-        state.pending = Some(Pending::Slot { slot: slot.to_string(), intent: intent.to_string(), options: options.clone() });
-        let mut r = Reply { intent: Some(intent.to_string()), ..Reply::default() };
+        state.pending = Some(Pending::Slot {
+            slot: slot.to_string(),
+            intent: intent.to_string(),
+            options: options.clone(),
+        });
+        let mut r = Reply {
+            intent: Some(intent.to_string()),
+            ..Reply::default()
+        };
         if options.is_empty() {
             if slot == "target" {
                 r.push(Part::Paragraph { text: "No databases are configured yet. Add a [[targets]] entry to dbabot.toml (see deploy/dbabot.example.toml) and restart.".into() });
@@ -258,7 +361,11 @@ impl Engine {
                 r.push(Part::Paragraph { text: question });
             }
         } else {
-            r.push(Part::Choices { id: slot.to_string(), prompt: question, options });
+            r.push(Part::Choices {
+                id: slot.to_string(),
+                prompt: question,
+                options,
+            });
         }
         r
     }
@@ -266,41 +373,73 @@ impl Engine {
     fn ask_again(&self, pending: &Pending) -> Reply {
         let mut r = Reply::default();
         match pending {
-            Pending::Slot { slot, intent, options } => {
+            Pending::Slot {
+                slot,
+                intent,
+                options,
+            } => {
                 r.intent = Some(intent.clone());
                 if options.is_empty() {
-                    r.push(Part::Paragraph { text: format!("I still need the {slot} to continue (or ask something else).") });
+                    r.push(Part::Paragraph {
+                        text: format!(
+                            "I still need the {slot} to continue (or ask something else)."
+                        ),
+                    });
                 } else {
                     r.push(Part::Choices {
                         id: slot.clone(),
-                        prompt: format!("Sorry, I did not get that. Please pick the {slot} by number or name:"),
+                        prompt: format!(
+                            "Sorry, I did not get that. Please pick the {slot} by number or name:"
+                        ),
                         options: options.clone(),
                     });
                 }
             }
             Pending::Intent { options, .. } => {
-                r.push(Part::Choices { id: "intent".into(), prompt: "Sorry, I did not get that. Which of these did you mean?".into(), options: options.clone() });
+                r.push(Part::Choices {
+                    id: "intent".into(),
+                    prompt: "Sorry, I did not get that. Which of these did you mean?".into(),
+                    options: options.clone(),
+                });
             }
         }
         r
     }
 
-    fn ask_intent(&self, text: &str, candidates: Vec<(String, f64)>, state: &mut ThreadState) -> Reply {
+    fn ask_intent(
+        &self,
+        text: &str,
+        candidates: Vec<(String, f64)>,
+        state: &mut ThreadState,
+    ) -> Reply {
         let options: Vec<Choice> = candidates
             .iter()
             .filter(|(n, _)| !matches!(n.as_str(), "out_of_scope" | "greeting"))
             .filter_map(|(n, _)| self.inner.catalog.intent(n))
-            .map(|i| Choice { label: i.title.clone(), value: i.name.clone() })
+            .map(|i| Choice {
+                label: i.title.clone(),
+                value: i.name.clone(),
+            })
             .collect();
-        let mut r = Reply { intent: Some("unclear".into()), ..Reply::default() };
+        let mut r = Reply {
+            intent: Some("unclear".into()),
+            ..Reply::default()
+        };
         if options.is_empty() {
             r.push(Part::Paragraph {
                 text: "I'm not sure what you need. I help with database troubleshooting, slow queries, locks, replication, space, indexes, configuration, capacity and security. Try \"orders-prod is slow since 10:00\", \"report health demo\" or \"help\".".into(),
             });
             return r;
         }
-        state.pending = Some(Pending::Intent { options: options.clone(), text: text.to_string() });
-        r.push(Part::Choices { id: "intent".into(), prompt: "I'm not sure I understood. Did you mean one of these?".into(), options });
+        state.pending = Some(Pending::Intent {
+            options: options.clone(),
+            text: text.to_string(),
+        });
+        r.push(Part::Choices {
+            id: "intent".into(),
+            prompt: "I'm not sure I understood. Did you mean one of these?".into(),
+            options,
+        });
         r
     }
 
@@ -310,7 +449,8 @@ impl Engine {
         let target = ex.slots.target?;
         let c = self.inner.classifier.classify(&msg.text)?;
         let intent = self.inner.catalog.intent(&c.intent)?;
-        (!intent.diagnostics.is_empty() && !CONVERSATIONAL.contains(&intent.name.as_str())).then(|| format!("Checking {target}…"))
+        (!intent.diagnostics.is_empty() && !CONVERSATIONAL.contains(&intent.name.as_str()))
+            .then(|| format!("Checking {target}…"))
     }
 }
 
@@ -334,18 +474,35 @@ fn resolve_choice(pending: &Pending, msg: &InboundMessage) -> Option<String> {
         .find(|o| o.value.to_lowercase() == t || o.label.to_lowercase() == t)
         .or_else(|| {
             // A close typo of an option value ("ordres-prod").
-            options.iter().find(|o| t.len() >= 5 && strsim::damerau_levenshtein(&o.value.to_lowercase(), &t) <= 1)
+            options.iter().find(|o| {
+                t.len() >= 5 && strsim::damerau_levenshtein(&o.value.to_lowercase(), &t) <= 1
+            })
         })
         .map(|o| o.value.clone())
 }
 
 fn base_name(alias: &str) -> String {
-    alias.split(['-', '_']).next().unwrap_or(alias).to_lowercase()
+    alias
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(alias)
+        .to_lowercase()
 }
 
 fn looks_like_bare_sql(text: &str) -> bool {
     let l = text.trim_start().to_lowercase();
-    ["select ", "with ", "delete ", "update ", "insert ", "drop ", "truncate ", "alter "].iter().any(|k| l.starts_with(k))
+    [
+        "select ",
+        "with ",
+        "delete ",
+        "update ",
+        "insert ",
+        "drop ",
+        "truncate ",
+        "alter ",
+    ]
+    .iter()
+    .any(|k| l.starts_with(k))
 }
 
 impl Slots {

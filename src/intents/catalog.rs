@@ -11,24 +11,49 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: intent `{intent}`: {message}")]
-    Invalid { file: String, intent: String, message: String },
+    Invalid {
+        file: String,
+        intent: String,
+        message: String,
+    },
 }
 
 /// The files built into the binary, as (name, contents).
 pub const EMBEDDED: &[(&str, &str)] = &[
-    ("troubleshooting.toml", include_str!("../../intents/troubleshooting.toml")),
-    ("query-optimization.toml", include_str!("../../intents/query-optimization.toml")),
-    ("performance.toml", include_str!("../../intents/performance.toml")),
-    ("architecture.toml", include_str!("../../intents/architecture.toml")),
+    (
+        "troubleshooting.toml",
+        include_str!("../../intents/troubleshooting.toml"),
+    ),
+    (
+        "query-optimization.toml",
+        include_str!("../../intents/query-optimization.toml"),
+    ),
+    (
+        "performance.toml",
+        include_str!("../../intents/performance.toml"),
+    ),
+    (
+        "architecture.toml",
+        include_str!("../../intents/architecture.toml"),
+    ),
     ("capacity.toml", include_str!("../../intents/capacity.toml")),
     ("security.toml", include_str!("../../intents/security.toml")),
-    ("conversation.toml", include_str!("../../intents/conversation.toml")),
+    (
+        "conversation.toml",
+        include_str!("../../intents/conversation.toml"),
+    ),
     ("reports.toml", include_str!("../../intents/reports.toml")),
-    ("error-codes.toml", include_str!("../../intents/error-codes.toml")),
+    (
+        "error-codes.toml",
+        include_str!("../../intents/error-codes.toml"),
+    ),
 ];
 
 /// One playbook step: shown when its `when` finding code is present (or always without `when`).
@@ -149,7 +174,12 @@ impl Catalog {
     /// # Errors
     /// Only if the embedded files are invalid (caught by the test suite before release).
     pub fn embedded() -> Result<Self, CatalogError> {
-        Self::from_files(EMBEDDED.iter().map(|(n, c)| (n.to_string(), c.to_string())).collect())
+        Self::from_files(
+            EMBEDDED
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_string()))
+                .collect(),
+        )
     }
 
     /// Reads every `*.toml` in `dir`.
@@ -168,7 +198,10 @@ impl Catalog {
         for e in entries.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 files.push((name, read(p)?));
             }
         }
@@ -188,8 +221,12 @@ impl Catalog {
                 message: describe(&text, &e),
             };
             match name.as_str() {
-                "reports.toml" => cat.reports = toml::from_str::<ReportFile>(&text).map_err(perr)?.report,
-                "error-codes.toml" => cat.error_codes = toml::from_str::<CodeFile>(&text).map_err(perr)?.code,
+                "reports.toml" => {
+                    cat.reports = toml::from_str::<ReportFile>(&text).map_err(perr)?.report
+                }
+                "error-codes.toml" => {
+                    cat.error_codes = toml::from_str::<CodeFile>(&text).map_err(perr)?.code
+                }
                 _ => {
                     let f: IntentFile = toml::from_str(&text).map_err(perr)?;
                     for i in &f.intent {
@@ -250,7 +287,17 @@ pub fn normalize_code(code: &str) -> String {
     c
 }
 
-const SLOTS: &[&str] = &["target", "engine", "environment", "cloud", "error_code", "sql", "time", "object", "report"];
+const SLOTS: &[&str] = &[
+    "target",
+    "engine",
+    "environment",
+    "cloud",
+    "error_code",
+    "sql",
+    "time",
+    "object",
+    "report",
+];
 
 fn validate(file: &str, i: &Intent) -> Result<(), CatalogError> {
     let bad = |message: String| CatalogError::Invalid {
@@ -259,11 +306,17 @@ fn validate(file: &str, i: &Intent) -> Result<(), CatalogError> {
         message,
     };
     if i.examples.len() < 8 {
-        return Err(bad(format!("needs at least 8 examples, has {}", i.examples.len())));
+        return Err(bad(format!(
+            "needs at least 8 examples, has {}",
+            i.examples.len()
+        )));
     }
     for s in i.required_slots.iter().chain(&i.optional_slots) {
         if !SLOTS.contains(&s.as_str()) {
-            return Err(bad(format!("unknown slot `{s}` (known: {})", SLOTS.join(", "))));
+            return Err(bad(format!(
+                "unknown slot `{s}` (known: {})",
+                SLOTS.join(", ")
+            )));
         }
     }
     let known = crate::diagnostics::catalog::known_names();
@@ -293,18 +346,38 @@ mod tests {
     fn embedded_catalog_is_valid_and_large_enough() {
         let c = Catalog::embedded().expect("embedded catalog loads");
         assert!(c.intents.len() >= 25, "{} intents", c.intents.len());
-        let categories: std::collections::BTreeSet<_> = c.intents.iter().map(|i| i.category.as_str()).collect();
-        for cat in ["troubleshooting", "query_optimization", "performance", "architecture", "capacity", "security"] {
+        let categories: std::collections::BTreeSet<_> =
+            c.intents.iter().map(|i| i.category.as_str()).collect();
+        for cat in [
+            "troubleshooting",
+            "query_optimization",
+            "performance",
+            "architecture",
+            "capacity",
+            "security",
+        ] {
             assert!(categories.contains(cat), "missing category {cat}");
         }
-        assert!(c.error_codes.len() >= 60, "{} error codes", c.error_codes.len());
+        assert!(
+            c.error_codes.len() >= 60,
+            "{} error codes",
+            c.error_codes.len()
+        );
         for r in &c.reports {
             for d in &r.diagnostics {
-                assert!(crate::diagnostics::catalog::known_names().contains(d.as_str()), "report {} uses unknown {d}", r.name);
+                assert!(
+                    crate::diagnostics::catalog::known_names().contains(d.as_str()),
+                    "report {} uses unknown {d}",
+                    r.name
+                );
             }
         }
         for e in &c.error_codes {
-            assert!(["postgres", "mysql", "mssql", "oracle"].contains(&e.engine.as_str()), "{}", e.code);
+            assert!(
+                ["postgres", "mysql", "mssql", "oracle"].contains(&e.engine.as_str()),
+                "{}",
+                e.code
+            );
         }
     }
 

@@ -83,7 +83,17 @@ impl Slots {
 }
 
 /// Every slot name.
-pub const NAMES: &[&str] = &["target", "engine", "environment", "cloud", "error_code", "sql", "time", "object", "report"];
+pub const NAMES: &[&str] = &[
+    "target",
+    "engine",
+    "environment",
+    "cloud",
+    "error_code",
+    "sql",
+    "time",
+    "object",
+    "report",
+];
 
 /// A configured target as the extractor sees it.
 #[derive(Debug, Clone)]
@@ -101,7 +111,9 @@ pub struct Extracted {
     pub ambiguous_targets: Vec<String>,
 }
 
-static FENCE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)```(?:sql|SQL|pgsql|mysql|tsql)?\s*(.*?)```").expect("static regex"));
+static FENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)```(?:sql|SQL|pgsql|mysql|tsql)?\s*(.*?)```").expect("static regex")
+});
 static INLINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]+)`").expect("static regex"));
 static SQL_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)^\s*(select|with|delete|update|insert|drop|alter|truncate|create|merge|replace|grant|revoke|explain)\b").expect("static regex")
@@ -112,11 +124,19 @@ static AFTER_EXPLAIN: LazyLock<Regex> = LazyLock::new(|| {
 static STRONG_SQL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)\b(select\s.+?\sfrom\s.+|delete\s+from\s+\S+.*|update\s+\S+\s+set\s.+|insert\s+into\s+\S+.*|drop\s+(?:table|index|database|schema)\s+\S+.*|truncate\s+(?:table\s+)?\S+.*)$").expect("static regex")
 });
-static SQLSTATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bsqlstate\s*[:=]?\s*\[?([0-9A-Z]{5})\b").expect("static regex"));
-static ORA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b(ORA-\d{3,5})\b").expect("static regex"));
-static MSSQL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bmsg\s+(\d{3,5})\b").expect("static regex"));
-static MYSQL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\berror\s*(?:code)?\s*[:#]?\s*(\d{4,5})\b(?:\s*\(([0-9A-Z]{5})\))?").expect("static regex"));
-static BARE_CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b([0-9][0-9A-Z]{4}|\d{3,5})\b").expect("static regex"));
+static SQLSTATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bsqlstate\s*[:=]?\s*\[?([0-9A-Z]{5})\b").expect("static regex")
+});
+static ORA: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(ORA-\d{3,5})\b").expect("static regex"));
+static MSSQL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bmsg\s+(\d{3,5})\b").expect("static regex"));
+static MYSQL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\berror\s*(?:code)?\s*[:#]?\s*(\d{4,5})\b(?:\s*\(([0-9A-Z]{5})\))?")
+        .expect("static regex")
+});
+static BARE_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b([0-9][0-9A-Z]{4}|\d{3,5})\b").expect("static regex"));
 static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
 });
@@ -125,11 +145,71 @@ static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const NOT_OBJECTS: &[&str] = &[
-    "the", "my", "a", "an", "this", "that", "it", "our", "your", "their", "all", "every", "each", "some", "any",
-    "prod", "production", "staging", "stage", "dev", "aws", "azure", "gcp", "rds", "aurora", "premises", "prem",
-    "postgres", "postgresql", "mysql", "mariadb", "sqlite", "oracle", "sql", "server", "database", "db", "time",
-    "call", "top", "average", "and", "since", "for", "in", "to", "with", "why", "how", "what", "when", "which",
-    "cloud", "live", "local", "test", "uat", "idle", "disk", "memory", "cpu", "index", "indexes", "write", "read",
+    "the",
+    "my",
+    "a",
+    "an",
+    "this",
+    "that",
+    "it",
+    "our",
+    "your",
+    "their",
+    "all",
+    "every",
+    "each",
+    "some",
+    "any",
+    "prod",
+    "production",
+    "staging",
+    "stage",
+    "dev",
+    "aws",
+    "azure",
+    "gcp",
+    "rds",
+    "aurora",
+    "premises",
+    "prem",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "sqlite",
+    "oracle",
+    "sql",
+    "server",
+    "database",
+    "db",
+    "time",
+    "call",
+    "top",
+    "average",
+    "and",
+    "since",
+    "for",
+    "in",
+    "to",
+    "with",
+    "why",
+    "how",
+    "what",
+    "when",
+    "which",
+    "cloud",
+    "live",
+    "local",
+    "test",
+    "uat",
+    "idle",
+    "disk",
+    "memory",
+    "cpu",
+    "index",
+    "indexes",
+    "write",
+    "read",
 ];
 
 /// Extracts every slot `text` mentions. `targets` are the configured names; `report_names` the
@@ -166,7 +246,11 @@ pub fn extract(
 
     s.error_code = error_code(text, &lower, is_known_code);
     if s.engine.is_none() {
-        s.engine = s.error_code.as_deref().and_then(engine_of_code).map(str::to_string);
+        s.engine = s
+            .error_code
+            .as_deref()
+            .and_then(engine_of_code)
+            .map(str::to_string);
     }
     s.time = TIME.find(&prose).map(|m| m.as_str().trim().to_string());
     s.report = report(&prose_lower, report_names);
@@ -175,7 +259,10 @@ pub fn extract(
         .filter_map(|c| c.get(1).map(|m| m.as_str().to_lowercase()))
         .find(|o| {
             !NOT_OBJECTS.contains(&o.as_str())
-                && !targets.iter().any(|t| t.alias.eq_ignore_ascii_case(o) || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(o)))
+                && !targets.iter().any(|t| {
+                    t.alias.eq_ignore_ascii_case(o)
+                        || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(o))
+                })
         });
     out
 }
@@ -230,7 +317,18 @@ fn engine_and_cloud(t: &str) -> (Option<&'static str>, Option<&'static str>) {
         engine = Some("sqlite");
     }
     if cloud.is_none() {
-        for w in ["aws", "rds", "aurora", "amazon", "azure", "gcp", "on-prem", "onprem", "on-premises", "self-hosted"] {
+        for w in [
+            "aws",
+            "rds",
+            "aurora",
+            "amazon",
+            "azure",
+            "gcp",
+            "on-prem",
+            "onprem",
+            "on-premises",
+            "self-hosted",
+        ] {
             if has(w) {
                 cloud = normalize_cloud(w);
                 break;
@@ -246,11 +344,28 @@ fn engine_and_cloud(t: &str) -> (Option<&'static str>, Option<&'static str>) {
 }
 
 fn environment(t: &str) -> Option<&'static str> {
-    let words: Vec<&str> = t.split(|c: char| !(c.is_alphanumeric() || c == '-')).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .collect();
     for (i, w) in words.iter().enumerate() {
-        let strong = matches!(*w, "prod" | "production" | "prd" | "staging" | "stage" | "stg" | "uat" | "preprod" | "pre-prod" | "dev" | "development");
+        let strong = matches!(
+            *w,
+            "prod"
+                | "production"
+                | "prd"
+                | "staging"
+                | "stage"
+                | "stg"
+                | "uat"
+                | "preprod"
+                | "pre-prod"
+                | "dev"
+                | "development"
+        );
         let weak = matches!(*w, "test" | "testing" | "local" | "live" | "qa");
-        let after_prep = i > 0 && matches!(words[i - 1], "in" | "on" | "the" | "is" | "it's" | "its");
+        let after_prep =
+            i > 0 && matches!(words[i - 1], "in" | "on" | "the" | "is" | "it's" | "its");
         if strong || (weak && after_prep) {
             return normalize_environment(w);
         }
@@ -267,7 +382,11 @@ fn typo_budget(len: usize) -> usize {
     }
 }
 
-fn match_target(t: &str, targets: &[TargetName], env: Option<&str>) -> (Option<String>, Vec<String>) {
+fn match_target(
+    t: &str,
+    targets: &[TargetName],
+    env: Option<&str>,
+) -> (Option<String>, Vec<String>) {
     let words: Vec<&str> = t
         .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
         .filter(|w| !w.is_empty())
@@ -280,7 +399,9 @@ fn match_target(t: &str, targets: &[TargetName], env: Option<&str>) -> (Option<S
             for n in names {
                 let n = n.to_lowercase();
                 let d = strsim::damerau_levenshtein(w, &n);
-                if (d == 0 || d <= typo_budget(n.len()).min(typo_budget(w.len()))) && !exact.iter().any(|x| x.alias == tg.alias) {
+                if (d == 0 || d <= typo_budget(n.len()).min(typo_budget(w.len())))
+                    && !exact.iter().any(|x| x.alias == tg.alias)
+                {
                     exact.push(tg);
                 }
             }
@@ -306,7 +427,11 @@ fn match_target(t: &str, targets: &[TargetName], env: Option<&str>) -> (Option<S
         }
     }
     if let Some(e) = env {
-        let in_env: Vec<&TargetName> = base.iter().copied().filter(|t| t.environment == e).collect();
+        let in_env: Vec<&TargetName> = base
+            .iter()
+            .copied()
+            .filter(|t| t.environment == e)
+            .collect();
         if in_env.len() == 1 {
             return (Some(in_env[0].alias.clone()), vec![]);
         }
@@ -333,9 +458,19 @@ fn error_code(text: &str, lower: &str, is_known: &dyn Fn(&str) -> bool) -> Optio
             return Some(c[1].to_string());
         }
     }
-    let error_context = ["error", "code", "errno", "sqlstate", "getting", "got", "failed", "exception", "mean"]
-        .iter()
-        .any(|w| lower.contains(w));
+    let error_context = [
+        "error",
+        "code",
+        "errno",
+        "sqlstate",
+        "getting",
+        "got",
+        "failed",
+        "exception",
+        "mean",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
     BARE_CODE
         .captures_iter(text)
         .map(|c| c[1].to_uppercase())
@@ -358,10 +493,7 @@ fn report(t: &str, names: &[String]) -> Option<String> {
         return None;
     }
     let t = t.replace(' ', "-");
-    names
-        .iter()
-        .find(|n| t.contains(n.as_str()))
-        .cloned()
+    names.iter().find(|n| t.contains(n.as_str())).cloned()
 }
 
 fn contains_word(haystack: &str, word: &str) -> bool {
@@ -376,9 +508,21 @@ mod tests {
 
     fn targets() -> Vec<TargetName> {
         vec![
-            TargetName { alias: "orders-prod".into(), aliases: vec!["orders-db".into()], environment: "prod".into() },
-            TargetName { alias: "orders-staging".into(), aliases: vec![], environment: "staging".into() },
-            TargetName { alias: "demo".into(), aliases: vec![], environment: "dev".into() },
+            TargetName {
+                alias: "orders-prod".into(),
+                aliases: vec!["orders-db".into()],
+                environment: "prod".into(),
+            },
+            TargetName {
+                alias: "orders-staging".into(),
+                aliases: vec![],
+                environment: "staging".into(),
+            },
+            TargetName {
+                alias: "demo".into(),
+                aliases: vec![],
+                environment: "dev".into(),
+            },
         ]
     }
 
@@ -387,7 +531,12 @@ mod tests {
     }
 
     fn ex(t: &str) -> Extracted {
-        extract(t, &targets(), &["health".into(), "slow-queries".into()], &known)
+        extract(
+            t,
+            &targets(),
+            &["health".into(), "slow-queries".into()],
+            &known,
+        )
     }
 
     #[test]
@@ -402,20 +551,44 @@ mod tests {
 
     #[test]
     fn typos_and_ambiguity() {
-        assert_eq!(ex("is ordrs-prod ok?").slots.target.as_deref(), Some("orders-prod"));
+        assert_eq!(
+            ex("is ordrs-prod ok?").slots.target.as_deref(),
+            Some("orders-prod")
+        );
         let e = ex("orders is slow");
         assert_eq!(e.slots.target, None);
         assert_eq!(e.ambiguous_targets, vec!["orders-prod", "orders-staging"]);
-        assert_eq!(ex("orders in staging is slow").slots.target.as_deref(), Some("orders-staging"));
+        assert_eq!(
+            ex("orders in staging is slow").slots.target.as_deref(),
+            Some("orders-staging")
+        );
         assert_eq!(ex("memo").slots.target, None);
     }
 
     #[test]
     fn error_codes() {
-        assert_eq!(ex("getting SQLSTATE 53300 on orders-prod").slots.error_code.as_deref(), Some("53300"));
-        assert_eq!(ex("ERROR 1205 (HY000): Lock wait timeout exceeded").slots.error_code.as_deref(), Some("1205"));
-        assert_eq!(ex("Msg 18456, Level 14").slots.error_code.as_deref(), Some("18456"));
-        assert_eq!(ex("what is ORA-00060").slots.error_code.as_deref(), Some("ORA-00060"));
+        assert_eq!(
+            ex("getting SQLSTATE 53300 on orders-prod")
+                .slots
+                .error_code
+                .as_deref(),
+            Some("53300")
+        );
+        assert_eq!(
+            ex("ERROR 1205 (HY000): Lock wait timeout exceeded")
+                .slots
+                .error_code
+                .as_deref(),
+            Some("1205")
+        );
+        assert_eq!(
+            ex("Msg 18456, Level 14").slots.error_code.as_deref(),
+            Some("18456")
+        );
+        assert_eq!(
+            ex("what is ORA-00060").slots.error_code.as_deref(),
+            Some("ORA-00060")
+        );
         assert_eq!(ex("40P01 again").slots.error_code.as_deref(), Some("40P01"));
         assert_eq!(ex("we have 1205 rows").slots.error_code, None);
     }
@@ -425,17 +598,46 @@ mod tests {
         let e = ex("explain this: SELECT 1; DROP TABLE x");
         assert_eq!(e.slots.sql.as_deref(), Some("SELECT 1; DROP TABLE x"));
         let e = ex("why is this slow ```sql\nselect * from events where kind = 'x'\n```");
-        assert_eq!(e.slots.sql.as_deref(), Some("select * from events where kind = 'x'"));
-        assert_eq!(ex("my update on orders has been hanging for a minute").slots.sql, None);
-        assert_eq!(ex("my update on orders has been hanging for a minute").slots.object.as_deref(), Some("orders"));
-        assert_eq!(ex("queries on events are slow").slots.object.as_deref(), Some("events"));
-        assert_eq!(ex("can you explain DELETE FROM orders WHERE id < 10").slots.sql.as_deref(), Some("DELETE FROM orders WHERE id < 10"));
+        assert_eq!(
+            e.slots.sql.as_deref(),
+            Some("select * from events where kind = 'x'")
+        );
+        assert_eq!(
+            ex("my update on orders has been hanging for a minute")
+                .slots
+                .sql,
+            None
+        );
+        assert_eq!(
+            ex("my update on orders has been hanging for a minute")
+                .slots
+                .object
+                .as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            ex("queries on events are slow").slots.object.as_deref(),
+            Some("events")
+        );
+        assert_eq!(
+            ex("can you explain DELETE FROM orders WHERE id < 10")
+                .slots
+                .sql
+                .as_deref(),
+            Some("DELETE FROM orders WHERE id < 10")
+        );
     }
 
     #[test]
     fn environment_words() {
-        assert_eq!(ex("actually it's staging").slots.environment.as_deref(), Some("staging"));
+        assert_eq!(
+            ex("actually it's staging").slots.environment.as_deref(),
+            Some("staging")
+        );
         assert_eq!(ex("run a test query").slots.environment, None);
-        assert_eq!(ex("report health on demo").slots.report.as_deref(), Some("health"));
+        assert_eq!(
+            ex("report health on demo").slots.report.as_deref(),
+            Some("health")
+        );
     }
 }

@@ -34,17 +34,28 @@ impl Recommender for RulesRecommender {
 /// Synchronous core of the rules recommender (used directly by benchmarks).
 pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     let pb = &ctx.intent.playbook;
-    let mut findings: Vec<Finding> = ctx.outcomes.iter().flat_map(|o| o.findings.iter().cloned()).collect();
+    let mut findings: Vec<Finding> = ctx
+        .outcomes
+        .iter()
+        .flat_map(|o| o.findings.iter().cloned())
+        .collect();
     // Most severe first; within a severity, those about the object the user named first.
     let object = ctx.slots.object.clone().unwrap_or_default().to_lowercase();
     let mentions = |f: &Finding| !object.is_empty() && f.title.to_lowercase().contains(&object);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(mentions(b).cmp(&mentions(a))));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(mentions(b).cmp(&mentions(a)))
+    });
 
     let engine = ctx
         .target
         .map(|t| t.engine.as_str().to_string())
         .or_else(|| ctx.slots.engine.clone());
-    let cloud = ctx.target.map(|t| t.cloud.clone()).or_else(|| ctx.slots.cloud.clone());
+    let cloud = ctx
+        .target
+        .map(|t| t.cloud.clone())
+        .or_else(|| ctx.slots.cloud.clone());
     let mut vars = BTreeMap::new();
     for name in crate::intents::slots::NAMES {
         if let Some(v) = ctx.slots.get(name) {
@@ -57,8 +68,15 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         vars.insert("environment".into(), t.environment.clone());
         vars.insert("cloud".into(), t.cloud.clone());
     }
-    for (k, default) in [("target", "the database"), ("engine", "the engine"), ("environment", "its environment"), ("cloud", "its hosting"), ("object", "the table")] {
-        vars.entry(k.to_string()).or_insert_with(|| default.to_string());
+    for (k, default) in [
+        ("target", "the database"),
+        ("engine", "the engine"),
+        ("environment", "its environment"),
+        ("cloud", "its hosting"),
+        ("object", "the table"),
+    ] {
+        vars.entry(k.to_string())
+            .or_insert_with(|| default.to_string());
     }
 
     let applies = |s: &Step| {
@@ -79,7 +97,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         for s in steps.iter().filter(|s| applies(s)) {
             let matches: Vec<&Finding> = match &s.when {
                 None => vec![],
-                Some(code) => findings.iter().filter(|f| &f.code == code).take(MAX_PER_STEP).collect(),
+                Some(code) => findings
+                    .iter()
+                    .filter(|f| &f.code == code)
+                    .take(MAX_PER_STEP)
+                    .collect(),
             };
             if s.when.is_some() && matches.is_empty() {
                 continue;
@@ -112,10 +134,17 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     // With a knowledge-base hit, its causes and fixes replace the playbook's generic steps.
     let kb_hit = !ctx.error_codes.is_empty();
     let specific = |steps: &[Step]| -> Vec<Step> {
-        steps.iter().filter(|s| !kb_hit || s.when.is_some()).cloned().collect()
+        steps
+            .iter()
+            .filter(|s| !kb_hit || s.when.is_some())
+            .cloned()
+            .collect()
     };
     let root_causes: Vec<String> = {
-        let mut rc: Vec<String> = render(&specific(&pb.root_causes)).into_iter().map(|a| a.text).collect();
+        let mut rc: Vec<String> = render(&specific(&pb.root_causes))
+            .into_iter()
+            .map(|a| a.text)
+            .collect();
         if rc.is_empty() {
             if let Some(f) = findings.iter().find(|f| f.severity >= Severity::Warning) {
                 rc.push(format!("The checks point at: {}", f.title));
@@ -131,7 +160,10 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
         for (key, verb) in [("drop_sql", "Drop"), ("create_sql", "Create")] {
             if let Some(sql) = f.facts.get(key) {
-                if immediate.iter().any(|a| a.sql.as_deref() == Some(sql.as_str())) {
+                if immediate
+                    .iter()
+                    .any(|a| a.sql.as_deref() == Some(sql.as_str()))
+                {
                     continue;
                 }
                 let what = match f.code.as_str() {
@@ -141,13 +173,19 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                     "invalid_index" => format!("{verb} the invalid index {} and rebuild it", fact(f, "index")),
                     _ => format!("{verb}: {}", f.title),
                 };
-                immediate.push(Action { text: what, sql: Some(sql.clone()) });
+                immediate.push(Action {
+                    text: what,
+                    sql: Some(sql.clone()),
+                });
             }
         }
     }
     for e in &ctx.error_codes {
         for fix in &e.fixes {
-            let a = Action { text: fix.clone(), sql: None };
+            let a = Action {
+                text: fix.clone(),
+                sql: None,
+            };
             if !immediate.contains(&a) {
                 immediate.push(a);
             }
@@ -164,7 +202,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             engine_label(&e.engine),
             e.code,
             e.name,
-            if e.message.is_empty() { String::new() } else { format!(", \"{}\"", e.message) },
+            if e.message.is_empty() {
+                String::new()
+            } else {
+                format!(", \"{}\"", e.message)
+            },
             e.meaning
         ));
     }
@@ -183,7 +225,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         .as_deref()
         .and_then(|c| pb.cloud.get(cloud_key(c)))
         .map(|a| fill(a, &vars));
-    let severity = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Ok);
+    let severity = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
     Recommendation {
         title: ctx.intent.title.clone(),
         situation: situation.trim().to_string(),

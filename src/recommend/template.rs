@@ -11,7 +11,12 @@ pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         match after.find('}') {
-            Some(close) if after[..close].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && close > 0 => {
+            Some(close)
+                if after[..close]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && close > 0 =>
+            {
                 let name = &after[..close];
                 match vars.get(name) {
                     Some(v) if !v.is_empty() => out.push_str(v),
@@ -60,7 +65,10 @@ mod tests {
     fn fills_and_marks_missing() {
         let mut v = BTreeMap::new();
         v.insert("pid".to_string(), "42".to_string());
-        assert_eq!(fill("kill {pid} on {target}; json {\"a\": 1}", &v), "kill 42 on <target>; json {\"a\": 1}");
+        assert_eq!(
+            fill("kill {pid} on {target}; json {\"a\": 1}", &v),
+            "kill 42 on <target>; json {\"a\": 1}"
+        );
         assert_eq!(placeholders("{a} and {b_c} {not valid}"), vec!["a", "b_c"]);
     }
 
@@ -71,7 +79,13 @@ mod tests {
         for i in &cat.intents {
             let pb = &i.playbook;
             let mut texts = vec![pb.situation.clone()];
-            for s in pb.root_causes.iter().chain(&pb.immediate).chain(&pb.longer_term).chain(&pb.verify) {
+            for s in pb
+                .root_causes
+                .iter()
+                .chain(&pb.immediate)
+                .chain(&pb.longer_term)
+                .chain(&pb.verify)
+            {
                 if s.when.is_none() {
                     texts.push(s.text.clone());
                     texts.extend(s.sql.clone());
@@ -80,7 +94,11 @@ mod tests {
             texts.extend(pb.cloud.values().cloned());
             for t in texts {
                 for p in placeholders(&t) {
-                    assert!(crate::intents::slots::NAMES.contains(&p.as_str()), "{}: {{{p}}} is not a slot in {t}", i.name);
+                    assert!(
+                        crate::intents::slots::NAMES.contains(&p.as_str()),
+                        "{}: {{{p}}} is not a slot in {t}",
+                        i.name
+                    );
                 }
             }
         }

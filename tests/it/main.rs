@@ -1,1 +1,9 @@
+//! Integration tests: one binary (shared compile) talking to the real local PostgreSQL and
+//! MariaDB, the bundled SQLite demo, and the built `dbabot` binary over pipes.
 
+mod classifier;
+mod console;
+mod mysql;
+mod postgres;
+mod sqlite_demo;
+mod support;

@@ -16,5 +16,7 @@ mod message;
 mod reply;
 
 pub use handler::{HandlerError, MessageHandler};
-pub use message::{Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User};
+pub use message::{
+    Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,
+};
 pub use reply::{CheckRun, Choice, Field, Part, Reply, Severity, Table};

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How bad a finding or a whole answer is. Ordered: `Ok < Info < Warning < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     #[default]
@@ -62,13 +64,22 @@ pub struct Choice {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
     /// A section title; level 1 is the reply's headline.
-    Heading { text: String, level: u8 },
+    Heading {
+        text: String,
+        level: u8,
+    },
     /// Prose; may contain `inline code` and *emphasis* in a minimal Markdown subset.
-    Paragraph { text: String },
+    Paragraph {
+        text: String,
+    },
     /// A bulleted list.
-    Bullets { items: Vec<String> },
+    Bullets {
+        items: Vec<String>,
+    },
     /// Label/value pairs shown side by side.
-    Fields { fields: Vec<Field> },
+    Fields {
+        fields: Vec<Field>,
+    },
     Table(Table),
     /// Code shown verbatim (SQL is always advice for a human, never executed by the bot).
     Code {
@@ -84,7 +95,9 @@ pub enum Part {
     },
     Attachment(Attachment),
     /// A small-print line (which checks ran, who answered).
-    Context { text: String },
+    Context {
+        text: String,
+    },
 }
 
 /// One diagnostic that ran for this reply, for the context line ("checks: overview 12 ms …").
@@ -171,7 +184,9 @@ impl Reply {
                     out.push_str(code);
                     out.push('\n');
                 }
-                Part::Choices { prompt, options, .. } => {
+                Part::Choices {
+                    prompt, options, ..
+                } => {
                     out.push_str(prompt);
                     out.push('\n');
                     for o in options {

@@ -40,14 +40,24 @@ pub struct ConsoleOptions {
 
 /// The message the engine receives for a line typed in thread `thread`.
 pub fn message(thread: &str, user: &User, text: &str) -> InboundMessage {
-    InboundMessage::text(Platform::Console, "local", "console", thread, user.clone(), text)
+    InboundMessage::text(
+        Platform::Console,
+        "local",
+        "console",
+        thread,
+        user.clone(),
+        text,
+    )
 }
 
 /// Runs the session until EOF, `exit` or `quit`.
 ///
 /// # Errors
 /// [`ConsoleError`] when stdin/stdout fail.
-pub async fn run(handler: Arc<dyn MessageHandler>, opts: ConsoleOptions) -> Result<(), ConsoleError> {
+pub async fn run(
+    handler: Arc<dyn MessageHandler>,
+    opts: ConsoleOptions,
+) -> Result<(), ConsoleError> {
     if std::io::stdin().is_terminal() && !opts.json {
         interactive(handler, opts).await
     } else {
@@ -55,7 +65,12 @@ pub async fn run(handler: Arc<dyn MessageHandler>, opts: ConsoleOptions) -> Resu
     }
 }
 
-async fn answer(handler: &Arc<dyn MessageHandler>, opts: &ConsoleOptions, text: &str, out: &mut impl Write) -> Result<(), ConsoleError> {
+async fn answer(
+    handler: &Arc<dyn MessageHandler>,
+    opts: &ConsoleOptions,
+    text: &str,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
     let msg = message(&opts.thread, &opts.user, text);
     if !opts.json {
         if let Some(hint) = handler.progress_hint(&msg).await {
@@ -72,7 +87,8 @@ async fn answer(handler: &Arc<dyn MessageHandler>, opts: &ConsoleOptions, text: 
         Err(e) => Reply::text(format!("Sorry, that failed: {e}")),
     };
     if opts.json {
-        let line = serde_json::to_string(&reply).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let line =
+            serde_json::to_string(&reply).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         writeln!(out, "{line}")?;
     } else {
         writeln!(out, "{}", render_text(&reply, opts.color))?;
@@ -120,12 +136,19 @@ async fn piped(handler: Arc<dyn MessageHandler>, opts: ConsoleOptions) -> Result
     Ok(())
 }
 
-async fn interactive(handler: Arc<dyn MessageHandler>, opts: ConsoleOptions) -> Result<(), ConsoleError> {
+async fn interactive(
+    handler: Arc<dyn MessageHandler>,
+    opts: ConsoleOptions,
+) -> Result<(), ConsoleError> {
     use rustyline::error::ReadlineError;
     let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<Option<String>>(1);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let history = opts.history.clone();
-    let prompt = if opts.color { "\x1b[1mdba>\x1b[0m ".to_string() } else { "dba> ".to_string() };
+    let prompt = if opts.color {
+        "\x1b[1mdba>\x1b[0m ".to_string()
+    } else {
+        "dba> ".to_string()
+    };
     // The line editor blocks; it runs on its own thread and waits for each answer before the
     // next prompt so output does not interleave.
     std::thread::spawn(move || {

@@ -41,9 +41,14 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
             Part::Bullets { items } => {
                 for i in items {
                     let line = format!("  • {i}");
-                    let colored = match [Severity::Critical, Severity::Warning, Severity::Info, Severity::Ok]
-                        .into_iter()
-                        .find(|s| i.starts_with(&format!("[{}]", s.as_str().to_uppercase())))
+                    let colored = match [
+                        Severity::Critical,
+                        Severity::Warning,
+                        Severity::Info,
+                        Severity::Ok,
+                    ]
+                    .into_iter()
+                    .find(|s| i.starts_with(&format!("[{}]", s.as_str().to_uppercase())))
                     {
                         Some(s) => style(&line, severity_color(s), color),
                         None => line,
@@ -86,7 +91,9 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
                     out.push('\n');
                 }
             }
-            Part::Choices { prompt, options, .. } => {
+            Part::Choices {
+                prompt, options, ..
+            } => {
                 out.push_str(prompt);
                 out.push('\n');
                 for (i, o) in options.iter().enumerate() {
@@ -102,7 +109,14 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
                     AttachmentBody::Text(t) => format!("{} lines", t.lines().count()),
                     AttachmentBody::Url(u) => u.clone(),
                 };
-                out.push_str(&style(&format!("[attachment {} ({}, {size}); use --json to get its content]", a.name, a.content_type), "2", color));
+                out.push_str(&style(
+                    &format!(
+                        "[attachment {} ({}, {size}); use --json to get its content]",
+                        a.name, a.content_type
+                    ),
+                    "2",
+                    color,
+                ));
                 out.push('\n');
             }
             Part::Context { text } => {
@@ -127,13 +141,23 @@ fn table(columns: &[String], rows: &[Vec<String>]) -> String {
         let padded: Vec<String> = (0..n)
             .map(|i| {
                 let c = cells.get(i).map(String::as_str).unwrap_or("");
-                format!("{c}{}", " ".repeat(widths[i].saturating_sub(c.chars().count())))
+                format!(
+                    "{c}{}",
+                    " ".repeat(widths[i].saturating_sub(c.chars().count()))
+                )
             })
             .collect();
         format!("  {}\n", padded.join("  ").trim_end())
     };
     let mut out = line(columns);
-    out.push_str(&format!("  {}\n", widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  ")));
+    out.push_str(&format!(
+        "  {}\n",
+        widths
+            .iter()
+            .map(|w| "─".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    ));
     for r in rows {
         out.push_str(&line(r));
     }
@@ -150,7 +174,10 @@ mod tests {
         let r = Reply::default().with(Part::Table(Table {
             title: None,
             columns: vec!["name".into(), "rows".into()],
-            rows: vec![vec!["events".into(), "120000".into()], vec!["t".into(), "1".into()]],
+            rows: vec![
+                vec!["events".into(), "120000".into()],
+                vec!["t".into(), "1".into()],
+            ],
         }));
         let text = render_text(&r, false);
         let lines: Vec<&str> = text.lines().collect();

@@ -21,7 +21,10 @@ pub fn duplicate_indexes_by_columns(
 ) -> Vec<Finding> {
     let mut groups: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
     for r in rs.iter() {
-        let key = (r.str("table"), r.str("columns").to_lowercase().replace(' ', ""));
+        let key = (
+            r.str("table"),
+            r.str("columns").to_lowercase().replace(' ', ""),
+        );
         groups
             .entry(key)
             .or_default()
@@ -196,7 +199,10 @@ mod tests {
     #[test]
     fn where_columns_finds_filters() {
         assert_eq!(
-            where_columns("SELECT count(*) FROM events WHERE user_email = $1 AND kind = 'x'", "public.events"),
+            where_columns(
+                "SELECT count(*) FROM events WHERE user_email = $1 AND kind = 'x'",
+                "public.events"
+            ),
             vec!["user_email", "kind"]
         );
         assert_eq!(
@@ -212,12 +218,29 @@ mod tests {
         let rs = ResultSet::new(
             &["table", "index", "columns", "is_unique"],
             vec![
-                vec![Value::Text("t".into()), Value::Text("a_idx".into()), Value::Text("a".into()), Value::Bool(false)],
-                vec![Value::Text("t".into()), Value::Text("a_key".into()), Value::Text("a".into()), Value::Bool(true)],
-                vec![Value::Text("t".into()), Value::Text("b_idx".into()), Value::Text("b".into()), Value::Bool(false)],
+                vec![
+                    Value::Text("t".into()),
+                    Value::Text("a_idx".into()),
+                    Value::Text("a".into()),
+                    Value::Bool(false),
+                ],
+                vec![
+                    Value::Text("t".into()),
+                    Value::Text("a_key".into()),
+                    Value::Text("a".into()),
+                    Value::Bool(true),
+                ],
+                vec![
+                    Value::Text("t".into()),
+                    Value::Text("b_idx".into()),
+                    Value::Text("b".into()),
+                    Value::Bool(false),
+                ],
             ],
         );
-        let f = duplicate_indexes_by_columns("duplicate_indexes", &rs, |t, i| format!("DROP INDEX {i} ON {t}"));
+        let f = duplicate_indexes_by_columns("duplicate_indexes", &rs, |t, i| {
+            format!("DROP INDEX {i} ON {t}")
+        });
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].facts["index"], "a_idx");
         assert_eq!(f[0].facts["duplicate_of"], "a_key");

@@ -59,7 +59,10 @@ pub fn variants(engine: Engine, name: &str) -> Vec<&'static Check> {
 
 /// Distinct check names available for `engine`.
 pub fn names(engine: Engine) -> Vec<&'static str> {
-    let mut v: Vec<&str> = all().filter(|c| c.engine == engine).map(|c| c.name).collect();
+    let mut v: Vec<&str> = all()
+        .filter(|c| c.engine == engine)
+        .map(|c| c.name)
+        .collect();
     v.dedup();
     v
 }
@@ -82,7 +85,8 @@ mod tests {
         for c in all() {
             let sqls = std::iter::once(c.sql).chain(c.precondition.map(|p| p.sql));
             for sql in sqls {
-                if c.engine == Engine::Mysql && sql.trim_start().to_uppercase().starts_with("SHOW ") {
+                if c.engine == Engine::Mysql && sql.trim_start().to_uppercase().starts_with("SHOW ")
+                {
                     assert!(
                         mysql::ALLOWED_SHOW.contains(&sql.trim()),
                         "{}: SHOW statement not in the allow-list: {sql}",
@@ -96,8 +100,9 @@ mod tests {
                     Engine::Sqlite => Parser::parse_sql(&SQLiteDialect {}, sql),
                     Engine::Mssql => unreachable!("no mssql checks yet"),
                 };
-                let stmts = parsed
-                    .unwrap_or_else(|e| panic!("{} {}: does not parse: {e}\n{sql}", c.engine, c.name));
+                let stmts = parsed.unwrap_or_else(|e| {
+                    panic!("{} {}: does not parse: {e}\n{sql}", c.engine, c.name)
+                });
                 assert_eq!(stmts.len(), 1, "{} {}: one statement", c.engine, c.name);
                 let ok = match &stmts[0] {
                     Statement::Query(q) => crate::explain::is_read_only_query(q),
@@ -110,7 +115,13 @@ mod tests {
 
     #[test]
     fn names_cover_the_readme_list() {
-        for n in ["overview", "blocking_chains", "duplicate_indexes", "seq_scans", "integrity"] {
+        for n in [
+            "overview",
+            "blocking_chains",
+            "duplicate_indexes",
+            "seq_scans",
+            "integrity",
+        ] {
             assert!(known_names().contains(n), "{n}");
         }
     }

@@ -2,7 +2,9 @@
 //! replication), a check has variants chosen by precondition, MySQL 8 first.
 
 use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
-use super::postgres::{blocking_pairs, connection_groups, idle_sessions, no_pk, replication_rows, table_sizes};
+use super::postgres::{
+    blocking_pairs, connection_groups, idle_sessions, no_pk, replication_rows, table_sizes,
+};
 use super::{Check, Precondition};
 use crate::config::Engine;
 use crate::diagnostics::finding::{human_bytes, human_secs, short_query};
@@ -15,7 +17,6 @@ const E: Engine = Engine::Mysql;
 /// on MariaDB (`SHOW ALL SLAVES STATUS`) or before MySQL 8 performance_schema tables.
 #[cfg(test)]
 pub(super) const ALLOWED_SHOW: &[&str] = &["SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS"];
-
 
 const PS_ON: Precondition = Precondition {
     sql: "SELECT @@performance_schema = 1",
@@ -295,9 +296,9 @@ UNION ALL SELECT 'performance_schema', CAST(@@performance_schema AS CHAR)",
         engine: E,
         title: "Accounts: SUPER privilege, empty passwords, anonymous and any-host accounts",
         sql: "SELECT CONCAT(User, '@', Host) AS role, User AS user_name, Host AS host,
-       Super_priv = 'Y' AS superuser,
-       (authentication_string = '' AND plugin IN ('', 'mysql_native_password', 'caching_sha2_password')) AS empty_password,
-       password_expired = 'Y' AS password_expired
+       BINARY Super_priv = 'Y' AS superuser,
+       (LENGTH(authentication_string) = 0 AND BINARY plugin IN ('', 'mysql_native_password', 'caching_sha2_password')) AS empty_password,
+       BINARY password_expired = 'Y' AS password_expired
   FROM mysql.user
  ORDER BY 1",
         precondition: None,
@@ -338,7 +339,11 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "overview",
                 "connections_high",
-                if pct >= 95.0 { Severity::Critical } else { Severity::Warning },
+                if pct >= 95.0 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
                 format!("{used} of {max} connections in use ({pct:.0}%)"),
             )
             .fact("used", used)
@@ -356,19 +361,30 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 Finding::new(
                     "overview",
                     "cache_hit_low",
-                    if hit < 95.0 { Severity::Warning } else { Severity::Info },
+                    if hit < 95.0 {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
                     format!("InnoDB buffer pool hit ratio is {hit:.1}%"),
                 )
                 .fact("ratio_pct", format!("{hit:.1}"))
-                .threshold("< 99% info, < 95% warning (MySQL manual §17.5.1 Buffer Pool; common guidance)"),
+                .threshold(
+                    "< 99% info, < 95% warning (MySQL manual §17.5.1 Buffer Pool; common guidance)",
+                ),
             );
         }
     }
     if let Some(d) = r.i64("deadlocks").filter(|d| *d > 0) {
         out.push(
-            Finding::new("overview", "deadlocks_seen", Severity::Info, format!("{d} InnoDB deadlocks since start"))
-                .fact("deadlocks", d)
-                .fact("database", r.str("db")),
+            Finding::new(
+                "overview",
+                "deadlocks_seen",
+                Severity::Info,
+                format!("{d} InnoDB deadlocks since start"),
+            )
+            .fact("deadlocks", d)
+            .fact("database", r.str("db")),
         );
     }
     out
@@ -392,7 +408,13 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
                     "active_queries",
                     "long_running_query",
                     sev,
-                    format!("thread {} has run for {} ({}): {}", r.str("pid"), human_secs(d), r.str("state"), short_query(&r.str("query"), 120)),
+                    format!(
+                        "thread {} has run for {} ({}): {}",
+                        r.str("pid"),
+                        human_secs(d),
+                        r.str("state"),
+                        short_query(&r.str("query"), 120)
+                    ),
                 )
                 .fact("pid", r.str("pid"))
                 .fact("user", r.str("usr"))
@@ -400,7 +422,9 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
                 .fact("state", r.str("state"))
                 .fact("wait_event", r.str("state"))
                 .fact("query", short_query(&r.str("query"), 300))
-                .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical (common operational guidance)"),
+                .threshold(
+                    "≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical (common operational guidance)",
+                ),
             )
         })
         .collect()
@@ -429,7 +453,12 @@ fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
                     "largest_tables",
                     "dead_tuples_high",
                     Severity::Info,
-                    format!("{} has {} reclaimable free space ({} total)", r.str("tbl"), human_bytes(free), human_bytes(size)),
+                    format!(
+                        "{} has {} reclaimable free space ({} total)",
+                        r.str("tbl"),
+                        human_bytes(free),
+                        human_bytes(size)
+                    ),
                 )
                 .fact("table", r.str("tbl"))
                 .fact("dead", free)
@@ -452,7 +481,12 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
                 "database_size",
                 "database_size",
                 Severity::Info,
-                format!("schema {}: {} in {} tables", r.str("database_name"), human_bytes(size), r.str("table_count")),
+                format!(
+                    "schema {}: {} in {} tables",
+                    r.str("database_name"),
+                    human_bytes(size),
+                    r.str("table_count")
+                ),
             )
             .fact("database", r.str("database_name"))
             .fact("size", human_bytes(size))
@@ -467,10 +501,22 @@ fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     let mapped = ResultSet {
-        columns: vec!["table".into(), "index".into(), "columns".into(), "is_unique".into()],
+        columns: vec![
+            "table".into(),
+            "index".into(),
+            "columns".into(),
+            "is_unique".into(),
+        ],
         rows: rs
             .iter()
-            .map(|r| vec![r.get("tbl").clone(), r.get("idx").clone(), r.get("cols").clone(), r.get("is_unique").clone()])
+            .map(|r| {
+                vec![
+                    r.get("tbl").clone(),
+                    r.get("idx").clone(),
+                    r.get("cols").clone(),
+                    r.get("is_unique").clone(),
+                ]
+            })
             .collect(),
         truncated: rs.truncated,
     };
@@ -480,7 +526,12 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn index_list(rs: &ResultSet) -> Vec<Finding> {
-    vec![Finding::new("index_list", "index_list", Severity::Ok, format!("{} indexes in user schemas", rs.len()))]
+    vec![Finding::new(
+        "index_list",
+        "index_list",
+        Severity::Ok,
+        format!("{} indexes in user schemas", rs.len()),
+    )]
 }
 
 fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
@@ -563,8 +614,16 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "top_statements",
                 "top_statement",
-                if mean >= 1000.0 { Severity::Warning } else { Severity::Info },
-                format!("{} calls, {total:.0} ms total, {mean:.1} ms mean: {}", r.str("calls"), short_query(&r.str("query"), 140)),
+                if mean >= 1000.0 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                format!(
+                    "{} calls, {total:.0} ms total, {mean:.1} ms mean: {}",
+                    r.str("calls"),
+                    short_query(&r.str("query"), 140)
+                ),
             )
             .fact("query", short_query(&r.str("query"), 400))
             .fact("calls", r.str("calls"))
@@ -578,12 +637,22 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
 fn replication(rs: &ResultSet) -> Vec<Finding> {
     // Normalise MariaDB (Slave_/Master_) and MySQL 8 (Replica_/Source_) column names.
     let mapped = ResultSet {
-        columns: vec!["replica".into(), "state".into(), "lag_s".into(), "lag_bytes".into(), "error".into()],
+        columns: vec![
+            "replica".into(),
+            "state".into(),
+            "lag_s".into(),
+            "lag_bytes".into(),
+            "error".into(),
+        ],
         rows: rs
             .iter()
             .map(|r| {
-                let io = r.any(&["slave_io_running", "replica_io_running"]).to_string();
-                let sql = r.any(&["slave_sql_running", "replica_sql_running"]).to_string();
+                let io = r
+                    .any(&["slave_io_running", "replica_io_running"])
+                    .to_string();
+                let sql = r
+                    .any(&["slave_sql_running", "replica_sql_running"])
+                    .to_string();
                 let running = io.eq_ignore_ascii_case("yes") && sql.eq_ignore_ascii_case("yes");
                 let err = [r.str("last_io_error"), r.str("last_sql_error")]
                     .into_iter()
@@ -594,11 +663,29 @@ fn replication(rs: &ResultSet) -> Vec<Finding> {
                 let name = r.str("connection_name");
                 use crate::diagnostics::Value;
                 vec![
-                    Value::Text(format!("replica of {host}{}", if name.is_empty() { String::new() } else { format!(" ({name})") })),
-                    Value::Text(if running { "running".into() } else { format!("IO {io}, SQL {sql}") }),
-                    r.any(&["seconds_behind_master", "seconds_behind_source"]).clone(),
+                    Value::Text(format!(
+                        "replica of {host}{}",
+                        if name.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({name})")
+                        }
+                    )),
+                    Value::Text(if running {
+                        "running".into()
+                    } else {
+                        format!("IO {io}, SQL {sql}")
+                    }),
+                    r.any(&["seconds_behind_master", "seconds_behind_source"])
+                        .clone(),
                     Value::Int(0),
-                    Value::Text(if running { String::new() } else if err.is_empty() { "replication threads stopped".into() } else { err }),
+                    Value::Text(if running {
+                        String::new()
+                    } else if err.is_empty() {
+                        "replication threads stopped".into()
+                    } else {
+                        err
+                    }),
                 ]
             })
             .collect(),
@@ -610,11 +697,16 @@ fn replication(rs: &ResultSet) -> Vec<Finding> {
 fn settings(rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let mk = |name: &str, value: &str, sev: Severity, advice: &str, source: &str| {
-        Finding::new("settings", "setting_review", sev, format!("{name} = {value}: {advice}"))
-            .fact("name", name)
-            .fact("value", value)
-            .fact("advice", advice)
-            .threshold(source.to_string())
+        Finding::new(
+            "settings",
+            "setting_review",
+            sev,
+            format!("{name} = {value}: {advice}"),
+        )
+        .fact("name", name)
+        .fact("value", value)
+        .fact("advice", advice)
+        .threshold(source.to_string())
     };
     for r in rs.iter() {
         let name = r.str("name");
@@ -623,14 +715,50 @@ fn settings(rs: &ResultSet) -> Vec<Finding> {
             "innodb_buffer_pool_size" => {
                 let b = v.parse::<i64>().unwrap_or(0);
                 if b <= 128 * 1024 * 1024 {
-                    out.push(mk(&name, &human_bytes(b), Severity::Info, "the default; a dedicated server usually wants 50–75% of RAM", "MySQL manual §17.8.3.1"));
+                    out.push(mk(
+                        &name,
+                        &human_bytes(b),
+                        Severity::Info,
+                        "the default; a dedicated server usually wants 50–75% of RAM",
+                        "MySQL manual §17.8.3.1",
+                    ));
                 }
             }
-            "slow_query_log" if v == "0" || v.eq_ignore_ascii_case("off") => out.push(mk(&name, "OFF", Severity::Info, "slow statements are not logged; enable with long_query_time = 1", "MySQL manual §7.4.5 The Slow Query Log")),
-            "innodb_flush_log_at_trx_commit" if v != "1" => out.push(mk(&name, &v, Severity::Warning, "committed transactions can be lost on a crash; 1 is the ACID setting", "MySQL manual §17.14 innodb_flush_log_at_trx_commit")),
-            "log_bin" if v == "0" => out.push(mk(&name, "OFF", Severity::Info, "no binary log: no point-in-time recovery and no replication from this server", "MySQL manual §7.4.4")),
-            "require_secure_transport" if v == "0" => out.push(mk(&name, "OFF", Severity::Warning, "clients may connect without TLS", "MySQL manual §8.3.1")),
-            "performance_schema" if v == "0" => out.push(mk(&name, "OFF", Severity::Info, "statement digests, lock views and index usage are unavailable", "MySQL manual ch. 29 Performance Schema")),
+            "slow_query_log" if v == "0" || v.eq_ignore_ascii_case("off") => out.push(mk(
+                &name,
+                "OFF",
+                Severity::Info,
+                "slow statements are not logged; enable with long_query_time = 1",
+                "MySQL manual §7.4.5 The Slow Query Log",
+            )),
+            "innodb_flush_log_at_trx_commit" if v != "1" => out.push(mk(
+                &name,
+                &v,
+                Severity::Warning,
+                "committed transactions can be lost on a crash; 1 is the ACID setting",
+                "MySQL manual §17.14 innodb_flush_log_at_trx_commit",
+            )),
+            "log_bin" if v == "0" => out.push(mk(
+                &name,
+                "OFF",
+                Severity::Info,
+                "no binary log: no point-in-time recovery and no replication from this server",
+                "MySQL manual §7.4.4",
+            )),
+            "require_secure_transport" if v == "0" => out.push(mk(
+                &name,
+                "OFF",
+                Severity::Warning,
+                "clients may connect without TLS",
+                "MySQL manual §8.3.1",
+            )),
+            "performance_schema" if v == "0" => out.push(mk(
+                &name,
+                "OFF",
+                Severity::Info,
+                "statement digests, lock views and index usage are unavailable",
+                "MySQL manual ch. 29 Performance Schema",
+            )),
             _ => {}
         }
     }
@@ -660,5 +788,14 @@ fn backups(rs: &ResultSet) -> Vec<Finding> {
         return vec![Finding::new("backups", "archiving_off", Severity::Info, "binary logging is off: point-in-time recovery is impossible from this server's own logs (managed services keep their own)")
             .threshold("log_bin = OFF (MySQL manual §9.5 Point-in-Time Recovery)")];
     }
-    vec![Finding::new("backups", "archiving_ok", Severity::Ok, format!("binary log on, format {}, sync_binlog {}", r.str("binlog_format"), r.str("sync_binlog")))]
+    vec![Finding::new(
+        "backups",
+        "archiving_ok",
+        Severity::Ok,
+        format!(
+            "binary log on, format {}, sync_binlog {}",
+            r.str("binlog_format"),
+            r.str("sync_binlog")
+        ),
+    )]
 }

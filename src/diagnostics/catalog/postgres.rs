@@ -193,7 +193,7 @@ pub(super) static CHECKS: &[Check] = &[
         title: "Tables read by heavy sequential scans (missing-index candidates)",
         sql: "SELECT t.relid::regclass::text AS tbl, t.relname::text AS relname, t.seq_scan::bigint AS seq_scan,
        t.seq_tup_read::bigint AS seq_tup_read, coalesce(t.idx_scan, 0)::bigint AS idx_scan,
-       t.n_live_tup::bigint AS live_rows,
+       greatest(t.n_live_tup, (SELECT c.reltuples FROM pg_class c WHERE c.oid = t.relid)::bigint) AS live_rows,
        (SELECT string_agg(a.attname, ',') FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = t.relid) AS indexed_leading,
@@ -216,7 +216,7 @@ pub(super) static CHECKS: &[Check] = &[
         title: "Tables read by heavy sequential scans (missing-index candidates)",
         sql: "SELECT t.relid::regclass::text AS tbl, t.relname::text AS relname, t.seq_scan::bigint AS seq_scan,
        t.seq_tup_read::bigint AS seq_tup_read, coalesce(t.idx_scan, 0)::bigint AS idx_scan,
-       t.n_live_tup::bigint AS live_rows,
+       greatest(t.n_live_tup, (SELECT c.reltuples FROM pg_class c WHERE c.oid = t.relid)::bigint) AS live_rows,
        (SELECT string_agg(a.attname, ',') FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = t.relid) AS indexed_leading,
@@ -558,7 +558,10 @@ fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
 pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let total: i64 = rs.iter().map(|r| r.i64("count").unwrap_or(0)).sum();
-    let max = rs.first().and_then(|r| r.i64("max_connections")).unwrap_or(0);
+    let max = rs
+        .first()
+        .and_then(|r| r.i64("max_connections"))
+        .unwrap_or(0);
     for r in rs.iter().take(5) {
         out.push(
             Finding::new(
@@ -570,7 +573,11 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
                     r.str("count"),
                     r.str("state"),
                     r.str("usr"),
-                    if r.str("application").is_empty() { "-".into() } else { r.str("application") }
+                    if r.str("application").is_empty() {
+                        "-".into()
+                    } else {
+                        r.str("application")
+                    }
                 ),
             )
             .fact("state", r.str("state"))
@@ -584,7 +591,11 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
                 Finding::new(
                     check,
                     "connections_high",
-                    if pct >= 95.0 { Severity::Critical } else { Severity::Warning },
+                    if pct >= 95.0 {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
                     format!("{total} of {max} connections in use ({pct:.0}%)"),
                 )
                 .fact("used", total)
@@ -747,7 +758,13 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     // Group on the full signature, not only column names: operator class, expressions and
     // predicates must match too.
     let mapped = ResultSet {
-        columns: vec!["table".into(), "index".into(), "columns".into(), "is_unique".into(), "display".into()],
+        columns: vec![
+            "table".into(),
+            "index".into(),
+            "columns".into(),
+            "is_unique".into(),
+            "display".into(),
+        ],
         rows: rs
             .iter()
             .map(|r| {
@@ -870,7 +887,11 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "top_statements",
                 "top_statement",
-                if mean >= 1000.0 { Severity::Warning } else { Severity::Info },
+                if mean >= 1000.0 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
                 format!(
                     "{} calls, {:.0} ms total, {:.1} ms mean: {}",
                     r.str("calls"),
@@ -949,17 +970,26 @@ fn replication(rs: &ResultSet) -> Vec<Finding> {
 fn settings(rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let mk = |name: &str, value: &str, sev: Severity, advice: &str, source: &str| {
-        Finding::new("settings", "setting_review", sev, format!("{name} = {value}: {advice}"))
-            .fact("name", name)
-            .fact("value", value)
-            .fact("advice", advice)
-            .threshold(source.to_string())
+        Finding::new(
+            "settings",
+            "setting_review",
+            sev,
+            format!("{name} = {value}: {advice}"),
+        )
+        .fact("name", name)
+        .fact("value", value)
+        .fact("advice", advice)
+        .threshold(source.to_string())
     };
     for r in rs.iter() {
         let name = r.str("name");
         let v = r.str("setting");
         let unit = r.str("unit");
-        let shown = if unit.is_empty() { v.clone() } else { format!("{v} ({unit})") };
+        let shown = if unit.is_empty() {
+            v.clone()
+        } else {
+            format!("{v} ({unit})")
+        };
         match name.as_str() {
             "autovacuum" if v == "off" => out.push(mk(&name, &shown, Severity::Critical, "autovacuum is off: dead rows pile up and wraparound protection depends on it", "PostgreSQL docs §25.1.6")),
             "idle_in_transaction_session_timeout" if v == "0" => out.push(mk(&name, &shown, Severity::Info, "no limit: a forgotten open transaction holds locks and blocks vacuum forever; consider 5min–15min", "PostgreSQL docs §20.11.1")),
@@ -1059,12 +1089,18 @@ fn backups(rs: &ResultSet) -> Vec<Finding> {
         )
         .fact("failed_count", r.str("failed_count"))
         .fact("last_failed_wal", r.str("last_failed_wal"))
-        .threshold("last_failed_time after last_archived_time (PostgreSQL docs §28.2.13 pg_stat_archiver)")];
+        .threshold(
+            "last_failed_time after last_archived_time (PostgreSQL docs §28.2.13 pg_stat_archiver)",
+        )];
     }
     vec![Finding::new(
         "backups",
         "archiving_ok",
         Severity::Ok,
-        format!("WAL archiving works: {} archived, last at {}", r.str("archived_count"), r.str("last_archived_time")),
+        format!(
+            "WAL archiving works: {} archived, last at {}",
+            r.str("archived_count"),
+            r.str("last_archived_time")
+        ),
     )]
 }

@@ -151,16 +151,27 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
         "database_size",
         "database_size",
         Severity::Info,
-        format!("database file is {} ({} pages of {} bytes, {} free)", human_bytes(size), pages, r.str("page_size"), free),
+        format!(
+            "database file is {} ({} pages of {} bytes, {} free)",
+            human_bytes(size),
+            pages,
+            r.str("page_size"),
+            free
+        ),
     )
     .fact("size", human_bytes(size))
     .fact("size_bytes", size)];
     if pct >= 20.0 && free > 100 {
         out.push(
-            Finding::new("database_size", "freelist_high", Severity::Info, format!("{free} free pages ({pct:.0}% of the file) could be reclaimed with VACUUM"))
-                .fact("free_pages", free)
-                .fact("pct", format!("{pct:.0}"))
-                .threshold("freelist ≥ 20% of pages (SQLite docs, VACUUM)"),
+            Finding::new(
+                "database_size",
+                "freelist_high",
+                Severity::Info,
+                format!("{free} free pages ({pct:.0}% of the file) could be reclaimed with VACUUM"),
+            )
+            .fact("free_pages", free)
+            .fact("pct", format!("{pct:.0}"))
+            .threshold("freelist ≥ 20% of pages (SQLite docs, VACUUM)"),
         );
     }
     out
@@ -170,29 +181,53 @@ fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .take(5)
         .map(|r| {
-            Finding::new("largest_tables", "large_table", Severity::Info, format!("{}: ~{} rows", r.str("tbl"), r.str("est_rows")))
-                .fact("table", r.str("tbl"))
-                .fact("rows", r.str("est_rows"))
-                .fact("size", format!("~{} rows", r.str("est_rows")))
-                .fact("size_bytes", "")
+            Finding::new(
+                "largest_tables",
+                "large_table",
+                Severity::Info,
+                format!("{}: ~{} rows", r.str("tbl"), r.str("est_rows")),
+            )
+            .fact("table", r.str("tbl"))
+            .fact("rows", r.str("est_rows"))
+            .fact("size", format!("~{} rows", r.str("est_rows")))
+            .fact("size_bytes", "")
         })
         .collect()
 }
 
 fn index_list(rs: &ResultSet) -> Vec<Finding> {
-    vec![Finding::new("index_list", "index_list", Severity::Ok, format!("{} indexes (including automatic ones)", rs.len()))]
+    vec![Finding::new(
+        "index_list",
+        "index_list",
+        Severity::Ok,
+        format!("{} indexes (including automatic ones)", rs.len()),
+    )]
 }
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     let mapped = ResultSet {
-        columns: vec!["table".into(), "index".into(), "columns".into(), "is_unique".into()],
+        columns: vec![
+            "table".into(),
+            "index".into(),
+            "columns".into(),
+            "is_unique".into(),
+        ],
         rows: rs
             .iter()
-            .map(|r| vec![r.get("tbl").clone(), r.get("idx").clone(), r.get("cols").clone(), r.get("is_unique").clone()])
+            .map(|r| {
+                vec![
+                    r.get("tbl").clone(),
+                    r.get("idx").clone(),
+                    r.get("cols").clone(),
+                    r.get("is_unique").clone(),
+                ]
+            })
             .collect(),
         truncated: rs.truncated,
     };
-    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| format!("DROP INDEX IF EXISTS {i};"))
+    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| {
+        format!("DROP INDEX IF EXISTS {i};")
+    })
 }
 
 fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
@@ -231,14 +266,24 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
 fn integrity(rs: &ResultSet) -> Vec<Finding> {
     let lines: Vec<String> = rs.iter().map(|r| r.str("quick_check")).collect();
     if lines.len() == 1 && lines[0] == "ok" {
-        return vec![Finding::new("integrity", "integrity_ok", Severity::Ok, "quick_check: ok")];
+        return vec![Finding::new(
+            "integrity",
+            "integrity_ok",
+            Severity::Ok,
+            "quick_check: ok",
+        )];
     }
     lines
         .into_iter()
         .map(|l| {
-            Finding::new("integrity", "integrity_error", Severity::Critical, format!("quick_check: {l}"))
-                .fact("detail", &l)
-                .threshold("any quick_check message other than ok (SQLite docs, PRAGMA quick_check)")
+            Finding::new(
+                "integrity",
+                "integrity_error",
+                Severity::Critical,
+                format!("quick_check: {l}"),
+            )
+            .fact("detail", &l)
+            .threshold("any quick_check message other than ok (SQLite docs, PRAGMA quick_check)")
         })
         .collect()
 }

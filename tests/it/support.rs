@@ -1,0 +1,223 @@
+//! Test support: throwaway databases on the local servers and an engine wired to them.
+
+use dbabot::config::{Config, Engine as DbEngine, Secret, Target};
+use dbabot::intents::Catalog;
+use dbabot::memory::Memory;
+use dbabot::recommend::RulesRecommender;
+use dbabot::Engine;
+use dbabot_chat::{InboundMessage, MessageHandler, Platform, Reply, User};
+use std::sync::Arc;
+
+/// Admin URL of the local PostgreSQL (override with DBABOT_TEST_PG_URL).
+pub fn pg_admin_url() -> String {
+    std::env::var("DBABOT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Admin URL of the local MariaDB/MySQL (override with DBABOT_TEST_MYSQL_URL).
+pub fn mysql_admin_url() -> String {
+    std::env::var("DBABOT_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    )
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    match url.rfind('/') {
+        Some(i) => format!("{}/{db}", &url[..i]),
+        None => url.to_string(),
+    }
+}
+
+/// A database created for one test and dropped when the value goes out of scope.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin: String,
+    engine: DbEngine,
+}
+
+impl TestDb {
+    pub async fn postgres() -> TestDb {
+        let admin = pg_admin_url();
+        let name = unique("dbabot_t");
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to local PostgreSQL (is it running?)");
+        sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        TestDb {
+            url: replace_db(&admin, &name),
+            name,
+            admin,
+            engine: DbEngine::Postgres,
+        }
+    }
+
+    pub async fn mysql() -> TestDb {
+        let admin = mysql_admin_url();
+        let name = unique("dbabot_t");
+        let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to local MariaDB (is it running?)");
+        sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        TestDb {
+            url: replace_db(&admin, &name),
+            name,
+            admin,
+            engine: DbEngine::Mysql,
+        }
+    }
+
+    pub fn target(&self, alias: &str, environment: &str, cloud: &str) -> Target {
+        Target {
+            alias: alias.into(),
+            aliases: vec![],
+            engine: self.engine,
+            environment: environment.into(),
+            cloud: cloud.into(),
+            dsn_source: "test".into(),
+            dsn: Secret::new(self.url.clone()),
+        }
+    }
+
+    pub async fn pg(&self) -> sqlx::PgConnection {
+        <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .expect("connect test db")
+    }
+
+    pub async fn my(&self) -> sqlx::MySqlConnection {
+        <sqlx::MySqlConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .expect("connect test db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name, engine) = (self.admin.clone(), self.name.clone(), self.engine);
+        // Drop runs outside async context; use a private runtime on a plain thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                match engine {
+                    DbEngine::Postgres => {
+                        if let Ok(mut c) =
+                            <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                        {
+                            let _ = sqlx::Executor::execute(
+                                &mut c,
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
+                            .await;
+                        }
+                    }
+                    _ => {
+                        if let Ok(mut c) =
+                            <sqlx::MySqlConnection as sqlx::Connection>::connect(&admin).await
+                        {
+                            let _ = sqlx::Executor::execute(
+                                &mut c,
+                                format!("DROP DATABASE IF EXISTS {name}").as_str(),
+                            )
+                            .await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// An engine over `targets` with its own temporary data directory.
+pub struct TestBot {
+    pub engine: Engine,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestBot {
+    pub fn new(targets: Vec<Target>) -> TestBot {
+        Self::in_dir(tempfile::tempdir().expect("tempdir"), targets)
+    }
+
+    /// A bot whose only target is the bundled demo, created in the bot's data directory.
+    pub async fn demo() -> TestBot {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dbabot::demo::ensure(dir.path()).await.expect("demo db");
+        Self::in_dir(dir, vec![target])
+    }
+
+    pub fn in_dir(dir: tempfile::TempDir, targets: Vec<Target>) -> TestBot {
+        let mut cfg = Config::embedded(dir.path().to_path_buf());
+        cfg.targets = targets;
+        let memory = Memory::open(&dir.path().join("memory")).expect("memory");
+        let engine = Engine::new(
+            cfg,
+            Catalog::embedded().expect("catalog"),
+            memory,
+            Arc::new(RulesRecommender),
+        );
+        TestBot { engine, dir }
+    }
+
+    /// Sends `text` in `thread` as a test user and returns the reply.
+    pub async fn ask(&self, thread: &str, text: &str) -> Reply {
+        self.engine
+            .handle(msg(thread, text))
+            .await
+            .expect("turn succeeds")
+    }
+}
+
+pub fn msg(thread: &str, text: &str) -> InboundMessage {
+    InboundMessage::text(
+        Platform::Test,
+        "T1",
+        "C1",
+        thread,
+        User {
+            id: "U1".into(),
+            display_name: "Dana Dev".into(),
+            groups: vec![],
+        },
+        text,
+    )
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+pub async fn wait_until<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
