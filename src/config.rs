@@ -168,6 +168,9 @@ pub struct Config {
     pub min_confidence: f64,
     /// Where the configuration came from (`embedded default` or a path).
     pub source: String,
+    /// Sections owned by other components (`[slack]`, `[discord]`, `[teams]`, `[llm]`,
+    /// `[escalation]`, `[access]`), passed to them unparsed; each validates its own.
+    pub sections: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl Config {
@@ -183,6 +186,7 @@ impl Config {
             targets: Vec::new(),
             min_confidence: 0.45,
             source: "embedded default".into(),
+            sections: Default::default(),
         }
     }
 
@@ -253,6 +257,19 @@ impl Config {
         }
         if let Some(c) = file.classifier.and_then(|c| c.min_confidence) {
             cfg.min_confidence = c;
+        }
+        for (name, section) in [
+            ("slack", file.slack),
+            ("discord", file.discord),
+            ("teams", file.teams),
+            ("llm", file.llm),
+            ("escalation", file.escalation),
+            ("access", file.access),
+            ("server", file.server),
+        ] {
+            if let Some(v) = section {
+                cfg.sections.insert(name.to_string(), v);
+            }
         }
         for t in file.targets {
             cfg.targets.push(resolve_target(t, base, env)?);
@@ -460,6 +477,13 @@ struct FileConfig {
     classifier: Option<FileClassifier>,
     #[serde(default)]
     targets: Vec<FileTarget>,
+    slack: Option<toml::Value>,
+    discord: Option<toml::Value>,
+    teams: Option<toml::Value>,
+    llm: Option<toml::Value>,
+    escalation: Option<toml::Value>,
+    access: Option<toml::Value>,
+    server: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -44,6 +44,12 @@ enum Command {
     },
     /// Validate the configuration, list targets (without secrets) and test each connection.
     CheckConfig,
+    /// Run the HTTP endpoints of the configured chat platforms (and `/healthz`).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "DBABOT_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -126,6 +132,11 @@ async fn main() -> anyhow::Result<()> {
             dbabot_console::run(handler, opts).await?;
             engine.runner().close().await;
         }
+        Command::Serve { listen } => {
+            init_tracing("info");
+            let cfg = with_demo(load_config(&cli)?).await?;
+            serve(cfg, *listen).await?;
+        }
         Command::CheckConfig => {
             init_tracing("error");
             let cfg = with_demo(load_config(&cli)?).await?;
@@ -135,6 +146,40 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Builds the engine, mounts each configured platform's routes and serves until Ctrl-C.
+async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let catalog = catalog(&cfg)?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let memory = Memory::open(&cfg.data_dir.join("memory"))?;
+    let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender));
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let mounted: Vec<&str> = Vec::new();
+
+    // Retention: purge expired threads hourly.
+    let purger = engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match purger.purge_expired().await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired threads deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+            }
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(%listen, platforms = ?mounted, "dbabot serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    engine.runner().close().await;
     Ok(())
 }
 

@@ -1,0 +1,1 @@
+//! dbabot adapter for discord (in progress).

@@ -1,0 +1,1 @@
+//! dbabot adapter for slack (in progress).

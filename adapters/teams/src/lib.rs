@@ -1,0 +1,1 @@
+//! dbabot adapter for teams (in progress).
