@@ -3,7 +3,10 @@
 
 mod classifier;
 mod console;
+mod discord;
 mod mysql;
 mod postgres;
+mod slack;
 mod sqlite_demo;
 mod support;
+mod teams;

@@ -1,0 +1,1 @@
+//! slack adapter tests (in progress).

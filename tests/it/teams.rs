@@ -1,0 +1,1 @@
+//! teams adapter tests (in progress).
