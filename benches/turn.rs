@@ -12,7 +12,16 @@ use std::hint::black_box;
 
 fn outcome() -> CheckOutcome {
     let rows = ResultSet::new(
-        &["blocked_pid", "blocked_query", "wait_s", "blocker_pid", "blocker_state", "blocker_query", "lock_type", "relation"],
+        &[
+            "blocked_pid",
+            "blocked_query",
+            "wait_s",
+            "blocker_pid",
+            "blocker_state",
+            "blocker_query",
+            "lock_type",
+            "relation",
+        ],
         vec![vec![
             Value::Int(4242),
             Value::Text("UPDATE orders SET status = 'shipped' WHERE id = 42".into()),
@@ -47,18 +56,37 @@ fn bench(c: &mut Criterion) {
         dsn_source: "bench".into(),
         dsn: Secret::new("postgres://bench"),
     };
-    let names = vec![TargetName { alias: target.alias.clone(), aliases: target.aliases.clone(), environment: "prod".into() }];
+    let names = vec![TargetName {
+        alias: target.alias.clone(),
+        aliases: target.aliases.clone(),
+        environment: "prod".into(),
+    }];
     let reports: Vec<String> = catalog.reports.iter().map(|r| r.name.clone()).collect();
     let outcomes = vec![outcome()];
     let text = "my update on orders-db has been hanging for a minute since 10:00, Aurora PostgreSQL on AWS";
     c.bench_function("rule_based_turn", |b| {
         b.iter(|| {
             let class = classifier.classify(black_box(text)).expect("classified");
-            let ex = extract(text, &names, &reports, &|code| !catalog.error_code(code, None).is_empty());
+            let ex = extract(text, &names, &reports, &|code| {
+                !catalog.error_code(code, None).is_empty()
+            });
             let intent = catalog.intent(&class.intent).expect("intent");
-            let ctx = Context { intent, slots: &ex.slots, target: Some(&target), outcomes: &outcomes, user_text: text, error_codes: vec![] };
+            let ctx = Context {
+                intent,
+                slots: &ex.slots,
+                target: Some(&target),
+                outcomes: &outcomes,
+                user_text: text,
+                error_codes: vec![],
+            };
             let rec = rules::recommend(&ctx);
-            black_box(dbabot::render::recommendation(&rec, Some(&target), &ex.slots, &outcomes, &class.intent))
+            black_box(dbabot::render::recommendation(
+                &rec,
+                Some(&target),
+                &ex.slots,
+                &outcomes,
+                &class.intent,
+            ))
         })
     });
 }

@@ -152,7 +152,8 @@ async fn main() -> anyhow::Result<()> {
 /// Builds the engine, mounts each configured platform's routes and serves until Ctrl-C.
 async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let catalog = catalog(&cfg)?;
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let memory = Memory::open(&cfg.data_dir.join("memory"))?;
     let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender));
     let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
@@ -172,7 +173,9 @@ async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> 
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, platforms = ?mounted, "dbabot serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -103,7 +103,13 @@ impl Engine {
         let classification = self.inner.classifier.classify(text);
         let threshold = self.inner.config.min_confidence;
 
-        let intent = if ex.slots.sql.is_some()
+        // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
+        // else was said, so it is the previous question again with the new value.
+        let content_words = crate::intents::classify::tokens(text).len();
+        let follow_up = slot_only_change && state.intent.is_some() && content_words <= 2;
+        let intent = if follow_up {
+            state.intent.clone()
+        } else if ex.slots.sql.is_some()
             && (text.to_lowercase().contains("explain")
                 || text.trim_start().starts_with("```")
                 || looks_like_bare_sql(text))

@@ -3,6 +3,7 @@
 
 mod classifier;
 mod console;
+mod conversation;
 mod discord;
 mod mysql;
 mod postgres;
