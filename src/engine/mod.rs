@@ -225,4 +225,8 @@ impl MessageHandler for Engine {
     async fn progress_hint(&self, message: &InboundMessage) -> Option<String> {
         self.progress_hint_for(message)
     }
+
+    async fn knows_thread(&self, thread: &dbabot_chat::ThreadKey) -> bool {
+        matches!(self.inner.memory.load(thread), Ok(Some(_)))
+    }
 }

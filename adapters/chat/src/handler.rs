@@ -31,4 +31,10 @@ pub trait MessageHandler: Send + Sync {
     async fn progress_hint(&self, _message: &InboundMessage) -> Option<String> {
         None
     }
+
+    /// Whether the bot already takes part in `thread` (it has memory of it), so adapters can
+    /// answer follow-ups there without a new @-mention.
+    async fn knows_thread(&self, _thread: &crate::ThreadKey) -> bool {
+        false
+    }
 }

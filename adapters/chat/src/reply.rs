@@ -50,6 +50,44 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+impl Table {
+    /// The table as aligned monospace lines: header, a `─` rule, then rows. Cells are padded to
+    /// the widest value of their column (counted in characters). Adapters without native tables
+    /// (terminal, Slack, Discord) show these lines in a preformatted block.
+    pub fn aligned_lines(&self) -> Vec<String> {
+        let n = self.columns.len();
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let padded: Vec<String> = (0..n)
+                .map(|i| {
+                    let c = cells.get(i).map(String::as_str).unwrap_or("");
+                    format!(
+                        "{c}{}",
+                        " ".repeat(widths[i].saturating_sub(c.chars().count()))
+                    )
+                })
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        };
+        let mut out = Vec::with_capacity(self.rows.len() + 2);
+        out.push(line(&self.columns));
+        out.push(
+            widths
+                .iter()
+                .map(|w| "─".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
+        out.extend(self.rows.iter().map(|r| line(r)));
+        out
+    }
+}
+
 /// One option the user can pick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {

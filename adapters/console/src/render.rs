@@ -83,7 +83,11 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
                     out.push_str(&style(title, "2", color));
                     out.push('\n');
                 }
-                out.push_str(&table(&t.columns, &t.rows));
+                for line in t.aligned_lines() {
+                    out.push_str("  ");
+                    out.push_str(&line);
+                    out.push('\n');
+                }
             }
             Part::Code { code, .. } => {
                 for line in code.lines() {
@@ -124,42 +128,6 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
                 out.push('\n');
             }
         }
-    }
-    out
-}
-
-/// An aligned text table with a header rule.
-fn table(columns: &[String], rows: &[Vec<String>]) -> String {
-    let n = columns.len();
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
-        let padded: Vec<String> = (0..n)
-            .map(|i| {
-                let c = cells.get(i).map(String::as_str).unwrap_or("");
-                format!(
-                    "{c}{}",
-                    " ".repeat(widths[i].saturating_sub(c.chars().count()))
-                )
-            })
-            .collect();
-        format!("  {}\n", padded.join("  ").trim_end())
-    };
-    let mut out = line(columns);
-    out.push_str(&format!(
-        "  {}\n",
-        widths
-            .iter()
-            .map(|w| "─".repeat(*w))
-            .collect::<Vec<_>>()
-            .join("  ")
-    ));
-    for r in rows {
-        out.push_str(&line(r));
     }
     out
 }
