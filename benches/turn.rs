@@ -78,6 +78,10 @@ fn bench(c: &mut Criterion) {
                 outcomes: &outcomes,
                 user_text: text,
                 error_codes: vec![],
+                runner: None,
+                allowed_targets: vec![&target],
+                explain_targets: vec![],
+                turns: &[],
             };
             let rec = rules::recommend(&ctx);
             black_box(dbabot::render::recommendation(

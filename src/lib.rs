@@ -13,17 +13,23 @@
 //! | [`recommend`] | playbook-driven (rules) recommendations |
 //! | [`render`] | recommendations and reports as structured replies |
 //! | [`memory`] | per-thread state in sled |
+//! | [`policy`] | who may run which diagnostics where; rate limits |
+//! | [`audit`] | hash-chained audit trail in sled |
+//! | [`escalation`] | cases, priorities, handoff to DBAs, reminders, error signatures |
 //! | [`config`] | `dbabot.toml` + environment, secrets kept out of sight |
 //! | [`demo`] | the bundled SQLite demo database |
 //! | [`redact`] | scrubbing secrets from text |
 
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod diagnostics;
 pub mod engine;
+pub mod escalation;
 pub mod explain;
 pub mod intents;
 pub mod memory;
+pub mod policy;
 pub mod recommend;
 pub mod redact;
 pub mod render;

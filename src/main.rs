@@ -44,12 +44,86 @@ enum Command {
     },
     /// Validate the configuration, list targets (without secrets) and test each connection.
     CheckConfig,
+    /// List escalation cases.
+    Cases {
+        /// Only cases with this status: open, acknowledged, resolved, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Verify or export the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the HTTP endpoints of the configured chat platforms (and `/healthz`).
     Serve {
         /// Address to listen on.
         #[arg(long, env = "DBABOT_LISTEN", default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exits 1 if a record was modified, removed or reordered.
+    Verify,
+    /// Write records as CSV or JSON lines to stdout.
+    Export {
+        /// From this time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (same formats).
+        #[arg(long)]
+        until: Option<String>,
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC) into Unix milliseconds.
+fn parse_time(s: &str) -> anyhow::Result<u64> {
+    let bad = || anyhow::anyhow!("`{s}` is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, t.trim_end_matches('Z')),
+        None => (s, "00:00:00"),
+    };
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [y, m, day] = d[..] else {
+        return Err(bad());
+    };
+    let (hh, mm, ss) = match t[..] {
+        [h, m2, s2] => (h, m2, s2),
+        [h, m2] => (h, m2, 0),
+        _ => return Err(bad()),
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs * 1000).map_err(|_| bad())
+}
+
+fn open_store(cfg: &Config) -> anyhow::Result<Memory> {
+    let dir = cfg.data_dir.join("memory");
+    Memory::open(&dir).with_context(|| {
+        format!(
+            "opening {} (is `dbabot serve` running? sled allows one process)",
+            dir.display()
+        )
+    })
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -100,6 +174,9 @@ fn init_tracing(default: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Several rustls crypto providers are compiled in (through different HTTP stacks); pick one
+    // for the whole process so TLS clients that rely on the default never fail to start.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match &cli.command {
         Command::Chat { thread, json } => {
@@ -110,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
             let memory = Memory::open(&cfg.data_dir.join("memory"))?;
             let history = Some(cfg.data_dir.join("console-history.txt"));
-            let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender));
+            let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender))?;
             let purged = engine.purge_expired().await?;
             if purged > 0 {
                 tracing::info!(purged, "expired threads deleted");
@@ -128,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
                 color: std::env::var_os("NO_COLOR").is_none()
                     && std::io::IsTerminal::is_terminal(&std::io::stdout()),
             };
+            engine.set_outbox(Arc::new(dbabot_console::ConsoleOutbox));
             let handler: Arc<dyn MessageHandler> = Arc::new(engine.clone());
             dbabot_console::run(handler, opts).await?;
             engine.runner().close().await;
@@ -136,6 +214,66 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("info");
             let cfg = with_demo(load_config(&cli)?).await?;
             serve(cfg, *listen).await?;
+        }
+        Command::Cases { status } => {
+            init_tracing("error");
+            let cfg = load_config(&cli)?;
+            let memory = open_store(&cfg)?;
+            let store = dbabot::escalation::CaseStore::open(memory.db())?;
+            let wanted = match status.as_deref() {
+                None => None,
+                Some("open") => Some(dbabot::escalation::CaseStatus::Open),
+                Some("acknowledged") => Some(dbabot::escalation::CaseStatus::Acknowledged),
+                Some("resolved") => Some(dbabot::escalation::CaseStatus::Resolved),
+                Some("cancelled") => Some(dbabot::escalation::CaseStatus::Cancelled),
+                Some(other) => anyhow::bail!(
+                    "unknown status `{other}` (open, acknowledged, resolved, cancelled)"
+                ),
+            };
+            let cases = store.list(wanted);
+            println!(
+                "{:<10} {:<3} {:<13} {:<16} {:<20} summary",
+                "case", "pri", "status", "target", "requester"
+            );
+            for c in &cases {
+                println!(
+                    "{:<10} {:<3} {:<13} {:<16} {:<20} {}",
+                    c.id,
+                    c.priority,
+                    c.status.as_str(),
+                    c.target.as_deref().unwrap_or("-"),
+                    c.requester_name,
+                    dbabot::diagnostics::finding::short_query(&c.summary, 100)
+                );
+            }
+            println!("{} case(s)", cases.len());
+        }
+        Command::Audit { command } => {
+            init_tracing("error");
+            let cfg = load_config(&cli)?;
+            let memory = open_store(&cfg)?;
+            let audit = dbabot::audit::Audit::open(memory.db())?;
+            match command {
+                AuditCommand::Verify => match audit.verify()? {
+                    dbabot::audit::Verification::Intact { records } => {
+                        println!("audit chain intact: {records} records")
+                    }
+                    dbabot::audit::Verification::Broken { seq, reason } => {
+                        println!("audit chain BROKEN at record {seq}: {reason}");
+                        std::process::exit(1);
+                    }
+                },
+                AuditCommand::Export {
+                    since,
+                    until,
+                    format,
+                } => {
+                    let since = since.as_deref().map(parse_time).transpose()?;
+                    let until = until.as_deref().map(parse_time).transpose()?;
+                    let records = audit.records(since, until)?;
+                    audit.export(&records, format, &mut std::io::stdout().lock())?;
+                }
+            }
         }
         Command::CheckConfig => {
             init_tracing("error");
@@ -155,9 +293,50 @@ async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> 
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let memory = Memory::open(&cfg.data_dir.join("memory"))?;
-    let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender));
-    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-    let mounted: Vec<&str> = Vec::new();
+    let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender))?;
+    let handler: Arc<dyn MessageHandler> = Arc::new(engine.clone());
+    let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let mut mounted: Vec<&str> = Vec::new();
+    let sections = engine.config().sections.clone();
+
+    // Each platform section present in dbabot.toml mounts its endpoints or starts its listener.
+    if let Some(section) = sections.get("slack") {
+        let sc = dbabot_slack::SlackConfig::from_toml(section, &config::process_env)?;
+        let transport = sc.transport;
+        let bot = dbabot_slack::SlackBot::new(handler.clone(), sc)?;
+        match transport {
+            dbabot_slack::Transport::Http => {
+                app = app.merge(dbabot_slack::router(bot));
+                mounted.push("slack (events API)");
+            }
+            dbabot_slack::Transport::SocketMode => {
+                tokio::spawn(async move {
+                    if let Err(e) = dbabot_slack::socket::run(bot).await {
+                        tracing::error!(error = %e, "Slack Socket Mode stopped");
+                    }
+                });
+                mounted.push("slack (socket mode)");
+            }
+        }
+    }
+    if let Some(section) = sections.get("teams") {
+        let tc = dbabot_teams::TeamsConfig::from_toml(section, &config::process_env)?;
+        app = app.merge(dbabot_teams::router(handler.clone(), tc));
+        mounted.push("teams");
+    }
+
+    // Escalation reminders: re-post unacknowledged cases after their SLA (schedule in sled).
+    let reminders = engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let n = reminders.run_due_reminders().await;
+            if n > 0 {
+                tracing::info!(reminders = n, "escalation reminders posted");
+            }
+        }
+    });
 
     // Retention: purge expired threads hourly.
     let purger = engine.clone();
@@ -201,9 +380,27 @@ async fn check_config(cfg: &Config) -> anyhow::Result<bool> {
         cat.reports.len(),
         cat.error_codes.len()
     );
+    let mut all_ok = true;
+    for (name, section) in &cfg.sections {
+        let verdict = match name.as_str() {
+            "slack" => dbabot_slack::SlackConfig::from_toml(section, &config::process_env)
+                .map(|c| format!("{:?} transport", c.transport))
+                .map_err(|e| e.to_string()),
+            "teams" => dbabot_teams::TeamsConfig::from_toml(section, &config::process_env)
+                .map(|_| "outgoing webhook".to_string())
+                .map_err(|e| e.to_string()),
+            _ => Ok("present".to_string()),
+        };
+        match verdict {
+            Ok(v) => println!("[{name}]: OK ({v})"),
+            Err(e) => {
+                all_ok = false;
+                println!("[{name}]: INVALID: {}", dbabot::redact::redact(&e));
+            }
+        }
+    }
     let runner = dbabot::diagnostics::Runner::new(&cfg.targets, cfg.limits);
     println!("targets:");
-    let mut all_ok = true;
     for t in &cfg.targets {
         let started = std::time::Instant::now();
         let verdict = match runner.ping(&t.alias).await {

@@ -64,6 +64,15 @@ pub struct ThreadState {
     /// How many turns in a row the classifier was unsure.
     #[serde(default)]
     pub unsure_streak: u32,
+    /// `check: status` of diagnostics run in this thread (latest last, at most 30).
+    #[serde(default)]
+    pub checks_run: Vec<String>,
+    /// Immediate actions already recommended in this thread (at most 10).
+    #[serde(default)]
+    pub recommendations: Vec<String>,
+    /// The thread's escalation case, once escalated.
+    #[serde(default)]
+    pub case_id: Option<String>,
     /// Unix seconds.
     pub created_at: u64,
     /// Unix seconds.

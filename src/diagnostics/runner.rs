@@ -7,6 +7,9 @@
 //!   runs in `START TRANSACTION READ ONLY … ROLLBACK` under `max_execution_time` (MySQL, ms) or
 //!   `max_statement_time` (MariaDB, s).
 //! * SQLite: the file is opened read-only with `PRAGMA query_only = ON`.
+//! * SQL Server: SELECT-only catalog under `READ UNCOMMITTED`, `LOCK_TIMEOUT` and
+//!   `DEADLOCK_PRIORITY LOW`, `ApplicationIntent=ReadOnly`; the statement timeout is enforced by
+//!   the client and cancels on the server with a TDS Attention (see [`super::mssql`]).
 //!
 //! A client-side timeout (statement timeout + 1 s) backs up the server-side one. A check that
 //! fails or times out becomes a `check_failed` finding, never an error for the turn.
@@ -111,7 +114,7 @@ enum Pool {
         mariadb: OnceCell<bool>,
     },
     Sqlite(SqlitePool),
-    Unsupported(&'static str),
+    Mssql(super::mssql::MssqlPool),
     Invalid,
 }
 
@@ -286,7 +289,14 @@ impl Runner {
             Engine::Postgres => format!("EXPLAIN (FORMAT TEXT, COSTS TRUE) {}", select.sql()),
             Engine::Mysql => format!("EXPLAIN {}", select.sql()),
             Engine::Sqlite => format!("EXPLAIN QUERY PLAN {}", select.sql()),
-            Engine::Mssql => return Err(RunError::Unsupported("SQL Server")),
+            Engine::Mssql => {
+                // SET SHOWPLAN_XML ON / the SELECT / OFF: planned, never executed.
+                let span = tracing::info_span!("explain", target = %alias);
+                return match self.pool(alias)? {
+                    (_, Pool::Mssql(p)) => p.explain(select.sql()).instrument(span).await,
+                    _ => Err(RunError::BadDsn(alias.to_string())),
+                };
+            }
         };
         let span = tracing::info_span!("explain", target = %alias);
         self.query(alias, &sql).instrument(span).await
@@ -301,7 +311,7 @@ impl Runner {
         let sql = match target.engine {
             Engine::Postgres | Engine::Mysql => "SELECT version()",
             Engine::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
-            Engine::Mssql => return Err(RunError::Unsupported("SQL Server")),
+            Engine::Mssql => "SELECT @@VERSION AS version",
         };
         let rs = self.query(alias, sql).await?;
         Ok(rs
@@ -322,7 +332,7 @@ impl Runner {
                 Pool::Postgres(p) => pg_query(p, sql, limits).await,
                 Pool::Mysql { pool, mariadb } => my_query(pool, mariadb, sql, limits).await,
                 Pool::Sqlite(p) => lite_query(p, sql, limits).await,
-                Pool::Unsupported(what) => Err(RunError::Unsupported(what)),
+                Pool::Mssql(p) => p.query(sql).await,
                 Pool::Invalid => Err(RunError::BadDsn(alias.to_string())),
             }
         };
@@ -339,6 +349,7 @@ impl Runner {
                 Pool::Postgres(p) => p.close().await,
                 Pool::Mysql { pool, .. } => pool.close().await,
                 Pool::Sqlite(p) => p.close().await,
+                Pool::Mssql(p) => p.close().await,
                 _ => {}
             }
         }
@@ -419,7 +430,7 @@ fn build_pool(t: &Target, limits: &Limits) -> Pool {
             ),
             Err(_) => Pool::Invalid,
         },
-        Engine::Mssql => Pool::Unsupported("SQL Server"),
+        Engine::Mssql => Pool::Mssql(super::mssql::MssqlPool::new(t, limits)),
     }
 }
 

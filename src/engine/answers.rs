@@ -9,7 +9,7 @@ use crate::explain::check_select;
 use crate::memory::ThreadState;
 use crate::recommend::{rules, Context, Recommendation};
 use crate::render;
-use dbabot_chat::{Field, InboundMessage, Part, Reply, Severity, Table};
+use dbabot_chat::{InboundMessage, Part, Reply, Severity, Table};
 
 impl Engine {
     /// Answers `intent` with the thread's slots, asking for a missing required slot first.
@@ -28,7 +28,12 @@ impl Engine {
             "list_targets" => return self.targets_reply().into(),
             "greeting" => return self.greeting().into(),
             "forget" => return self.forget(msg).await,
-            "escalate" => return self.escalation_summary(msg, state).into(),
+            "escalate" => {
+                return self
+                    .escalate(msg, state, "requested by the user", None)
+                    .await
+                    .into()
+            }
             _ => {}
         }
 
@@ -51,8 +56,8 @@ impl Engine {
             .cloned();
 
         match intent.name.as_str() {
-            "report_request" => self.report(state).await.into(),
-            "explain_query" => self.explain(state).await.into(),
+            "report_request" => self.report(msg, state).await.into(),
+            "explain_query" => self.explain(msg, state).await.into(),
             _ => self
                 .diagnose(&intent, target.as_ref(), msg, state)
                 .await
@@ -78,6 +83,10 @@ impl Engine {
             return Some(r);
         }
         let targets = &self.inner.config.targets;
+        // Nothing configured: answer from knowledge rather than ask an unanswerable question.
+        if targets.is_empty() {
+            return None;
+        }
         let in_env: Vec<&Target> = match &state.slots.environment {
             Some(e) => targets.iter().filter(|t| &t.environment == e).collect(),
             None => targets.iter().collect(),
@@ -120,8 +129,23 @@ impl Engine {
             }
         }
         checks.dedup();
+        // Policy: a denied user still gets the knowledge answer, without diagnostics.
+        let mut denial: Option<Reply> = None;
+        if let (Some(t), false) = (target, checks.is_empty()) {
+            if let Err(d) = self
+                .authorize(
+                    msg,
+                    Some(t),
+                    crate::policy::Action::Diagnostic { check: &checks[0] },
+                )
+                .await
+            {
+                denial = Some(d);
+                checks.clear();
+            }
+        }
         let outcomes: Vec<CheckOutcome> = match target {
-            Some(t) if !checks.is_empty() => self.inner.runner.run_checks(&t.alias, &checks).await,
+            Some(t) if !checks.is_empty() => self.run_audited(msg, t, &checks, state).await,
             _ => Vec::new(),
         };
         let user_text = crate::redact::redact(&msg.text);
@@ -132,6 +156,37 @@ impl Engine {
             outcomes: &outcomes,
             user_text: &user_text,
             error_codes: error_codes.clone(),
+            runner: Some(&self.inner.runner),
+            // The LLM's tools: targets the access policy lets this user diagnose / EXPLAIN on.
+            allowed_targets: self
+                .inner
+                .config
+                .targets
+                .iter()
+                .filter(|t| {
+                    self.inner
+                        .policy
+                        .check(
+                            msg,
+                            Some(t),
+                            crate::policy::Action::Diagnostic { check: "requested" },
+                        )
+                        .is_ok()
+                })
+                .collect(),
+            explain_targets: self
+                .inner
+                .config
+                .targets
+                .iter()
+                .filter(|t| {
+                    self.inner
+                        .policy
+                        .check(msg, Some(t), crate::policy::Action::Explain)
+                        .is_ok()
+                })
+                .collect(),
+            turns: &state.turns,
         };
         let rec: Recommendation = match self.inner.recommender.recommend(&ctx).await {
             Ok(r) => r,
@@ -144,7 +199,76 @@ impl Engine {
             }
         };
         state.findings = rec.findings.iter().take(50).cloned().collect();
+        state.recommendations = rec
+            .immediate
+            .iter()
+            .take(10)
+            .map(|a| a.text.clone())
+            .collect();
         let mut reply = render::recommendation(&rec, target, &state.slots, &outcomes, &intent.name);
+        if let Some(d) = denial {
+            let mut parts = d.parts;
+            parts.append(&mut reply.parts);
+            reply.parts = parts;
+            reply.severity = reply.severity.max(Some(Severity::Warning));
+        }
+        // Error signatures: the same error again and again is a reason to get a human.
+        let mut recurring = None;
+        if let Some(code) = state.slots.error_code.clone() {
+            let line = msg
+                .text
+                .lines()
+                .find(|l| l.contains(&code))
+                .unwrap_or(&msg.text)
+                .to_string();
+            let where_ = target
+                .map(|t| t.alias.clone())
+                .unwrap_or_else(|| "unknown".into());
+            match self.inner.signatures.record(
+                &where_,
+                &line,
+                &msg.thread_key().to_string(),
+                self.now() * 1000,
+                24 * 3600 * 1000,
+            ) {
+                Ok(r) if r.count >= 2 => {
+                    reply.push(Part::Context {
+                        text: format!(
+                            "This error has been seen {} times in the last 24 h in {} threads.",
+                            r.count, r.threads
+                        ),
+                    });
+                    recurring = Some(r.count);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "error signature store failed"),
+            }
+        }
+        // Policy triggers for automatic escalation (only with an [escalation] section).
+        let esc = &self.inner.escalation;
+        if esc.enabled
+            && state.case_id.as_deref().is_none_or(|id| {
+                self.inner
+                    .cases
+                    .get(id)
+                    .is_none_or(|c| c.status.is_closed())
+            })
+        {
+            let trigger = if esc.auto_on_critical_prod
+                && target.is_some_and(|t| t.environment == "prod")
+                && rec.severity == Severity::Critical
+            {
+                Some("a critical finding on a production target".to_string())
+            } else {
+                recurring
+                    .filter(|n| *n >= esc.recurrence_threshold)
+                    .map(|n| format!("the same error was seen {n} times in 24 h"))
+            };
+            if let Some(trigger) = trigger {
+                let notice = self.escalate(msg, state, &trigger, None).await;
+                reply.parts.extend(notice.parts);
+            }
+        }
         if intent.name == "error_code_lookup" && error_codes.is_empty() {
             if let Some(code) = &state.slots.error_code {
                 reply.parts.insert(1, Part::Paragraph { text: format!("I don't have `{code}` in my error-code knowledge base yet; here is the general approach.") });
@@ -156,7 +280,7 @@ impl Engine {
         reply
     }
 
-    async fn report(&self, state: &mut ThreadState) -> Reply {
+    async fn report(&self, msg: &InboundMessage, state: &mut ThreadState) -> Reply {
         let name = state.slots.report.clone().unwrap_or_default();
         let Some(report) = self.inner.catalog.report(&name).cloned() else {
             state.slots.report = None;
@@ -183,10 +307,20 @@ impl Engine {
         else {
             return self.ask_slot("target", "report_request", state, &[]);
         };
+        if let Err(denied) = self
+            .authorize(
+                msg,
+                Some(&target),
+                crate::policy::Action::Diagnostic {
+                    check: &format!("{} report", report.name),
+                },
+            )
+            .await
+        {
+            return denied;
+        }
         let outcomes = self
-            .inner
-            .runner
-            .run_checks(&target.alias, &report.diagnostics)
+            .run_audited(msg, &target, &report.diagnostics, state)
             .await;
         state.findings = outcomes
             .iter()
@@ -196,7 +330,7 @@ impl Engine {
         render::report(&report.title, &report.name, &target, &outcomes)
     }
 
-    async fn explain(&self, state: &mut ThreadState) -> Reply {
+    async fn explain(&self, msg: &InboundMessage, state: &mut ThreadState) -> Reply {
         let sql = state.slots.sql.take().unwrap_or_default();
         if let Some(question) = self.ensure_target("explain_query", state) {
             state.slots.sql = Some(sql);
@@ -224,10 +358,26 @@ impl Engine {
         r.push(Part::Fields {
             fields: render::target_fields(Some(&target), &state.slots, None),
         });
+        if let Err(denied) = self
+            .authorize(msg, Some(&target), crate::policy::Action::Explain)
+            .await
+        {
+            return denied;
+        }
         let safe = match check_select(&sql, target.engine) {
             Ok(s) => s,
             Err(refusal) => {
                 tracing::warn!(target = %target.alias, reason = %refusal, "explain refused");
+                self.audit_event(
+                    msg,
+                    Some(&target.alias),
+                    "explain",
+                    &refusal.to_string(),
+                    0,
+                    0,
+                    "refused",
+                )
+                .await;
                 r.severity = Some(Severity::Warning);
                 r.push(Part::Paragraph {
                     text: format!(
@@ -240,7 +390,22 @@ impl Engine {
             }
         };
         let started = std::time::Instant::now();
-        match self.inner.runner.explain(&target.alias, &safe).await {
+        let planned = self.inner.runner.explain(&target.alias, &safe).await;
+        let outcome = match &planned {
+            Ok(plan) => ("ok", plan.rows.len() as u64),
+            Err(_) => ("failed", 0),
+        };
+        self.audit_event(
+            msg,
+            Some(&target.alias),
+            "explain",
+            "explain",
+            started.elapsed().as_millis() as u64,
+            outcome.1,
+            outcome.0,
+        )
+        .await;
+        match planned {
             Ok(plan) => {
                 let text: Vec<String> = plan
                     .rows
@@ -299,6 +464,38 @@ impl Engine {
                     .into(),
         });
         r
+    }
+
+    /// Runs checks on `target`, audits each run and remembers them in the thread.
+    async fn run_audited(
+        &self,
+        msg: &InboundMessage,
+        target: &Target,
+        checks: &[String],
+        state: &mut ThreadState,
+    ) -> Vec<CheckOutcome> {
+        let outcomes = self.inner.runner.run_checks(&target.alias, checks).await;
+        for o in &outcomes {
+            self.audit_event(
+                msg,
+                Some(&target.alias),
+                "diagnostic",
+                &o.name,
+                o.duration_ms,
+                o.rows.len() as u64,
+                o.status.as_str(),
+            )
+            .await;
+            state.checks_run.push(format!(
+                "{}: {} ({} ms)",
+                o.name,
+                o.status.as_str(),
+                o.duration_ms
+            ));
+        }
+        let excess = state.checks_run.len().saturating_sub(30);
+        state.checks_run.drain(..excess);
+        outcomes
     }
 
     fn help(&self) -> Reply {
@@ -403,6 +600,7 @@ impl Engine {
 
     async fn forget(&self, msg: &InboundMessage) -> Outcome {
         let key = msg.thread_key();
+        self.audit_event(msg, None, "forget", "", 0, 0, "ok").await;
         let reply = match self.inner.memory.forget(&key).await {
             Ok(Some(old)) => Reply::text(format!(
                 "Done: I deleted what I remembered about this thread ({} turns, {} slots, {} findings). The next message starts fresh.",
@@ -422,84 +620,6 @@ impl Engine {
             reply,
             forgotten: true,
         }
-    }
-
-    /// A handoff summary a DBA can read in 20 seconds.
-    fn escalation_summary(&self, msg: &InboundMessage, state: &ThreadState) -> Reply {
-        let mut r = Reply {
-            intent: Some("escalate".into()),
-            ..Reply::default()
-        };
-        r.push(Part::Heading {
-            text: "Handoff for the DBA team".into(),
-            level: 1,
-        });
-        let target = state.slots.target.as_deref().and_then(|a| self.target(a));
-        r.push(Part::Fields {
-            fields: render::target_fields(
-                target,
-                &state.slots,
-                state.findings.iter().map(|f| f.severity).max(),
-            ),
-        });
-        let asked: Vec<String> = state
-            .turns
-            .iter()
-            .filter(|t| t.role == "user")
-            .map(|t| t.text.clone())
-            .collect();
-        let worst: Vec<String> = state
-            .findings
-            .iter()
-            .filter(|f| f.severity >= Severity::Warning)
-            .take(8)
-            .map(|f| format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title))
-            .collect();
-        r.push(Part::Paragraph {
-            text: format!(
-                "{} ({}) asked about {} on {}. {}",
-                msg.user.display_name,
-                msg.user.id,
-                state
-                    .intent
-                    .as_deref()
-                    .unwrap_or("a database problem")
-                    .replace('_', " "),
-                state
-                    .slots
-                    .target
-                    .as_deref()
-                    .unwrap_or("an unnamed database"),
-                if worst.is_empty() {
-                    "No warning-level findings so far.".to_string()
-                } else {
-                    format!("{} warning-level findings so far.", worst.len())
-                }
-            ),
-        });
-        r.push(Part::Fields {
-            fields: vec![Field {
-                label: "Their words".into(),
-                value: asked
-                    .iter()
-                    .rev()
-                    .skip(1)
-                    .take(3)
-                    .rev()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-            }],
-        });
-        if !worst.is_empty() {
-            r.push(Part::Heading {
-                text: "Findings so far".into(),
-                level: 2,
-            });
-            r.push(Part::Bullets { items: worst });
-        }
-        r.push(Part::Paragraph { text: "No DBA destination is configured for automatic handoff yet; copy this summary into your DBA channel.".into() });
-        r
     }
 }
 

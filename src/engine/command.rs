@@ -17,6 +17,14 @@ pub enum Command {
     Explain(String),
     Escalate(Option<String>),
     Forget,
+    /// List open escalation cases (DBAs).
+    Cases,
+    /// `case ack|resolve|ask <id> [text]` (DBAs).
+    Case {
+        verb: String,
+        id: String,
+        text: String,
+    },
 }
 
 /// Parses `text` as a command; `None` means "treat it as a question".
@@ -58,6 +66,14 @@ pub fn parse(text: &str) -> Option<Command> {
                 || rest.eq_ignore_ascii_case("this") =>
         {
             Some(Command::Forget)
+        }
+        "cases" if words == 0 => Some(Command::Cases),
+        "case" if words >= 2 => {
+            let mut it = rest.splitn(3, char::is_whitespace);
+            let verb = it.next().unwrap_or("").to_lowercase();
+            let id = it.next().unwrap_or("").to_string();
+            let text = it.next().unwrap_or("").trim().to_string();
+            Some(Command::Case { verb, id, text })
         }
         _ => None,
     }

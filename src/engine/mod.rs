@@ -10,6 +10,7 @@
 
 mod answers;
 pub mod command;
+mod escalate;
 mod turn;
 
 use crate::config::{Config, Target};
@@ -23,6 +24,15 @@ use dbabot_chat::{HandlerError, InboundMessage, MessageHandler, Reply};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
+
+/// Errors building an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Config(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
 
 /// Seconds since the Unix epoch; replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -52,29 +62,60 @@ struct Inner {
     runner: Runner,
     memory: Memory,
     recommender: Arc<dyn Recommender>,
+    policy: crate::policy::Policy,
+    audit: crate::audit::Audit,
+    cases: crate::escalation::CaseStore,
+    signatures: crate::escalation::signature::Signatures,
+    escalation: crate::escalation::EscalationConfig,
+    outbox: std::sync::OnceLock<Arc<dyn dbabot_chat::Outbox>>,
     thread_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock: Clock,
 }
 
 impl Engine {
     /// Wires an engine from its parts. Pools connect lazily.
+    ///
+    /// # Errors
+    /// [`EngineError`] when `[access]` or `[escalation]` is invalid or storage cannot be opened.
     pub fn new(
         config: Config,
         catalog: Catalog,
         memory: Memory,
         recommender: Arc<dyn Recommender>,
-    ) -> Self {
-        Self::with_clock(config, catalog, memory, recommender, system_clock())
+    ) -> Result<Self, EngineError> {
+        Self::try_with_clock(config, catalog, memory, recommender, system_clock())
     }
 
     /// As [`Engine::new`] with an explicit clock (tests control time).
-    pub fn with_clock(
+    ///
+    /// # Errors
+    /// [`EngineError`] naming the section or store that failed.
+    pub fn try_with_clock(
         config: Config,
         catalog: Catalog,
         memory: Memory,
         recommender: Arc<dyn Recommender>,
         clock: Clock,
-    ) -> Self {
+    ) -> Result<Self, EngineError> {
+        let policy = match config.sections.get("access") {
+            Some(s) => crate::policy::Policy::from_toml(s)
+                .map_err(|e| EngineError::Config(e.to_string()))?,
+            None => crate::policy::Policy::open(),
+        };
+        let escalation = match config.sections.get("escalation") {
+            Some(s) => {
+                crate::escalation::EscalationConfig::from_toml(s, &crate::config::process_env)
+                    .map_err(|e| EngineError::Config(e.to_string()))?
+            }
+            None => crate::escalation::EscalationConfig::default(),
+        };
+        let db = memory.db().clone();
+        let audit =
+            crate::audit::Audit::open(&db).map_err(|e| EngineError::Storage(e.to_string()))?;
+        let cases = crate::escalation::CaseStore::open(&db)
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let signatures = crate::escalation::signature::Signatures::open(&db)
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
         let classifier = Classifier::new(&catalog.intents);
         let runner = Runner::new(&config.targets, config.limits);
         let target_names = config
@@ -87,7 +128,7 @@ impl Engine {
             })
             .collect();
         let report_names = catalog.reports.iter().map(|r| r.name.clone()).collect();
-        Engine {
+        Ok(Engine {
             inner: Arc::new(Inner {
                 config,
                 catalog,
@@ -97,10 +138,31 @@ impl Engine {
                 runner,
                 memory,
                 recommender,
+                policy,
+                audit,
+                cases,
+                signatures,
+                escalation,
+                outbox: std::sync::OnceLock::new(),
                 thread_locks: Mutex::new(HashMap::new()),
                 clock,
             }),
-        }
+        })
+    }
+
+    /// Where escalation handoffs and requester updates are posted (set once, at startup).
+    pub fn set_outbox(&self, outbox: Arc<dyn dbabot_chat::Outbox>) {
+        let _ = self.inner.outbox.set(outbox);
+    }
+
+    /// Escalation cases.
+    pub fn cases(&self) -> &crate::escalation::CaseStore {
+        &self.inner.cases
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.inner.audit
     }
 
     pub fn config(&self) -> &Config {
@@ -127,16 +189,24 @@ impl Engine {
         self.inner.config.target(alias)
     }
 
-    /// Deletes threads older than the retention period; returns how many.
+    /// Deletes threads and closed cases older than the retention period; returns how many.
+    /// Audit records are kept (they hold no conversation content).
     ///
     /// # Errors
     /// [`HandlerError::Memory`] on storage failure.
     pub async fn purge_expired(&self) -> Result<usize, HandlerError> {
-        self.inner
+        let retention = self.inner.config.memory.retention_secs;
+        let threads = self
+            .inner
             .memory
-            .purge(self.now(), self.inner.config.memory.retention_secs)
+            .purge(self.now(), retention)
             .await
-            .map_err(|e| HandlerError::Memory(e.to_string()))
+            .map_err(|e| HandlerError::Memory(e.to_string()))?;
+        let cases = self
+            .inner
+            .cases
+            .purge_closed(self.now().saturating_sub(retention));
+        Ok(threads + cases)
     }
 
     fn thread_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {

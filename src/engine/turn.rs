@@ -33,6 +33,16 @@ impl Engine {
     pub(super) async fn respond(&self, msg: &InboundMessage, state: &mut ThreadState) -> Outcome {
         let text = msg.text.trim();
 
+        // 0. A DBA clicked an action on an escalation handoff.
+        if let Some(c) = msg
+            .choice
+            .as_ref()
+            .filter(|c| c.choice_id.starts_with("case:"))
+        {
+            let id = c.choice_id.trim_start_matches("case:").to_string();
+            return self.case_action(msg, &c.value, &id, "").await.into();
+        }
+
         // 1. An answer to the question we asked last time?
         if let Some(pending) = state.pending.take() {
             if let Some(value) = resolve_choice(&pending, msg) {
@@ -185,12 +195,30 @@ impl Engine {
             }
             None => {
                 state.unsure_streak += 1;
-                self.ask_intent(
+                let mut reply = self.ask_intent(
                     text,
                     classification.map(|c| c.candidates).unwrap_or_default(),
                     state,
-                )
-                .into()
+                );
+                let esc = &self.inner.escalation;
+                if esc.enabled
+                    && esc.auto_on_unsure
+                    && state.unsure_streak >= 2
+                    && state.case_id.is_none()
+                {
+                    let pending = state.pending.take();
+                    let notice = self
+                        .escalate(
+                            msg,
+                            state,
+                            "I could not understand the request twice in a row",
+                            None,
+                        )
+                        .await;
+                    state.pending = pending;
+                    reply.parts.extend(notice.parts);
+                }
+                reply.into()
             }
         }
     }
@@ -205,11 +233,13 @@ impl Engine {
             Command::Help => self.answer("help", msg, state).await,
             Command::Targets => self.answer("list_targets", msg, state).await,
             Command::Forget => self.answer("forget", msg, state).await,
-            Command::Escalate(note) => {
-                if let Some(n) = note {
-                    state.slots.object.get_or_insert(n);
-                }
-                self.answer("escalate", msg, state).await
+            Command::Escalate(note) => self
+                .escalate(msg, state, "requested by the user", note)
+                .await
+                .into(),
+            Command::Cases => self.list_cases(msg).await.into(),
+            Command::Case { verb, id, text } => {
+                self.case_action(msg, &verb, &id, &text).await.into()
             }
             Command::Ask(q) => {
                 let mut m = msg.clone();
@@ -451,8 +481,40 @@ impl Engine {
 
     /// "Checking orders-prod…" when this message will run diagnostics.
     pub(super) fn progress_hint_for(&self, msg: &InboundMessage) -> Option<String> {
+        // Commands that run diagnostics.
+        match command::parse(&msg.text) {
+            Some(Command::Report { name, target }) => {
+                return Some(format!(
+                    "Running the {} report{}…",
+                    name.unwrap_or_default(),
+                    target.map(|t| format!(" on {t}")).unwrap_or_default()
+                ));
+            }
+            Some(Command::Status { target }) => {
+                return Some(format!(
+                    "Checking {}…",
+                    target.unwrap_or_else(|| "the database".into())
+                ))
+            }
+            Some(Command::Explain(_)) => return Some("Planning the query (EXPLAIN only)…".into()),
+            Some(Command::Ask(q)) => {
+                let mut m = msg.clone();
+                m.text = q;
+                return self.progress_hint_for(&m);
+            }
+            Some(_) => return None,
+            None => {}
+        }
         let ex = self.extract(&msg.text);
-        let target = ex.slots.target?;
+        if let (Some(report), true) = (
+            &ex.slots.report,
+            ex.slots.target.is_some() || self.inner.config.targets.len() == 1,
+        ) {
+            return Some(format!("Running the {report} report…"));
+        }
+        let only = (self.inner.config.targets.len() == 1)
+            .then(|| self.inner.config.targets[0].alias.clone());
+        let target = ex.slots.target.or(only)?;
         let c = self.inner.classifier.classify(&msg.text)?;
         let intent = self.inner.catalog.intent(&c.intent)?;
         (!intent.diagnostics.is_empty() && !CONVERSATIONAL.contains(&intent.name.as_str()))

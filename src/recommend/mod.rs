@@ -1,14 +1,17 @@
 //! Recommenders turn (intent, slots, findings) into a structured answer.
 //!
-//! [`rules::RulesRecommender`] applies the playbooks in `intents/`; an LLM recommender (configured
-//! separately) produces the same [`Recommendation`] and falls back to the rules on any failure.
+//! [`rules::RulesRecommender`] applies the playbooks in `intents/`; [`llm::LlmRecommender`]
+//! (configured in `[llm]`) produces the same [`Recommendation`] and the engine falls back to the
+//! rules on any failure.
 
+pub mod llm;
 pub mod rules;
 mod template;
 
 use crate::config::Target;
-use crate::diagnostics::{CheckOutcome, Finding};
+use crate::diagnostics::{CheckOutcome, Finding, Runner};
 use crate::intents::{ErrorCode, Intent, Slots};
+use crate::memory::Turn;
 use async_trait::async_trait;
 use dbabot_chat::Severity;
 use serde::{Deserialize, Serialize};
@@ -52,6 +55,15 @@ pub struct Context<'a> {
     pub user_text: &'a str,
     /// Knowledge-base entries for the error code in the slots.
     pub error_codes: Vec<&'a ErrorCode>,
+    /// The runner the engine uses, for recommenders that may request more allow-listed checks
+    /// (the LLM's tools). `None` where no diagnostics may run (benchmarks). Rules ignore it.
+    pub runner: Option<&'a Runner>,
+    /// Targets this user may run diagnostics on (the LLM's `target` enum). Rules ignore it.
+    pub allowed_targets: Vec<&'a Target>,
+    /// Targets this user may EXPLAIN on (the LLM's `explain` tool). Rules ignore it.
+    pub explain_targets: Vec<&'a Target>,
+    /// The thread's remembered turns, oldest first (redacted at storage). Rules ignore them.
+    pub turns: &'a [Turn],
 }
 
 /// Errors a recommender may return; the engine then falls back to the rules.

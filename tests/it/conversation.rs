@@ -189,4 +189,5 @@ fn engine_at(dir: &std::path::Path, targets: Vec<dbabot::config::Target>) -> dba
         memory,
         std::sync::Arc::new(dbabot::recommend::RulesRecommender),
     )
+    .expect("engine")
 }

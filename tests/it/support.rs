@@ -178,7 +178,8 @@ impl TestBot {
             Catalog::embedded().expect("catalog"),
             memory,
             Arc::new(RulesRecommender),
-        );
+        )
+        .expect("engine");
         TestBot { engine, dir }
     }
 

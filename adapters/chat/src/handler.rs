@@ -38,3 +38,51 @@ pub trait MessageHandler: Send + Sync {
         false
     }
 }
+
+/// Where the bot posts something nobody asked for in that place: an escalation handoff in the
+/// DBA channel, or a status update in the requester's thread.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Destination {
+    pub platform: crate::Platform,
+    /// Slack team, Discord guild, Teams tenant (may be empty for webhooks).
+    pub workspace: String,
+    /// Channel id, or the name of a configured webhook for platforms that post through one.
+    pub channel: String,
+    /// Post into this thread when set.
+    pub thread: Option<String>,
+}
+
+impl Destination {
+    /// The thread a message came from.
+    pub fn thread_of(key: &crate::ThreadKey) -> Self {
+        Destination {
+            platform: key.platform,
+            workspace: key.workspace.clone(),
+            channel: key.channel.clone(),
+            thread: Some(key.thread.clone()),
+        }
+    }
+}
+
+/// Failure to deliver an unsolicited message.
+#[derive(Debug, thiserror::Error)]
+#[error("could not post to {platform} {channel}: {message}")]
+pub struct OutboxError {
+    pub platform: crate::Platform,
+    pub channel: String,
+    pub message: String,
+}
+
+/// Posts replies to destinations; implemented by each adapter (and by test recorders).
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Delivers `reply`; returns the platform's id of the posted message when it has one.
+    ///
+    /// # Errors
+    /// [`OutboxError`] when the platform refused or could not be reached.
+    async fn post(
+        &self,
+        destination: &Destination,
+        reply: &Reply,
+    ) -> Result<Option<String>, OutboxError>;
+}

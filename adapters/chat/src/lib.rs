@@ -15,7 +15,7 @@ mod handler;
 mod message;
 mod reply;
 
-pub use handler::{HandlerError, MessageHandler};
+pub use handler::{Destination, HandlerError, MessageHandler, Outbox, OutboxError};
 pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,
 };

@@ -197,3 +197,30 @@ async fn interactive(
     }
     Ok(())
 }
+
+/// Prints unsolicited messages (escalation handoffs, case updates) in the terminal, marked with
+/// where they would go.
+pub struct ConsoleOutbox;
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for ConsoleOutbox {
+    async fn post(
+        &self,
+        destination: &dbabot_chat::Destination,
+        reply: &Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        let mut out = std::io::stdout();
+        let header = format!(
+            "── posted to {} {}{} ──",
+            destination.platform,
+            destination.channel,
+            destination
+                .thread
+                .as_deref()
+                .map(|t| format!(" (thread {t})"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(out, "{header}\n{}", render_text(reply, false));
+        Ok(None)
+    }
+}

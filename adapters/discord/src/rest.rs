@@ -1,0 +1,274 @@
+//! A small client for the REST routes interactions use: the interaction callback, "Edit Original
+//! Interaction Response", "Create Followup Message" and the bulk command overwrite.
+//!
+//! Its base URL is configurable (`[discord] api_base`), so tests point it at a local stand-in.
+//! On HTTP 429 it waits for Discord's `retry_after` (JSON body, seconds; else the `Retry-After`
+//! header) and tries again, at most [`Rest::max_retries`] times. Routes in logs and errors show
+//! `***` instead of interaction tokens.
+
+use crate::config::{DiscordConfig, Secret};
+use crate::wire::OutMessage;
+use crate::DiscordError;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Longest wait honoured for one 429, in seconds; a longer `retry_after` fails the call.
+const MAX_RETRY_AFTER_SECS: f64 = 60.0;
+
+/// The interaction-side REST client.
+#[derive(Clone)]
+pub struct Rest {
+    client: reqwest::Client,
+    /// `{api_base}/api/v10`.
+    root: String,
+    application_id: u64,
+    token: Option<Secret>,
+    /// Retries after a 429 before giving up.
+    pub max_retries: u32,
+}
+
+impl std::fmt::Debug for Rest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rest")
+            .field("root", &self.root)
+            .field("application_id", &self.application_id)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Body<'a> {
+    Json(Vec<u8>),
+    /// `payload_json` plus one file as `files[0]`.
+    Multipart {
+        payload_json: String,
+        file: &'a crate::wire::OutFile,
+    },
+}
+
+impl Rest {
+    /// A client for `config`'s API base, application and (optional) bot token.
+    ///
+    /// # Errors
+    /// [`DiscordError::Transport`] when the HTTP client cannot be built (TLS backend).
+    pub fn new(config: &DiscordConfig) -> Result<Self, DiscordError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .user_agent(concat!(
+                "DiscordBot (dbabot, ",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            ))
+            .build()
+            .map_err(|e| DiscordError::Transport {
+                route: "client".into(),
+                message: e.without_url().to_string(),
+            })?;
+        Ok(Rest {
+            client,
+            root: config.api_root(),
+            application_id: config.application_id,
+            token: config.token.clone(),
+            max_retries: 3,
+        })
+    }
+
+    /// `POST /interactions/{id}/{token}/callback` — the initial response (gateway mode; the HTTP
+    /// endpoint answers in its response body instead).
+    ///
+    /// # Errors
+    /// [`DiscordError::Api`] / [`DiscordError::Transport`].
+    pub async fn interaction_callback(
+        &self,
+        interaction_id: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<(), DiscordError> {
+        self.send(
+            Method::POST,
+            &format!("/interactions/{interaction_id}/{token}/callback"),
+            &format!("/interactions/{interaction_id}/***/callback"),
+            Body::Json(serde_json::to_vec(body)?),
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `PATCH /webhooks/{application_id}/{token}/messages/@original` — replaces the deferred
+    /// "thinking…" response. Returns Discord's message object.
+    ///
+    /// # Errors
+    /// [`DiscordError::Api`] / [`DiscordError::Transport`].
+    pub async fn edit_original(
+        &self,
+        token: &str,
+        msg: &OutMessage,
+    ) -> Result<Value, DiscordError> {
+        let app = self.application_id;
+        self.send(
+            Method::PATCH,
+            &format!("/webhooks/{app}/{token}/messages/@original"),
+            &format!("/webhooks/{app}/***/messages/@original"),
+            message_body(msg)?,
+            false,
+        )
+        .await
+    }
+
+    /// `POST /webhooks/{application_id}/{token}` — one follow-up message. Returns Discord's
+    /// message object.
+    ///
+    /// # Errors
+    /// [`DiscordError::Api`] / [`DiscordError::Transport`].
+    pub async fn followup(&self, token: &str, msg: &OutMessage) -> Result<Value, DiscordError> {
+        let app = self.application_id;
+        self.send(
+            Method::POST,
+            &format!("/webhooks/{app}/{token}"),
+            &format!("/webhooks/{app}/***"),
+            message_body(msg)?,
+            false,
+        )
+        .await
+    }
+
+    /// `PUT /applications/{id}/guilds/{guild}/commands` (with a guild) or
+    /// `PUT /applications/{id}/commands` (global): replaces the app's commands with `commands`.
+    /// Needs the bot token.
+    ///
+    /// # Errors
+    /// [`DiscordError::Config`] without a token; [`DiscordError::Api`] / [`DiscordError::Transport`].
+    pub async fn overwrite_commands(
+        &self,
+        guild_id: Option<u64>,
+        commands: &Value,
+    ) -> Result<Value, DiscordError> {
+        if self.token.is_none() {
+            return Err(DiscordError::Config(
+                "registering /dba needs the bot token (discord.token_env)".into(),
+            ));
+        }
+        let app = self.application_id;
+        let path = match guild_id {
+            Some(g) => format!("/applications/{app}/guilds/{g}/commands"),
+            None => format!("/applications/{app}/commands"),
+        };
+        self.send(
+            Method::PUT,
+            &path,
+            &path,
+            Body::Json(serde_json::to_vec(commands)?),
+            true,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        route: &str,
+        body: Body<'_>,
+        auth: bool,
+    ) -> Result<Value, DiscordError> {
+        let url = format!("{}{path}", self.root);
+        let mut attempt = 0u32;
+        loop {
+            let mut rb = self.client.request(method.clone(), &url);
+            if auth {
+                if let Some(t) = &self.token {
+                    rb = rb.header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("Bot {}", t.expose()),
+                    );
+                }
+            }
+            rb = match &body {
+                Body::Json(bytes) => rb
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone()),
+                Body::Multipart { payload_json, file } => {
+                    let part = reqwest::multipart::Part::bytes(file.data.clone())
+                        .file_name(file.name.clone())
+                        .mime_str(&file.content_type)
+                        .or_else(|_| {
+                            reqwest::multipart::Part::bytes(file.data.clone())
+                                .file_name(file.name.clone())
+                                .mime_str("application/octet-stream")
+                        })
+                        .map_err(|e| DiscordError::Transport {
+                            route: route.to_string(),
+                            message: e.without_url().to_string(),
+                        })?;
+                    let json_part = reqwest::multipart::Part::text(payload_json.clone())
+                        .mime_str("application/json")
+                        .map_err(|e| DiscordError::Transport {
+                            route: route.to_string(),
+                            message: e.without_url().to_string(),
+                        })?;
+                    rb.multipart(
+                        reqwest::multipart::Form::new()
+                            .part("payload_json", json_part)
+                            .part("files[0]", part),
+                    )
+                }
+            };
+            let resp = rb.send().await.map_err(|e| DiscordError::Transport {
+                route: route.to_string(),
+                message: e.without_url().to_string(),
+            })?;
+            let status = resp.status();
+            let retry_header = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            let text = resp.text().await.unwrap_or_default();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let body_retry = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("retry_after").and_then(Value::as_f64));
+                let wait = body_retry.or(retry_header).unwrap_or(1.0).max(0.0);
+                if attempt < self.max_retries && wait <= MAX_RETRY_AFTER_SECS {
+                    attempt += 1;
+                    tracing::warn!(
+                        route,
+                        retry_after_s = wait,
+                        attempt,
+                        "Discord rate limit (429); waiting as asked"
+                    );
+                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                    continue;
+                }
+            }
+            if !status.is_success() {
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| crate::wire::truncate(&text, 300));
+                return Err(DiscordError::Api {
+                    method: method.to_string(),
+                    route: route.to_string(),
+                    status: status.as_u16(),
+                    message,
+                });
+            }
+            tracing::debug!(route, status = status.as_u16(), "Discord API call done");
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+    }
+}
+
+fn message_body(msg: &OutMessage) -> Result<Body<'_>, DiscordError> {
+    Ok(match &msg.file {
+        Some(file) => Body::Multipart {
+            payload_json: serde_json::to_string(msg)?,
+            file,
+        },
+        None => Body::Json(serde_json::to_vec(msg)?),
+    })
+}

@@ -1,0 +1,390 @@
+//! What the bot does with a verified Slack payload, whichever transport delivered it:
+//! mentions, thread follow-ups and DMs, `/dba` commands, and clicks on choices.
+
+use crate::api::SlackApi;
+use crate::blocks::{self, SlackMessage};
+use crate::config::{CommandDelivery, SlackConfig};
+use crate::convert::{self, Incoming};
+use dbabot_chat::{AttachmentBody, InboundMessage, MessageHandler, Part, Platform, Reply, User};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// How long an `event_id` is remembered for retry deduplication (Slack retries within minutes).
+const DEDUPE_TTL: Duration = Duration::from_secs(3600);
+
+/// A `/dba` invocation (the form Slack posts to the command URL).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CommandForm {
+    pub team_id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    pub command: String,
+    #[serde(default)]
+    pub text: String,
+    pub response_url: String,
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+}
+
+/// The Slack side of the bot. Cheap to clone.
+#[derive(Clone)]
+pub struct SlackBot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handler: Arc<dyn MessageHandler>,
+    api: SlackApi,
+    config: SlackConfig,
+    bot_user: tokio::sync::OnceCell<Option<String>>,
+    seen_events: Mutex<HashMap<String, Instant>>,
+    per_user: DefaultKeyedRateLimiter<String>,
+    per_channel: DefaultKeyedRateLimiter<String>,
+}
+
+fn quota(per_minute: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
+}
+
+impl SlackBot {
+    /// # Errors
+    /// [`crate::api::ApiError`] when the HTTP client cannot be built.
+    pub fn new(
+        handler: Arc<dyn MessageHandler>,
+        config: SlackConfig,
+    ) -> Result<Self, crate::api::ApiError> {
+        let api = SlackApi::new(&config)?;
+        Ok(SlackBot {
+            inner: Arc::new(Inner {
+                handler,
+                api,
+                per_user: RateLimiter::keyed(quota(config.per_user_per_minute)),
+                per_channel: RateLimiter::keyed(quota(config.per_channel_per_minute)),
+                config,
+                bot_user: tokio::sync::OnceCell::new(),
+                seen_events: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &SlackConfig {
+        &self.inner.config
+    }
+
+    pub fn api(&self) -> &SlackApi {
+        &self.inner.api
+    }
+
+    /// The bot's user id, from `auth.test` once; `None` if Slack could not be asked.
+    pub async fn bot_user(&self) -> Option<String> {
+        self.inner
+            .bot_user
+            .get_or_init(|| async { self.inner.api.bot_user_id().await.ok() })
+            .await
+            .clone()
+    }
+
+    /// True the first time an `event_id` is seen (within an hour); retries return false.
+    pub fn first_delivery(&self, event_id: &str) -> bool {
+        let mut seen = match self.inner.seen_events.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let now = Instant::now();
+        if seen.len() > 10_000 {
+            seen.retain(|_, t| now.duration_since(*t) < DEDUPE_TTL);
+        }
+        match seen.get(event_id) {
+            Some(t) if now.duration_since(*t) < DEDUPE_TTL => false,
+            _ => {
+                seen.insert(event_id.to_string(), now);
+                true
+            }
+        }
+    }
+
+    /// Handles the JSON of an `event_callback` envelope (already verified and acknowledged).
+    pub async fn on_event(&self, envelope: Value) {
+        let team = envelope
+            .get("team_id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let Some(event) = envelope.get("event") else {
+            return;
+        };
+        let bot_user = self.bot_user().await;
+        match convert::from_event(
+            &team,
+            event,
+            bot_user.as_deref(),
+            self.inner.config.allow_bots,
+        ) {
+            Incoming::Message(m) => {
+                if !m.mentioned && !self.inner.handler.knows_thread(&m.thread_key()).await {
+                    tracing::debug!(thread = %m.thread_key(), "message in a thread the bot is not part of");
+                    return;
+                }
+                let channel = m.channel.clone();
+                let thread = m.thread.clone();
+                self.converse(m, &channel, &thread, None).await;
+            }
+            Incoming::Ignore(why) => tracing::debug!(why, "event ignored"),
+        }
+    }
+
+    /// Runs a `/dba` command (after the ephemeral ack).
+    pub async fn on_command(&self, cmd: CommandForm) {
+        let text = convert::command_text(&cmd.text);
+        let user = User {
+            id: cmd.user_id.clone(),
+            display_name: cmd.user_name.clone().unwrap_or_else(|| cmd.user_id.clone()),
+            groups: vec![],
+        };
+        match self.inner.config.command_delivery {
+            CommandDelivery::Channel => {
+                // The announcement starts a thread; the answer replaces it and follow-ups there
+                // keep the context.
+                let announce = SlackMessage {
+                    text: format!("/dba {text}"),
+                    blocks: vec![
+                        serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<@{}> ran `/dba {}` — working on it…", blocks::escape(&cmd.user_id), blocks::escape(&text))}]}),
+                    ],
+                };
+                let ts = match self.inner.api.post(&cmd.channel_id, None, &announce).await {
+                    Ok(ts) => ts,
+                    Err(e) => {
+                        let _ = self.inner.api.respond(&cmd.response_url, &plain(&format!("Sorry, I could not post in this channel: {e}. Invite me with /invite @dbabot."))).await;
+                        return;
+                    }
+                };
+                let m = InboundMessage::text(
+                    Platform::Slack,
+                    cmd.team_id.clone(),
+                    cmd.channel_id.clone(),
+                    ts.clone(),
+                    user,
+                    text,
+                );
+                self.converse(m, &cmd.channel_id, &ts, Some(ts.clone()))
+                    .await;
+            }
+            CommandDelivery::ResponseUrl => {
+                let m = InboundMessage::text(
+                    Platform::Slack,
+                    cmd.team_id.clone(),
+                    cmd.channel_id.clone(),
+                    format!("slash-{}", cmd.user_id),
+                    user,
+                    text,
+                );
+                if let Some(limited) = self.over_limit(&m).await {
+                    let _ = self
+                        .inner
+                        .api
+                        .respond(&cmd.response_url, &plain(&limited))
+                        .await;
+                    return;
+                }
+                let reply = self.ask_engine(m).await;
+                for msg in blocks::render(&reply) {
+                    if let Err(e) = self.inner.api.respond(&cmd.response_url, &msg).await {
+                        tracing::warn!(error = %e, "response_url delivery failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles a `block_actions` payload: records the choice on the message, then continues.
+    pub async fn on_block_actions(&self, payload: Value) {
+        let Some((m, click)) = convert::from_block_actions(&payload) else {
+            tracing::debug!("block action that is not one of our choices");
+            return;
+        };
+        let chosen = if click.label.is_empty() {
+            m.choice
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_default()
+        } else {
+            click.label.clone()
+        };
+        let answered = SlackMessage {
+            text: format!("Chosen: {chosen}"),
+            blocks: blocks::answered(&click.blocks, &click.choice_id, &chosen, &m.user.id),
+        };
+        if !answered.blocks.is_empty() {
+            if let Err(e) = self
+                .inner
+                .api
+                .update(&click.channel, &click.message_ts, &answered)
+                .await
+            {
+                tracing::warn!(error = %e, "could not replace the choice buttons");
+            }
+        }
+        self.converse(m, &click.channel, &click.thread_ts, None)
+            .await;
+    }
+
+    /// A polite refusal when `m` would run diagnostics and its user or channel is over the limit.
+    async fn over_limit(&self, m: &InboundMessage) -> Option<String> {
+        self.inner.handler.progress_hint(m).await?;
+        if self
+            .inner
+            .per_user
+            .check_key(&format!("{}/{}", m.workspace, m.user.id))
+            .is_err()
+        {
+            return Some(format!(
+                "You have asked for more than {} diagnostic runs in the last minute, so I did not run this one. Please try again in a minute.",
+                self.inner.config.per_user_per_minute
+            ));
+        }
+        if self
+            .inner
+            .per_channel
+            .check_key(&format!("{}/{}", m.workspace, m.channel))
+            .is_err()
+        {
+            return Some(format!(
+                "This channel has asked for more than {} diagnostic runs in the last minute, so I did not run this one. Please try again in a minute.",
+                self.inner.config.per_channel_per_minute
+            ));
+        }
+        None
+    }
+
+    async fn ask_engine(&self, m: InboundMessage) -> Reply {
+        match self.inner.handler.handle(m).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "engine failed");
+                Reply::text("Sorry, something went wrong on my side and I could not answer. Please try again; if it keeps failing, tell the DBA team.")
+            }
+        }
+    }
+
+    /// One exchange in a thread: limits, a progress marker, the engine, delivery.
+    /// `placeholder` is a message to replace with the answer (a slash command's announcement).
+    async fn converse(
+        &self,
+        m: InboundMessage,
+        channel: &str,
+        thread_ts: &str,
+        placeholder: Option<String>,
+    ) {
+        let span = tracing::info_span!("slack_turn", thread = %m.thread_key(), user = %m.user.id);
+        async move {
+            if let Some(limited) = self.over_limit(&m).await {
+                if let Err(e) = self
+                    .inner
+                    .api
+                    .ephemeral(channel, &m.user.id, Some(thread_ts), &limited)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not send the rate-limit notice");
+                }
+                if let Some(ts) = &placeholder {
+                    let _ = self
+                        .inner
+                        .api
+                        .update(channel, ts, &plain("Not run: rate limit reached."))
+                        .await;
+                }
+                return;
+            }
+            let mut placeholder = placeholder;
+            if let Some(hint) = self.inner.handler.progress_hint(&m).await {
+                if let Some(ts) = &m.message_id {
+                    if let Err(e) = self
+                        .inner
+                        .api
+                        .react(channel, ts, "hourglass_flowing_sand")
+                        .await
+                    {
+                        tracing::debug!(error = %e, "reaction failed");
+                    }
+                }
+                if placeholder.is_none() {
+                    placeholder = self
+                        .inner
+                        .api
+                        .post(channel, Some(thread_ts), &plain(&hint))
+                        .await
+                        .ok();
+                }
+            }
+            let reply = self.ask_engine(m).await;
+            self.deliver(channel, thread_ts, &reply, placeholder).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Posts a reply in a thread: the first message replaces `placeholder` (chat.update), the
+    /// rest follow in the thread; report CSVs are uploaded into the thread.
+    pub async fn deliver(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        reply: &Reply,
+        placeholder: Option<String>,
+    ) {
+        for (i, msg) in blocks::render(reply).into_iter().enumerate() {
+            let sent = match (&placeholder, i) {
+                (Some(ts), 0) => self.inner.api.update(channel, ts, &msg).await,
+                _ => self
+                    .inner
+                    .api
+                    .post(channel, Some(thread_ts), &msg)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, part = i, "could not deliver part of a reply");
+            }
+        }
+        if self.inner.config.upload_csv {
+            for p in &reply.parts {
+                if let Part::Attachment(a) = p {
+                    if let AttachmentBody::Text(t) = &a.body {
+                        if let Err(e) = self
+                            .inner
+                            .api
+                            .upload(
+                                channel,
+                                Some(thread_ts),
+                                &a.name,
+                                &a.content_type,
+                                t.clone().into_bytes(),
+                            )
+                            .await
+                        {
+                            tracing::warn!(error = %e, file = %a.name, "CSV upload failed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A one-paragraph message.
+fn plain(text: &str) -> SlackMessage {
+    blocks::render(&Reply::text(text))
+        .into_iter()
+        .next()
+        .unwrap_or(SlackMessage {
+            text: text.to_string(),
+            blocks: vec![],
+        })
+}

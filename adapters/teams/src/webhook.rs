@@ -1,0 +1,373 @@
+//! Outbound: posting cards to a Teams incoming webhook — the Workflows flow "When a Teams
+//! webhook request is received" (which replaced the retired Office 365 connectors).
+//!
+//! The body is a `message` Activity with Adaptive Card attachments ([`crate::card::message`]);
+//! the flow answers `202 Accepted`. 429 (honouring `Retry-After`), 5xx and transport errors are
+//! retried with exponential backoff and jitter; other statuses fail at once. Failures are
+//! logged with the status code; the URL (which embeds a signature) never is.
+
+use crate::card::{self, message_bytes, CardOptions};
+use crate::config::{RetryPolicy, TeamsConfig, WebhookUrl};
+use crate::error::{TeamsError, WebhookError};
+use dbabot_chat::Reply;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A client for one incoming webhook URL. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct IncomingWebhook {
+    url: WebhookUrl,
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    max_bytes: usize,
+}
+
+/// What a successful delivery took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The success status (200 or 202).
+    pub status: u16,
+    /// POSTs made, including the successful one.
+    pub attempts: u32,
+}
+
+impl IncomingWebhook {
+    /// A client posting to `url`; each POST times out after `timeout`; messages larger than
+    /// `max_bytes` (serialized) are refused before sending.
+    ///
+    /// # Errors
+    /// [`TeamsError::Config`] when the HTTP client cannot be built (no TLS roots).
+    pub fn new(
+        url: WebhookUrl,
+        retry: RetryPolicy,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Self, TeamsError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("dbabot-teams/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TeamsError::Config(format!("HTTP client: {}", e.without_url())))?;
+        Ok(IncomingWebhook {
+            url,
+            client,
+            retry,
+            max_bytes,
+        })
+    }
+
+    /// The client for `channel`'s webhook from `config` (the channel's own, else the default;
+    /// `None` for the default only), with the configured retry policy and timeout. The size
+    /// limit is `max_card_bytes` plus 1 KiB for a `text` note.
+    ///
+    /// # Errors
+    /// [`TeamsError::Config`] when the HTTP client cannot be built. `Ok(None)` when no webhook
+    /// is configured for it.
+    pub fn for_channel(
+        config: &TeamsConfig,
+        channel: Option<&str>,
+    ) -> Result<Option<Self>, TeamsError> {
+        let url = match channel {
+            Some(c) => config.webhook_for(c),
+            None => config.incoming_webhook.as_ref(),
+        };
+        url.map(|u| {
+            Self::new(
+                u.clone(),
+                config.retry,
+                config.webhook_timeout,
+                config.max_card_bytes.saturating_add(1_024),
+            )
+        })
+        .transpose()
+    }
+
+    /// The webhook's host, for logs (`https://prod-12.westeurope.logic.azure.com`).
+    pub fn host(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// Posts one `message` Activity `payload` (see [`card::message`]), retrying on 429/5xx.
+    ///
+    /// # Errors
+    /// [`WebhookError`] when the payload is too large, or the webhook kept failing.
+    pub async fn post_message(&self, payload: &Value) -> Result<Delivery, WebhookError> {
+        let body = serde_json::to_vec(payload).map_err(|e| WebhookError::Transport {
+            attempts: 0,
+            message: format!("serializing the message: {e}"),
+        })?;
+        if body.len() > self.max_bytes {
+            return Err(WebhookError::TooLarge {
+                bytes: body.len(),
+                limit: self.max_bytes,
+            });
+        }
+        let max = self.retry.max_attempts.max(1);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .post(self.url.expose().clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let wait = match sent {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        tracing::debug!(status = status.as_u16(), attempt, "card delivered");
+                        return Ok(Delivery {
+                            status: status.as_u16(),
+                            attempts: attempt,
+                        });
+                    }
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let text = resp.text().await.unwrap_or_default();
+                    let snippet: String = text.chars().take(300).collect();
+                    let retryable = status.as_u16() == 429 || status.is_server_error();
+                    tracing::warn!(
+                        status = status.as_u16(),
+                        attempt,
+                        max_attempts = max,
+                        retryable,
+                        webhook = %self.url.redacted(),
+                        "incoming webhook refused the message"
+                    );
+                    let fail = || WebhookError::Status {
+                        status: status.as_u16(),
+                        attempts: attempt,
+                        body: snippet.clone(),
+                    };
+                    if !retryable || attempt >= max {
+                        return Err(fail());
+                    }
+                    match retry_after {
+                        Some(d) if d > self.retry.max_retry_after => {
+                            tracing::warn!(
+                                retry_after_ms = d.as_millis() as u64,
+                                "Retry-After exceeds max_retry_after; giving up"
+                            );
+                            return Err(fail());
+                        }
+                        Some(d) => d,
+                        None => self.backoff(attempt),
+                    }
+                }
+                Err(e) => {
+                    let message = e.without_url().to_string();
+                    tracing::warn!(
+                        error = %message,
+                        attempt,
+                        max_attempts = max,
+                        webhook = %self.url.redacted(),
+                        "incoming webhook unreachable"
+                    );
+                    if attempt >= max {
+                        return Err(WebhookError::Transport {
+                            attempts: attempt,
+                            message,
+                        });
+                    }
+                    self.backoff(attempt)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Posts each card as its own message, in order; stops at the first failure.
+    ///
+    /// # Errors
+    /// The first [`WebhookError`]; cards before it were delivered.
+    pub async fn post_cards(&self, cards: &[Value]) -> Result<usize, WebhookError> {
+        for c in cards {
+            self.post_message(&card::message(std::slice::from_ref(c)))
+                .await?;
+        }
+        Ok(cards.len())
+    }
+
+    /// Renders `reply` with `opts` (the byte limit is this client's) and posts every card, e.g.
+    /// an escalation handoff to the DBA channel.
+    ///
+    /// # Errors
+    /// The first [`WebhookError`].
+    pub async fn post_reply(
+        &self,
+        reply: &Reply,
+        opts: &CardOptions,
+    ) -> Result<usize, WebhookError> {
+        let mut o = opts.clone();
+        o.max_card_bytes = o.max_card_bytes.min(self.max_bytes);
+        let cards = card::render_cards(reply, &o);
+        debug_assert!(cards.iter().all(|c| message_bytes(c) <= o.max_card_bytes));
+        self.post_cards(&cards).await
+    }
+
+    /// Exponential backoff with jitter: `initial × 2^(attempt−1)`, capped, then 50–100 % of it.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .retry
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.retry.max_backoff);
+        let jitter = 0.5 + 0.5 * unit_random();
+        Duration::try_from_secs_f64(base.as_secs_f64() * jitter).unwrap_or(base)
+    }
+}
+
+/// A number in [0, 1) that differs between calls (no cryptographic quality needed).
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` as delay-seconds (an HTTP-date is not interpreted: the caller's backoff
+/// applies).
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_and_backoff() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        let hook = IncomingWebhook::new(
+            WebhookUrl::parse("http://127.0.0.1:9/x").expect("url"),
+            RetryPolicy {
+                max_attempts: 5,
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(300),
+                max_retry_after: Duration::from_secs(1),
+            },
+            Duration::from_secs(1),
+            28_000,
+        )
+        .expect("client");
+        for (attempt, cap) in [(1, 100), (2, 200), (3, 300), (9, 300)] {
+            let d = hook.backoff(attempt).as_millis() as u64;
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d} ms");
+        }
+        assert!(!format!("{hook:?}").contains("/x"));
+    }
+
+    /// A loopback endpoint answering with `statuses` in turn (then 202); returns its URL and
+    /// the number of requests it saw.
+    async fn endpoint(
+        statuses: Vec<u16>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::Arc;
+        let seen = Arc::new(AtomicU32::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+                let status = statuses.get(n).copied().unwrap_or(202);
+                async move {
+                    axum::http::StatusCode::from_u16(status)
+                        .unwrap_or(axum::http::StatusCode::ACCEPTED)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}/hook?sig=secret"), seen)
+    }
+
+    fn client(url: &str, max_bytes: usize) -> IncomingWebhook {
+        IncomingWebhook::new(
+            WebhookUrl::parse(url).expect("url"),
+            RetryPolicy {
+                max_attempts: 3,
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(50),
+                max_retry_after: Duration::from_secs(1),
+            },
+            Duration::from_secs(2),
+            max_bytes,
+        )
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_client_errors_are_not() {
+        use std::sync::atomic::Ordering;
+        let msg = card::message(&[card::card(vec![])]);
+        let (url, seen) = endpoint(vec![503, 500]).await;
+        let d = client(&url, 28_000)
+            .post_message(&msg)
+            .await
+            .expect("delivered");
+        assert_eq!(
+            d,
+            Delivery {
+                status: 202,
+                attempts: 3
+            }
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+
+        let (url, seen) = endpoint(vec![502, 502, 502, 502]).await;
+        match client(&url, 28_000).post_message(&msg).await {
+            Err(WebhookError::Status {
+                status: 502,
+                attempts: 3,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+
+        let (url, seen) = endpoint(vec![400]).await;
+        let e = client(&url, 28_000)
+            .post_message(&msg)
+            .await
+            .expect_err("400");
+        assert!(e.to_string().contains("HTTP 400 after 1 attempt"), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+        let (url, seen) = endpoint(vec![]).await;
+        let e = client(&url, 50)
+            .post_message(&msg)
+            .await
+            .expect_err("too large");
+        assert!(matches!(e, WebhookError::TooLarge { limit: 50, .. }), "{e}");
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+
+        // Nobody listening: transport errors are retried, then reported without the URL.
+        let e = client("http://127.0.0.1:9/hook?sig=secret", 28_000)
+            .post_message(&msg)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(e, WebhookError::Transport { attempts: 3, .. }),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+}
