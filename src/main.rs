@@ -287,6 +287,32 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Routes unsolicited messages (escalations, case updates) to the platform of their destination.
+#[derive(Default)]
+struct PlatformOutbox {
+    slack: Option<dbabot_slack::SlackBot>,
+}
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for PlatformOutbox {
+    async fn post(
+        &self,
+        d: &dbabot_chat::Destination,
+        reply: &dbabot_chat::Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        match (d.platform, &self.slack) {
+            (dbabot_chat::Platform::Slack, Some(s)) => dbabot_chat::Outbox::post(s, d, reply).await,
+            (p, _) => Err(dbabot_chat::OutboxError {
+                platform: p,
+                channel: d.channel.clone(),
+                message:
+                    "escalation delivery to this platform is not configured (Slack is supported)"
+                        .into(),
+            }),
+        }
+    }
+}
+
 /// Builds the engine, mounts each configured platform's routes and serves until Ctrl-C.
 async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let catalog = catalog(&cfg)?;
@@ -298,12 +324,15 @@ async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> 
     let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
     let mut mounted: Vec<&str> = Vec::new();
     let sections = engine.config().sections.clone();
+    let mut outbox = PlatformOutbox::default();
 
     // Each platform section present in dbabot.toml mounts its endpoints or starts its listener.
     if let Some(section) = sections.get("slack") {
         let sc = dbabot_slack::SlackConfig::from_toml(section, &config::process_env)?;
         let transport = sc.transport;
         let bot = dbabot_slack::SlackBot::new(handler.clone(), sc)?;
+        // Escalation handoffs and requester updates for Slack threads go out through the bot.
+        outbox.slack = Some(bot.clone());
         match transport {
             dbabot_slack::Transport::Http => {
                 app = app.merge(dbabot_slack::router(bot));
@@ -319,11 +348,49 @@ async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> 
             }
         }
     }
+    if let Some(section) = sections.get("discord") {
+        let mut dc = dbabot_discord::DiscordConfig::from_toml(section, &config::process_env)?;
+        // Autocomplete for `/dba report` and target options comes from the engine's catalog.
+        dc.targets = engine
+            .config()
+            .targets
+            .iter()
+            .flat_map(|t| std::iter::once(t.alias.clone()).chain(t.aliases.iter().cloned()))
+            .collect();
+        dc.reports = engine
+            .catalog()
+            .reports
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        let mode = dc.mode;
+        if matches!(
+            mode,
+            dbabot_discord::Mode::Interactions | dbabot_discord::Mode::Both
+        ) {
+            app = app.merge(dbabot_discord::router(handler.clone(), dc.clone()));
+            mounted.push("discord (interactions endpoint)");
+        }
+        if matches!(
+            mode,
+            dbabot_discord::Mode::Gateway | dbabot_discord::Mode::Both
+        ) {
+            let h = handler.clone();
+            tokio::spawn(async move {
+                if let Err(e) = dbabot_discord::run_gateway(h, dc).await {
+                    tracing::error!(error = %e, "Discord gateway stopped");
+                }
+            });
+            mounted.push("discord (gateway)");
+        }
+    }
     if let Some(section) = sections.get("teams") {
         let tc = dbabot_teams::TeamsConfig::from_toml(section, &config::process_env)?;
         app = app.merge(dbabot_teams::router(handler.clone(), tc));
         mounted.push("teams");
     }
+
+    engine.set_outbox(Arc::new(outbox));
 
     // Escalation reminders: re-post unacknowledged cases after their SLA (schedule in sled).
     let reminders = engine.clone();

@@ -388,3 +388,36 @@ fn plain(text: &str) -> SlackMessage {
             blocks: vec![],
         })
 }
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for SlackBot {
+    /// Posts escalation handoffs and case updates: `channel` is a Slack channel id, `thread` a
+    /// thread_ts (the requester's thread) or none (a new message in the DBA channel).
+    async fn post(
+        &self,
+        destination: &dbabot_chat::Destination,
+        reply: &Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        let err = |message: String| dbabot_chat::OutboxError {
+            platform: destination.platform,
+            channel: destination.channel.clone(),
+            message,
+        };
+        let mut first = None;
+        let mut thread = destination.thread.clone();
+        for m in blocks::render(reply) {
+            let ts = self
+                .inner
+                .api
+                .post(&destination.channel, thread.as_deref(), &m)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            if first.is_none() {
+                first = Some(ts.clone());
+                // Continuation messages of a long handoff go into its own thread.
+                thread.get_or_insert(ts);
+            }
+        }
+        Ok(first)
+    }
+}

@@ -644,7 +644,7 @@ impl LlmRecommender {
                 findings.push((*f).clone());
             }
         }
-        findings.sort_by(|x, y| y.severity.cmp(&x.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let mark = |t: String| {
             let missing = evidence.ungrounded(&t);
             if missing.is_empty() {

@@ -72,7 +72,7 @@ pub fn finding_json(f: &Finding, s: &Scrubber) -> Value {
 /// One check's outcome as sent: status, row count and findings (never the raw rows).
 pub fn outcome_json(o: &CheckOutcome, target: Option<&str>, s: &Scrubber) -> Value {
     let mut findings: Vec<&Finding> = o.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let shown: Vec<Value> = findings
         .iter()
         .take(MAX_FINDINGS)
