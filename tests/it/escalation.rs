@@ -413,3 +413,124 @@ async fn retention_deletes_old_threads_and_closed_cases() {
         .is_none());
     let _ = Platform::Test;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_cases_go_to_pagerduty_and_the_cli_lists_cases_and_verifies_the_audit() {
+    // A PagerDuty Events API v2 stand-in that validates and records events.
+    let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let rec = events.clone();
+    let app = axum::Router::new().route(
+        "/v2/enqueue",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let rec = rec.clone();
+            async move {
+                let ok = body["routing_key"] == "R0UTINGKEY" && body["dedup_key"].is_string() && ["trigger", "acknowledge", "resolve"].contains(&body["event_action"].as_str().unwrap_or(""));
+                let trigger_ok = body["event_action"] != "trigger" || (body["payload"]["summary"].is_string() && body["payload"]["source"].is_string() && ["critical", "error", "warning", "info"].contains(&body["payload"]["severity"].as_str().unwrap_or("")));
+                if !(ok && trigger_ok) {
+                    return (axum::http::StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"status": "invalid event"})));
+                }
+                if let Ok(mut v) = rec.lock() {
+                    v.push(body.clone());
+                }
+                (axum::http::StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]})))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v2/enqueue", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    // The routing key comes from the environment like any secret; the name is unique to this
+    // test, so no other test reads it.
+    let var = format!("DBABOT_TEST_PD_KEY_{}", std::process::id());
+    std::env::set_var(&var, "R0UTINGKEY");
+    let db = TestDb::mysql().await;
+    let esc =
+        format!("{ESCALATION}pagerduty_url = \"{url}\"\npagerduty_routing_key_env = \"{var}\"\n");
+    let b = bot(
+        vec![db.target("shop-prod", "prod", "aws")],
+        &[("escalation", &esc), ("access", ACCESS)],
+    );
+    b.engine
+        .handle(from("U1", "pd-1", "run a security audit on shop-prod"))
+        .await
+        .expect("turn");
+    let case = b.engine.cases().list(None).pop().expect("case");
+    assert_eq!(case.priority, "P1");
+    b.engine
+        .handle(from("UDBA", "dba", &format!("case ack {}", case.id)))
+        .await
+        .expect("turn");
+    b.engine
+        .handle(from(
+            "UDBA",
+            "dba",
+            &format!("case resolve {} fixed", case.id),
+        ))
+        .await
+        .expect("turn");
+    let actions: Vec<String> = events
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|e| e["event_action"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(actions, vec!["trigger", "acknowledge", "resolve"]);
+    assert!(events
+        .lock()
+        .expect("lock")
+        .iter()
+        .all(|e| e["dedup_key"] == case.id.as_str()));
+    b.engine.runner().close().await;
+
+    // The CLI reads the same store once the engine is gone.
+    let Bot {
+        engine,
+        _dir: guard,
+        ..
+    } = b;
+    drop(engine); // closes sled so the CLI can open it
+    let dir = guard.path().to_path_buf();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbabot"))
+            .args(args)
+            .env("DBABOT_DATA_DIR", &dir)
+            .env_remove("DBABOT_CONFIG")
+            .current_dir(&dir)
+            .output()
+            .expect("run dbabot");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code(),
+        )
+    };
+    let (out, code) = run(&["cases", "--status", "resolved"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&case.id) && out.contains("resolved") && out.contains("1 case(s)"),
+        "{out}"
+    );
+    let (out, code) = run(&["audit", "verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("audit chain intact"), "{out}");
+    let (out, code) = run(&[
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--since",
+        "2020-01-01",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines().count() >= 4
+            && out
+                .lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{out}"
+    );
+    assert!(out.contains("\"action\":\"case_resolve\""), "{out}");
+}
