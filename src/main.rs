@@ -156,6 +156,20 @@ async fn with_demo(mut cfg: Config) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// The configured recommender: rules, or the LLM (which falls back to the rules on any failure).
+fn recommender(cfg: &Config) -> anyhow::Result<Arc<dyn dbabot::recommend::Recommender>> {
+    use dbabot::config::RecommenderKind;
+    match (cfg.recommender, cfg.sections.get("llm")) {
+        (RecommenderKind::Llm, Some(s)) => Ok(Arc::new(
+            dbabot::recommend::llm::LlmRecommender::from_config(s, &config::process_env)?,
+        )),
+        (RecommenderKind::Llm, None) => {
+            anyhow::bail!("recommender = \"llm\" needs an [llm] section")
+        }
+        _ => Ok(Arc::new(RulesRecommender)),
+    }
+}
+
 fn catalog(cfg: &Config) -> anyhow::Result<Catalog> {
     Ok(match &cfg.intents_dir {
         Some(d) => Catalog::from_dir(d)?,
@@ -187,7 +201,10 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
             let memory = Memory::open(&cfg.data_dir.join("memory"))?;
             let history = Some(cfg.data_dir.join("console-history.txt"));
-            let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender))?;
+            let engine = {
+                let rec = recommender(&cfg)?;
+                Engine::new(cfg, catalog, memory, rec)?
+            };
             let purged = engine.purge_expired().await?;
             if purged > 0 {
                 tracing::info!(purged, "expired threads deleted");
@@ -319,7 +336,10 @@ async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> 
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let memory = Memory::open(&cfg.data_dir.join("memory"))?;
-    let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender))?;
+    let engine = {
+        let rec = recommender(&cfg)?;
+        Engine::new(cfg, catalog, memory, rec)?
+    };
     let handler: Arc<dyn MessageHandler> = Arc::new(engine.clone());
     let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
     let mut mounted: Vec<&str> = Vec::new();
