@@ -373,8 +373,7 @@ impl Engine {
                     Some(&target.alias),
                     "explain",
                     &refusal.to_string(),
-                    0,
-                    0,
+                    (0, 0),
                     "refused",
                 )
                 .await;
@@ -400,8 +399,7 @@ impl Engine {
             Some(&target.alias),
             "explain",
             "explain",
-            started.elapsed().as_millis() as u64,
-            outcome.1,
+            (started.elapsed().as_millis() as u64, outcome.1),
             outcome.0,
         )
         .await;
@@ -481,8 +479,7 @@ impl Engine {
                 Some(&target.alias),
                 "diagnostic",
                 &o.name,
-                o.duration_ms,
-                o.rows.len() as u64,
+                (o.duration_ms, o.rows.len() as u64),
                 o.status.as_str(),
             )
             .await;
@@ -600,7 +597,8 @@ impl Engine {
 
     async fn forget(&self, msg: &InboundMessage) -> Outcome {
         let key = msg.thread_key();
-        self.audit_event(msg, None, "forget", "", 0, 0, "ok").await;
+        self.audit_event(msg, None, "forget", "", (0, 0), "ok")
+            .await;
         let reply = match self.inner.memory.forget(&key).await {
             Ok(Some(old)) => Reply::text(format!(
                 "Done: I deleted what I remembered about this thread ({} turns, {} slots, {} findings). The next message starts fresh.",

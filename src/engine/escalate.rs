@@ -16,17 +16,18 @@ fn clock_time(secs: u64) -> String {
 }
 
 impl Engine {
-    /// Appends an audit record for `msg`'s sender; failures are logged, never fatal to the turn.
+    /// Appends an audit record for `msg`'s sender; `cost` is (duration in ms, rows read).
+    /// Failures are logged, never fatal to the turn.
     pub(super) async fn audit_event(
         &self,
         msg: &InboundMessage,
         target: Option<&str>,
         action: &str,
         check: &str,
-        duration_ms: u64,
-        rows: u64,
+        cost: (u64, u64),
         outcome: &str,
     ) {
+        let (duration_ms, rows) = cost;
         let entry = Entry {
             platform: msg.platform.to_string(),
             user: msg.user.id.clone(),
@@ -74,8 +75,7 @@ impl Engine {
                     target.map(|t| t.alias.as_str()),
                     "denial",
                     &format!("{what}: {}", denial.why),
-                    0,
-                    0,
+                    (0, 0),
                     "denied",
                 )
                 .await;
@@ -241,7 +241,7 @@ impl Engine {
             .or_else(|| state.slots.environment.clone());
         let prio = priority(env.as_deref(), worst);
         let mut findings = state.findings.clone();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let key_findings: Vec<String> = findings
             .iter()
             .filter(|f| f.severity > Severity::Ok)
@@ -366,8 +366,7 @@ impl Engine {
             case.target.as_deref(),
             "escalation",
             trigger,
-            0,
-            0,
+            (0, 0),
             &id,
         )
         .await;
@@ -526,8 +525,7 @@ impl Engine {
             case.target.as_deref(),
             audit_action,
             "",
-            0,
-            0,
+            (0, 0),
             &case.id,
         )
         .await;

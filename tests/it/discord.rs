@@ -816,7 +816,8 @@ async fn discord_bad_signatures_are_refused_and_nothing_happens() {
     tampered[at..at + 6].copy_from_slice(b"schema");
 
     let stale = (now() - 3600).to_string();
-    let cases: Vec<(&str, Vec<u8>, Option<String>, Option<String>)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, Option<String>, Option<String>);
+    let cases: Vec<Case> = vec![
         (
             "wrong key",
             body.clone(),
@@ -1206,7 +1207,8 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
     let run =
         tokio::spawn(async move { dbabot_discord::run_gateway(Arc::new(engine), config).await });
     let s = standin.clone();
-    let wait = |secs: u64, f: Box<dyn Fn(&[Recorded]) -> bool + Send>| {
+    type Check = Box<dyn Fn(&[Recorded]) -> bool + Send>;
+    let wait = |secs: u64, f: Check| {
         let s = s.clone();
         async move {
             wait_until(secs, || {

@@ -377,7 +377,7 @@ async fn slash_report_acks_fast_then_posts_the_report_and_a_csv() {
         .slack
         .messages()
         .into_iter()
-        .find(|m| all_text(&m).contains("Health report — demo"))
+        .find(|m| all_text(m).contains("Health report — demo"))
         .expect("report");
     let (title, channel, thread, bytes) = h.slack.files().remove(0);
     assert_eq!(title, "health-demo.csv");

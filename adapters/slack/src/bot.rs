@@ -128,6 +128,7 @@ impl SlackBot {
             self.inner.config.allow_bots,
         ) {
             Incoming::Message(m) => {
+                let m = *m;
                 if !m.mentioned && !self.inner.handler.knows_thread(&m.thread_key()).await {
                     tracing::debug!(thread = %m.thread_key(), "message in a thread the bot is not part of");
                     return;

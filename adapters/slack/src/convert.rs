@@ -38,7 +38,7 @@ pub fn clean_text(text: &str, bot_user: Option<&str>) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// A message to answer (mention, DM, or follow-up in a known thread when `mentioned` is false).
-    Message(InboundMessage),
+    Message(Box<InboundMessage>),
     /// Not for the bot (its own message, another bot's, an edit, a join notice…).
     Ignore(&'static str),
 }
@@ -100,7 +100,7 @@ pub fn from_event(team: &str, event: &Value, bot_user: Option<&str>, allow_bots:
     );
     m.message_id = Some(ts);
     m.mentioned = mentioned;
-    Incoming::Message(m)
+    Incoming::Message(Box::new(m))
 }
 
 /// A `block_actions` click on one of our choices → a message carrying the selected choice, in

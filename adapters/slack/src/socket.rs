@@ -15,10 +15,8 @@ pub enum SocketError {
     Connect(String),
 }
 
-fn bot_from(
-    states: &SlackClientEventsUserState,
-) -> impl std::future::Future<Output = Option<SlackBot>> + '_ {
-    async move { states.read().await.get_user_state::<SlackBot>().cloned() }
+async fn bot_from(states: &SlackClientEventsUserState) -> Option<SlackBot> {
+    states.read().await.get_user_state::<SlackBot>().cloned()
 }
 
 async fn on_push(
