@@ -534,3 +534,62 @@ async fn p1_cases_go_to_pagerduty_and_the_cli_lists_cases_and_verifies_the_audit
     );
     assert!(out.contains("\"action\":\"case_resolve\""), "{out}");
 }
+
+#[tokio::test]
+async fn per_user_limits_and_the_cases_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
+    let access =
+        format!("{ACCESS}[limits]\nper_user_per_minute = 1\nper_target_per_minute = 100\n");
+    let b = bot(
+        vec![demo],
+        &[("access", &access), ("escalation", ESCALATION)],
+    );
+    let r = b
+        .engine
+        .handle(from("U1", "l-1", "report schema demo"))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text().contains("Schema review — demo"),
+        "{}",
+        r.plain_text()
+    );
+    let r = b
+        .engine
+        .handle(from("U1", "l-2", "report space demo"))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text()
+            .contains("you have used your 1 diagnostic runs for this minute"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(r.checks.is_empty());
+
+    b.engine
+        .handle(from("U1", "l-3", "escalate the disk is filling up"))
+        .await
+        .expect("turn");
+    let r = b
+        .engine
+        .handle(from("U1", "l-4", "cases"))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text().contains("needs the dba role"),
+        "{}",
+        r.plain_text()
+    );
+    let r = b
+        .engine
+        .handle(from("UDBA", "l-5", "/dba cases"))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text().contains("Open cases (1)") && r.plain_text().contains("CASE-"),
+        "{}",
+        r.plain_text()
+    );
+}
