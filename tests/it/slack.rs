@@ -566,3 +566,36 @@ async fn dms_work_and_per_user_limits_are_polite() {
         "ran despite the limit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_receives_acknowledges_and_answers() {
+    let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
+    let bot = TestBot::demo().await;
+    let mut cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
+    cfg.transport = dbabot_slack::Transport::SocketMode;
+    cfg.signing_secret = None;
+    cfg.app_token = Some(dbabot_slack::config::Secret::new("xapp-test-app-token"));
+    let adapter = SlackBot::new(Arc::new(bot.engine.clone()), cfg).expect("slack bot");
+    slack.queue_socket_event(
+        "57d6a792-4d35-4d0b-b6aa-3361493e1caf",
+        json!({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": "EvSock1", "event_time": 1700000000,
+               "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> report schema demo", "ts": "1699999999.001000", "channel": "C1", "event_ts": "1699999999.001000"}}),
+    );
+    let task = tokio::spawn(async move { dbabot_slack::socket::run(adapter).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(slack
+        .socket_acks()
+        .contains(&"57d6a792-4d35-4d0b-b6aa-3361493e1caf".to_string())
+        && thread_text(&slack, "1699999999.001000").contains("order_items has no primary key"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "acks {:?}, messages {:?}",
+            slack.socket_acks(),
+            slack.messages()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!slack.calls("apps.connections.open").is_empty());
+    task.abort();
+}

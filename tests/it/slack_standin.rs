@@ -49,6 +49,9 @@ struct Inner {
     uploads: HashMap<String, (usize, Option<Vec<u8>>)>,
     completed: Vec<Value>,
     responses: Vec<Value>,
+    /// Socket Mode: envelopes to push on the next connection, and the acks received.
+    socket_queue: Vec<Value>,
+    socket_acks: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -80,11 +83,26 @@ impl SlackStandIn {
             .route("/api/{method}", any(api))
             .route("/upload/{file_id}", post(upload))
             .route("/response/{id}", post(response_url))
+            .route("/socket", axum::routing::get(socket))
             .with_state(s.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         s
+    }
+
+    /// Socket Mode: queue an `events_api` envelope carrying `event_callback` for the next
+    /// WebSocket connection.
+    pub fn queue_socket_event(&self, envelope_id: &str, event_callback: Value) {
+        self.lock().socket_queue.push(serde_json::json!({
+            "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": false,
+            "retry_attempt": 0, "retry_reason": "", "payload": event_callback
+        }));
+    }
+
+    /// Envelope ids the client acknowledged over the WebSocket.
+    pub fn socket_acks(&self) -> Vec<String> {
+        self.lock().socket_acks.clone()
     }
 
     pub fn api_url(&self) -> String {
@@ -269,14 +287,21 @@ async fn api(
         )
             .into_response();
     }
+    // apps.connections.open takes the app-level token (xapp-…), every other method the bot token.
+    let expected = if method == "apps.connections.open" {
+        "xapp-test-app-token".to_string()
+    } else {
+        s.token.clone()
+    };
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         None => return err("not_authed"),
-        Some(a) if a != format!("Bearer {}", s.token) => return err("invalid_auth"),
+        Some(a) if a != format!("Bearer {expected}") => return err("invalid_auth"),
         _ => {}
     }
     let str_param = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let channel_ok = |c: &Option<String>| c.as_ref().is_some_and(|c| s.channels.contains(c));
     match method.as_str() {
+        "apps.connections.open" => Json(json!({"ok": true, "url": format!("{}/socket", s.base.replace("http://", "ws://"))})).into_response(),
         "auth.test" => Json(json!({"ok": true, "url": "https://dbabot-test.slack.com/", "team": "Test Team", "user": "dbabot", "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "is_enterprise_install": false})).into_response(),
         "chat.postMessage" | "chat.update" => {
             let channel = str_param("channel");
@@ -385,4 +410,31 @@ async fn upload(
 async fn response_url(State(s): State<SlackStandIn>, Json(body): Json<Value>) -> Response {
     s.lock().responses.push(body);
     (StatusCode::OK, "ok").into_response()
+}
+
+/// The Socket Mode WebSocket: `hello`, then the queued envelopes; records `{"envelope_id"}` acks.
+async fn socket(
+    State(s): State<SlackStandIn>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    use axum::extract::ws::Message;
+    ws.on_upgrade(move |mut sock| async move {
+        let hello = json!({"type": "hello", "num_connections": 1, "debug_info": {"host": "standin", "build_number": 1, "approximate_connection_time": 18060}, "connection_info": {"app_id": "A1"}});
+        if sock.send(Message::Text(hello.to_string().into())).await.is_err() {
+            return;
+        }
+        let queued: Vec<Value> = std::mem::take(&mut s.lock().socket_queue);
+        for env in queued {
+            if sock.send(Message::Text(env.to_string().into())).await.is_err() {
+                return;
+            }
+        }
+        while let Some(Ok(msg)) = sock.recv().await {
+            if let Message::Text(t) = msg {
+                if let Some(id) = serde_json::from_str::<Value>(&t).ok().and_then(|v| v.get("envelope_id").and_then(Value::as_str).map(str::to_string)) {
+                    s.lock().socket_acks.push(id);
+                }
+            }
+        }
+    })
 }

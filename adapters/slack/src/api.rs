@@ -89,6 +89,11 @@ impl SlackApi {
         })
     }
 
+    /// The underlying slack-morphism client (same API URL and TLS settings), for Socket Mode.
+    pub fn client(&self) -> Arc<SlackClient<Connector>> {
+        self.client.clone()
+    }
+
     /// The bot's own user id (`auth.test`), used to strip and detect its mentions.
     ///
     /// # Errors

@@ -88,11 +88,9 @@ pub async fn run(bot: SlackBot) -> Result<(), SocketError> {
         .app_token
         .clone()
         .ok_or(SocketError::NoAppToken)?;
-    // rustls needs a process-wide provider for the WebSocket client; ignore "already installed".
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let connector =
-        SlackClientHyperConnector::new().map_err(|e| SocketError::Connect(e.to_string()))?;
-    let client = Arc::new(SlackClient::new(connector));
+    // The same client as the Web API calls: configured API URL, explicit TLS provider, and
+    // 429 handling; `apps.connections.open` goes through it with the app-level token.
+    let client = bot.api().client();
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_push_events(on_push)
         .with_command_events(on_command)
