@@ -1,24 +1,8 @@
 //! Slot filling across turns: asking for a missing target, answering by click or by name,
 //! changing a slot ("actually it's prod"), thread isolation and forgetting.
 
-use crate::support::{msg, TestBot};
+use crate::support::{msg, two_target_bot};
 use dbabot_chat::{MessageHandler, SelectedChoice};
-
-/// A bot with the demo database registered twice, as a prod and a staging target.
-async fn two_target_bot() -> TestBot {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
-    let mut prod = demo.clone();
-    prod.alias = "shop-prod".into();
-    prod.aliases = vec![];
-    prod.environment = "prod".into();
-    prod.cloud = "aws".into();
-    let mut staging = demo;
-    staging.alias = "shop-staging".into();
-    staging.aliases = vec![];
-    staging.environment = "staging".into();
-    TestBot::in_dir(dir, vec![prod, staging])
-}
 
 #[tokio::test]
 async fn asks_for_the_target_then_follows_a_click_and_a_slot_change() {

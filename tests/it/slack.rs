@@ -2,7 +2,7 @@
 //! engine behind it, and a stand-in of the Slack Web API recording what the bot sends.
 
 use crate::slack_standin::{self as standin, SlackStandIn};
-use crate::support::TestBot;
+use crate::support::{two_target_bot, TestBot};
 use dbabot_slack::config::SlackConfig;
 use dbabot_slack::verify::sign;
 use dbabot_slack::SlackBot;
@@ -25,20 +25,6 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-async fn two_target_bot() -> TestBot {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
-    let mut prod = demo.clone();
-    prod.alias = "shop-prod".into();
-    prod.aliases = vec![];
-    prod.environment = "prod".into();
-    let mut staging = demo;
-    staging.alias = "shop-staging".into();
-    staging.aliases = vec![];
-    staging.environment = "staging".into();
-    TestBot::in_dir(dir, vec![prod, staging])
 }
 
 impl Harness {

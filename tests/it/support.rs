@@ -222,3 +222,20 @@ where
     }
     false
 }
+
+/// The bundled demo registered twice: `shop-prod` (prod, aws) and `shop-staging` (staging), for
+/// tests of slot questions with more than one database.
+pub async fn two_target_bot() -> TestBot {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
+    let mut prod = demo.clone();
+    prod.alias = "shop-prod".into();
+    prod.aliases = vec![];
+    prod.environment = "prod".into();
+    prod.cloud = "aws".into();
+    let mut staging = demo;
+    staging.alias = "shop-staging".into();
+    staging.aliases = vec![];
+    staging.environment = "staging".into();
+    TestBot::in_dir(dir, vec![prod, staging])
+}
