@@ -7,7 +7,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use std::collections::BTreeMap;
 
-/// Groups `(table, index, columns, is_unique)` rows and reports indexes whose column list equals
+/// Groups the catalog's `(tbl, idx, cols, is_unique)` rows and reports indexes whose column list equals
 /// another index's on the same table (duplicates), keeping the unique/primary one.
 /// `drop_sql` renders the statement a human would run.
 ///
@@ -21,14 +21,11 @@ pub fn duplicate_indexes_by_columns(
 ) -> Vec<Finding> {
     let mut groups: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
     for r in rs.iter() {
-        let key = (
-            r.str("table"),
-            r.str("columns").to_lowercase().replace(' ', ""),
-        );
+        let key = (r.str("tbl"), r.str("cols").to_lowercase().replace(' ', ""));
         groups
             .entry(key)
             .or_default()
-            .push((r.str("index"), r.bool("is_unique").unwrap_or(false)));
+            .push((r.str("idx"), r.bool("is_unique").unwrap_or(false)));
     }
     let mut out = Vec::new();
     for ((table, _), mut idx) in groups {
@@ -40,8 +37,8 @@ pub fn duplicate_indexes_by_columns(
         let keep = idx[0].0.clone();
         let columns = rs
             .iter()
-            .find(|r| r.str("index") == keep && r.str("table") == table)
-            .map(|r| r.str("columns"))
+            .find(|r| r.str("idx") == keep && r.str("tbl") == table)
+            .map(|r| r.str("cols"))
             .unwrap_or_default();
         for (dup, unique) in idx.into_iter().skip(1) {
             let sql = drop_sql(&table, &dup);
@@ -216,7 +213,7 @@ mod tests {
     #[test]
     fn duplicates_keep_the_unique_one() {
         let rs = ResultSet::new(
-            &["table", "index", "columns", "is_unique"],
+            &["tbl", "idx", "cols", "is_unique"],
             vec![
                 vec![
                     Value::Text("t".into()),

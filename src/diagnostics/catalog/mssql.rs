@@ -1607,9 +1607,9 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     };
     let mapped = ResultSet {
         columns: vec![
-            "table".into(),
-            "index".into(),
-            "columns".into(),
+            "tbl".into(),
+            "idx".into(),
+            "cols".into(),
             "is_unique".into(),
         ],
         rows: rs

@@ -500,27 +500,7 @@ fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
-    let mapped = ResultSet {
-        columns: vec![
-            "table".into(),
-            "index".into(),
-            "columns".into(),
-            "is_unique".into(),
-        ],
-        rows: rs
-            .iter()
-            .map(|r| {
-                vec![
-                    r.get("tbl").clone(),
-                    r.get("idx").clone(),
-                    r.get("cols").clone(),
-                    r.get("is_unique").clone(),
-                ]
-            })
-            .collect(),
-        truncated: rs.truncated,
-    };
-    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |t, i| {
+    duplicate_indexes_by_columns("duplicate_indexes", rs, |t, i| {
         format!("ALTER TABLE {t} DROP INDEX `{i}`;")
     })
 }

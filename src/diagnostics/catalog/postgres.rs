@@ -759,9 +759,9 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     // predicates must match too.
     let mapped = ResultSet {
         columns: vec![
-            "table".into(),
-            "index".into(),
-            "columns".into(),
+            "tbl".into(),
+            "idx".into(),
+            "cols".into(),
             "is_unique".into(),
             "display".into(),
         ],

@@ -205,27 +205,7 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
-    let mapped = ResultSet {
-        columns: vec![
-            "table".into(),
-            "index".into(),
-            "columns".into(),
-            "is_unique".into(),
-        ],
-        rows: rs
-            .iter()
-            .map(|r| {
-                vec![
-                    r.get("tbl").clone(),
-                    r.get("idx").clone(),
-                    r.get("cols").clone(),
-                    r.get("is_unique").clone(),
-                ]
-            })
-            .collect(),
-        truncated: rs.truncated,
-    };
-    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| {
+    duplicate_indexes_by_columns("duplicate_indexes", rs, |_, i| {
         format!("DROP INDEX IF EXISTS {i};")
     })
 }
