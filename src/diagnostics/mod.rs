@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod finding;
+pub mod gate;
 pub mod mssql;
 mod result;
 mod runner;

@@ -44,6 +44,9 @@ pub enum RunError {
     /// The database rejected the statement or the connection failed; includes SQLSTATE when known.
     #[error("{0}")]
     Database(String),
+    /// The statement was not sent: a last check before it found a reason to refuse it.
+    #[error("not planned: {0}")]
+    Refused(String),
 }
 
 impl RunError {
@@ -277,29 +280,40 @@ impl Runner {
 
     /// Runs `EXPLAIN` (never ANALYZE) for a statement [`crate::explain::SafeSelect`] accepted.
     ///
+    /// On top of the guard's proof, the statement is sent as **one prepared statement** (the
+    /// extended/binary protocol, which cannot carry a second statement), inside a read-only
+    /// transaction under the statement timeout, on a connection that is **closed afterwards**
+    /// rather than returned to the pool, so no session state (advisory locks, variables,
+    /// settings) outlives it. On PostgreSQL the functions the statement calls are first checked
+    /// to have no user-defined namesake outside `pg_catalog` (an overload could be chosen).
+    ///
     /// # Errors
-    /// [`RunError`] when the target is unknown or the database rejects the statement.
+    /// [`RunError`] when the target is unknown, the database rejects the statement, or a
+    /// user-defined function shadows a built-in ([`RunError::Refused`]).
     pub async fn explain(
         &self,
         alias: &str,
         select: &crate::explain::SafeSelect,
     ) -> Result<ResultSet, RunError> {
-        let (target, _) = self.pool(alias)?;
-        let sql = match target.engine {
-            Engine::Postgres => format!("EXPLAIN (FORMAT TEXT, COSTS TRUE) {}", select.sql()),
-            Engine::Mysql => format!("EXPLAIN {}", select.sql()),
-            Engine::Sqlite => format!("EXPLAIN QUERY PLAN {}", select.sql()),
-            Engine::Mssql => {
-                // SET SHOWPLAN_XML ON / the SELECT / OFF: planned, never executed.
-                let span = tracing::info_span!("explain", target = %alias);
-                return match self.pool(alias)? {
-                    (_, Pool::Mssql(p)) => p.explain(select.sql()).instrument(span).await,
-                    _ => Err(RunError::BadDsn(alias.to_string())),
-                };
-            }
-        };
+        let (_, pool) = self.pool(alias)?;
+        let limits = self.inner.limits;
+        let ms = limits.statement_timeout_ms;
         let span = tracing::info_span!("explain", target = %alias);
-        self.query(alias, &sql).instrument(span).await
+        let fut = async {
+            match pool {
+                Pool::Postgres(p) => pg_explain(p, select, limits).await,
+                Pool::Mysql { pool, mariadb } => my_explain(pool, mariadb, select, limits).await,
+                Pool::Sqlite(p) => lite_explain(p, select, limits).await,
+                // SET SHOWPLAN_XML ON / the SELECT / OFF: planned, never executed.
+                Pool::Mssql(p) => p.explain(select.sql()).await,
+                Pool::Invalid => Err(RunError::BadDsn(alias.to_string())),
+            }
+        }
+        .instrument(span);
+        match tokio::time::timeout(Duration::from_millis(ms + 1000), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(RunError::Timeout(ms)),
+        }
     }
 
     /// Connects and reads the server version, for `check-config`.
@@ -464,21 +478,9 @@ async fn my_query(
 ) -> Result<ResultSet, RunError> {
     let ms = limits.statement_timeout_ms;
     let err = |e| RunError::from_sqlx(e, ms);
-    let is_maria = *mariadb
-        .get_or_try_init(|| async {
-            let v: String = sqlx::query_scalar("SELECT VERSION()")
-                .fetch_one(pool)
-                .await?;
-            Ok::<bool, sqlx::Error>(v.to_lowercase().contains("mariadb"))
-        })
-        .await
-        .map_err(err)?;
+    let is_maria = is_mariadb(pool, mariadb).await.map_err(err)?;
     let mut conn = pool.acquire().await.map_err(err)?;
-    let timeout_sql = if is_maria {
-        format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
-    } else {
-        format!("SET SESSION max_execution_time = {ms}")
-    };
+    let timeout_sql = timeout_statement(is_maria, ms);
     let result = async {
         conn.execute(sqlx::raw_sql(&timeout_sql)).await?;
         conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
@@ -499,6 +501,29 @@ async fn my_query(
     result.map_err(err)
 }
 
+/// Whether the pool's server is MariaDB (cached after the first answer).
+async fn is_mariadb(pool: &MySqlPool, cell: &OnceCell<bool>) -> Result<bool, sqlx::Error> {
+    cell.get_or_try_init(|| async {
+        let v: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(pool)
+            .await?;
+        Ok::<bool, sqlx::Error>(v.to_lowercase().contains("mariadb"))
+    })
+    .await
+    .copied()
+}
+
+/// The session statement timeout: MariaDB `max_statement_time` (seconds, MariaDB KB "Aborting
+/// Statements that Exceed a Certain Time to Execute"), MySQL `max_execution_time` (ms, SELECT
+/// only, MySQL 8.0 ref. §7.1.8).
+fn timeout_statement(is_maria: bool, ms: u64) -> String {
+    if is_maria {
+        format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+    } else {
+        format!("SET SESSION max_execution_time = {ms}")
+    }
+}
+
 async fn lite_query(pool: &SqlitePool, sql: &str, limits: Limits) -> Result<ResultSet, RunError> {
     let err = |e| RunError::from_sqlx(e, limits.statement_timeout_ms);
     let mut tx = pool.begin().await.map_err(err)?;
@@ -510,6 +535,108 @@ async fn lite_query(pool: &SqlitePool, sql: &str, limits: Limits) -> Result<Resu
     };
     tx.rollback().await.map_err(err)?;
     Ok(rs)
+}
+
+/// PostgreSQL: the overload check, then `EXPLAIN` as one prepared statement in a read-only
+/// transaction; the connection is closed afterwards, never pooled again.
+async fn pg_explain(
+    pool: &PgPool,
+    select: &crate::explain::SafeSelect,
+    limits: Limits,
+) -> Result<ResultSet, RunError> {
+    let ms = limits.statement_timeout_ms;
+    let err = |e| RunError::from_sqlx(e, ms);
+    let mut conn = pool.acquire().await.map_err(err)?.detach();
+    let result = async {
+        let mut tx = sqlx::Connection::begin(&mut conn).await.map_err(err)?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if !select.functions().is_empty() {
+            let names: Vec<String> = select.functions().iter().cloned().collect();
+            let shadowing: Vec<String> = sqlx::query_scalar(
+                "SELECT n.nspname || '.' || p.proname FROM pg_catalog.pg_proc p \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE p.proname = ANY($1) AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 ORDER BY 1 LIMIT 5",
+            )
+            .bind(names)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err)?;
+            if !shadowing.is_empty() {
+                return Err(RunError::Refused(format!(
+                    "user-defined functions share a name with a built-in it calls ({}), and PostgreSQL could pick them",
+                    shadowing.join(", ")
+                )));
+            }
+        }
+        let sql = format!("EXPLAIN (FORMAT TEXT, COSTS TRUE) {}", select.sql());
+        let rs = {
+            let stream = sqlx::query(&sql).persistent(false).fetch(&mut *tx);
+            collect(stream, limits.row_cap, pg_value)
+                .await
+                .map_err(err)?
+        };
+        tx.rollback().await.map_err(err)?;
+        Ok(rs)
+    }
+    .await;
+    let _ = sqlx::Connection::close(conn).await;
+    result
+}
+
+/// MySQL/MariaDB: `EXPLAIN` through the binary protocol (`COM_STMT_PREPARE` takes exactly one
+/// statement) in a read-only transaction; the connection is closed afterwards.
+async fn my_explain(
+    pool: &MySqlPool,
+    mariadb: &OnceCell<bool>,
+    select: &crate::explain::SafeSelect,
+    limits: Limits,
+) -> Result<ResultSet, RunError> {
+    let ms = limits.statement_timeout_ms;
+    let err = |e| RunError::from_sqlx(e, ms);
+    let is_maria = is_mariadb(pool, mariadb).await.map_err(err)?;
+    let mut conn = pool.acquire().await.map_err(err)?.detach();
+    let result = async {
+        conn.execute(sqlx::raw_sql(&timeout_statement(is_maria, ms)))
+            .await?;
+        conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
+            .await?;
+        let sql = format!("EXPLAIN {}", select.sql());
+        let rs = {
+            let stream = sqlx::query(&sql).persistent(false).fetch(&mut conn);
+            collect(stream, limits.row_cap, my_value).await
+        };
+        conn.execute(sqlx::raw_sql("ROLLBACK")).await?;
+        rs
+    }
+    .await;
+    let _ = sqlx::Connection::close(conn).await;
+    result.map_err(err)
+}
+
+/// SQLite: `EXPLAIN QUERY PLAN` as one prepared statement on a read-only, `query_only`
+/// connection that is closed afterwards.
+async fn lite_explain(
+    pool: &SqlitePool,
+    select: &crate::explain::SafeSelect,
+    limits: Limits,
+) -> Result<ResultSet, RunError> {
+    let err = |e| RunError::from_sqlx(e, limits.statement_timeout_ms);
+    let mut conn = pool.acquire().await.map_err(err)?.detach();
+    let sql = format!("EXPLAIN QUERY PLAN {}", select.sql());
+    let result = {
+        let stream = sqlx::query(&sql).persistent(false).fetch(&mut conn);
+        collect(stream, limits.row_cap, lite_value).await
+    };
+    let _ = sqlx::Connection::close(conn).await;
+    result.map_err(err)
 }
 
 /// Reads at most `cap` rows, marking the set truncated when more exist.

@@ -4,8 +4,8 @@
 use super::{Engine, Outcome};
 use crate::config::Target;
 use crate::diagnostics::catalog::where_columns;
+use crate::diagnostics::gate::{Caller, Explained, Gate};
 use crate::diagnostics::CheckOutcome;
-use crate::explain::check_select;
 use crate::memory::ThreadState;
 use crate::recommend::{rules, Context, Recommendation};
 use crate::render;
@@ -149,6 +149,7 @@ impl Engine {
             _ => Vec::new(),
         };
         let user_text = crate::redact::redact(&msg.text);
+        let gate = super::gate::TurnGate { engine: self, msg };
         let ctx = Context {
             intent,
             slots: &state.slots,
@@ -156,7 +157,7 @@ impl Engine {
             outcomes: &outcomes,
             user_text: &user_text,
             error_codes: error_codes.clone(),
-            runner: Some(&self.inner.runner),
+            gate: Some(&gate),
             // The LLM's tools: targets the access policy lets this user diagnose / EXPLAIN on.
             allowed_targets: self
                 .inner
@@ -358,51 +359,34 @@ impl Engine {
         r.push(Part::Fields {
             fields: render::target_fields(Some(&target), &state.slots, None),
         });
-        if let Err(denied) = self
-            .authorize(msg, Some(&target), crate::policy::Action::Explain)
-            .await
-        {
-            return denied;
-        }
-        let safe = match check_select(&sql, target.engine) {
-            Ok(s) => s,
-            Err(refusal) => {
-                tracing::warn!(target = %target.alias, reason = %refusal, "explain refused");
-                self.audit_event(
-                    msg,
-                    Some(&target.alias),
-                    "explain",
-                    &refusal.to_string(),
-                    (0, 0),
-                    "refused",
-                )
-                .await;
+        let gate = super::gate::TurnGate { engine: self, msg };
+        let (safe, planned, duration_ms) = match gate.explain(&target, &sql, Caller::User).await {
+            Explained::Denied(why) => {
+                let mut d = Reply {
+                    severity: Some(Severity::Warning),
+                    intent: Some("denied".into()),
+                    ..Reply::default()
+                };
+                d.push(Part::Paragraph { text: why });
+                return d;
+            }
+            Explained::Refused(refusal) => {
                 r.severity = Some(Severity::Warning);
                 r.push(Part::Paragraph {
                     text: format!(
-                        "I won't run that: {refusal}. Nothing was executed against {}.",
+                        "I won't run that: {refusal}. Nothing was sent to {}.",
                         target.alias
                     ),
                 });
-                r.push(Part::Paragraph { text: "I can only EXPLAIN (never ANALYZE, never run) exactly one SELECT. Paste a single SELECT, or ask a DBA to review changes.".into() });
+                r.push(Part::Paragraph { text: "I can only EXPLAIN (never ANALYZE, never run) exactly one SELECT that calls only built-in functions without side effects. Paste a single SELECT, or ask a DBA to review changes.".into() });
                 return r;
             }
+            Explained::Planned {
+                select,
+                plan,
+                duration_ms,
+            } => (select, plan, duration_ms),
         };
-        let started = std::time::Instant::now();
-        let planned = self.inner.runner.explain(&target.alias, &safe).await;
-        let outcome = match &planned {
-            Ok(plan) => ("ok", plan.rows.len() as u64),
-            Err(_) => ("failed", 0),
-        };
-        self.audit_event(
-            msg,
-            Some(&target.alias),
-            "explain",
-            "explain",
-            (started.elapsed().as_millis() as u64, outcome.1),
-            outcome.0,
-        )
-        .await;
         match planned {
             Ok(plan) => {
                 let text: Vec<String> = plan
@@ -453,7 +437,7 @@ impl Engine {
         }
         r.checks.push(dbabot_chat::CheckRun {
             name: "explain".into(),
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms,
             status: "ok".into(),
         });
         r.push(Part::Context {
@@ -472,17 +456,21 @@ impl Engine {
         checks: &[String],
         state: &mut ThreadState,
     ) -> Vec<CheckOutcome> {
-        let outcomes = self.inner.runner.run_checks(&target.alias, checks).await;
+        let runnable: Vec<&String> = {
+            let mut seen = std::collections::HashSet::new();
+            checks
+                .iter()
+                .filter(|n| seen.insert(n.as_str()))
+                .filter(|n| !crate::diagnostics::catalog::variants(target.engine, n).is_empty())
+                .collect()
+        };
+        let outcomes: Vec<CheckOutcome> = futures::future::join_all(
+            runnable
+                .into_iter()
+                .map(|c| self.run_recorded(msg, target, c, Caller::User)),
+        )
+        .await;
         for o in &outcomes {
-            self.audit_event(
-                msg,
-                Some(&target.alias),
-                "diagnostic",
-                &o.name,
-                (o.duration_ms, o.rows.len() as u64),
-                o.status.as_str(),
-            )
-            .await;
             state.checks_run.push(format!(
                 "{}: {} ({} ms)",
                 o.name,

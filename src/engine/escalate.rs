@@ -44,13 +44,36 @@ impl Engine {
         }
     }
 
-    /// Checks the policy; on denial returns the reply to send (and audits the denial).
+    /// Checks the policy and, for diagnostics and EXPLAIN, takes from the user's budget; on
+    /// denial returns the reply to send (and audits the denial).
     pub(super) async fn authorize(
         &self,
         msg: &InboundMessage,
         target: Option<&Target>,
         action: Action<'_>,
     ) -> Result<(), Reply> {
+        self.authorize_verdict(msg, target, action)
+            .await
+            .map_err(|denial| {
+                let mut r = Reply {
+                    severity: Some(Severity::Warning),
+                    intent: Some("denied".into()),
+                    ..Reply::default()
+                };
+                r.push(Part::Paragraph {
+                    text: denial.to_string(),
+                });
+                r
+            })
+    }
+
+    /// [`Self::authorize`] without the reply: the denial itself (already audited).
+    pub(super) async fn authorize_verdict(
+        &self,
+        msg: &InboundMessage,
+        target: Option<&Target>,
+        action: Action<'_>,
+    ) -> Result<(), crate::policy::Denial> {
         let what = match action {
             Action::Diagnostic { check } => check.to_string(),
             Action::Explain => "explain".into(),
@@ -67,29 +90,18 @@ impl Engine {
                     }
                     _ => Ok(()),
                 });
-        match verdict {
-            Ok(()) => Ok(()),
-            Err(denial) => {
-                self.audit_event(
-                    msg,
-                    target.map(|t| t.alias.as_str()),
-                    "denial",
-                    &format!("{what}: {}", denial.why),
-                    (0, 0),
-                    "denied",
-                )
-                .await;
-                let mut r = Reply {
-                    severity: Some(Severity::Warning),
-                    intent: Some("denied".into()),
-                    ..Reply::default()
-                };
-                r.push(Part::Paragraph {
-                    text: denial.to_string(),
-                });
-                Err(r)
-            }
+        if let Err(denial) = &verdict {
+            self.audit_event(
+                msg,
+                target.map(|t| t.alias.as_str()),
+                "denial",
+                &format!("{what}: {}", denial.why),
+                (0, 0),
+                "denied",
+            )
+            .await;
         }
+        verdict
     }
 
     async fn post(&self, dest: &Destination, reply: &Reply) -> bool {

@@ -11,6 +11,7 @@
 mod answers;
 pub mod command;
 mod escalate;
+mod gate;
 mod turn;
 
 use crate::config::{Config, Target};

@@ -9,7 +9,8 @@ pub mod rules;
 mod template;
 
 use crate::config::Target;
-use crate::diagnostics::{CheckOutcome, Finding, Runner};
+use crate::diagnostics::gate::Gate;
+use crate::diagnostics::{CheckOutcome, Finding};
 use crate::intents::{ErrorCode, Intent, Slots};
 use crate::memory::Turn;
 use async_trait::async_trait;
@@ -55,9 +56,10 @@ pub struct Context<'a> {
     pub user_text: &'a str,
     /// Knowledge-base entries for the error code in the slots.
     pub error_codes: Vec<&'a ErrorCode>,
-    /// The runner the engine uses, for recommenders that may request more allow-listed checks
-    /// (the LLM's tools). `None` where no diagnostics may run (benchmarks). Rules ignore it.
-    pub runner: Option<&'a Runner>,
+    /// The turn's door to the databases, for recommenders that may request more allow-listed
+    /// checks or an EXPLAIN (the LLM's tools): authorised, budgeted and audited as the user's own
+    /// requests are. `None` where no diagnostics may run (benchmarks). Rules ignore it.
+    pub gate: Option<&'a dyn Gate>,
     /// Targets this user may run diagnostics on (the LLM's `target` enum). Rules ignore it.
     pub allowed_targets: Vec<&'a Target>,
     /// Targets this user may EXPLAIN on (the LLM's `explain` tool). Rules ignore it.

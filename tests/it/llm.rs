@@ -4,7 +4,42 @@
 use crate::openai_standin::{Answer, Auth, OpenAiStandIn, Received};
 use crate::support::{msg, TestDb};
 use dbabot::config::{Config, Secret, Target};
+use dbabot::diagnostics::gate::{Caller, Explained, Gate};
 use dbabot::diagnostics::{CheckOutcome, CheckStatus, Finding, ResultSet, Runner};
+
+/// A gate straight onto a runner, for driving the LLM recommender without an engine (no policy,
+/// no audit: the engine's own gate is tested in `llm_tools_are_audited_and_budgeted`).
+struct RunnerGate<'a>(&'a Runner);
+
+#[async_trait::async_trait]
+impl Gate for RunnerGate<'_> {
+    async fn run_check(
+        &self,
+        target: &dbabot::config::Target,
+        check: &str,
+        _caller: Caller,
+    ) -> Result<CheckOutcome, String> {
+        Ok(self.0.run_check(&target.alias, check).await)
+    }
+    async fn explain(
+        &self,
+        target: &dbabot::config::Target,
+        sql: &str,
+        _caller: Caller,
+    ) -> Explained {
+        match dbabot::explain::check_select(sql, target.engine) {
+            Err(r) => Explained::Refused(r),
+            Ok(select) => {
+                let plan = self.0.explain(&target.alias, &select).await;
+                Explained::Planned {
+                    select,
+                    plan,
+                    duration_ms: 0,
+                }
+            }
+        }
+    }
+}
 use dbabot::intents::{Catalog, Slots};
 use dbabot::memory::{Memory, Turn};
 use dbabot::recommend::llm::{LlmRecommender, ToolSupport};
@@ -238,7 +273,7 @@ async fn tool_call_round_trip_runs_a_real_check_on_postgres_and_grounds_the_answ
         outcomes: &[],
         user_text: "review the schema of orders-prod",
         error_codes: vec![],
-        runner: Some(&runner),
+        gate: Some(&RunnerGate(&runner)),
         allowed_targets: vec![&target],
         explain_targets: vec![&target],
         turns: &[],
@@ -669,7 +704,7 @@ async fn redaction_no_secret_reaches_the_provider() {
         outcomes: &outcomes,
         user_text: "why is it slow? password=UserPw-999 and mail me at dana.dev@example.com, Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36",
         error_codes: vec![],
-        runner: Some(&runner),
+        gate: Some(&RunnerGate(&runner)),
         allowed_targets: vec![&target],
         explain_targets: vec![&target],
         turns: &turns,
@@ -798,7 +833,7 @@ async fn prompt_injection_in_pg_stat_activity_runs_nothing_but_allow_listed_chec
         outcomes: &outcomes,
         user_text: "sessions idle in transaction on orders-prod?",
         error_codes: vec![],
-        runner: Some(&runner),
+        gate: Some(&RunnerGate(&runner)),
         allowed_targets: vec![&target],
         explain_targets: vec![&target],
         turns: &[],

@@ -4,7 +4,6 @@ use crate::diagnostics::{Finding, ResultSet};
 use dbabot_chat::Severity;
 use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
 use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 use std::collections::BTreeMap;
 
 /// Groups the catalog's `(tbl, idx, cols, is_unique)` rows and reports indexes whose column list equals
@@ -73,7 +72,9 @@ pub fn duplicate_indexes_by_columns(
 /// the text does not parse or does not read `table`.
 pub fn where_columns(query: &str, table: &str) -> Vec<String> {
     let table = table.rsplit('.').next().unwrap_or(table).to_lowercase();
-    let Ok(stmts) = Parser::parse_sql(&GenericDialect {}, query) else {
+    // Query texts come from the database, written by anyone: the same depth and size limits
+    // as user SQL, so a deep expression in someone's query cannot overflow the bot's stack.
+    let Ok(stmts) = crate::explain::parse_limited(query, &GenericDialect {}, "SQL") else {
         return Vec::new();
     };
     let mut cols = Vec::new();

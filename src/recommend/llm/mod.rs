@@ -470,9 +470,9 @@ impl LlmRecommender {
             .iter()
             .map(|o| (target_alias.clone(), o.clone()))
             .collect();
-        let mut toolbox = ctx.runner.map(|r| {
+        let mut toolbox = ctx.gate.map(|g| {
             tools::ToolBox::new(
-                r,
+                g,
                 ctx.allowed_targets.clone(),
                 ctx.explain_targets.clone(),
                 &s,

@@ -1,22 +1,24 @@
 //! The model's tools: `run_check` (the diagnostics catalog, check names and targets as enums) and
 //! `explain` (one SELECT through [`crate::explain::check_select`], plain EXPLAIN only). Every call
 //! is validated again here — the enums in the schema are a hint to the model, not a guarantee —
-//! and runs through the engine's [`Runner`], so the same read-only rules apply as everywhere.
+//! and runs through the turn's [`Gate`]: the same access policy, per-user budget, SQL guard and audit
+//! trail as the user's own requests.
 
 use super::metrics::ToolCallRecord;
 use super::prompt::{outcome_json, unfence};
 use super::redact::Scrubber;
 use crate::config::{Engine, Target};
-use crate::diagnostics::{catalog, CheckOutcome, Runner};
+use crate::diagnostics::gate::{Caller, Explained, Gate};
+use crate::diagnostics::{catalog, CheckOutcome};
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 use serde_json::{json, Value};
 
 /// Plan lines returned to the model.
 const MAX_PLAN_LINES: usize = 60;
 
-/// Tools for one answer: the runner, the targets this user may query, and what ran so far.
+/// Tools for one answer: the gate, the targets this user may query, and what ran so far.
 pub struct ToolBox<'a> {
-    runner: &'a Runner,
+    gate: &'a dyn Gate,
     targets: Vec<&'a Target>,
     explain_targets: Vec<&'a Target>,
     scrubber: &'a Scrubber,
@@ -32,14 +34,14 @@ pub struct ToolResult {
 
 impl<'a> ToolBox<'a> {
     pub fn new(
-        runner: &'a Runner,
+        gate: &'a dyn Gate,
         targets: Vec<&'a Target>,
         explain_targets: Vec<&'a Target>,
         scrubber: &'a Scrubber,
         already: Vec<(String, CheckOutcome)>,
     ) -> Self {
         ToolBox {
-            runner,
+            gate,
             targets,
             explain_targets,
             scrubber,
@@ -198,11 +200,20 @@ impl<'a> ToolBox<'a> {
                     .map(|(_, o)| o.clone());
                 let (outcome, again) = match cached {
                     Some(o) => (o, true),
-                    None => {
-                        let o = self.runner.run_check(&target.alias, &check).await;
-                        self.ran.push((target.alias.clone(), o.clone()));
-                        (o, false)
-                    }
+                    None => match self.gate.run_check(target, &check, Caller::Llm).await {
+                        Ok(o) => {
+                            self.ran.push((target.alias.clone(), o.clone()));
+                            (o, false)
+                        }
+                        Err(denied) => {
+                            return refuse(
+                                name,
+                                Some(target.alias.clone()),
+                                Some(check),
+                                s.text(&denied),
+                            )
+                        }
+                    },
                 };
                 let mut v = outcome_json(&outcome, Some(&target.alias), s);
                 if again {
@@ -236,9 +247,11 @@ impl<'a> ToolBox<'a> {
                             .into(),
                     );
                 };
-                let safe = match crate::explain::check_select(&sql, target.engine) {
-                    Ok(safe) => safe,
-                    Err(refusal) => {
+                let (safe, plan) = match self.gate.explain(target, &sql, Caller::Llm).await {
+                    Explained::Denied(why) => {
+                        return refuse(name, Some(target.alias.clone()), shown, s.text(&why))
+                    }
+                    Explained::Refused(refusal) => {
                         return refuse(
                             name,
                             Some(target.alias.clone()),
@@ -246,8 +259,9 @@ impl<'a> ToolBox<'a> {
                             format!("not run: {refusal}"),
                         )
                     }
+                    Explained::Planned { select, plan, .. } => (select, plan),
                 };
-                match self.runner.explain(&target.alias, &safe).await {
+                match plan {
                     Ok(plan) => {
                         let lines: Vec<String> = plan
                             .rows
