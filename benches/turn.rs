@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 outcomes: &outcomes,
                 user_text: text,
                 error_codes: vec![],
-                runner: None,
+                gate: None,
                 allowed_targets: vec![&target],
                 explain_targets: vec![],
                 turns: &[],

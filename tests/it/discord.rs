@@ -31,9 +31,9 @@ fn spec() -> &'static Value {
     DOC.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/specs/discord-api.openapi.json"
+            "/tests/fixtures/specs/discord-api.openapi.json"
         );
-        let text = std::fs::read_to_string(path).expect("Discord OpenAPI spec in ../shared");
+        let text = std::fs::read_to_string(path).expect("Discord OpenAPI spec in tests/fixtures");
         serde_json::from_str(&text).expect("spec is JSON")
     })
 }

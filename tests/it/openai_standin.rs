@@ -39,9 +39,9 @@ fn spec() -> &'static Value {
     DOC.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/specs/openai.openapi.yaml"
+            "/tests/fixtures/specs/openai.openapi.yaml"
         );
-        let text = std::fs::read_to_string(path).expect("OpenAI OpenAPI spec in ../shared");
+        let text = std::fs::read_to_string(path).expect("OpenAI OpenAPI spec in tests/fixtures");
         // Integer bounds beyond 64 bits (`seed`) do not fit a YAML integer: read them as floats.
         let text = regex::Regex::new(r"(?m)(:\s*-?\d{19,})\s*$")
             .expect("regex")

@@ -375,7 +375,11 @@ impl PrivateMaria {
             .local_addr()
             .ok()?
             .port();
-        let mut cmd = std::process::Command::new("mariadbd");
+        let server = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mariadbd");
+        let mut cmd = std::process::Command::new(server);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
@@ -591,4 +595,90 @@ async fn sqlite_corpus_leaves_no_trace() {
     assert!(planned >= 1, "nothing was planned at all");
     bots.rules.runner().close().await;
     bots.llm.runner().close().await;
+}
+
+/// Issue 12: an LLM tool call is the user's request — it leaves an audit record and is denied
+/// once the user's per-minute budget is spent, exactly like the user's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_tool_calls_are_audited_and_budgeted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
+    let standin = OpenAiStandIn::start(Auth::Bearer(None)).await;
+    let mut cfg = Config::embedded(dir.path().to_path_buf());
+    cfg.targets = vec![demo];
+    cfg.sections.insert(
+        "access".into(),
+        toml::from_str(
+            "default_role = \"admin\"\n[limits]\nper_user_per_minute = 2\nper_target_per_minute = 100\n",
+        )
+        .expect("access"),
+    );
+    let llm_cfg: toml::Value = toml::from_str(&format!(
+        "provider = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"test-model\"\n",
+        standin.base_url()
+    ))
+    .expect("llm toml");
+    let no_env = |_: &str| None::<String>;
+    let llm =
+        dbabot::recommend::llm::LlmRecommender::from_config(&llm_cfg, &no_env).expect("llm config");
+    let memory = Memory::open(&dir.path().join("memory")).expect("memory");
+    let engine = Engine::new(
+        cfg,
+        Catalog::embedded().expect("catalog"),
+        memory,
+        Arc::new(llm),
+    )
+    .expect("engine");
+    let checks = dbabot::diagnostics::catalog::names(DbEngine::Sqlite);
+    let (a, b) = (checks[0], checks[checks.len() - 1]);
+    standin.script([
+        Answer::tool("run_check", json!({"check": a, "target": "demo"})),
+        Answer::tool("run_check", json!({"check": b, "target": "demo"})),
+        Answer::tool(
+            "explain",
+            json!({"sql": "SELECT * FROM orders WHERE id = 1", "target": "demo"}),
+        ),
+        final_answer(),
+    ]);
+    let _ = ask(
+        &engine,
+        "budget-1",
+        "queries on events are slow on demo, why?",
+    )
+    .await;
+    let records = engine.audit().records(None, None).expect("audit");
+    let llm_runs: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == "llm_diagnostic")
+        .collect();
+    let denials: Vec<_> = records.iter().filter(|r| r.action == "denial").collect();
+    assert_eq!(
+        llm_runs.len(),
+        1,
+        "one LLM tool call fits the budget: {records:#?}"
+    );
+    assert_eq!(llm_runs[0].check, a);
+    assert!(
+        denials.len() >= 2,
+        "the second run_check and the explain are denied and audited: {records:#?}"
+    );
+    assert!(
+        !records.iter().any(|r| r.action == "llm_explain"),
+        "the denied EXPLAIN never ran: {records:#?}"
+    );
+    // The model was told why.
+    let tool_texts: Vec<String> = standin
+        .received()
+        .iter()
+        .flat_map(|r| r.messages())
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].to_string())
+        .collect();
+    assert!(
+        tool_texts
+            .iter()
+            .any(|t| t.contains("diagnostic runs for this minute")),
+        "{tool_texts:#?}"
+    );
+    engine.runner().close().await;
 }

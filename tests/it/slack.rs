@@ -148,7 +148,7 @@ fn slacks_documented_signing_example_verifies() {
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/slack-signing.json"
+            "/tests/fixtures/slack-signing.json"
         ))
         .expect("fixture"),
     )

@@ -1,7 +1,7 @@
 //! Microsoft Teams adapter over the wire: the real router on loopback, HMAC-signed outgoing
 //! webhook Activities as Teams sends them, a real engine (SQLite demo or a throwaway PostgreSQL
 //! database), and a local stand-in for the Workflows incoming webhook. Every card that reaches a
-//! client or the stand-in is validated against the Adaptive Card 1.4 JSON schema in ../shared.
+//! client or the stand-in is validated against the Adaptive Card 1.4 JSON schema in tests/fixtures.
 
 use crate::support::{wait_until, TestBot, TestDb};
 use async_trait::async_trait;
@@ -34,7 +34,7 @@ const DANA_AAD: &str = "6f0c2a1e-4b7d-4e2a-9c3f-8d1e5b7a9c20";
 
 fn schema() -> jsonschema::Validator {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/adaptive-card-1.4.schema.json");
+        .join("tests/fixtures/adaptive-card-1.4.schema.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
