@@ -13,6 +13,7 @@ mod openai_standin;
 mod postgres;
 mod readonly;
 mod serve;
+mod serve_deep;
 mod slack;
 mod slack_standin;
 mod sqlite_demo;
