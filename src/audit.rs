@@ -3,8 +3,13 @@
 //!
 //! Each record carries `prev_hash` (the previous record's `hash`) and `hash` =
 //! SHA-256(`prev_hash` + the record's canonical JSON without `hash`). Records hold no secrets and
-//! no result rows — only counts.
+//! no result rows — only counts. Because a chained record can never be scrubbed later, every
+//! field is sanitised in [`Audit::append`] before it is hashed: `check` (a check name or a short
+//! reason) through [`crate::redact::audit_field`] — no secrets, no quoted text or long numbers,
+//! no token a parser quoted, at most 160 characters — and the identifier fields through
+//! [`crate::redact::audit_id`].
 
+use crate::redact::{audit_field, audit_id};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -32,7 +37,7 @@ pub struct AuditRecord {
     pub target: String,
     /// `diagnostic`, `explain`, `denial`, `escalation`, `case_ack`, `case_resolve`, `case_ask`, `forget`.
     pub action: String,
-    /// Check name, or what was denied.
+    /// Check name, or what was denied/refused and why (sanitised, at most 160 characters).
     pub check: String,
     pub duration_ms: u64,
     /// Rows read (never the rows themselves).
@@ -116,15 +121,15 @@ impl Audit {
             let mut rec = AuditRecord {
                 seq,
                 time_ms: now_ms,
-                platform: e.platform,
-                user: e.user,
-                thread: e.thread,
-                target: e.target,
-                action: e.action,
-                check: crate::redact::redact(&e.check),
+                platform: audit_id(&e.platform),
+                user: audit_id(&e.user),
+                thread: audit_id(&e.thread),
+                target: audit_id(&e.target),
+                action: audit_id(&e.action),
+                check: audit_field(&e.check),
                 duration_ms: e.duration_ms,
                 rows: e.rows,
-                outcome: e.outcome,
+                outcome: audit_field(&e.outcome),
                 prev_hash,
                 hash: String::new(),
             };
@@ -278,5 +283,57 @@ mod tests {
             a.verify().expect("verify"),
             Verification::Broken { seq: 2, .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn records_never_hold_literals_or_secrets() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = sled::open(dir.path()).expect("sled");
+        let a = Audit::open(&db).expect("audit");
+        // What a refusal used to carry into the chain: a parser message quoting the input.
+        let reasons = [
+            "the SQL does not parse: sql parser error: Expected: end of statement, found: 'Card-4111111111111111' at Line: 1, Column: 40",
+            "the SQL does not parse: sql parser error: Expected: ), found: hunter2 at Line: 1, Column: 9",
+            "syntax error at or near \"s3cr3t-literal\" password=Pa55w0rd postgres://a:b1b2b3@h/x",
+            "it is a DELETE statement; WHERE email = 'dana@example.com' AND pin = 987654",
+        ];
+        for (i, r) in reasons.iter().enumerate() {
+            a.append(
+                Entry {
+                    action: "explain".into(),
+                    check: r.to_string(),
+                    outcome: "refused".into(),
+                    user: "U1\nforged line".into(),
+                    ..Default::default()
+                },
+                1000 + i as u64,
+            )
+            .await
+            .expect("append");
+        }
+        let records = a.records(None, None).expect("records");
+        let all = serde_json::to_string(&records).expect("json");
+        for leak in [
+            "4111111111111111",
+            "hunter2",
+            "s3cr3t-literal",
+            "Pa55w0rd",
+            "b1b2b3",
+            "dana@example.com",
+            "987654",
+            "\\nforged",
+        ] {
+            assert!(!all.contains(leak), "{leak} entered the audit chain: {all}");
+        }
+        assert!(records.iter().all(|r| r.check.chars().count() <= 161));
+        assert!(
+            records[0].check.starts_with("the SQL does not parse"),
+            "{}",
+            records[0].check
+        );
+        assert_eq!(
+            a.verify().expect("verify"),
+            Verification::Intact { records: 4 }
+        );
     }
 }

@@ -2,7 +2,11 @@
 //!
 //! One sled tree, `threads`, maps the thread key (`platform/workspace/channel/thread`) to a JSON
 //! [`ThreadState`]. [`Memory::save`] flushes before returning, so a reply is only sent once its
-//! state is durable. Text is passed through [`crate::redact::redact`] before it is stored.
+//! state is durable. Every text field (turns, slots including pasted SQL, the pending question,
+//! finding titles, details and facts, recommendations) is passed through
+//! [`crate::redact::redact`] before it is stored: AWS keys, `-p<password>`, `password=…`, DSNs
+//! with credentials, bearer and Slack tokens never reach the disk. Quoted values keep their
+//! quotes, so a redacted query still parses.
 
 use crate::diagnostics::Finding;
 use crate::intents::Slots;
@@ -115,6 +119,36 @@ impl ThreadState {
     }
 }
 
+impl ThreadState {
+    /// A copy with every free-text field redacted ([`crate::redact::redact`]), as stored.
+    pub fn redacted(&self) -> ThreadState {
+        use crate::redact::redact;
+        let mut s = self.clone();
+        for name in crate::intents::slots::NAMES {
+            if let Some(v) = s.slots.get(name).map(redact) {
+                s.slots.set(name, Some(v));
+            }
+        }
+        if let Some(Pending::Intent { text, .. }) = &mut s.pending {
+            *text = redact(text);
+        }
+        for t in &mut s.turns {
+            t.text = redact(&t.text);
+        }
+        for f in &mut s.findings {
+            f.title = redact(&f.title);
+            f.detail = redact(&f.detail);
+            for v in f.facts.values_mut() {
+                *v = redact(v);
+            }
+        }
+        for r in s.recommendations.iter_mut().chain(s.checks_run.iter_mut()) {
+            *r = redact(r);
+        }
+        s
+    }
+}
+
 /// The sled-backed thread store. Cheap to clone.
 #[derive(Clone)]
 pub struct Memory {
@@ -152,12 +186,12 @@ impl Memory {
         }
     }
 
-    /// Stores the state and flushes to disk.
+    /// Stores the state, redacted ([`ThreadState::redacted`]), and flushes to disk.
     ///
     /// # Errors
     /// [`MemoryError`] when the write or flush fails.
     pub async fn save(&self, state: &ThreadState) -> Result<(), MemoryError> {
-        let bytes = serde_json::to_vec(state)?;
+        let bytes = serde_json::to_vec(&state.redacted())?;
         self.threads.insert(state.key.as_bytes(), bytes)?;
         self.db.flush_async().await?;
         Ok(())
@@ -234,5 +268,83 @@ mod tests {
         mem.save(&s).await.expect("save");
         assert!(mem.forget(&key).await.expect("forget").is_some());
         assert!(mem.load(&key).expect("load").is_none());
+    }
+
+    #[tokio::test]
+    async fn secrets_never_reach_the_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mem = Memory::open(dir.path()).expect("open");
+        let key = ThreadKey::new(Platform::Console, "local", "console", "t2");
+        let mut s = ThreadState::new(&key, 100);
+        let secrets = [
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "S3cretPw",
+            "Hunter22",
+            "pgAdm1nPw",
+            "xoxb-1234567890-abcdefghij",
+            "eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl",
+            "tok-77aa",
+        ];
+        s.push_turn(
+            "user",
+            "keys AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY; I ran mysql -uroot -pS3cretPw and mysqldump --password=Hunter22",
+            None,
+            100,
+            10,
+        );
+        s.push_turn("user", "postgres://admin:pgAdm1nPw@db.internal/orders is slow, token xoxb-1234567890-abcdefghij, Authorization: Bearer eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl", None, 100, 10);
+        s.slots.sql = Some("SELECT * FROM sessions WHERE token = 'tok-77aa'".into());
+        s.slots.object = Some("postgres://admin:pgAdm1nPw@db.internal/orders".into());
+        s.pending = Some(Pending::Intent {
+            options: vec![],
+            text: "password=Hunter22 why".into(),
+        });
+        s.findings.push(
+            Finding::new(
+                "c",
+                "c",
+                dbabot_chat::Severity::Info,
+                "mysql -pS3cretPw seen",
+            )
+            .fact("query", "SET PASSWORD = PASSWORD('Hunter22')"),
+        );
+        s.recommendations.push("use AKIAIOSFODNN7EXAMPLE".into());
+        mem.save(&s).await.expect("save");
+        // Every byte sled wrote, not just what load() returns.
+        let mut raw = Vec::new();
+        for entry in walk(dir.path()) {
+            raw.extend(std::fs::read(entry).expect("read"));
+        }
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(
+            raw.contains("is slow"),
+            "the store is not plain text; the scan proves nothing"
+        );
+        for secret in secrets {
+            assert!(!raw.contains(secret), "{secret} was written to disk");
+        }
+        let back = mem.load(&key).expect("load").expect("present");
+        // The pasted query still parses as SQL after redaction.
+        assert_eq!(
+            back.slots.sql.as_deref(),
+            Some("SELECT * FROM sessions WHERE token = '***'")
+        );
+        assert!(back.turns[1].text.contains("is slow"), "{:?}", back.turns);
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    out.extend(walk(&p));
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out
     }
 }

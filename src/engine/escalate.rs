@@ -1,5 +1,10 @@
 //! Escalation inside a conversation: creating a case, the DBA's actions on it, reminders,
 //! automatic triggers, and the audit records of all of it.
+//!
+//! Everything a case stores or posts (the requester's words, the "Tried / note", findings,
+//! the summary that also goes to PagerDuty, the DBA's resolution and questions) passes through
+//! [`crate::redact::scrub`] — secrets removed, query literals normalised to `$n` — before it is
+//! stored, and again before each post (cases stored by older versions included).
 
 use super::Engine;
 use crate::audit::Entry;
@@ -8,7 +13,45 @@ use crate::escalation::case::normalize_id;
 use crate::escalation::{priority, Case, CaseStatus};
 use crate::memory::ThreadState;
 use crate::policy::Action;
+use crate::redact::{clip, redact, scrub};
 use dbabot_chat::{Choice, Destination, Field, InboundMessage, Part, Reply, Severity};
+
+/// Characters kept of an escalation note, a resolution or a DBA's question.
+const NOTE_MAX: usize = 1000;
+
+/// `c` with every free-text field scrubbed ([`scrub`]; ids and names [`redact`]ed).
+fn scrubbed(c: &Case) -> Case {
+    let mut c = c.clone();
+    c.summary = scrub(&c.summary);
+    c.trigger = scrub(&c.trigger);
+    for list in [
+        &mut c.user_words,
+        &mut c.findings,
+        &mut c.tried,
+        &mut c.diagnostics,
+    ] {
+        for item in list.iter_mut() {
+            *item = scrub(item);
+        }
+    }
+    for r in c.recommendations.iter_mut() {
+        *r = redact(r);
+    }
+    for v in [
+        &mut c.target,
+        &mut c.engine,
+        &mut c.environment,
+        &mut c.cloud,
+        &mut c.resolution,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *v = scrub(v);
+    }
+    c.requester_name = redact(&c.requester_name);
+    c
+}
 
 /// `HH:MM UTC` of a Unix time in seconds.
 fn clock_time(secs: u64) -> String {
@@ -118,6 +161,7 @@ impl Engine {
     }
 
     fn handoff(&self, c: &Case, reminder: Option<u32>) -> Reply {
+        let c = &scrubbed(c);
         let mut r = Reply {
             severity: c.worst,
             intent: Some("escalation_handoff".into()),
@@ -258,7 +302,13 @@ impl Engine {
             .iter()
             .filter(|f| f.severity > Severity::Ok)
             .take(8)
-            .map(|f| format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title))
+            .map(|f| {
+                format!(
+                    "[{}] {}",
+                    f.severity.as_str().to_uppercase(),
+                    scrub(&f.title)
+                )
+            })
             .collect();
         let user_words: Vec<String> = state
             .turns
@@ -266,7 +316,7 @@ impl Engine {
             .filter(|t| t.role == "user")
             .rev()
             .take(4)
-            .map(|t| t.text.clone())
+            .map(|t| scrub(&t.text))
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
@@ -281,7 +331,7 @@ impl Engine {
             Ok(id) => id,
             Err(e) => return Reply::text(format!("I could not create a case: {e}")),
         };
-        let summary = format!(
+        let summary = scrub(&format!(
             "{} asked about {} on {}{}{}. {} {} Escalated because: {}.",
             msg.user.display_name,
             intent_title,
@@ -321,8 +371,8 @@ impl Engine {
                 format!("{} checks ran.", state.checks_run.len())
             },
             trigger
-        );
-        let mut case = Case {
+        ));
+        let case = Case {
             id: id.clone(),
             status: CaseStatus::Open,
             priority: prio.to_string(),
@@ -348,8 +398,12 @@ impl Engine {
             diagnostics: state.checks_run.clone(),
             findings: key_findings,
             worst,
-            recommendations: state.recommendations.clone(),
-            tried: note.into_iter().collect(),
+            recommendations: state.recommendations.iter().map(|r| redact(r)).collect(),
+            tried: note
+                .map(|n| scrub(&clip(n.trim(), NOTE_MAX)))
+                .filter(|n| !n.is_empty())
+                .into_iter()
+                .collect(),
             summary,
             created_at: now,
             updated_at: now,
@@ -361,6 +415,7 @@ impl Engine {
             reminders_sent: 0,
             posted_to: None,
         };
+        let mut case = scrubbed(&case);
         let delivered = match &self.inner.escalation.destination {
             Some(d) => self
                 .post(d, &self.handoff(&case, None))
@@ -478,7 +533,8 @@ impl Engine {
                     text.trim().to_string()
                 };
                 case.status = CaseStatus::Resolved;
-                case.resolution = Some(crate::redact::redact(&note));
+                let note = scrub(&clip(&note, NOTE_MAX));
+                case.resolution = Some(note.clone());
                 case.resolved_at = Some(now);
                 case.next_reminder_at = None;
                 self.post(
@@ -510,7 +566,7 @@ impl Engine {
                     &Reply::text(format!(
                         "❓ {who} (DBA team) asks about {}: {} — please answer in this thread.",
                         case.id,
-                        text.trim()
+                        scrub(&clip(text.trim(), NOTE_MAX))
                     )),
                 )
                 .await;

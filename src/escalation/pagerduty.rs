@@ -44,6 +44,9 @@ impl PagerDuty {
         let mut body =
             json!({"routing_key": self.routing_key, "event_action": action, "dedup_key": case_id});
         if action == "trigger" {
+            // PagerDuty keeps events: no secrets, no query literals (Events API v2 caps the
+            // summary at 1024 characters).
+            let summary = crate::redact::scrub(summary);
             body["payload"] = json!({"summary": summary.chars().take(1024).collect::<String>(), "source": source, "severity": severity, "component": "database", "group": "dbabot"});
         }
         match self.http.post(&self.url).json(&body).send().await {

@@ -593,3 +593,85 @@ async fn per_user_limits_and_the_cases_command() {
         r.plain_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_summaries_are_redacted_before_they_are_stored_or_posted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
+    let b = bot(
+        vec![demo],
+        &[("escalation", ESCALATION), ("access", ACCESS)],
+    );
+    b.engine
+        .handle(from(
+            "U1",
+            "red-1",
+            "queries on events are slow on demo: SELECT * FROM customers WHERE email = 'dana@corp.example' AND pin = 445566",
+        ))
+        .await
+        .expect("turn");
+    let r = b
+        .engine
+        .handle(from(
+            "U1",
+            "red-1",
+            "escalate tried mysql -uroot -pS3cretPw and postgres://admin:Adm1nPw@db.internal/x with password=hunter2, key AKIAIOSFODNN7EXAMPLE, then SELECT 1 FROM t WHERE token = 'tok-secret-9'",
+        ))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text().contains("Escalated to the DBA team"),
+        "{}",
+        r.plain_text()
+    );
+    let case = b.engine.cases().list(None).pop().expect("a case");
+    let stored = serde_json::to_string(&case).expect("json");
+    let posted = b.outbox.to_channel("CDBA").join("\n");
+    assert!(posted.contains("Tried / note"), "{posted}");
+    assert!(posted.contains("mysql -uroot -p***"), "{posted}");
+    for (what, text) in [("stored case", &stored), ("DBA channel", &posted)] {
+        for leak in [
+            "S3cretPw",
+            "Adm1nPw",
+            "hunter2",
+            "AKIAIOSFODNN7EXAMPLE",
+            "tok-secret-9",
+            "dana@corp.example",
+            "445566",
+        ] {
+            assert!(!text.contains(leak), "{leak} reached the {what}: {text}");
+        }
+    }
+    // The note's query keeps its shape, literals normalised like pg_stat_statements.
+    assert!(
+        case.tried.iter().any(|t| t.contains("WHERE token = $")),
+        "{:?}",
+        case.tried
+    );
+    // A DBA's question and resolution are scrubbed too before they reach the requester.
+    b.engine
+        .handle(from(
+            "UDBA",
+            "dba-1",
+            &format!("case ask {} is PGPASSWORD=Zq9-secret still set?", case.id),
+        ))
+        .await
+        .expect("ask");
+    b.engine
+        .handle(from(
+            "UDBA",
+            "dba-1",
+            &format!(
+                "case resolve {} rotated postgres://admin:Adm1nPw@db.internal/x",
+                case.id
+            ),
+        ))
+        .await
+        .expect("resolve");
+    let to_requester = b.outbox.to_thread("red-1").join("\n");
+    assert!(to_requester.contains("asks about"), "{to_requester}");
+    assert!(
+        !to_requester.contains("Zq9-secret") && !to_requester.contains("Adm1nPw"),
+        "{to_requester}"
+    );
+}

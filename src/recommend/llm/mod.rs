@@ -27,7 +27,7 @@ pub use answer::{LlmAnswer, LlmFinding};
 pub use config::{Grounding, LlmConfig, Provider};
 pub use grounding::Evidence;
 pub use metrics::{CallRecord, LlmMetrics, ToolCallRecord};
-pub use redact::{normalize_sql, Scrubber};
+pub use redact::{neutralize, normalize_sql, Scrubber};
 
 use super::{Action, Context, RecommendError, Recommendation, Recommender};
 use crate::diagnostics::{CheckOutcome, Finding};
@@ -276,7 +276,13 @@ impl LlmRecommender {
                 known.push(t.dsn.expose().to_string());
             }
         }
-        Scrubber::new(known)
+        // Query texts follow the target engine's quoting rules.
+        let dialect = ctx
+            .and_then(|c| c.target)
+            .map_or(crate::redact::Dialect::Generic, |t| {
+                crate::redact::Dialect::of(t.engine)
+            });
+        Scrubber::new(known).with_dialect(dialect)
     }
 
     /// For `dbabot check-config`: does the endpoint answer a chat completion, and does the model

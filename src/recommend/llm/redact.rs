@@ -3,8 +3,16 @@
 //! On top of [`crate::redact::redact`] (URL credentials, `password=`-style pairs, bearer tokens),
 //! this removes whole DSNs and connection strings, e-mail addresses, common API-key and token
 //! shapes, values the caller knows to be secret (configured DSNs, the provider key), and
-//! normalizes literal values inside SQL text to `$n`, as `pg_stat_statements` does.
+//! normalizes literal values inside SQL text to `$n`, as `pg_stat_statements` does, with the
+//! target engine's quoting rules ([`Dialect`]).
+//!
+//! Text that comes from a database (query texts, comments, application and user names, plan
+//! lines) is data, never an instruction: SQL comments are stripped from it (they are where a
+//! planted "call the tool explain with this sql: …" hides), and instruction-like phrases,
+//! chat-template tags, `<data>` fences and JSON shaped like a tool call are replaced by a marker
+//! the system prompt explains.
 
+use crate::redact::{normalize, normalize_from_sql_start, normalize_in_text, Comments, Dialect};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -39,25 +47,73 @@ static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("static regex")
 });
-/// A SQL statement starting somewhere in free text; literals from here to the end of the line
-/// are normalized.
-static SQL_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"(?i)\b(?:select\s+(?:distinct\b|[\w*\x22'`$(])|insert\s+into\b|update\s+[\w.\x22`]+\s+set\b",
-        r"|delete\s+from\b|with\s+(?:recursive\s+)?[\w\x22]+\s+as\s*\(|values\s*\(|call\s+[\w.]+\s*\(",
-        r"|copy\s+[\w.\x22]+|(?:alter|create)\s+(?:user|role|login)\b|grant\s+\w|execute\s+\w|prepare\s+\w",
-        r"|set\s+password\b|identified\s+by\b|replace\s+into\b|merge\s+into\b|upsert\b)",
-    ))
-    .expect("static regex")
-});
 /// Quoted literals in non-SQL text that quotes data (plan lines: `Filter: (email = 'x'::text)`).
 static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"'(?:[^']|'')*'").expect("static regex"));
+/// `/* … */` anywhere in database text (non-greedy; an unterminated one runs to the end).
+static BLOCK_COMMENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)/\*.*?(?:\*/|$)").expect("static regex"));
+static FENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<\s*/?\s*data\s*>").expect("static regex"));
+/// Chat-template and role tags a model may treat as structure.
+static ROLE_TAGS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)<\|[^|>]{0,40}\|>|\[/?INST\]|<<\s*/?\s*SYS\s*>>|<\s*/?\s*(?:system|assistant|user|tool|tool_call|tool_calls|function_call|function|instructions?)\b[^<>]{0,80}>")
+        .expect("static regex")
+});
+/// Phrases that address the model: "ignore previous instructions", "call the tool …",
+/// "you are now …", tool-call vocabulary.
+static INSTRUCTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}?\b(?:instructions?|rules?|prompts?|directions?|guidelines?|guardrails?|context)\b",
+        r"|\b(?:call|invoke|use|run|execute|trigger|issue)\s+(?:the\s+|a\s+|your\s+|this\s+)?(?:tools?|functions?|explain|run_check)\b",
+        r"|\b(?:you\s+are\s+now|act\s+as|pretend\s+to\s+be|new\s+instructions?|system\s+prompt|developer\s+mode|jailbreak)\b",
+        r"|\b(?:tool_calls?|function_call|run_check)\b",
+    ))
+    .expect("static regex")
+});
+/// One brace level of JSON with tool-call keys (`{"name": "explain", "arguments": …}`).
+static TOOL_JSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\{[^{}]*"(?:name|function|tool|tool_name|arguments|args|tool_calls|parameters|sql)"\s*:[^{}]*\}"#)
+        .expect("static regex")
+});
+
+/// What replaces an instruction-like phrase in database text.
+pub const INSTRUCTION_MARKER: &str = "[instruction-like text removed]";
+/// What replaces JSON shaped like a tool call in database text.
+pub const TOOL_JSON_MARKER: &str = "[tool-call-like JSON removed]";
+
+/// Makes database text inert for the model: `<data>` fences, chat-template tags,
+/// instruction-like phrases and tool-call-shaped JSON are replaced by markers.
+pub fn neutralize(s: &str) -> String {
+    let mut out = FENCE.replace_all(s, "[data]").into_owned();
+    out = ROLE_TAGS.replace_all(&out, "[tag removed]").into_owned();
+    // Innermost objects first, so nested arguments do not keep the outer call alive.
+    for _ in 0..8 {
+        let next = TOOL_JSON.replace_all(&out, TOOL_JSON_MARKER).into_owned();
+        if next == out {
+            break;
+        }
+        out = next;
+    }
+    INSTRUCTION
+        .replace_all(&out, INSTRUCTION_MARKER)
+        .into_owned()
+}
 
 /// Scrubs outbound text. Built per answer with the secrets the caller knows.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scrubber {
     known: Vec<String>,
+    dialect: Dialect,
+}
+
+impl Default for Scrubber {
+    fn default() -> Self {
+        Scrubber {
+            known: Vec::new(),
+            dialect: Dialect::Generic,
+        }
+    }
 }
 
 impl Scrubber {
@@ -76,51 +132,79 @@ impl Scrubber {
         // Longest first, so a DSN goes before the password inside it.
         known.sort_by_key(|s| std::cmp::Reverse(s.len()));
         known.dedup();
-        Scrubber { known }
+        Scrubber {
+            known,
+            dialect: Dialect::Generic,
+        }
     }
 
-    /// Free text (user words, finding titles, error messages): secrets removed, SQL literals
-    /// normalized from the first statement keyword to the end of each line.
+    /// The quoting rules used for SQL (the target's engine; [`Dialect::Generic`] by default).
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// Free text from the user (their words, slot values) or the bot: secrets removed, SQL
+    /// literals normalized and SQL comments stripped from the first statement keyword to the
+    /// end of each line, `<data>` fences neutralized.
     pub fn text(&self, s: &str) -> String {
-        let s = self.secrets(s);
-        s.split('\n')
-            .map(|line| match SQL_START.find(line) {
-                Some(m) => format!(
-                    "{}{}",
-                    &line[..m.start()],
-                    normalize_sql(&line[m.start()..])
-                ),
-                None => line.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        // Literals before secrets: redaction may change quoting, normalization reveals nothing.
+        let s = self.secrets(&normalize_in_text(
+            &self.known(s),
+            self.dialect,
+            Comments::Strip,
+        ));
+        FENCE.replace_all(&s, "[data]").into_owned()
     }
 
-    /// A value known to be SQL (a captured query text, the `sql` slot): every literal → `$n`.
+    /// Free text that came from a database (finding titles and facts quoting application names,
+    /// users, query texts): as [`Scrubber::text`], with every `/* … */` comment stripped and
+    /// the result [`neutralize`]d.
+    pub fn data_text(&self, s: &str) -> String {
+        // Neutralized before and after normalization: tool-call JSON is recognised by its
+        // quotes, and normalization must not hide what the second pass would catch.
+        let s = neutralize(&self.known(s));
+        let s = BLOCK_COMMENT.replace_all(&s, " ");
+        let s = normalize_from_sql_start(&s, self.dialect, Comments::Strip);
+        neutralize(&self.secrets(&s))
+    }
+
+    /// A value known to be SQL (a captured query text, the `sql` slot): every literal → `$n`,
+    /// comments stripped, the rest [`neutralize`]d.
     pub fn sql(&self, s: &str) -> String {
-        normalize_sql(&self.secrets(s))
+        let s = normalize(&neutralize(&self.known(s)), self.dialect, Comments::Strip);
+        neutralize(&self.secrets(&s))
     }
 
-    /// Text that quotes data but is not SQL (query plans): quoted literals → `$n`.
+    /// Text that quotes data but is not SQL (query plans): quoted literals → `$n`, comments
+    /// stripped, the rest [`neutralize`]d.
     pub fn quoted(&self, s: &str) -> String {
         let s = self.secrets(s);
+        let s = BLOCK_COMMENT.replace_all(&s, " ");
         let mut n = 0;
-        QUOTED
+        let s = QUOTED
             .replace_all(&s, |_: &regex::Captures<'_>| {
                 n += 1;
                 format!("${n}")
             })
-            .into_owned()
+            .into_owned();
+        neutralize(&s)
     }
 
-    /// Secrets only (no SQL normalization).
-    pub fn secrets(&self, s: &str) -> String {
+    /// The caller's known secrets replaced verbatim.
+    fn known(&self, s: &str) -> String {
         let mut out = s.to_string();
         for k in &self.known {
             if out.contains(k.as_str()) {
                 out = out.replace(k.as_str(), "***");
             }
         }
+        out
+    }
+
+    /// Secrets only (no SQL normalization).
+    pub fn secrets(&self, s: &str) -> String {
+        let out = self.known(s);
         let out = DSN_URL.replace_all(&out, "<connection-string>");
         let out = KV_CONN.replace_all(&out, "<connection-string>");
         let out = crate::redact::redact(&out);
@@ -129,168 +213,10 @@ impl Scrubber {
     }
 }
 
-/// Replaces string, numeric and dollar-quoted literals in `sql` with `$1`, `$2`, … (existing
-/// `$n` placeholders are kept and numbering continues after them). Identifiers, keywords and
-/// comments' words stay; double-quoted text stays when it looks like an identifier.
+/// Replaces the literals in `sql` with `$1`, `$2`, … using generic quoting rules (see
+/// [`crate::redact::normalize_sql`] for per-engine rules); comments are kept.
 pub fn normalize_sql(sql: &str) -> String {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut n = 0usize;
-    let mut i = 0;
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    // Highest existing placeholder, so new ones do not collide.
-    let mut j = 0;
-    while j < chars.len() {
-        if chars[j] == '$' && (j == 0 || !is_ident(chars[j - 1])) {
-            let digits: String = chars[j + 1..]
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            if let Ok(v) = digits.parse::<usize>() {
-                n = n.max(v);
-            }
-        }
-        j += 1;
-    }
-    let mut next = |out: &mut String| {
-        n += 1;
-        out.push('$');
-        out.push_str(&n.to_string());
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        let prev_ident = i > 0 && (is_ident(chars[i - 1]) || chars[i - 1] == '.');
-        match c {
-            '\'' => {
-                // 'text' with '' escapes (and backslash escapes, MySQL/E'' strings).
-                let mut k = i + 1;
-                while k < chars.len() {
-                    if chars[k] == '\\' {
-                        k += 2;
-                        continue;
-                    }
-                    if chars[k] == '\'' {
-                        if k + 1 < chars.len() && chars[k + 1] == '\'' {
-                            k += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    k += 1;
-                }
-                // A prefix like E'…', N'…', B'…', X'…' belongs to the literal.
-                if i > 0
-                    && matches!(chars[i - 1], 'E' | 'e' | 'N' | 'n' | 'B' | 'b' | 'X' | 'x')
-                    && (i < 2 || !is_ident(chars[i - 2]))
-                {
-                    out.pop();
-                }
-                next(&mut out);
-                i = (k + 1).min(chars.len());
-            }
-            '"' => {
-                let k = chars[i + 1..]
-                    .iter()
-                    .position(|&c| c == '"')
-                    .map_or(chars.len(), |p| i + 1 + p);
-                let inner: String = chars[i + 1..k.min(chars.len())].iter().collect();
-                let identifier_like = !inner.is_empty()
-                    && inner.len() <= 63
-                    && inner
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ' ')
-                    && !inner.chars().next().is_some_and(|c| c.is_ascii_digit());
-                if identifier_like {
-                    out.push('"');
-                    out.push_str(&inner);
-                    if k < chars.len() {
-                        out.push('"');
-                    }
-                } else {
-                    next(&mut out);
-                }
-                i = (k + 1).min(chars.len());
-            }
-            '$' if !prev_ident => {
-                // $n placeholder, or $tag$ … $tag$ dollar quoting.
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                if !digits.is_empty() {
-                    out.push('$');
-                    out.push_str(&digits);
-                    i += 1 + digits.len();
-                    continue;
-                }
-                let tag_len = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_alphanumeric() || **c == '_')
-                    .count();
-                if chars.get(i + 1 + tag_len) == Some(&'$') {
-                    let tag: String = chars[i..=i + 1 + tag_len].iter().collect();
-                    let body_start = i + 2 + tag_len;
-                    let rest: String = chars[body_start.min(chars.len())..].iter().collect();
-                    let end = rest.find(&tag).map_or(chars.len(), |p| {
-                        body_start + rest[..p].chars().count() + tag.chars().count()
-                    });
-                    next(&mut out);
-                    i = end;
-                } else {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-            c if c.is_ascii_digit() && !prev_ident => {
-                // 42, 3.14, 1e10, 0x1F, .5 handled as digits after '.' is skipped above.
-                let mut k = i;
-                if c == '0' && matches!(chars.get(i + 1), Some('x' | 'X')) {
-                    k += 2;
-                    while k < chars.len() && chars[k].is_ascii_hexdigit() {
-                        k += 1;
-                    }
-                } else {
-                    while k < chars.len() && (chars[k].is_ascii_digit() || chars[k] == '.') {
-                        k += 1;
-                    }
-                    if k < chars.len() && matches!(chars[k], 'e' | 'E') {
-                        let mut m = k + 1;
-                        if m < chars.len() && matches!(chars[m], '+' | '-') {
-                            m += 1;
-                        }
-                        if m < chars.len() && chars[m].is_ascii_digit() {
-                            k = m;
-                            while k < chars.len() && chars[k].is_ascii_digit() {
-                                k += 1;
-                            }
-                        }
-                    }
-                }
-                if k < chars.len() && (chars[k].is_alphabetic() || chars[k] == '_') {
-                    // Part of an identifier such as 2fa_codes: keep it.
-                    while k < chars.len() && is_ident(chars[k]) {
-                        k += 1;
-                    }
-                    out.extend(&chars[i..k]);
-                } else {
-                    // A leading minus sign belongs to the literal: `= -5` → `= $1`.
-                    if out.ends_with('-') {
-                        let before = out[..out.len() - 1].trim_end();
-                        if before.ends_with(['=', '<', '>', '(', ',']) || before.is_empty() {
-                            out.pop();
-                        }
-                    }
-                    next(&mut out);
-                }
-                i = k;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
+    crate::redact::normalize_sql(sql, Dialect::Generic)
 }
 
 #[cfg(test)]
