@@ -11,6 +11,7 @@ mod mssql;
 mod mysql;
 mod openai_standin;
 mod postgres;
+mod scenarios;
 mod serve;
 mod slack;
 mod slack_standin;
