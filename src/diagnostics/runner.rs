@@ -389,12 +389,26 @@ fn evaluate(check: &Check, rows: ResultSet) -> CheckOutcome {
     }
 }
 
+/// The `application_name` of this process's PostgreSQL sessions: `dbabot-` and 16 random hex
+/// digits, fixed for the life of the process. Catalog SQL compares it with
+/// `current_setting('application_name')` to leave out the pool's own connections, so another
+/// client that merely calls itself `dbabot` is still reported.
+pub fn bot_application_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        format!("dbabot-{:016x}", h.finish())
+    })
+}
+
 fn build_pool(t: &Target, limits: &Limits) -> Pool {
     let acquire = Duration::from_millis(limits.connect_timeout_ms);
     match t.engine {
         Engine::Postgres => match PgConnectOptions::from_str(t.dsn.expose()) {
             Ok(o) => {
-                let o = o.application_name("dbabot").options([
+                let o = o.application_name(bot_application_name()).options([
                     ("default_transaction_read_only", "on"),
                     (
                         "statement_timeout",

@@ -19,6 +19,21 @@ impl Engine {
         msg: &InboundMessage,
         state: &mut ThreadState,
     ) -> Outcome {
+        // Urgency words ("help!!", "it's down") never turn a symptom on a target into help text or
+        // an escalation: a symptom gets the health check with the live triage bundle.
+        let symptom = is_symptom(&msg.text);
+        let redirect = symptom
+            && (state.slots.target.is_some() || self.inner.config.targets.len() == 1)
+            && match intent_name {
+                "help" | "greeting" | "out_of_scope" => !is_bare_command(&msg.text),
+                "escalate" => !asks_for_a_human(&msg.text),
+                _ => false,
+            };
+        let intent_name = if redirect {
+            "health_check"
+        } else {
+            intent_name
+        };
         let Some(intent) = self.inner.catalog.intent(intent_name).cloned() else {
             return self.help().into();
         };
@@ -128,6 +143,17 @@ impl Engine {
                 checks.extend(related.diagnostics.iter().cloned());
             }
         }
+        // Triage first for symptoms: what is running (with wait events), blocking chains, long
+        // runners, idle-in-transaction sessions and connection saturation, with the intent's own
+        // checks.
+        let triage = target.is_some() && is_symptom(&msg.text);
+        if triage {
+            for c in TRIAGE {
+                if !checks.iter().any(|x| x == c) {
+                    checks.push(c.to_string());
+                }
+            }
+        }
         checks.dedup();
         // Policy: a denied user still gets the knowledge answer, without diagnostics.
         let mut denial: Option<Reply> = None;
@@ -147,6 +173,39 @@ impl Engine {
         let outcomes: Vec<CheckOutcome> = match target {
             Some(t) if !checks.is_empty() => self.run_audited(msg, t, &checks, state).await,
             _ => Vec::new(),
+        };
+        // A blocking chain found by the triage, or on the table the user named, makes this a
+        // locks answer whatever words were used.
+        let object = state
+            .slots
+            .object
+            .clone()
+            .unwrap_or_default()
+            .to_lowercase();
+        let chain_here = outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
+            f.code == "blocking_chain"
+                && (triage
+                    || (!object.is_empty()
+                        && f.facts
+                            .get("relation")
+                            .is_some_and(|r| r.to_lowercase().contains(&object))))
+        });
+        let locks_intent;
+        let intent = if chain_here
+            && !matches!(
+                intent.name.as_str(),
+                "locks_blocking" | "deadlocks" | "idle_in_transaction"
+            ) {
+            match self.inner.catalog.intent("locks_blocking") {
+                Some(i) => {
+                    locks_intent = i.clone();
+                    state.intent = Some(locks_intent.name.clone());
+                    &locks_intent
+                }
+                None => intent,
+            }
+        } else {
+            intent
         };
         let user_text = crate::redact::redact(&msg.text);
         let gate = super::gate::TurnGate { engine: self, msg };
@@ -607,6 +666,69 @@ impl Engine {
             forgotten: true,
         }
     }
+}
+
+/// The live triage bundle run with the intent's checks when a question describes a symptom.
+const TRIAGE: &[&str] = &[
+    "active_queries",
+    "blocking_chains",
+    "idle_in_transaction",
+    "overview",
+];
+
+/// True when `text` describes a symptom: slow, stuck, hanging, spinning, timing out, failing,
+/// down, on fire, errors…
+pub(crate) fn is_symptom(text: &str) -> bool {
+    let t = text.to_lowercase();
+    const PHRASES: &[&str] = &[
+        "timing out",
+        "timed out",
+        "time out",
+        "on fire",
+        "never finish",
+        "not finishing",
+        "doesn't finish",
+        "does not finish",
+        "won't finish",
+        "not responding",
+        "unresponsive",
+        "forever",
+        "for ages",
+        "is down",
+        "went down",
+        "are down",
+        "grinding",
+        "crawl",
+    ];
+    const WORDS: &[&str] = &[
+        "slow", "slower", "slowly", "sluggish", "stuck", "hanging", "hang", "hangs", "hung",
+        "spinning", "spins", "timeout", "timeouts", "failing", "fails", "failed", "errors",
+        "erroring", "frozen", "freezing", "freezes", "blocked", "stalled", "stalls", "laggy",
+        "lagging", "outage", "waiting",
+    ];
+    PHRASES.iter().any(|p| t.contains(p))
+        || t.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .any(|w| WORDS.contains(&w))
+}
+
+/// True for a message that is only a command word ("help", "hi"), which keeps its meaning.
+fn is_bare_command(text: &str) -> bool {
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.len() <= 2
+}
+
+/// True when the user explicitly asks for a person, not only describes a problem.
+fn asks_for_a_human(text: &str) -> bool {
+    let t = text.to_lowercase();
+    [
+        "escalat", "page ", "paging", "a dba", "the dba", "human", "on-call", "oncall", "on call",
+        "someone",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 /// Plain-language notes on a plan: full scans of the tables the query filters.

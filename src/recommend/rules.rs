@@ -13,6 +13,8 @@ use async_trait::async_trait;
 use dbabot_chat::Severity;
 use std::collections::BTreeMap;
 
+mod safety;
+
 /// Steps rendered per `when` step at most (e.g. three blocking pairs).
 const MAX_PER_STEP: usize = 3;
 
@@ -39,6 +41,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         .iter()
         .flat_map(|o| o.findings.iter().cloned())
         .collect();
+    safety::reconcile(&mut findings);
     // Most severe first; within a severity, those about the object the user named first.
     let object = ctx.slots.object.clone().unwrap_or_default().to_lowercase();
     let mentions = |f: &Finding| !object.is_empty() && f.title.to_lowercase().contains(&object);
@@ -119,9 +122,38 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                     .collect()
             };
             for v in contexts {
-                let a = Action {
-                    text: fill(&s.text, &v),
-                    sql: s.sql.as_ref().map(|q| fill(q, &v)),
+                // A step whose text or SQL needs a fact the finding does not have is left out
+                // rather than shown with a hole (`<pid>`, `n/a`).
+                if safety::has_unfilled(&s.text, &v)
+                    || s.sql
+                        .as_deref()
+                        .is_some_and(|q| safety::has_unfilled(q, &v))
+                {
+                    continue;
+                }
+                let text = fill(&s.text, &v);
+                let sql = s.sql.as_ref().map(|q| fill(q, &v));
+                // Literal `<table>` holes: filled from the named object, else the statement is
+                // left out and the text says what is needed.
+                let object = ctx.slots.object.as_deref();
+                let a = match sql
+                    .as_deref()
+                    .map(|q| safety::fill_literal_holes(q, object))
+                {
+                    Some(None) => Action {
+                        text: format!(
+                            "{text} (tell me which one and I will fill in the statement)"
+                        ),
+                        sql: None,
+                    },
+                    Some(Some(q)) => Action {
+                        text: safety::fill_literal_holes(&text, object).unwrap_or(text),
+                        sql: Some(q),
+                    },
+                    None => Action {
+                        text: safety::fill_literal_holes(&text, object).unwrap_or(text),
+                        sql: None,
+                    },
                 };
                 if !out.contains(&a) {
                     out.push(a);
@@ -158,7 +190,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     let mut immediate = render(&specific(&pb.immediate));
     // Ready-made SQL from findings (duplicate index drop, missing index create).
     for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
-        for (key, verb) in [("drop_sql", "Drop"), ("create_sql", "Create")] {
+        for (key, verb) in [
+            ("fix_sql", "Fix"),
+            ("drop_sql", "Drop"),
+            ("create_sql", "Create"),
+        ] {
             if let Some(sql) = f.facts.get(key) {
                 if immediate
                     .iter()
@@ -167,6 +203,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                     continue;
                 }
                 let what = match f.code.as_str() {
+                    _ if key == "fix_sql" && f.facts.contains_key("fix_text") => fact(f, "fix_text"),
                     "duplicate_index" => format!("{verb} the duplicate index {} (keep {}), after checking no query hints or constraints name it", fact(f, "index"), fact(f, "duplicate_of")),
                     "missing_index_candidate" => format!("{verb} an index for the filtering column {} on {} (CONCURRENTLY/online, off-peak)", fact(f, "column"), fact(f, "table")),
                     "unused_index" => format!("{verb} the unused index {} if replicas and monthly jobs do not use it either", fact(f, "index")),
@@ -193,6 +230,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     }
 
     let mut situation = fill(&pb.situation, &vars);
+
     if let Some(t) = vars.get("time").filter(|_| ctx.slots.time.is_some()) {
         situation.push_str(&format!(" Reported as starting {t}."));
     }
@@ -219,8 +257,21 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         }
     }
 
-    let longer_term = render(&pb.longer_term);
+    let worst = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
+    safety::guard_actions(&mut immediate, &findings, worst);
+    let mut longer_term = render(&pb.longer_term);
+    safety::guard_actions(&mut longer_term, &findings, worst);
     let verify = render(&pb.verify);
+    if !ctx.outcomes.is_empty() {
+        if let Some(note) = safety::evidence_note(&ctx.intent.name, &findings) {
+            situation.push(' ');
+            situation.push_str(&note);
+        }
+    }
     let cloud_advice = cloud
         .as_deref()
         .and_then(|c| pb.cloud.get(cloud_key(c)))
@@ -245,7 +296,10 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
 }
 
 fn fact(f: &Finding, k: &str) -> String {
-    f.facts.get(k).cloned().unwrap_or_else(|| format!("<{k}>"))
+    f.facts
+        .get(k)
+        .cloned()
+        .unwrap_or_else(|| format!("(see the finding: {})", f.title))
 }
 
 /// Playbook cloud keys: `aws`, `azure`, `gcp`, `onprem`.

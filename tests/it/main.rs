@@ -12,6 +12,7 @@ mod mysql;
 mod openai_standin;
 mod postgres;
 mod readonly;
+mod scenarios;
 mod serve;
 mod serve_deep;
 mod slack;

@@ -6,60 +6,105 @@ use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
 use sqlparser::dialect::GenericDialect;
 use std::collections::BTreeMap;
 
-/// Groups the catalog's `(tbl, idx, cols, is_unique)` rows and reports indexes whose column list equals
-/// another index's on the same table (duplicates), keeping the unique/primary one.
-/// `drop_sql` renders the statement a human would run.
+/// Groups the catalog's `(tbl, idx, cols, is_unique)` rows and reports indexes whose column list
+/// equals another index's on the same table (duplicates). Optional columns refine which one is
+/// kept: `constraint_name` (the index backs a PRIMARY KEY / UNIQUE / EXCLUDE constraint),
+/// `scans` (index scans since statistics reset), `created_rank` (lower = older, e.g. the oid).
+///
+/// Exactly one index of each set is kept: the one backing a constraint, else a unique one, else
+/// the one with more scans, else the older, else the first by name. Every other member gets one
+/// finding with the statement that drops it (`drop_sql`, or `ALTER TABLE … DROP CONSTRAINT` when
+/// the extra index itself backs a constraint).
 ///
 /// Rule: two B-tree indexes with identical key columns serve the same lookups; the extra one
 /// costs write amplification and space (PostgreSQL docs §11 "Indexes"; MySQL Reference Manual
-/// §10.3 "Optimization and Indexes").
+/// §10.3 "Optimization and Indexes"; PgHero "duplicate indexes").
 pub fn duplicate_indexes_by_columns(
     check: &str,
     rs: &ResultSet,
     drop_sql: fn(table: &str, index: &str) -> String,
 ) -> Vec<Finding> {
-    let mut groups: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
+    #[derive(Clone)]
+    struct Member {
+        name: String,
+        unique: bool,
+        constraint: String,
+        scans: i64,
+        rank: i64,
+    }
+    let mut groups: BTreeMap<(String, String), Vec<Member>> = BTreeMap::new();
     for r in rs.iter() {
         let key = (r.str("tbl"), r.str("cols").to_lowercase().replace(' ', ""));
-        groups
-            .entry(key)
-            .or_default()
-            .push((r.str("idx"), r.bool("is_unique").unwrap_or(false)));
+        groups.entry(key).or_default().push(Member {
+            name: r.str("idx"),
+            unique: r.bool("is_unique").unwrap_or(false),
+            constraint: r.str("constraint_name"),
+            scans: r.i64("scans").unwrap_or(0),
+            rank: r.i64("created_rank").unwrap_or(i64::MAX),
+        });
     }
     let mut out = Vec::new();
     for ((table, _), mut idx) in groups {
         if idx.len() < 2 {
             continue;
         }
-        // Keep the unique (or primary) one, else the first by name.
-        idx.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let keep = idx[0].0.clone();
+        idx.sort_by(|a, b| {
+            (!b.constraint.is_empty())
+                .cmp(&!a.constraint.is_empty())
+                .then(b.unique.cmp(&a.unique))
+                .then(b.scans.cmp(&a.scans))
+                .then(a.rank.cmp(&b.rank))
+                .then(a.name.cmp(&b.name))
+        });
+        let keep = idx[0].clone();
+        let why = if !keep.constraint.is_empty() {
+            format!("it backs constraint {}", keep.constraint)
+        } else if keep.unique {
+            "it is unique".to_string()
+        } else if keep.scans > idx[1].scans {
+            format!("it has more scans ({} vs {})", keep.scans, idx[1].scans)
+        } else if keep.rank < idx[1].rank {
+            "it is the older one".to_string()
+        } else {
+            "it sorts first by name".to_string()
+        };
         let columns = rs
             .iter()
-            .find(|r| r.str("idx") == keep && r.str("tbl") == table)
-            .map(|r| r.str("cols"))
+            .find(|r| r.str("idx") == keep.name && r.str("tbl") == table)
+            .map(|r| r.str("display"))
+            .filter(|d| !d.is_empty())
+            .or_else(|| {
+                rs.iter()
+                    .find(|r| r.str("idx") == keep.name && r.str("tbl") == table)
+                    .map(|r| r.str("cols"))
+            })
             .unwrap_or_default();
-        for (dup, unique) in idx.into_iter().skip(1) {
-            let sql = drop_sql(&table, &dup);
+        for dup in idx.into_iter().skip(1) {
+            let sql = if dup.constraint.is_empty() {
+                drop_sql(&table, &dup.name)
+            } else {
+                format!("ALTER TABLE {table} DROP CONSTRAINT {};", dup.constraint)
+            };
             out.push(
                 Finding::new(
                     check,
                     "duplicate_index",
                     Severity::Warning,
-                    format!("Index {dup} on {table} ({columns}) duplicates {keep}"),
+                    format!("Index {} on {table} ({columns}) duplicates {}; keep {} because {why}", dup.name, keep.name, keep.name),
                 )
-                .detail(if unique {
+                .detail(if dup.unique {
                     "Both indexes are unique; keep one constraint.".to_string()
                 } else {
                     "It slows every write and uses space without serving any lookup the other cannot."
                         .to_string()
                 })
-                .fact("index", &dup)
-                .fact("duplicate_of", &keep)
+                .fact("index", &dup.name)
+                .fact("duplicate_of", &keep.name)
+                .fact("keep_reason", &why)
                 .fact("table", &table)
                 .fact("columns", &columns)
                 .fact("drop_sql", sql)
-                .threshold("identical key columns on the same table (PostgreSQL docs §11; MySQL manual §10.3.1)"),
+                .threshold("identical key columns on the same table (PostgreSQL docs §11; MySQL manual §10.3.1); drop exactly one, keep the one backing a constraint, else more scans, else older"),
             );
         }
     }
@@ -243,5 +288,81 @@ mod tests {
         assert_eq!(f[0].facts["index"], "a_idx");
         assert_eq!(f[0].facts["duplicate_of"], "a_key");
         assert_eq!(f[0].facts["drop_sql"], "DROP INDEX a_idx ON t");
+    }
+
+    fn row(idx: &str, constraint: &str, scans: i64, rank: i64) -> Vec<Value> {
+        vec![
+            Value::Text("t".into()),
+            Value::Text(idx.into()),
+            Value::Text("a".into()),
+            Value::Bool(!constraint.is_empty()),
+            Value::Text(constraint.into()),
+            Value::Int(scans),
+            Value::Int(rank),
+        ]
+    }
+    const COLS: &[&str] = &[
+        "tbl",
+        "idx",
+        "cols",
+        "is_unique",
+        "constraint_name",
+        "scans",
+        "created_rank",
+    ];
+
+    fn drops(rows: Vec<Vec<Value>>) -> Vec<(String, String, String)> {
+        duplicate_indexes_by_columns("duplicate_indexes", &ResultSet::new(COLS, rows), |_, i| {
+            format!("DROP INDEX CONCURRENTLY IF EXISTS {i};")
+        })
+        .into_iter()
+        .map(|f| {
+            (
+                f.facts["index"].clone(),
+                f.facts["duplicate_of"].clone(),
+                f.facts["drop_sql"].clone(),
+            )
+        })
+        .collect()
+    }
+
+    /// Exactly one index of a duplicate set is dropped; the constraint's index is kept.
+    #[test]
+    fn duplicate_set_keeps_the_constraint_index() {
+        let d = drops(vec![
+            row("t_a_idx", "", 900, 1),
+            row("t_a_key", "t_a_key", 0, 2),
+        ]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0, "t_a_idx");
+        assert_eq!(d[0].1, "t_a_key");
+    }
+
+    /// Without a constraint, the one with more scans is kept, then the older one.
+    #[test]
+    fn duplicate_set_keeps_more_scans_then_older() {
+        let d = drops(vec![row("old", "", 1, 1), row("busy", "", 50, 2)]);
+        assert_eq!((d[0].0.as_str(), d[0].1.as_str()), ("old", "busy"));
+        let d = drops(vec![row("newer", "", 0, 9), row("older", "", 0, 3)]);
+        assert_eq!((d[0].0.as_str(), d[0].1.as_str()), ("newer", "older"));
+        // A set of three: two drops, never the kept one.
+        let d = drops(vec![
+            row("x1", "", 0, 1),
+            row("x2", "", 0, 2),
+            row("x3", "", 0, 3),
+        ]);
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|(i, keep, _)| i != "x1" && keep == "x1"));
+    }
+
+    /// When the extra index backs a constraint itself, the fix drops the constraint.
+    #[test]
+    fn duplicate_constraint_is_dropped_as_a_constraint() {
+        let d = drops(vec![
+            row("t_pkey", "t_pkey", 0, 1),
+            row("t_a_uniq", "t_a_uniq", 0, 2),
+        ]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].2, "ALTER TABLE t DROP CONSTRAINT t_a_uniq;");
     }
 }

@@ -3,7 +3,8 @@
 
 use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
 use super::postgres::{
-    blocking_pairs, connection_groups, idle_sessions, no_pk, replication_rows, table_sizes,
+    blocking_pairs, connection_groups, id_rows, idle_sessions, no_pk, replication_rows,
+    running_statements, table_sizes, unused_with_window,
 };
 use super::{Check, Precondition};
 use crate::config::Engine;
@@ -64,7 +65,9 @@ pub(super) static CHECKS: &[Check] = &[
         engine: E,
         title: "Running statements (information_schema.PROCESSLIST)",
         sql: "SELECT ID AS pid, USER AS usr, COMMAND AS command, CAST(TIME AS SIGNED) AS duration_s,
-       COALESCE(STATE, '') AS state, LEFT(INFO, 500) AS query
+       COALESCE(STATE, '') AS state, LEFT(INFO, 500) AS query,
+       EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t
+                WHERE t.trx_mysql_thread_id = ID AND t.trx_state = 'LOCK WAIT') AS lock_wait
   FROM information_schema.PROCESSLIST
  WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
    AND ID <> CONNECTION_ID() AND INFO IS NOT NULL
@@ -123,13 +126,53 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "idle_in_transaction",
         engine: E,
+        title: "Sessions sleeping inside an open InnoDB transaction, with the sessions each one blocks (MySQL 8)",
+        sql: "SELECT t.trx_mysql_thread_id AS pid, p.USER AS usr, COALESCE(p.HOST, '') AS application,
+       TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS age_s, CAST(p.TIME AS SIGNED) AS idle_s,
+       COALESCE(LEFT(t.trx_query, 500), '') AS query, t.trx_rows_locked AS rows_locked,
+       (SELECT COUNT(*) FROM performance_schema.data_lock_waits w
+         WHERE w.BLOCKING_ENGINE_TRANSACTION_ID = t.trx_id) AS blocking
+  FROM information_schema.INNODB_TRX t
+  JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+ WHERE p.COMMAND = 'Sleep' AND t.trx_mysql_thread_id <> CONNECTION_ID()
+   AND (p.DB = DATABASE() OR DATABASE() IS NULL)
+ ORDER BY t.trx_started",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'data_lock_waits' AND @@performance_schema = 1",
+            unavailable: "",
+        }),
+        evaluate: idle_in_transaction,
+    },
+    Check {
+        name: "idle_in_transaction",
+        engine: E,
+        title: "Sessions sleeping inside an open InnoDB transaction, with the sessions each one blocks",
+        sql: "SELECT t.trx_mysql_thread_id AS pid, p.USER AS usr, COALESCE(p.HOST, '') AS application,
+       TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS age_s, CAST(p.TIME AS SIGNED) AS idle_s,
+       COALESCE(LEFT(t.trx_query, 500), '') AS query, t.trx_rows_locked AS rows_locked,
+       (SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS w WHERE w.blocking_trx_id = t.trx_id) AS blocking
+  FROM information_schema.INNODB_TRX t
+  JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+ WHERE p.COMMAND = 'Sleep' AND t.trx_mysql_thread_id <> CONNECTION_ID()
+   AND (p.DB = DATABASE() OR DATABASE() IS NULL)
+ ORDER BY t.trx_started",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'INNODB_LOCK_WAITS'",
+            unavailable: "",
+        }),
+        evaluate: idle_in_transaction,
+    },
+    Check {
+        name: "idle_in_transaction",
+        engine: E,
         title: "Sessions sleeping inside an open InnoDB transaction",
-        sql: "SELECT t.trx_mysql_thread_id AS pid, p.USER AS usr,
+        sql: "SELECT t.trx_mysql_thread_id AS pid, p.USER AS usr, COALESCE(p.HOST, '') AS application,
        TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS age_s, CAST(p.TIME AS SIGNED) AS idle_s,
        COALESCE(LEFT(t.trx_query, 500), '') AS query, t.trx_rows_locked AS rows_locked
   FROM information_schema.INNODB_TRX t
   JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
- WHERE p.COMMAND = 'Sleep' AND (p.DB = DATABASE() OR DATABASE() IS NULL)
+ WHERE p.COMMAND = 'Sleep' AND t.trx_mysql_thread_id <> CONNECTION_ID()
+   AND (p.DB = DATABASE() OR DATABASE() IS NULL)
  ORDER BY t.trx_started",
         precondition: None,
         evaluate: idle_in_transaction,
@@ -154,7 +197,7 @@ pub(super) static CHECKS: &[Check] = &[
        CAST(DATA_LENGTH + INDEX_LENGTH AS SIGNED) AS size_bytes, CAST(INDEX_LENGTH AS SIGNED) AS index_bytes,
        CAST(TABLE_ROWS AS SIGNED) AS est_rows, CAST(DATA_FREE AS SIGNED) AS free_bytes
   FROM information_schema.TABLES
- WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema') AND TABLE_TYPE = 'BASE TABLE'
+ WHERE (TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema'))) AND TABLE_TYPE = 'BASE TABLE'
  ORDER BY size_bytes DESC
  LIMIT 20",
         precondition: None,
@@ -167,7 +210,7 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT TABLE_SCHEMA AS database_name, CAST(SUM(DATA_LENGTH + INDEX_LENGTH) AS SIGNED) AS size_bytes,
        CAST(SUM(DATA_FREE) AS SIGNED) AS free_bytes, COUNT(*) AS table_count
   FROM information_schema.TABLES
- WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ WHERE (TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')))
  GROUP BY TABLE_SCHEMA
  ORDER BY size_bytes DESC",
         precondition: None,
@@ -181,7 +224,7 @@ pub(super) static CHECKS: &[Check] = &[
   FROM information_schema.TABLES t
   LEFT JOIN information_schema.TABLE_CONSTRAINTS c
     ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY'
- WHERE t.TABLE_TYPE = 'BASE TABLE' AND t.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ WHERE t.TABLE_TYPE = 'BASE TABLE' AND (t.TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND t.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')))
    AND c.CONSTRAINT_NAME IS NULL
  ORDER BY 1",
         precondition: None,
@@ -195,11 +238,39 @@ pub(super) static CHECKS: &[Check] = &[
        GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ', ') AS cols,
        MIN(NON_UNIQUE) = 0 AS is_unique
   FROM information_schema.STATISTICS
- WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ WHERE (TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')))
  GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME
  ORDER BY 1, 2",
         precondition: None,
         evaluate: duplicate_indexes,
+    },
+    Check {
+        name: "id_exhaustion",
+        engine: E,
+        title: "AUTO_INCREMENT columns against the maximum of their integer type (signed / unsigned)",
+        sql: "SELECT x.object, x.column_name, x.column_type, CAST(x.current_value AS CHAR) AS current_value,
+       CAST(x.max_value AS CHAR) AS max_value, ROUND(100 * x.current_value / x.max_value, 2) AS pct
+  FROM (SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS object,
+               CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME, '.', c.COLUMN_NAME) AS column_name,
+               c.COLUMN_TYPE AS column_type,
+               t.AUTO_INCREMENT - 1 AS current_value,
+               CASE WHEN c.COLUMN_TYPE LIKE '%unsigned%' THEN
+                      CASE c.DATA_TYPE WHEN 'tinyint' THEN 255 WHEN 'smallint' THEN 65535
+                           WHEN 'mediumint' THEN 16777215 WHEN 'int' THEN 4294967295
+                           ELSE 18446744073709551615 END
+                    ELSE
+                      CASE c.DATA_TYPE WHEN 'tinyint' THEN 127 WHEN 'smallint' THEN 32767
+                           WHEN 'mediumint' THEN 8388607 WHEN 'int' THEN 2147483647
+                           ELSE 9223372036854775807 END
+               END AS max_value
+          FROM information_schema.TABLES t
+          JOIN information_schema.COLUMNS c
+            ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.EXTRA LIKE '%auto_increment%'
+         WHERE t.TABLE_SCHEMA = DATABASE() AND t.AUTO_INCREMENT IS NOT NULL) x
+ ORDER BY x.current_value / x.max_value DESC
+ LIMIT 50",
+        precondition: None,
+        evaluate: id_exhaustion,
     },
     Check {
         name: "index_list",
@@ -208,7 +279,7 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) AS tbl, INDEX_NAME AS idx,
        GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ', ') AS cols
   FROM information_schema.STATISTICS
- WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ WHERE (TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')))
  GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME
  ORDER BY 1, 2",
         precondition: None,
@@ -218,9 +289,10 @@ pub(super) static CHECKS: &[Check] = &[
         name: "unused_indexes",
         engine: E,
         title: "Indexes unused since server start (sys.schema_unused_indexes)",
-        sql: "SELECT CONCAT(object_schema, '.', object_name) AS tbl, index_name AS idx
+        sql: "SELECT CONCAT(object_schema, '.', object_name) AS tbl, index_name AS idx,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME') AS stats_age_s
   FROM sys.schema_unused_indexes
- WHERE object_schema NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')
+ WHERE object_schema = DATABASE()
  ORDER BY 1, 2",
         precondition: Some(Precondition {
             sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sys' AND TABLE_NAME = 'schema_unused_indexes' AND @@performance_schema = 1",
@@ -332,7 +404,11 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 r.str("max_used")
             ),
         )
-        .fact("version", r.str("version")),
+        .fact("version", r.str("version"))
+        .fact("used", used)
+        .fact("usable", max)
+        .fact("max", max)
+        .fact("pct", format!("{pct:.0}")),
     );
     if pct >= 80.0 {
         out.push(
@@ -391,51 +467,15 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn active_queries(rs: &ResultSet) -> Vec<Finding> {
-    rs.iter()
-        .filter_map(|r| {
-            let d = r.f64("duration_s").unwrap_or(0.0);
-            let sev = if d >= 300.0 {
-                Severity::Critical
-            } else if d >= 60.0 {
-                Severity::Warning
-            } else if d >= 5.0 {
-                Severity::Info
-            } else {
-                return None;
-            };
-            Some(
-                Finding::new(
-                    "active_queries",
-                    "long_running_query",
-                    sev,
-                    format!(
-                        "thread {} has run for {} ({}): {}",
-                        r.str("pid"),
-                        human_secs(d),
-                        r.str("state"),
-                        short_query(&r.str("query"), 120)
-                    ),
-                )
-                .fact("pid", r.str("pid"))
-                .fact("user", r.str("usr"))
-                .fact("duration_s", format!("{d:.0}"))
-                .fact("state", r.str("state"))
-                .fact("wait_event", r.str("state"))
-                .fact("query", short_query(&r.str("query"), 300))
-                .threshold(
-                    "≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical (common operational guidance)",
-                ),
-            )
-        })
-        .collect()
+    running_statements(rs, Engine::Mysql)
 }
 
 fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
-    blocking_pairs("blocking_chains", rs)
+    blocking_pairs("blocking_chains", rs, Engine::Mysql)
 }
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
-    idle_sessions("idle_in_transaction", rs)
+    idle_sessions("idle_in_transaction", rs, Engine::Mysql)
 }
 
 fn connections(rs: &ResultSet) -> Vec<Finding> {
@@ -514,21 +554,25 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
     )]
 }
 
+/// MySQL 8 caches information_schema.TABLES.AUTO_INCREMENT for
+/// `information_schema_stats_expiry` (default 86400 s); MariaDB reads it live.
+fn id_exhaustion(rs: &ResultSet) -> Vec<Finding> {
+    id_rows(rs, Engine::Mysql)
+}
+
 fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .map(|r| {
-            Finding::new(
-                "unused_indexes",
-                "unused_index",
-                Severity::Info,
-                format!("{} on {} has not been used since the server started", r.str("idx"), r.str("tbl")),
+            unused_with_window(
+                &r,
+                None,
+                "the server started (performance_schema counts since startup)",
+                format!(
+                    "ALTER TABLE {} DROP INDEX `{}`;",
+                    r.str("tbl"),
+                    r.str("idx")
+                ),
             )
-            .fact("index", r.str("idx"))
-            .fact("table", r.str("tbl"))
-            .fact("size", "unknown")
-            .fact("scans", "0")
-            .fact("drop_sql", format!("ALTER TABLE {} DROP INDEX `{}`;", r.str("tbl"), r.str("idx")))
-            .threshold("no reads since server start (sys.schema_unused_indexes; check uptime covers a full business cycle)")
         })
         .collect()
 }
@@ -749,13 +793,25 @@ fn roles_security(rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in rs.iter() {
         let role = r.str("role");
-        if r.str("user_name").is_empty() {
+        // System accounts (MariaDB `mariadb.sys`, MySQL `mysql.sys`/`mysql.session`/
+        // `mysql.infoschema`) are locked by design and never a fix target (MariaDB KB
+        // "mariadb.sys user"; MySQL manual §8.2.9 Reserved Accounts).
+        let user = r.str("user_name");
+        if matches!(
+            user.as_str(),
+            "mariadb.sys" | "mysql.sys" | "mysql.session" | "mysql.infoschema"
+        ) {
+            continue;
+        }
+        // root@localhost is the local administrative account: SUPER is expected there.
+        let local_admin = user == "root" && r.str("host") == "localhost";
+        if user.is_empty() {
             out.push(Finding::new("roles_security", "anonymous_user", Severity::Warning, format!("anonymous account {role} exists")).fact("role", &role).threshold("remove anonymous accounts (MySQL manual §8.4.1 Securing the Initial MySQL Account; CIS MySQL Benchmark)"));
         }
         if r.bool("empty_password").unwrap_or(false) {
             out.push(Finding::new("roles_security", "empty_password", Severity::Critical, format!("account {role} has an empty password")).fact("role", &role).threshold("every account needs a password or socket authentication (CIS MySQL Benchmark 7.x)"));
         }
-        if r.bool("superuser").unwrap_or(false) {
+        if r.bool("superuser").unwrap_or(false) && !local_admin {
             out.push(Finding::new("roles_security", "superuser_role", if r.str("host") == "%" { Severity::Warning } else { Severity::Info }, format!("account {role} has the SUPER privilege")).fact("role", &role).threshold("limit SUPER/admin privileges to DBAs (MySQL manual §8.2.2; CIS MySQL Benchmark)"));
         }
     }

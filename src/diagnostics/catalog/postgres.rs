@@ -1,8 +1,11 @@
 //! PostgreSQL diagnostics (PostgreSQL 13+; statistics views per docs chapter 28.2
 //! "The Cumulative Statistics System").
 //!
-//! Sessions of the bot itself carry `application_name = 'dbabot'` and are left out of session
-//! checks. Session checks are limited to the database the target DSN points at.
+//! The bot's own sessions are recognised by backend pid (`pg_backend_pid()`) and, for the other
+//! connections of its pool, by the per-process application name the runner sets
+//! (`dbabot-<random>`, read back with `current_setting('application_name')`) **and** holding no
+//! transaction id: a session that merely calls itself `dbabot` or that writes is always reported.
+//! Session checks are limited to the database the target DSN points at.
 
 use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
 use super::{Check, Precondition};
@@ -34,14 +37,17 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "active_queries",
         engine: E,
-        title: "Active and long-running queries",
+        title: "Active and long-running queries (lock waiters labelled as blocked)",
         sql: "SELECT pid, usename::text AS usr, state, wait_event_type, wait_event,
        extract(epoch FROM now() - query_start)::float8 AS duration_s,
+       cardinality(pg_blocking_pids(pid))::bigint AS blocked_by_count,
+       array_to_string(pg_blocking_pids(pid), ', ') AS blocked_by,
        left(query, 500) AS query
   FROM pg_stat_activity
  WHERE state NOT IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
    AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-   AND datname = current_database() AND application_name <> 'dbabot'
+   AND datname = current_database()
+   AND NOT (application_name = current_setting('application_name') AND backend_xid IS NULL)
  ORDER BY query_start NULLS LAST",
         precondition: None,
         evaluate: active_queries,
@@ -49,20 +55,22 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "blocking_chains",
         engine: E,
-        title: "Blocking chains (pg_blocking_pids)",
+        title: "Blocking chains (pg_blocking_pids), head blocker first",
         sql: "SELECT blocked.pid AS blocked_pid, blocked.usename::text AS blocked_user,
        left(blocked.query, 500) AS blocked_query,
        extract(epoch FROM now() - blocked.query_start)::float8 AS wait_s,
        blocker.pid AS blocker_pid, blocker.usename::text AS blocker_user,
        blocker.state AS blocker_state, left(blocker.query, 500) AS blocker_query,
+       coalesce(blocker.application_name, '') AS blocker_application,
        extract(epoch FROM now() - blocker.xact_start)::float8 AS blocker_xact_s,
+       cardinality(pg_blocking_pids(blocker.pid)) = 0 AS blocker_is_head,
        (SELECT l.locktype || ' ' || l.mode FROM pg_locks l WHERE l.pid = blocked.pid AND NOT l.granted LIMIT 1) AS lock_type,
        (SELECT string_agg(DISTINCT c.relname, ', ') FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
          WHERE l.pid = blocked.pid AND c.relkind IN ('r', 'p')) AS relation
   FROM pg_stat_activity blocked
   JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS b(pid) ON true
   JOIN pg_stat_activity blocker ON blocker.pid = b.pid
- WHERE blocked.datname = current_database()
+ WHERE blocked.datname = current_database() AND blocked.pid <> pg_backend_pid()
  ORDER BY wait_s DESC",
         precondition: None,
         evaluate: blocking_chains,
@@ -70,15 +78,17 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "idle_in_transaction",
         engine: E,
-        title: "Sessions idle in an open transaction",
-        sql: "SELECT pid, usename::text AS usr, application_name, state,
-       extract(epoch FROM now() - xact_start)::float8 AS age_s,
-       extract(epoch FROM now() - state_change)::float8 AS idle_s,
-       left(query, 500) AS query
-  FROM pg_stat_activity
- WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')
-   AND datname = current_database() AND application_name <> 'dbabot'
- ORDER BY xact_start",
+        title: "Sessions idle in an open transaction, with the sessions each one blocks",
+        sql: "SELECT a.pid, a.usename::text AS usr, coalesce(a.application_name, '') AS application, a.state,
+       extract(epoch FROM now() - a.xact_start)::float8 AS age_s,
+       extract(epoch FROM now() - a.state_change)::float8 AS idle_s,
+       (SELECT count(*) FROM pg_stat_activity w WHERE a.pid = ANY (pg_blocking_pids(w.pid)))::bigint AS blocking,
+       left(a.query, 500) AS query
+  FROM pg_stat_activity a
+ WHERE a.state IN ('idle in transaction', 'idle in transaction (aborted)')
+   AND a.datname = current_database() AND a.pid <> pg_backend_pid()
+   AND NOT (a.application_name = current_setting('application_name') AND a.backend_xid IS NULL)
+ ORDER BY a.xact_start",
         precondition: None,
         evaluate: idle_in_transaction,
     },
@@ -88,8 +98,10 @@ pub(super) static CHECKS: &[Check] = &[
         title: "Connections by state, user and application",
         sql: "SELECT coalesce(state, backend_type) AS state, coalesce(usename::text, '') AS usr,
        coalesce(application_name, '') AS application, count(*)::bigint AS count,
-       current_setting('max_connections')::bigint AS max_connections
+       current_setting('max_connections')::bigint AS max_connections,
+       current_setting('superuser_reserved_connections')::bigint AS reserved
   FROM pg_stat_activity
+ WHERE backend_type = 'client backend'
  GROUP BY 1, 2, 3
  ORDER BY count DESC",
         precondition: None,
@@ -112,10 +124,8 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "database_size",
         engine: E,
-        title: "Database sizes",
-        sql: "SELECT datname::text AS database, pg_database_size(datname)::bigint AS size_bytes
-  FROM pg_database WHERE datallowconn AND has_database_privilege(datname, 'CONNECT')
- ORDER BY size_bytes DESC",
+        title: "Size of this database (current_database())",
+        sql: "SELECT current_database()::text AS database, pg_database_size(current_database())::bigint AS size_bytes",
         precondition: None,
         evaluate: database_size,
     },
@@ -127,9 +137,11 @@ pub(super) static CHECKS: &[Check] = &[
        coalesce(round(100.0 * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0), 1), 0)::float8 AS dead_pct,
        coalesce(greatest(last_autovacuum, last_vacuum)::text, 'never') AS last_vacuum,
        coalesce(greatest(last_autoanalyze, last_analyze)::text, 'never') AS last_analyze,
-       pg_table_size(relid)::bigint AS size_bytes
+       pg_table_size(relid)::bigint AS size_bytes,
+       current_setting('autovacuum') = 'on' AS server_autovacuum,
+       coalesce((SELECT c.reloptions::text FROM pg_class c WHERE c.oid = relid), '') ILIKE '%autovacuum_enabled=f%' AS table_autovacuum_off
   FROM pg_stat_user_tables
- ORDER BY n_dead_tup DESC
+ ORDER BY (coalesce((SELECT c.reloptions::text FROM pg_class c WHERE c.oid = relid), '') ILIKE '%autovacuum_enabled=f%') DESC, n_dead_tup DESC
  LIMIT 50",
         precondition: None,
         evaluate: vacuum_bloat,
@@ -146,14 +158,45 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: wraparound,
     },
     Check {
+        name: "id_exhaustion",
+        engine: E,
+        title: "Sequences (serial / identity ids) against the maximum of their type and of the column they feed",
+        sql: "SELECT x.seq, x.current_value, x.max_value, x.column_name, x.column_type, x.seq_type,
+       round((100.0 * x.current_value / nullif(x.max_value, 0))::numeric, 2)::float8 AS pct
+  FROM (SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename) AS seq,
+               coalesce(s.last_value, 0)::float8 AS current_value,
+               least(s.max_value::float8,
+                     coalesce(CASE col.atttypid WHEN 'int2'::regtype THEN 32767::float8
+                                                WHEN 'int4'::regtype THEN 2147483647::float8 END,
+                              s.max_value::float8)) AS max_value,
+               coalesce(col.tbl || '.' || quote_ident(col.attname), '') AS column_name,
+               coalesce(format_type(col.atttypid, NULL), '') AS column_type,
+               s.data_type::text AS seq_type
+          FROM pg_sequences s
+          LEFT JOIN LATERAL (
+               SELECT d.refobjid::regclass::text AS tbl, a.attname::text AS attname, a.atttypid
+                 FROM pg_depend d
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                WHERE d.objid = (quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename))::regclass
+                  AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                  AND d.deptype IN ('a', 'i')
+                LIMIT 1) col ON true
+         WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')) x
+ ORDER BY pct DESC NULLS LAST
+ LIMIT 50",
+        precondition: None,
+        evaluate: id_exhaustion,
+    },
+    Check {
         name: "unused_indexes",
         engine: E,
         title: "Indexes never scanned since statistics reset",
         sql: "SELECT s.indexrelid::regclass::text AS idx, s.relid::regclass::text AS tbl, s.idx_scan::bigint AS scans,
        pg_relation_size(s.indexrelid)::bigint AS size_bytes,
-       coalesce((SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()), 'unknown') AS stats_reset
+       (SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()) AS stats_reset,
+       (SELECT extract(epoch FROM now() - stats_reset)::float8 FROM pg_stat_database WHERE datname = current_database()) AS stats_age_s
   FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid
- WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary
+ WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary AND i.indisvalid
  ORDER BY size_bytes DESC
  LIMIT 50",
         precondition: None,
@@ -169,7 +212,10 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT string_agg(a.attname, ', ' ORDER BY k.ord)
           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS cols,
-       (i.indisunique OR i.indisprimary) AS is_unique
+       (i.indisunique OR i.indisprimary) AS is_unique,
+       coalesce((SELECT k.conname::text FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid LIMIT 1), '') AS constraint_name,
+       coalesce((SELECT s.idx_scan FROM pg_stat_all_indexes s WHERE s.indexrelid = i.indexrelid), 0)::bigint AS scans,
+       i.indexrelid::bigint AS created_rank
   FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
    AND EXISTS (SELECT 1 FROM pg_index o WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid
@@ -182,8 +228,13 @@ pub(super) static CHECKS: &[Check] = &[
         name: "invalid_indexes",
         engine: E,
         title: "Invalid indexes (failed CREATE INDEX CONCURRENTLY)",
-        sql: "SELECT i.indexrelid::regclass::text AS idx, i.indrelid::regclass::text AS tbl
-  FROM pg_index i WHERE NOT i.indisvalid",
+        sql: "SELECT i.indexrelid::regclass::text AS idx, i.indrelid::regclass::text AS tbl, i.indisunique AS is_unique,
+       pg_get_indexdef(i.indexrelid) AS definition,
+       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS cols
+  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+ WHERE NOT i.indisvalid AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')",
         precondition: None,
         evaluate: invalid_indexes,
     },
@@ -291,7 +342,7 @@ pub(super) static CHECKS: &[Check] = &[
         name: "roles_security",
         engine: E,
         title: "Roles with superuser, login without password expiry",
-        sql: "SELECT rolname::text AS role, rolsuper AS superuser, rolcanlogin AS can_login,
+        sql: "SELECT rolname::text AS role, oid = 10 AS bootstrap, rolsuper AS superuser, rolcanlogin AS can_login,
        coalesce(rolvaliduntil::text, '') AS valid_until, rolcreaterole AS create_role, rolbypassrls AS bypass_rls
   FROM pg_roles
  WHERE rolname NOT LIKE 'pg\\_%'
@@ -362,7 +413,11 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             ),
         )
         .fact("version", &short_version)
-        .fact("uptime_s", uptime as i64),
+        .fact("uptime_s", uptime as i64)
+        .fact("used", used)
+        .fact("usable", usable)
+        .fact("max", max)
+        .fact("pct", format!("{pct:.0}")),
     );
     let sev = if pct >= 95.0 {
         Severity::Critical
@@ -380,7 +435,7 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 format!("{used} of {usable} usable connections in use ({pct:.0}%)"),
             )
             .fact("used", used)
-            .fact("max", max)
+            .fact("max", usable)
             .fact("pct", format!("{pct:.0}"))
             .threshold("≥ 80% warning, ≥ 95% critical of max_connections minus superuser_reserved_connections (PostgreSQL docs §20.3.1)"),
         );
@@ -423,9 +478,66 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn active_queries(rs: &ResultSet) -> Vec<Finding> {
-    rs.iter()
+    running_statements(rs, Engine::Postgres)
+}
+
+/// Shared by PostgreSQL and MySQL: running statements, longest first.
+///
+/// A statement waiting for a lock (`wait_event_type = 'Lock'`, `pg_blocking_pids` non-empty;
+/// InnoDB `trx_state = 'LOCK WAIT'`) is reported as `lock_wait` — a victim of a blocker, never a
+/// long-running query to cancel. Others: `long_running_query` from 5 s (info), 60 s (warning),
+/// 300 s (critical) — common operational guidance for OLTP; below 5 s `running_query` (ok), so
+/// "what is running?" still gets an answer.
+pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
+    let mut rows: Vec<_> = rs.iter().collect();
+    rows.sort_by(|a, b| {
+        b.f64("duration_s")
+            .unwrap_or(0.0)
+            .total_cmp(&a.f64("duration_s").unwrap_or(0.0))
+    });
+    let word = if engine == Engine::Postgres {
+        "pid"
+    } else {
+        "thread"
+    };
+    let mut quick = 0;
+    rows.into_iter()
         .filter_map(|r| {
             let d = r.f64("duration_s").unwrap_or(0.0);
+            let pid = r.str("pid");
+            let query = short_query(&r.str("query"), 300);
+            let wait = match (r.str("wait_event_type"), r.str("wait_event")) {
+                (t, e) if t.is_empty() => e,
+                (t, e) => format!("{t}:{e}"),
+            };
+            let blocked = r.i64("blocked_by_count").unwrap_or(0) > 0
+                || r.str("wait_event_type") == "Lock"
+                || r.bool("lock_wait").unwrap_or(false);
+            if blocked {
+                let by = r.str("blocked_by");
+                return Some(
+                    Finding::new(
+                        "active_queries",
+                        "lock_wait",
+                        if d >= 60.0 { Severity::Critical } else { Severity::Warning },
+                        format!(
+                            "{word} {pid} is blocked, not running: it has waited {} for a lock{}{}: {}",
+                            human_secs(d),
+                            if wait.is_empty() { String::new() } else { format!(" ({wait})") },
+                            if by.is_empty() { String::new() } else { format!(" held by {word} {by}") },
+                            short_query(&query, 120)
+                        ),
+                    )
+                    .detail("A session waiting on a lock is a victim: cancelling it does not help; the blocking session is the one to deal with.")
+                    .fact("pid", &pid)
+                    .fact("user", r.str("usr"))
+                    .fact("duration_s", format!("{d:.0}"))
+                    .fact("wait_event", &wait)
+                    .fact("blocked_by", by)
+                    .fact("query", &query)
+                    .threshold("waiting on a lock: warning, ≥ 60 s critical (PostgreSQL docs §28.2.3 wait_event_type Lock; MySQL manual §17.15 INNODB_TRX trx_state)"),
+                );
+            }
             let sev = if d >= 300.0 {
                 Severity::Critical
             } else if d >= 60.0 {
@@ -433,40 +545,111 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
             } else if d >= 5.0 {
                 Severity::Info
             } else {
-                return None;
+                quick += 1;
+                if quick > 5 {
+                    return None;
+                }
+                return Some(
+                    Finding::new(
+                        "active_queries",
+                        "running_query",
+                        Severity::Ok,
+                        format!("{word} {pid} is running for {}: {}", human_secs(d), short_query(&query, 120)),
+                    )
+                    .fact("pid", &pid)
+                    .fact("user", r.str("usr"))
+                    .fact("duration_s", format!("{d:.0}"))
+                    .fact("query", &query),
+                );
             };
-            let wait = match (r.str("wait_event_type"), r.str("wait_event")) {
-                (t, e) if t.is_empty() => e,
-                (t, e) => format!("{t}:{e}"),
-            };
-            Some(
-                Finding::new(
-                    "active_queries",
-                    "long_running_query",
-                    sev,
-                    format!(
-                        "pid {} has run for {}{}: {}",
-                        r.str("pid"),
-                        human_secs(d),
-                        if wait.is_empty() { String::new() } else { format!(" waiting on {wait}") },
-                        short_query(&r.str("query"), 120)
-                    ),
-                )
-                .fact("pid", r.str("pid"))
-                .fact("user", r.str("usr"))
-                .fact("duration_s", format!("{d:.0}"))
-                .fact("state", r.str("state"))
-                .fact("wait_event", wait)
-                .fact("query", short_query(&r.str("query"), 300))
-                .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical for OLTP statements (common operational guidance)"),
+            let state = r.str("state");
+            let mut f = Finding::new(
+                "active_queries",
+                "long_running_query",
+                sev,
+                format!(
+                    "{word} {pid} has run for {}{}: {}",
+                    human_secs(d),
+                    if wait.is_empty() { String::new() } else { format!(" waiting on {wait}") },
+                    short_query(&query, 120)
+                ),
             )
+            .fact("pid", &pid)
+            .fact("user", r.str("usr"))
+            .fact("duration_s", format!("{d:.0}"))
+            .fact("query", &query)
+            .fact(
+                "cancel_sql",
+                if engine == Engine::Postgres {
+                    format!("SELECT pg_cancel_backend({pid});")
+                } else {
+                    format!("KILL QUERY {pid};")
+                },
+            )
+            .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical for OLTP statements (common operational guidance)");
+            if !state.is_empty() {
+                f = f.fact("state", state);
+            }
+            if !wait.is_empty() {
+                f = f.fact("wait_event", wait);
+            }
+            Some(f)
         })
         .collect()
 }
 
-/// Shared by PostgreSQL and MySQL: one finding per blocked/blocker pair.
-pub(super) fn blocking_pairs(check: &str, rs: &ResultSet) -> Vec<Finding> {
-    rs.iter()
+/// Shared by PostgreSQL and MySQL: one finding per blocked/blocker pair, naming the head of the
+/// chain as the culprit.
+///
+/// The head is the blocker that is not itself waiting (`pg_blocking_pids` empty; on MySQL, not a
+/// requester in another pair). Advice targets only the head, never a waiting session: an active
+/// head gets a cancel (`pg_cancel_backend` / `KILL QUERY`), an idle-in-transaction head a
+/// terminate (`pg_terminate_backend` / `KILL CONNECTION`), because cancel does nothing to an idle
+/// session (PostgreSQL docs §9.28.2 Server Signaling Functions; MySQL manual §15.7.8.4 KILL).
+/// Any lock wait is a warning, ≥ 60 s critical (lock_timeout guidance, PostgreSQL docs §20.11.1).
+pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec<Finding> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let blocked: BTreeSet<String> = rs.iter().map(|r| r.str("blocked_pid")).collect();
+    // blocked pid -> its first blocker, to walk up to the head.
+    let mut up: BTreeMap<String, String> = BTreeMap::new();
+    for r in rs.iter() {
+        up.entry(r.str("blocked_pid"))
+            .or_insert_with(|| r.str("blocker_pid"));
+    }
+    let head_of = |start: &str| -> String {
+        let mut cur = start.to_string();
+        let mut seen = BTreeSet::new();
+        while let Some(next) = up.get(&cur) {
+            if !seen.insert(cur.clone()) {
+                break; // a cycle: the deadlock detector will break it
+            }
+            cur = next.clone();
+        }
+        cur
+    };
+    let state_of: BTreeMap<String, (String, String)> = rs
+        .iter()
+        .map(|r| {
+            (
+                r.str("blocker_pid"),
+                (r.str("blocker_state"), r.str("blocker_query")),
+            )
+        })
+        .collect();
+    // "pid" on both engines: MySQL's processlist id is what KILL takes.
+    let word = "pid";
+    let mut rows: Vec<_> = rs.iter().collect();
+    // Pairs whose blocker is the head first, then the longest waits.
+    rows.sort_by(|a, b| {
+        let ha = !blocked.contains(&a.str("blocker_pid"));
+        let hb = !blocked.contains(&b.str("blocker_pid"));
+        hb.cmp(&ha).then(
+            b.f64("wait_s")
+                .unwrap_or(0.0)
+                .total_cmp(&a.f64("wait_s").unwrap_or(0.0)),
+        )
+    });
+    rows.into_iter()
         .map(|r| {
             let wait = r.f64("wait_s").unwrap_or(0.0);
             let sev = if wait >= 60.0 {
@@ -474,29 +657,64 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet) -> Vec<Finding> {
             } else {
                 Severity::Warning
             };
+            let blocker = r.str("blocker_pid");
+            let victim = r.str("blocked_pid");
+            let head = head_of(&victim);
+            let (head_state, head_query) = state_of
+                .get(&head)
+                .cloned()
+                .unwrap_or_else(|| (r.str("blocker_state"), r.str("blocker_query")));
+            let head_idle = head_state.starts_with("idle") || head_query.trim().is_empty();
             let blocker_query = r.str("blocker_query");
-            let blocker_query = if blocker_query.trim().is_empty() {
-                "(no statement running: the blocker is idle inside its transaction)".to_string()
+            let blocker_query = if blocker_query.trim().is_empty() || r.str("blocker_state").starts_with("idle") {
+                let last = short_query(&blocker_query, 200);
+                if last.is_empty() {
+                    "(no statement running: the blocker is idle inside its transaction)".to_string()
+                } else {
+                    format!("(none running: idle inside its transaction; its last statement was {last})")
+                }
             } else {
                 short_query(&blocker_query, 300)
             };
             let relation = r.str("relation");
+            let (remedy, remedy_sql) = match (engine, head_idle) {
+                (Engine::Postgres, true) => (
+                    format!("{word} {head} is idle in its transaction, so a cancel does nothing; terminate it (its transaction rolls back) after telling its owner:"),
+                    format!("SELECT pg_terminate_backend({head});"),
+                ),
+                (Engine::Postgres, false) => (
+                    format!("Cancel the statement of {word} {head}, the head of the chain (terminate it only if the lock is still held afterwards):"),
+                    format!("SELECT pg_cancel_backend({head});"),
+                ),
+                (_, true) => (
+                    format!("{word} {head} is sleeping inside its transaction; KILL QUERY does nothing there. Kill the connection (its transaction rolls back) after telling its owner:"),
+                    format!("KILL CONNECTION {head};"),
+                ),
+                (_, false) => (
+                    format!("Stop the statement of {word} {head}, the head of the chain; if its transaction still holds the row locks afterwards, kill the connection:"),
+                    format!("KILL QUERY {head};"),
+                ),
+            };
+            let culprit = if head == blocker {
+                format!("{word} {head} is the culprit (head of the chain); {word} {victim} is its victim")
+            } else {
+                format!("{word} {blocker} is itself waiting on {word} {head}, the head of the chain and the culprit")
+            };
             Finding::new(
                 check,
                 "blocking_chain",
                 sev,
                 format!(
-                    "pid {} has waited {} for a lock{} held by pid {} ({}), whose statement is: {}",
-                    r.str("blocked_pid"),
+                    "{word} {victim} has waited {} for a lock{} held by {word} {blocker} ({}), whose statement is: {}. {culprit}",
                     human_secs(wait),
                     if relation.is_empty() { String::new() } else { format!(" on {relation}") },
-                    r.str("blocker_pid"),
                     r.str("blocker_state"),
-                    short_query(&blocker_query, 160)
+                    short_query(&blocker_query, 200)
                 ),
             )
-            .fact("blocked_pid", r.str("blocked_pid"))
-            .fact("blocker_pid", r.str("blocker_pid"))
+            .fact("blocked_pid", &victim)
+            .fact("blocker_pid", &blocker)
+            .fact("head_pid", &head)
             .fact("wait_s", format!("{wait:.0}"))
             .fact("lock_type", r.str("lock_type"))
             .fact("relation", relation)
@@ -504,64 +722,107 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet) -> Vec<Finding> {
             .fact("blocker_query", blocker_query)
             .fact("blocker_state", r.str("blocker_state"))
             .fact("blocker_xact_s", format!("{:.0}", r.f64("blocker_xact_s").unwrap_or(0.0)))
+            .fact("remedy", remedy)
+            .fact("remedy_sql", remedy_sql)
             .threshold("any lock wait is a warning, ≥ 60 s critical (lock_timeout guidance, PostgreSQL docs §20.11.1)")
         })
         .collect()
 }
 
 fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
-    blocking_pairs("blocking_chains", rs)
+    blocking_pairs("blocking_chains", rs, Engine::Postgres)
 }
 
-/// Shared by PostgreSQL and MySQL.
-pub(super) fn idle_sessions(check: &str, rs: &ResultSet) -> Vec<Finding> {
+/// Shared by PostgreSQL and MySQL: sessions idle inside an open transaction.
+///
+/// Severity by idle time: < 60 s info, ≥ 60 s warning, ≥ 600 s critical (holds locks and the
+/// vacuum/purge horizon; PostgreSQL docs §20.11.1 idle_in_transaction_session_timeout). A
+/// terminate/KILL statement (`terminate_sql`) is offered only for a session that blocks others;
+/// one that blocks nobody gets "ask its owner" advice instead.
+pub(super) fn idle_sessions(check: &str, rs: &ResultSet, engine: Engine) -> Vec<Finding> {
+    let word = "pid";
     rs.iter()
         .map(|r| {
             let age = r.f64("age_s").unwrap_or(0.0);
             let idle = r.f64("idle_s").unwrap_or(age);
-            let sev = if idle >= 600.0 {
+            let blocking = r.i64("blocking").unwrap_or(0);
+            let mut sev = if idle >= 600.0 {
                 Severity::Critical
             } else if idle >= 60.0 {
                 Severity::Warning
             } else {
                 Severity::Info
             };
+            if blocking > 0 {
+                sev = sev.max(Severity::Warning);
+            }
+            let pid = r.str("pid");
             let query = r.str("query");
-            Finding::new(
+            let mut f = Finding::new(
                 check,
                 "idle_in_transaction",
                 sev,
                 format!(
-                    "pid {} ({}) is idle in a transaction open for {} (idle {}); last statement: {}",
-                    r.str("pid"),
+                    "{word} {pid} ({}) is idle in a transaction open for {} (idle {}){}{}",
                     r.str("usr"),
                     human_secs(age),
                     human_secs(idle),
-                    if query.is_empty() { "unknown".to_string() } else { short_query(&query, 120) }
+                    if blocking > 0 {
+                        format!(", blocking {blocking} session{}", if blocking == 1 { "" } else { "s" })
+                    } else {
+                        ", blocking nobody".to_string()
+                    },
+                    if query.trim().is_empty() { String::new() } else { format!("; last statement: {}", short_query(&query, 120)) }
                 ),
             )
-            .fact("pid", r.str("pid"))
+            .fact("pid", &pid)
             .fact("user", r.str("usr"))
             .fact("age_s", format!("{age:.0}"))
             .fact("idle_s", format!("{idle:.0}"))
-            .fact("query", short_query(&query, 300))
-            .threshold("< 60 s info, ≥ 60 s warning, ≥ 600 s critical idle inside a transaction (holds locks and blocks vacuum; PostgreSQL docs §20.11.1 idle_in_transaction_session_timeout)")
+            .fact("blocking", blocking)
+            .threshold("< 60 s info, ≥ 60 s warning, ≥ 600 s critical idle inside a transaction (holds locks and blocks vacuum; PostgreSQL docs §20.11.1 idle_in_transaction_session_timeout)");
+            if !query.trim().is_empty() {
+                f = f.fact("query", short_query(&query, 300));
+            }
+            let app = r.str("application");
+            if !app.is_empty() {
+                f = f.fact("application", app);
+            }
+            if blocking > 0 {
+                f = f.fact(
+                    "terminate_sql",
+                    if engine == Engine::Postgres {
+                        format!("SELECT pg_terminate_backend({pid});")
+                    } else {
+                        format!("KILL CONNECTION {pid};")
+                    },
+                );
+            } else {
+                f = f.fact(
+                    "owner_advice",
+                    format!("{word} {pid} blocks nobody right now: ask its owner to commit or roll back rather than killing it"),
+                );
+            }
+            f
         })
         .collect()
 }
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
-    idle_sessions("idle_in_transaction", rs)
+    idle_sessions("idle_in_transaction", rs, Engine::Postgres)
 }
 
 /// Shared: connection groups and the total against max_connections.
 pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let total: i64 = rs.iter().map(|r| r.i64("count").unwrap_or(0)).sum();
+    // Usable slots: max_connections minus superuser_reserved_connections where the engine has
+    // them (PostgreSQL docs §20.3.1), the same figure the overview check reports.
     let max = rs
         .first()
         .and_then(|r| r.i64("max_connections"))
-        .unwrap_or(0);
+        .unwrap_or(0)
+        - rs.first().and_then(|r| r.i64("reserved")).unwrap_or(0);
     for r in rs.iter().take(5) {
         out.push(
             Finding::new(
@@ -596,12 +857,12 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
                     } else {
                         Severity::Warning
                     },
-                    format!("{total} of {max} connections in use ({pct:.0}%)"),
+                    format!("{total} of {max} usable connections in use ({pct:.0}%)"),
                 )
                 .fact("used", total)
                 .fact("max", max)
                 .fact("pct", format!("{pct:.0}"))
-                .threshold("≥ 80% warning, ≥ 95% critical of max_connections"),
+                .threshold("≥ 80% warning, ≥ 95% critical of max_connections minus reserved slots (PostgreSQL docs §20.3.1; MySQL manual §7.1.8)"),
             );
         }
     }
@@ -660,44 +921,98 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
         .collect()
 }
 
+/// Dead tuples per table, linked to whether autovacuum may run on it.
+///
+/// `dead_tuples_high`: ≥ 10,000 dead rows and ≥ 20% dead (autovacuum_vacuum_scale_factor default
+/// 0.2, PostgreSQL docs §25.1.6) warning, ≥ 50% critical. `autovacuum_disabled`: the table has
+/// `autovacuum_enabled = false` in its reloptions (warning; critical with dead rows) or the
+/// server runs with `autovacuum = off` (critical) — PostgreSQL docs §25.1.6 and §20.10.
 fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
-    rs.iter()
-        .filter_map(|r| {
-            let dead = r.i64("dead").unwrap_or(0);
-            let pct = r.f64("dead_pct").unwrap_or(0.0);
-            if dead < 10_000 || pct < 20.0 {
-                return None;
-            }
-            let sev = if pct >= 50.0 {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
-            Some(
+    let mut out = Vec::new();
+    let server_off = rs.first().and_then(|r| r.bool("server_autovacuum")) == Some(false);
+    if server_off {
+        out.push(
+            Finding::new(
+                "vacuum_bloat",
+                "autovacuum_disabled",
+                Severity::Critical,
+                "autovacuum is off for the whole server: dead rows are never cleaned up automatically and wraparound protection depends on manual VACUUM",
+            )
+            .fact("scope", "server")
+            .fact("server_wide", "whole")
+            .fact("fix_text", "Turn autovacuum back on (no restart needed):")
+            .fact("fix_sql", "ALTER SYSTEM SET autovacuum = on;\nSELECT pg_reload_conf();")
+            .threshold("autovacuum = off (PostgreSQL docs §25.1.6 The Autovacuum Daemon)"),
+        );
+    }
+    for r in rs.iter() {
+        let dead = r.i64("dead").unwrap_or(0);
+        let pct = r.f64("dead_pct").unwrap_or(0.0);
+        let table = r.str("tbl");
+        let table_off = r.bool("table_autovacuum_off").unwrap_or(false);
+        let bloated = dead >= 10_000 && pct >= 20.0;
+        if table_off {
+            out.push(
                 Finding::new(
                     "vacuum_bloat",
-                    "dead_tuples_high",
-                    sev,
-                    format!(
-                        "{}: {dead} dead rows ({pct:.0}% of rows), last vacuum {}",
-                        r.str("tbl"),
-                        r.str("last_vacuum")
-                    ),
+                    "autovacuum_disabled",
+                    if bloated { Severity::Critical } else { Severity::Warning },
+                    format!("autovacuum is disabled on {table} (autovacuum_enabled = false), which has {dead} dead rows ({pct:.0}% of its rows)"),
                 )
-                .fact("table", r.str("tbl"))
+                .fact("table", &table)
+                .fact("scope", "table")
                 .fact("dead", dead)
-                .fact("live", r.i64("live").unwrap_or(0))
                 .fact("pct", format!("{pct:.0}"))
-                .fact("last_autovacuum", r.str("last_vacuum"))
-                .threshold("≥ 10,000 dead rows and ≥ 20% dead (autovacuum_vacuum_scale_factor default 0.2, PostgreSQL docs §25.1.6) warning; ≥ 50% critical"),
+                .fact("fix_text", format!("Re-enable autovacuum on {table} and vacuum it once now:"))
+                .fact("fix_sql", format!("ALTER TABLE {table} RESET (autovacuum_enabled);\nVACUUM (VERBOSE, ANALYZE) {table};"))
+                .threshold("reloptions autovacuum_enabled = false (PostgreSQL docs, CREATE TABLE, Storage Parameters; §25.1.6)"),
+            );
+        }
+        if !bloated {
+            continue;
+        }
+        let sev = if pct >= 50.0 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let why = if table_off {
+            "; autovacuum is disabled on this table"
+        } else if server_off {
+            "; autovacuum is off on the server"
+        } else {
+            ""
+        };
+        out.push(
+            Finding::new(
+                "vacuum_bloat",
+                "dead_tuples_high",
+                sev,
+                format!(
+                    "{table}: {dead} dead rows ({pct:.0}% of rows), last vacuum {}{why}",
+                    r.str("last_vacuum")
+                ),
             )
-        })
-        .collect()
+            .fact("table", &table)
+            .fact("dead", dead)
+            .fact("live", r.i64("live").unwrap_or(0))
+            .fact("pct", format!("{pct:.0}"))
+            .fact("last_autovacuum", r.str("last_vacuum"))
+            .fact("autovacuum", if table_off || server_off { "off" } else { "on" })
+            .threshold("≥ 10,000 dead rows and ≥ 20% dead (autovacuum_vacuum_scale_factor default 0.2, PostgreSQL docs §25.1.6) warning; ≥ 50% critical"),
+        );
+    }
+    out
 }
 
+/// XID age per database against the 2^31 wraparound limit. Always states the oldest age
+/// (`xid_age`, ok) so an answer can say how far away the limit is; `xid_age_high` above
+/// `autovacuum_freeze_max_age` (warning) or ≥ 1 billion (critical) — PostgreSQL docs §25.1.5
+/// Preventing Transaction ID Wraparound Failures.
 fn wraparound(rs: &ResultSet) -> Vec<Finding> {
     const LIMIT: f64 = 2_147_483_647.0;
-    rs.iter()
+    let mut out: Vec<Finding> = rs
+        .iter()
         .filter_map(|r| {
             let age = r.i64("xid_age").unwrap_or(0);
             let freeze = r.i64("freeze_max_age").unwrap_or(200_000_000);
@@ -722,93 +1037,288 @@ fn wraparound(rs: &ResultSet) -> Vec<Finding> {
                 .fact("database", r.str("database"))
                 .fact("age", age)
                 .fact("pct", format!("{pct:.1}"))
+                .fact("freeze_max_age", freeze)
                 .threshold("> autovacuum_freeze_max_age warning, ≥ 1 billion critical (PostgreSQL docs §25.1.5 Preventing Transaction ID Wraparound Failures)"),
             )
         })
-        .collect()
+        .collect();
+    if let Some(r) = rs.iter().max_by_key(|r| r.i64("xid_age").unwrap_or(0)) {
+        let age = r.i64("xid_age").unwrap_or(0);
+        let pct = age as f64 * 100.0 / LIMIT;
+        out.push(
+            Finding::new(
+                "wraparound",
+                "xid_age",
+                Severity::Ok,
+                format!(
+                    "oldest transaction-ID age: {age} in database {} ({pct:.1}% of the 2^31 limit; autovacuum_freeze_max_age {})",
+                    r.str("database"),
+                    r.str("freeze_max_age")
+                ),
+            )
+            .fact("database", r.str("database"))
+            .fact("age", age)
+            .fact("pct", format!("{pct:.1}"))
+            .fact("freeze_max_age", r.str("freeze_max_age")),
+        );
+    }
+    out
+}
+
+/// Days of statistics an index must have gone unscanned before it is called unused: a monthly
+/// business cycle (month-end jobs), common operational guidance; PgHero lists idx_scan = 0 and
+/// leaves the window to the reader.
+pub const UNUSED_MIN_STATS_DAYS: f64 = 30.0;
+
+/// Shared by PostgreSQL and MySQL: unused indexes, only when the statistics window is known and at
+/// least [`UNUSED_MIN_STATS_DAYS`] long (`stats_age_s`); otherwise `unused_index_unproven`
+/// (info, no drop advice) saying why it cannot be called unused yet.
+pub(super) fn unused_with_window(
+    r: &crate::diagnostics::Row<'_>,
+    size: Option<i64>,
+    window: &str,
+    drop_sql: String,
+) -> Finding {
+    let age = r.f64("stats_age_s");
+    let idx = r.str("idx");
+    let table = r.str("tbl");
+    let size_text = size
+        .map(|b| format!(" ({})", human_bytes(b)))
+        .unwrap_or_default();
+    match age {
+        Some(a) if a / 86_400.0 >= UNUSED_MIN_STATS_DAYS => {
+            let days = a / 86_400.0;
+            let mut f = Finding::new(
+                "unused_indexes",
+                "unused_index",
+                if size.unwrap_or(0) >= 100 * 1024 * 1024 { Severity::Warning } else { Severity::Info },
+                format!("{idx} on {table}{size_text} has not been scanned in the {days:.0} days since {window}"),
+            )
+            .fact("index", &idx)
+            .fact("table", &table)
+            .fact("scans", "0")
+            .fact("stats_days", format!("{days:.0}"))
+            .fact("drop_sql", drop_sql)
+            .threshold(format!("no scans over ≥ {UNUSED_MIN_STATS_DAYS:.0} days of statistics; ≥ 100 MB warning (check replicas too: their usage is not counted here)"));
+            if let Some(b) = size {
+                f = f.fact("size", human_bytes(b));
+            }
+            f
+        }
+        Some(a) => Finding::new(
+            "unused_indexes",
+            "unused_index_unproven",
+            Severity::Info,
+            format!(
+                "{idx} on {table}{size_text} has no scans, but {window} was only {} ago: too short to call it unused (needs {UNUSED_MIN_STATS_DAYS:.0} days)",
+                human_secs(a)
+            ),
+        )
+        .fact("index", &idx)
+        .fact("table", &table),
+        None => Finding::new(
+            "unused_indexes",
+            "unused_index_unproven",
+            Severity::Info,
+            format!("{idx} on {table}{size_text} has no scans, but it is not known how long the statistics cover ({window} time unknown), so it is not called unused"),
+        )
+        .fact("index", &idx)
+        .fact("table", &table),
+    }
+}
+
+/// Share of an id type already used, from which a sequence / AUTO_INCREMENT is a warning: PgHero's
+/// "sequence danger" threshold (90%). ≥ 98% is critical (days to weeks left on a busy table).
+pub const ID_EXHAUSTION_WARN_PCT: f64 = 90.0;
+
+/// Shared by PostgreSQL and MySQL: `object`, `current_value`, `max_value`, `pct`, `column_name`,
+/// `column_type`; rows ranked by `pct` in SQL. Always reports the highest one (ok) so an answer
+/// can state the figure; `id_exhaustion` from [`ID_EXHAUSTION_WARN_PCT`].
+pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in rs.iter() {
+        let pct = r.f64("pct").unwrap_or(0.0);
+        let object = r.str("object");
+        let column = r.str("column_name");
+        let ctype = r.str("column_type");
+        let current = r.str("current_value");
+        let max = r.str("max_value");
+        let target = if column.is_empty() {
+            object.clone()
+        } else {
+            format!("{column} ({ctype})")
+        };
+        if pct < ID_EXHAUSTION_WARN_PCT {
+            if out.is_empty() {
+                out.push(
+                    Finding::new(
+                        "id_exhaustion",
+                        "id_headroom",
+                        Severity::Ok,
+                        format!(
+                            "the fullest id is {object}{} at {current} of {max} ({pct:.1}%)",
+                            if column.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" for {column}")
+                            }
+                        ),
+                    )
+                    .fact("object", &object)
+                    .fact("pct", format!("{pct:.1}")),
+                );
+            }
+            break;
+        }
+        let sev = if pct >= 98.0 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let (fix_text, fix_sql) = match engine {
+            Engine::Postgres => {
+                let mut sql = Vec::new();
+                if !column.is_empty() && ctype != "bigint" {
+                    let (tbl, col) = column.rsplit_once('.').unwrap_or((&column, ""));
+                    sql.push(format!("ALTER TABLE {tbl} ALTER COLUMN {col} TYPE bigint;"));
+                }
+                if r.str("seq_type") != "bigint" {
+                    sql.push(format!("ALTER SEQUENCE {object} AS bigint;"));
+                }
+                (
+                    format!("Widen {target} to bigint before it runs out. ALTER COLUMN … TYPE bigint rewrites the table under an ACCESS EXCLUSIVE lock: schedule it, or add a bigint column, backfill it in batches and swap it in:"),
+                    sql.join("\n"),
+                )
+            }
+            _ => {
+                let (tbl, col) = (
+                    object.clone(),
+                    column.rsplit('.').next().unwrap_or(&column).to_string(),
+                );
+                (
+                    format!("Widen {target} to BIGINT UNSIGNED before inserts fail with ER_AUTOINC_READ_FAILED / duplicate key. The ALTER copies the table: use pt-online-schema-change or gh-ost on a big one:"),
+                    format!("ALTER TABLE {tbl} MODIFY {col} BIGINT UNSIGNED NOT NULL AUTO_INCREMENT;"),
+                )
+            }
+        };
+        let mut f = Finding::new(
+            "id_exhaustion",
+            "id_exhaustion",
+            sev,
+            format!(
+                "{object}{} is at {current} of {max} ({pct:.2}% used): ids run out at {max}",
+                if column.is_empty() { String::new() } else { format!(" (feeding {column}, {ctype})") }
+            ),
+        )
+        .fact("object", &object)
+        .fact("current_value", &current)
+        .fact("max_value", &max)
+        .fact("pct", format!("{pct:.2}"))
+        .fact("fix_text", fix_text)
+        .threshold(format!("≥ {ID_EXHAUSTION_WARN_PCT:.0}% of the type's maximum warning (PgHero sequence danger), ≥ 98% critical; max of the narrower of the sequence and its column (PostgreSQL docs §8.1.1 Integer Types; MySQL manual §13.1.2 Integer Types)"));
+        if !fix_sql.is_empty() {
+            f = f.fact("fix_sql", fix_sql);
+        }
+        if !column.is_empty() {
+            f = f.fact("column", &column);
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn id_exhaustion(rs: &ResultSet) -> Vec<Finding> {
+    let mapped = ResultSet {
+        columns: rs
+            .columns
+            .iter()
+            .map(|c| {
+                if c == "seq" {
+                    "object".to_string()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect(),
+        rows: rs.rows.clone(),
+        truncated: rs.truncated,
+    };
+    id_rows(&mapped, Engine::Postgres)
 }
 
 fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .map(|r| {
-            let size = r.i64("size_bytes").unwrap_or(0);
-            Finding::new(
-                "unused_indexes",
-                "unused_index",
-                if size >= 100 * 1024 * 1024 { Severity::Warning } else { Severity::Info },
-                format!(
-                    "{} on {} ({}) has not been scanned since statistics reset ({})",
-                    r.str("idx"),
-                    r.str("tbl"),
-                    human_bytes(size),
-                    r.str("stats_reset")
-                ),
+            unused_with_window(
+                &r,
+                Some(r.i64("size_bytes").unwrap_or(0)),
+                "the statistics reset",
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {};", r.str("idx")),
             )
-            .fact("index", r.str("idx"))
-            .fact("table", r.str("tbl"))
-            .fact("size", human_bytes(size))
-            .fact("scans", r.str("scans"))
-            .fact("drop_sql", format!("DROP INDEX CONCURRENTLY IF EXISTS {};", r.str("idx")))
-            .threshold("idx_scan = 0 since stats reset; ≥ 100 MB warning (check replicas too: their usage is not counted here)")
         })
         .collect()
 }
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
     // Group on the full signature, not only column names: operator class, expressions and
-    // predicates must match too.
-    let mapped = ResultSet {
-        columns: vec![
-            "tbl".into(),
-            "idx".into(),
-            "cols".into(),
-            "is_unique".into(),
-            "display".into(),
-        ],
-        rows: rs
-            .iter()
-            .map(|r| {
-                vec![
-                    r.get("tbl").clone(),
-                    r.get("idx").clone(),
-                    crate::diagnostics::Value::Text(r.str("signature")),
-                    r.get("is_unique").clone(),
-                    r.get("cols").clone(),
-                ]
-            })
-            .collect(),
-        truncated: rs.truncated,
-    };
-    let mut out = duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| {
-        format!("DROP INDEX CONCURRENTLY IF EXISTS {i};")
-    });
-    // Show column names rather than the internal signature.
-    for f in &mut out {
-        if let Some(idx) = f.facts.get("index").cloned() {
-            if let Some(r) = rs.iter().find(|r| r.str("idx") == idx) {
-                let cols = r.str("cols");
-                let keep = f.facts.get("duplicate_of").cloned().unwrap_or_default();
-                let table = r.str("tbl");
-                f.title = format!("Index {idx} on {table} ({cols}) duplicates {keep}");
-                f.facts.insert("columns".into(), cols);
-            }
-        }
+    // predicates must match too; show the column names.
+    let mut mapped = rs.clone();
+    let sig = mapped.columns.iter().position(|c| c == "signature");
+    let cols = mapped.columns.iter().position(|c| c == "cols");
+    if let (Some(sig), Some(cols)) = (sig, cols) {
+        mapped.columns[cols] = "display".into();
+        mapped.columns[sig] = "cols".into();
     }
-    out
+    duplicate_indexes_by_columns("duplicate_indexes", &mapped, |_, i| {
+        format!("DROP INDEX CONCURRENTLY IF EXISTS {i};")
+    })
 }
 
+/// Invalid indexes (`pg_index.indisvalid = false`, left by a failed CREATE INDEX
+/// CONCURRENTLY; PostgreSQL docs, CREATE INDEX, "Building Indexes Concurrently").
+///
+/// A unique one failed because of duplicate keys: REINDEX would fail the same way, so the fix is
+/// to find and fix the duplicate keys, then `DROP INDEX CONCURRENTLY` and build it again
+/// (`invalid_unique_index`). A non-unique one can be rebuilt (`invalid_index`).
 fn invalid_indexes(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .map(|r| {
+            let idx = r.str("idx");
+            let table = r.str("tbl");
+            let def = r.str("definition");
+            let create = def
+                .replacen("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ", 1)
+                .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1);
+            if r.bool("is_unique").unwrap_or(false) {
+                let cols = r.str("cols");
+                let find = if cols.is_empty() {
+                    format!("-- the keys of {idx} that occur more than once in {table}")
+                } else {
+                    format!("SELECT {cols}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1;")
+                };
+                return Finding::new(
+                    "invalid_indexes",
+                    "invalid_unique_index",
+                    Severity::Warning,
+                    format!("Unique index {idx} on {table} is INVALID: its CREATE UNIQUE INDEX CONCURRENTLY failed, usually on duplicate keys{}. It is maintained on writes but enforces nothing and is never used", if cols.is_empty() { String::new() } else { format!(" in ({cols})") }),
+                )
+                .fact("index", &idx)
+                .fact("table", &table)
+                .fact("columns", &cols)
+                .fact("fix_text", format!("Find and fix the duplicate keys first (REINDEX would fail again on the same duplicates), then drop the invalid {idx} and build it again:"))
+                .fact("fix_sql", format!("{find}\n-- after removing or merging those duplicates:\nDROP INDEX CONCURRENTLY IF EXISTS {idx};\n{create};"))
+                .threshold("pg_index.indisvalid = false (PostgreSQL docs, CREATE INDEX, Building Indexes Concurrently)");
+            }
             Finding::new(
                 "invalid_indexes",
                 "invalid_index",
                 Severity::Warning,
-                format!("{} on {} is INVALID (a failed CREATE INDEX CONCURRENTLY): it is maintained on writes but never used", r.str("idx"), r.str("tbl")),
+                format!("{idx} on {table} is INVALID (a failed CREATE INDEX CONCURRENTLY): it is maintained on writes but never used"),
             )
-            .fact("index", r.str("idx"))
-            .fact("table", r.str("tbl"))
-            .fact("drop_sql", format!("DROP INDEX CONCURRENTLY IF EXISTS {};", r.str("idx")))
+            .fact("index", &idx)
+            .fact("table", &table)
+            .fact("fix_text", format!("Drop the invalid {idx} and build it again without blocking writes:"))
+            .fact("fix_sql", format!("DROP INDEX CONCURRENTLY IF EXISTS {idx};\n{create};"))
             .threshold("pg_index.indisvalid = false (PostgreSQL docs, CREATE INDEX, Building Indexes Concurrently)")
         })
         .collect()
@@ -1017,6 +1527,18 @@ fn roles_security(rs: &ResultSet) -> Vec<Finding> {
     for r in rs.iter() {
         let role = r.str("role");
         let login = r.bool("can_login").unwrap_or(false);
+        if r.bool("bootstrap").unwrap_or(false) {
+            // The bootstrap superuser (oid 10, created by initdb) cannot lose superuser; it is
+            // not a fix target. Say how to keep applications off it instead.
+            if login {
+                out.push(
+                    Finding::new("roles_security", "bootstrap_superuser", Severity::Info, format!("role {role} is the bootstrap superuser created by initdb: keep it for administration only; applications should use their own non-superuser roles"))
+                        .fact("role", &role)
+                        .threshold("the bootstrap superuser cannot be made NOSUPERUSER (PostgreSQL docs §22.2 Role Attributes; restrict it in pg_hba.conf, §21.1)"),
+                );
+            }
+            continue;
+        }
         if r.bool("superuser").unwrap_or(false) && login {
             out.push(
                 Finding::new("roles_security", "superuser_role", Severity::Warning, format!("role {role} is a superuser and can log in"))

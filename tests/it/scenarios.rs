@@ -1,0 +1,670 @@
+//! Scenario suite: real faults planted in PostgreSQL and MariaDB, each asked about in several
+//! plain-language phrasings (stressed ones, no bot vocabulary) through the engine.
+//!
+//! For every phrasing the reply must never contain the unsafe advice (a signal to a victim, a
+//! cancel to an idle blocker, REINDEX of an invalid unique index, dropping both indexes of a
+//! duplicate pair, a fix aimed at a system account, autovacuum advice on MariaDB…) — asserted on
+//! every reply. Whether the culprit (pid, table, index, role) is named is counted per phrasing and
+//! printed as `SCENARIO <name>: <passed>/<total>`; each scenario must name it at least once.
+//! Run with `--nocapture` to see the counts.
+
+use crate::support::{wait_until, TestBot, TestDb};
+use sqlx::{Connection, Executor};
+
+/// Asks every phrasing in a fresh thread; asserts `must_not` on each reply, counts the replies
+/// containing every `must` string, prints and returns the count.
+async fn probe(
+    bot: &TestBot,
+    name: &str,
+    phrasings: &[&str],
+    must: &[String],
+    must_not: &[String],
+) -> usize {
+    let mut passed = 0;
+    for (i, q) in phrasings.iter().enumerate() {
+        let reply = bot.ask(&format!("{name}-{i}"), q).await;
+        let text = reply.plain_text();
+        for bad in must_not {
+            assert!(
+                !text.contains(bad.as_str()),
+                "{name}: unsafe advice `{bad}` in the answer to {q:?}:\n{text}"
+            );
+        }
+        for hole in [
+            "<pid>",
+            "<blocker_pid>",
+            "<table>",
+            "<index>",
+            "(unknown",
+            " n/a ",
+        ] {
+            assert!(
+                !text.contains(hole),
+                "{name}: placeholder `{hole}` reached the user for {q:?}:\n{text}"
+            );
+        }
+        let missing: Vec<&String> = must.iter().filter(|m| !text.contains(m.as_str())).collect();
+        if missing.is_empty() {
+            passed += 1;
+        } else {
+            println!(
+                "SCENARIO {name}: {q:?} did not name {missing:?} (intent {:?})",
+                reply.intent
+            );
+        }
+    }
+    println!(
+        "SCENARIO {name}: {passed}/{} phrasings named the culprit",
+        phrasings.len()
+    );
+    assert!(
+        passed >= 1,
+        "{name}: no phrasing named the culprit {must:?}"
+    );
+    passed
+}
+
+async fn pg_pid(c: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *c)
+        .await
+        .expect("pid")
+}
+
+async fn my_id(c: &mut sqlx::MySqlConnection) -> u64 {
+    sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut *c)
+        .await
+        .expect("connection id")
+}
+
+async fn pg_waiting(url: &str, pid: i32) -> bool {
+    let probe = sqlx::PgPool::connect(url).await.expect("probe");
+    let ok = wait_until(10, || {
+        let probe = probe.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+            )
+            .bind(pid)
+            .fetch_one(&probe)
+            .await
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    probe.close().await;
+    ok
+}
+
+async fn pg_orders(db: &TestDb) {
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, customer_id int NOT NULL);
+         INSERT INTO orders SELECT g, 'new', g % 100 FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .expect("orders");
+}
+
+fn signals(pid: impl std::fmt::Display) -> Vec<String> {
+    vec![
+        format!("pg_cancel_backend({pid})"),
+        format!("pg_terminate_backend({pid})"),
+    ]
+}
+
+/// Idle-in-transaction session holding a row lock, an UPDATE blocked behind it, and a second
+/// idle-in-transaction session that blocks nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_idle_blocker_and_blocked_update() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut blocker = db.pg().await;
+    let mut waiter = db.pg().await;
+    let mut bystander = db.pg().await;
+    let blocker_pid = pg_pid(&mut blocker).await;
+    let waiter_pid = pg_pid(&mut waiter).await;
+    let bystander_pid = pg_pid(&mut bystander).await;
+    blocker
+        .execute("BEGIN; UPDATE orders SET status = 'paid' WHERE id = 42")
+        .await
+        .expect("lock row");
+    bystander
+        .execute("BEGIN; SELECT count(*) FROM orders WHERE id = 7")
+        .await
+        .expect("idle bystander");
+    let waiting = tokio::spawn(async move {
+        let r = waiter
+            .execute(
+                "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
+            )
+            .await;
+        (waiter, r)
+    });
+    assert!(
+        pg_waiting(&db.url, waiter_pid).await,
+        "the UPDATE never waited"
+    );
+
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let mut must_not = signals(waiter_pid);
+    must_not.push(format!("pg_cancel_backend({blocker_pid})"));
+    must_not.extend(signals(bystander_pid));
+    probe(
+        &bot,
+        "pg_idle_blocker",
+        &[
+            "checkout is stuck!!! help",
+            "why is everything hanging on orders-pg",
+            "orders-pg is slow right now",
+            "the payments service says updates to the orders table are stuck",
+            "my checkout UPDATE on orders-pg has been spinning forever and never finishes, help!!",
+        ],
+        &[
+            format!("pid {blocker_pid}"),
+            format!("pg_terminate_backend({blocker_pid})"),
+        ],
+        &must_not,
+    )
+    .await;
+
+    blocker.execute("ROLLBACK").await.expect("rollback");
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the blocker rolls back");
+    waiter.close().await.ok();
+    blocker.close().await.ok();
+    bystander.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// An active blocker (running a statement while holding the lock): cancel, not terminate; never
+/// the victim. The blocker calls itself `dbabot` and is still reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_active_blocker_named_dbabot() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut blocker = db.pg().await;
+    let mut waiter = db.pg().await;
+    let blocker_pid = pg_pid(&mut blocker).await;
+    let waiter_pid = pg_pid(&mut waiter).await;
+    blocker
+        .execute("SET application_name = 'dbabot'; BEGIN; UPDATE orders SET status = 'paid' WHERE id = 42")
+        .await
+        .expect("lock row");
+    let running = tokio::spawn(async move {
+        let r = blocker
+            .execute("SET statement_timeout = '20s'; SELECT pg_sleep(15)")
+            .await;
+        (blocker, r)
+    });
+    let waiting = tokio::spawn(async move {
+        let r = waiter
+            .execute(
+                "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
+            )
+            .await;
+        (waiter, r)
+    });
+    assert!(
+        pg_waiting(&db.url, waiter_pid).await,
+        "the UPDATE never waited"
+    );
+
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_active_blocker",
+        &[
+            "orders-pg is slow right now",
+            "why are updates on orders hanging?? customers can't pay",
+            "who is blocking the orders table on orders-pg",
+        ],
+        &[
+            format!("pid {blocker_pid}"),
+            format!("pg_cancel_backend({blocker_pid})"),
+        ],
+        &signals(waiter_pid),
+    )
+    .await;
+
+    let mut admin = db.pg().await;
+    admin
+        .execute(format!("SELECT pg_terminate_backend({blocker_pid})").as_str())
+        .await
+        .expect("end blocker");
+    let _ = running.await;
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the blocker is gone");
+    waiter.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// A long query (pg_sleep): named with its pid and text, longest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_long_query() {
+    let db = TestDb::postgres().await;
+    let mut app = db.pg().await;
+    let app_pid = pg_pid(&mut app).await;
+    let running = tokio::spawn(async move {
+        let r = app
+            .execute("SET statement_timeout = '30s'; SELECT pg_sleep(25) AS nightly_report")
+            .await;
+        (app, r)
+    });
+    let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
+    assert!(
+        wait_until(15, || {
+            let p = probe_pool.clone();
+            async move {
+                sqlx::query_scalar::<_, f64>("SELECT coalesce(extract(epoch FROM now() - query_start)::float8, 0) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'")
+                    .bind(app_pid)
+                    .fetch_optional(&p)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s >= 5.5)
+            }
+        })
+        .await,
+        "the sleep never ran 5 s"
+    );
+    probe_pool.close().await;
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_long_query",
+        &[
+            "something has been running for ages on orders-pg, what is it?",
+            "orders-pg is slow right now",
+            "the database is on fire, what is running on orders-pg?",
+        ],
+        &[format!("pid {app_pid}"), "pg_sleep".to_string()],
+        &[],
+    )
+    .await;
+    let mut admin = db.pg().await;
+    admin
+        .execute(format!("SELECT pg_cancel_backend({app_pid})").as_str())
+        .await
+        .expect("cancel");
+    let _ = running.await;
+    bot.engine.runner().close().await;
+}
+
+/// A duplicate index pair: exactly one is dropped, the constraint's index is kept, and the kept
+/// one is never called unused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_duplicate_index_pair() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
+         INSERT INTO customers SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 2000) g;
+         ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email);
+         CREATE INDEX customers_email_idx ON customers (email);
+         ANALYZE customers;",
+    )
+    .await
+    .expect("duplicate pair");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_duplicate_index",
+        &[
+            "any duplicate indexes on orders-pg?",
+            "we have way too many indexes on customers, which ones can go?",
+            "writes to the customers table got slow, are there redundant indexes?",
+        ],
+        &[
+            "customers_email_idx".to_string(),
+            "DROP INDEX CONCURRENTLY IF EXISTS customers_email_idx;".to_string(),
+        ],
+        &[
+            "DROP INDEX CONCURRENTLY IF EXISTS customers_email_key".to_string(),
+            "DROP INDEX CONCURRENTLY customers_email_key".to_string(),
+            "DROP CONSTRAINT customers_email_key".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A failed CREATE UNIQUE INDEX CONCURRENTLY (duplicates in the column): fix the duplicates, then
+/// DROP INDEX CONCURRENTLY and rebuild; never REINDEX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_invalid_unique_index() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL);
+         INSERT INTO accounts SELECT g, 'u' || (g % 500) || '@example.com' FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .expect("accounts");
+    let failed = c
+        .execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_uniq ON accounts (email)")
+        .await;
+    assert!(failed.is_err(), "the unique build must fail on duplicates");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_invalid_unique_index",
+        &[
+            "are there any broken or invalid indexes on orders-pg?",
+            "our unique index build on accounts failed halfway, what now?",
+            "index review for orders-pg please",
+        ],
+        &[
+            "accounts_email_uniq".to_string(),
+            "HAVING count(*) > 1".to_string(),
+            "DROP INDEX CONCURRENTLY IF EXISTS accounts_email_uniq;".to_string(),
+        ],
+        &[
+            "REINDEX INDEX CONCURRENTLY accounts_email_uniq".to_string(),
+            "REINDEX INDEX accounts_email_uniq".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A sequence near the int4 maximum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_sequence_near_max() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE invoices (id serial PRIMARY KEY, total numeric NOT NULL);
+         SELECT setval('invoices_id_seq', 2147000001);",
+    )
+    .await
+    .expect("sequence");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_sequence_near_max",
+        &[
+            "is the invoices id sequence about to run out?",
+            "anything about to overflow on orders-pg, like ids running out?",
+            "will our invoice numbers hit the integer limit soon?",
+        ],
+        &[
+            "invoices_id_seq".to_string(),
+            "2147000001".to_string(),
+            "bigint".to_string(),
+        ],
+        &["autovacuum".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A table with autovacuum disabled and most rows deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_autovacuum_disabled_with_dead_rows() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE events (id int PRIMARY KEY, payload text) WITH (autovacuum_enabled = false);
+         INSERT INTO events SELECT g, repeat('x', 50) FROM generate_series(1, 30000) g;
+         DELETE FROM events WHERE id > 3000;",
+    )
+    .await
+    .expect("events");
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(20, || {
+            let p = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = 'events'")
+                    .fetch_one(&p)
+                    .await
+                    .is_ok_and(|n| n >= 20_000)
+            }
+        })
+        .await,
+        "dead tuples never showed up in pg_stat_user_tables"
+    );
+    pool.close().await;
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_autovacuum_off",
+        &[
+            "the events table is huge even though we deleted most of it",
+            "why is the events table on orders-pg so bloated?",
+            "disk keeps growing on orders-pg after a big delete, help",
+        ],
+        &[
+            "autovacuum is disabled on".to_string(),
+            "events".to_string(),
+            "RESET (autovacuum_enabled)".to_string(),
+        ],
+        &[],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// Premises the checks do not confirm are said so, with the measured figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_unconfirmed_premises_state_the_figure() {
+    let db = TestDb::postgres().await;
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_wraparound_premise",
+        &[
+            "is orders-pg close to transaction id wraparound?",
+            "are we about to hit xid wraparound on orders-pg",
+            "how old is datfrozenxid on orders-pg, should I worry about wraparound?",
+        ],
+        &[
+            "do not confirm a wraparound risk".to_string(),
+            "transaction-ID age is".to_string(),
+        ],
+        &["getting close to the ~2.1 billion".to_string()],
+    )
+    .await;
+    probe(
+        &bot,
+        "pg_connections_premise",
+        &[
+            "orders-pg has too many connections",
+            "we are out of connection slots on orders-pg",
+            "remaining connection slots are reserved, what is using them on orders-pg",
+        ],
+        &["usable connections are in use".to_string()],
+        &["is at or near its connection limit".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A superuser application role is named; the bootstrap superuser is never the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_superuser_role_not_the_bootstrap() {
+    let db = TestDb::postgres().await;
+    let role = format!("{}_admin", db.name);
+    let mut c = db.pg().await;
+    c.execute(format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD 'x'").as_str())
+        .await
+        .expect("role");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let passed = probe(
+        &bot,
+        "pg_superuser_role",
+        &[
+            "security audit of orders-pg",
+            "who has superuser on orders-pg?",
+            "are there any dangerous roles on orders-pg",
+        ],
+        std::slice::from_ref(&role),
+        &[
+            "ALTER ROLE postgres NOSUPERUSER".to_string(),
+            "role postgres is a superuser".to_string(),
+        ],
+    )
+    .await;
+    c.execute(format!("DROP ROLE {role}").as_str())
+        .await
+        .expect("drop role");
+    assert!(passed >= 1);
+    bot.engine.runner().close().await;
+}
+
+// ---- MariaDB ----------------------------------------------------------------------------------
+
+async fn my_orders(db: &TestDb) {
+    let mut c = db.my().await;
+    c.execute(
+        "CREATE TABLE orders (id INT PRIMARY KEY, status VARCHAR(20) NOT NULL, customer_id INT NOT NULL) ENGINE=InnoDB",
+    )
+    .await
+    .expect("orders");
+    c.execute("INSERT INTO orders SELECT seq, 'new', seq % 100 FROM seq_1_to_500")
+        .await
+        .expect("rows");
+}
+
+fn kills(id: u64) -> Vec<String> {
+    vec![
+        format!("KILL {id};"),
+        format!("KILL QUERY {id};"),
+        format!("KILL CONNECTION {id};"),
+    ]
+}
+
+/// A sleeping transaction holding a row lock and an UPDATE blocked behind it: KILL CONNECTION
+/// the blocker; never KILL the victim, never KILL QUERY the sleeping blocker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_idle_blocker_and_blocked_update() {
+    let db = TestDb::mysql().await;
+    my_orders(&db).await;
+    let mut blocker = db.my().await;
+    let mut waiter = db.my().await;
+    let blocker_id = my_id(&mut blocker).await;
+    let waiter_id = my_id(&mut waiter).await;
+    blocker.execute("START TRANSACTION").await.expect("begin");
+    blocker
+        .execute("UPDATE orders SET status = 'paid' WHERE id = 42")
+        .await
+        .expect("lock");
+    let waiting = tokio::spawn(async move {
+        let _ = waiter
+            .execute("SET SESSION innodb_lock_wait_timeout = 30")
+            .await;
+        let r = waiter
+            .execute("UPDATE orders SET status = 'shipped' WHERE id = 42")
+            .await;
+        (waiter, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(10, || {
+            let a = admin.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                    .fetch_one(&a)
+                    .await
+                    .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the UPDATE never waited"
+    );
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let mut must_not = kills(waiter_id);
+    must_not.push(format!("KILL QUERY {blocker_id};"));
+    probe(
+        &bot,
+        "mariadb_idle_blocker",
+        &[
+            "checkout is stuck!!! help",
+            "why is everything hanging on shop-maria",
+            "shop-maria is slow right now",
+            "the payments service says updates to the orders table are stuck",
+        ],
+        &[
+            format!("pid {blocker_id}"),
+            format!("KILL CONNECTION {blocker_id};"),
+        ],
+        &must_not,
+    )
+    .await;
+    blocker.execute("ROLLBACK").await.expect("rollback");
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes");
+    waiter.close().await.ok();
+    blocker.close().await.ok();
+    admin.close().await;
+    bot.engine.runner().close().await;
+}
+
+/// INT AUTO_INCREMENT near the signed maximum; never PostgreSQL advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_auto_increment_near_max() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute("CREATE TABLE invoices (id INT AUTO_INCREMENT PRIMARY KEY, total DECIMAL(10,2)) ENGINE=InnoDB AUTO_INCREMENT=2147000002")
+        .await
+        .expect("invoices");
+    c.execute("CREATE TABLE tickets (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=2147000002")
+        .await
+        .expect("tickets");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_auto_increment",
+        &[
+            "is the invoices id about to run out on shop-maria?",
+            "anything about to overflow on shop-maria, like ids running out?",
+            "will the invoice numbers hit the int limit soon?",
+        ],
+        &[
+            "invoices".to_string(),
+            "2147000001".to_string(),
+            "BIGINT UNSIGNED".to_string(),
+        ],
+        &[
+            "autovacuum".to_string(),
+            "VACUUM".to_string(),
+            "pg_".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A duplicate index pair on MariaDB, scoped to the target's schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_duplicate_index_pair() {
+    let db = TestDb::mysql().await;
+    my_orders(&db).await;
+    let mut c = db.my().await;
+    c.execute("CREATE INDEX idx_cust ON orders (customer_id)")
+        .await
+        .expect("idx");
+    c.execute("CREATE INDEX idx_cust_dup ON orders (customer_id)")
+        .await
+        .expect("dup");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_duplicate_index",
+        &[
+            "any duplicate indexes on shop-maria?",
+            "we have way too many indexes on orders, which ones can go?",
+            "inserts into orders got slow, are there redundant indexes?",
+        ],
+        &[
+            "idx_cust_dup".to_string(),
+            "DROP INDEX `idx_cust_dup`".to_string(),
+        ],
+        &["DROP INDEX `idx_cust`;".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
