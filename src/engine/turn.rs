@@ -4,50 +4,10 @@
 use super::advice::{describe, is_advice_answer, is_advice_request, ADVICE_CHOICE};
 use super::command::{self, Command};
 use super::{Engine, Outcome};
-use crate::intents::{extract, Classification, Extracted, Slots};
+use crate::intents::classify::{small_talk, SmallTalk};
+use crate::intents::{extract, Extracted, Slots};
 use crate::memory::{Pending, ThreadState};
 use dbabot_chat::{Choice, InboundMessage, Part, Reply};
-
-/// Words that may accompany "help" or "hi" without making it a database question.
-const HELP_WORDS: &[&str] = &[
-    "help",
-    "hi",
-    "hello",
-    "hey",
-    "morning",
-    "afternoon",
-    "evening",
-    "there",
-    "anyone",
-    "someone",
-    "need",
-    "want",
-    "what",
-    "how",
-    "who",
-    "thank",
-    "thanks",
-    "command",
-    "use",
-    "work",
-    "know",
-    "capability",
-    "feature",
-    "support",
-    "good",
-    "yo",
-    "hiya",
-    "greeting",
-    "howdy",
-    "sup",
-    "folk",
-    "team",
-    "all",
-    "everyone",
-    "ask",
-    "question",
-    "quick",
-];
 
 /// What merging a message's slots did to the thread's target.
 pub(super) struct Merged {
@@ -218,8 +178,7 @@ impl Engine {
         let merged = self.merge_slots_noting(state, &ex);
         let slot_only_change = merged.changed;
         // Urgency words ("help!!", "it's on fire", "asap") are not the question.
-        let calm = strip_urgency(text);
-        let classification = self.classify_question(&calm, text);
+        let classification = self.inner.classifier.understand(text);
         let threshold = self.inner.config.min_confidence;
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
@@ -539,65 +498,6 @@ impl Engine {
             },
         );
         r
-    }
-
-    /// Classifies a question with urgency words removed; an escalation or help text only when
-    /// the words really ask for one, a greeting only when nothing else was said.
-    fn classify_question(&self, calm: &str, original: &str) -> Option<Classification> {
-        let text = if calm.trim().is_empty() {
-            original
-        } else {
-            calm
-        };
-        let mut c = self.inner.classifier.classify(text)?;
-        let lower = original.to_lowercase();
-        let asks_human = [
-            "escalat",
-            "page",
-            "pager",
-            "on-call",
-            "oncall",
-            "on call",
-            "human",
-            "a dba",
-            "the dba",
-            "dba team",
-            "a person",
-            "real person",
-            "incident",
-            "hand off",
-            "handoff",
-            "loop in",
-            "sev1",
-            "sev 1",
-            "wake",
-        ]
-        .iter()
-        .any(|w| lower.contains(w));
-        let blocked = |name: &str| match name {
-            "escalate" => !asks_human,
-            "help" | "greeting" => crate::intents::classify::tokens(calm)
-                .iter()
-                .any(|t| !HELP_WORDS.contains(&t.as_str())),
-            _ => false,
-        };
-        if blocked(&c.intent) {
-            let next = c
-                .candidates
-                .iter()
-                .find(|(n, s)| *s > 0.0 && !blocked(n))
-                .cloned();
-            match next {
-                Some((name, score)) => {
-                    c.intent = name;
-                    c.confidence = (score / crate::intents::classify::EVIDENCE).min(1.0)
-                        * self.inner.config.min_confidence.max(0.5);
-                    c.candidates.retain(|(n, _)| !blocked(n));
-                }
-                None => return None,
-            }
-        }
-        Some(c)
     }
 
     /// Sets a slot; a target also sets engine, environment and cloud from its configuration.
@@ -933,173 +833,6 @@ fn ordinal(t: &str) -> Option<usize> {
         return None;
     }
     WORDS.iter().position(|w| *w == t).map(|i| i + 1)
-}
-
-/// Small talk answered without the classifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SmallTalk {
-    Thanks,
-    Greeting,
-    Capabilities,
-}
-
-/// "thanks!", "hi", "what can you do?" — only when that is (nearly) all the message says.
-fn small_talk(text: &str) -> Option<SmallTalk> {
-    let t = text.to_lowercase().replace('\u{2019}', "'");
-    let words: Vec<&str> = t
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() || words.len() > 8 {
-        return None;
-    }
-    let thanks = [
-        "thanks",
-        "thank",
-        "thx",
-        "ty",
-        "cheers",
-        "thanx",
-        "tnx",
-        "merci",
-        "ta",
-        "appreciated",
-        "kudos",
-    ];
-    let filler = [
-        "you", "so", "much", "a", "lot", "bot", "dbabot", "that", "helped", "works", "worked",
-        "great", "perfect", "awesome", "nice", "ok", "okay", "cool", "got", "it", "for", "the",
-        "help", "all", "very", "many", "again", "fixed", "sorted", "solved", "now", "that's",
-        "it's", "man", "mate", "buddy", "lgtm", "good", "this", "super", "was", "is",
-    ];
-    if words.iter().any(|w| thanks.contains(w))
-        && words
-            .iter()
-            .all(|w| thanks.contains(w) || filler.contains(w))
-    {
-        return Some(SmallTalk::Thanks);
-    }
-    let joined = words.join(" ");
-    for p in [
-        "what can you do",
-        "what do you do",
-        "what can i ask",
-        "what are you",
-        "who are you",
-        "how do you work",
-        "how does this work",
-        "what can you help",
-        "what do you know",
-        "how can you help",
-        "what are your capabilities",
-        "what are you capable",
-        "what can this bot do",
-        "what does this bot do",
-        "how do i use you",
-        "how do i use this",
-    ] {
-        if joined.starts_with(p) || joined.contains(p) {
-            return Some(SmallTalk::Capabilities);
-        }
-    }
-    let greet = [
-        "hi",
-        "hello",
-        "hey",
-        "hiya",
-        "howdy",
-        "yo",
-        "morning",
-        "afternoon",
-        "evening",
-        "greetings",
-        "sup",
-    ];
-    let greet_filler = [
-        "there", "good", "all", "team", "bot", "dbabot", "everyone", "folks", "guys", "friend",
-        "how", "are", "you", "doing", "is", "it", "going", "what's", "up",
-    ];
-    if words.iter().any(|w| greet.contains(w))
-        && words
-            .iter()
-            .all(|w| greet.contains(w) || greet_filler.contains(w))
-    {
-        return Some(SmallTalk::Greeting);
-    }
-    None
-}
-
-/// The message without urgency and pleading ("help!!", "asap", "it's on fire", "urgent",
-/// "someone please"), which say how bad it is, not what it is.
-fn strip_urgency(text: &str) -> String {
-    let mut t = text.to_lowercase();
-    for p in [
-        "on fire",
-        "asap",
-        "a.s.a.p",
-        "right now",
-        "right away",
-        "immediately",
-        "urgently",
-        "urgent",
-        "emergency",
-        "pls help",
-        "please help",
-        "help me",
-        "help us",
-        "need help",
-        "sos",
-        "someone please",
-        "anyone around",
-        "can someone",
-        "can anyone",
-        "someone",
-        "anyone",
-        "help",
-        "please",
-        "pls",
-        "plz",
-        "quick",
-        "quickly",
-        "hurry",
-        "critical",
-        "major",
-        "big time",
-        "fml",
-        "wtf",
-        "omg",
-        "ugh",
-        "hello?",
-        "guys",
-    ] {
-        t = replace_word(&t, p);
-    }
-    t.replace(['!', '?'], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn replace_word(t: &str, phrase: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t;
-    while let Some(i) = rest.find(phrase) {
-        let before_ok = rest[..i]
-            .chars()
-            .last()
-            .is_none_or(|c| !c.is_alphanumeric());
-        let after = &rest[i + phrase.len()..];
-        let after_ok = after.chars().next().is_none_or(|c| !c.is_alphanumeric());
-        out.push_str(&rest[..i]);
-        if before_ok && after_ok {
-            out.push(' ');
-        } else {
-            out.push_str(phrase);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 /// "what about the customers table?" → `customers`; "and orders?" → `orders`.

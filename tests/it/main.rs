@@ -7,6 +7,7 @@ mod console;
 mod conversation;
 mod discord;
 mod escalation;
+mod heldout;
 mod llm;
 mod mssql;
 mod mysql;
