@@ -166,6 +166,11 @@ impl Engine {
         let about = what_about(text);
         let mut rescoped = None;
         if let Some(word) = &about {
+            // "the orders table" names a table even when a target is called orders-pg.
+            if self.target(word).is_none() {
+                ex.slots.target = None;
+                ex.ambiguous_targets.clear();
+            }
             let stated = ex.slots.target.is_some()
                 || ex.slots.engine.is_some()
                 || ex.slots.cloud.is_some()
