@@ -273,7 +273,14 @@ impl Engine {
         note: Option<String>,
     ) -> Reply {
         let key = msg.thread_key();
-        if let Some(existing) = self.inner.cases.open_for_thread(&key) {
+        // Only the case this thread's memory links to: after `forget` the link is gone (the case
+        // itself stays with the DBA team) and a new escalation opens a new case.
+        if let Some(existing) = self
+            .inner
+            .cases
+            .open_for_thread(&key)
+            .filter(|c| state.case_id.as_deref() == Some(c.id.as_str()))
+        {
             let mut r = Reply::text(format!(
                 "This thread is already escalated as {} ({}, {}).",
                 existing.id,

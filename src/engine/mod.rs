@@ -8,6 +8,7 @@
 //!             ─► save ThreadState (flushed) ─► Reply
 //! ```
 
+mod advice;
 mod answers;
 pub mod command;
 mod escalate;

@@ -1,11 +1,23 @@
 //! Dialogue management: answers to pending questions, commands, slot filling and the
 //! "did you mean…" question when the classifier is unsure.
 
+use super::advice::{describe, is_advice_answer, is_advice_request, ADVICE_CHOICE};
 use super::command::{self, Command};
 use super::{Engine, Outcome};
+use crate::intents::classify::{small_talk, SmallTalk};
 use crate::intents::{extract, Extracted, Slots};
 use crate::memory::{Pending, ThreadState};
 use dbabot_chat::{Choice, InboundMessage, Part, Reply};
+
+/// What merging a message's slots did to the thread's target.
+pub(super) struct Merged {
+    /// A target, engine, environment or cloud changed (and no SQL / error code came with it).
+    pub changed: bool,
+    /// Shown above the answer ("Switched from orders-pg to orders-pg-staging …").
+    pub notice: Option<String>,
+    /// The target the thread had before a stated slot left no configured target matching.
+    pub lost: Option<String>,
+}
 
 /// Intents answered without any target or diagnostics.
 const CONVERSATIONAL: &[&str] = &[
@@ -45,16 +57,32 @@ impl Engine {
 
         // 1. An answer to the question we asked last time?
         if let Some(pending) = state.pending.take() {
-            if let Some(value) = resolve_choice(&pending, msg) {
+            // "none of these, it's not connected to you" / "just advice" to "which database?".
+            if let Pending::Slot { slot, intent, .. } = &pending {
+                let clicked_none = msg
+                    .choice
+                    .as_ref()
+                    .is_some_and(|c| c.choice_id == "target" && c.value == ADVICE_CHOICE);
+                if slot == "target" && (clicked_none || is_advice_answer(text)) {
+                    state.slots.target = None;
+                    state.slots.advice_only = true;
+                    let intent = intent.clone();
+                    return self.route(&intent, msg, state).await;
+                }
+            }
+            if let Some(value) = resolve_choice(&pending, msg, &self.inner.config.targets) {
                 return match pending {
                     Pending::Slot { slot, intent, .. } => {
+                        if slot == "target" {
+                            state.slots.advice_only = false;
+                        }
                         self.set_slot(state, &slot, value);
-                        self.answer(&intent, msg, state).await
+                        self.route(&intent, msg, state).await
                     }
                     Pending::Intent { text: original, .. } => {
                         let ex = self.extract(&original);
                         self.merge_slots(state, &ex);
-                        self.answer(&value, msg, state).await
+                        self.route(&value, msg, state).await
                     }
                 };
             }
@@ -65,7 +93,7 @@ impl Engine {
                     self.merge_slots(state, &ex);
                     self.set_slot(state, slot, v);
                     let intent = intent.clone();
-                    return self.answer(&intent, msg, state).await;
+                    return self.route(&intent, msg, state).await;
                 }
                 if slot == "sql"
                     && !text.is_empty()
@@ -78,18 +106,20 @@ impl Engine {
                 {
                     self.set_slot(state, "sql", text.to_string());
                     let intent = intent.clone();
-                    return self.answer(&intent, msg, state).await;
+                    return self.route(&intent, msg, state).await;
                 }
                 if slot == "error_code" {
                     if let Some(code) = ex.slots.error_code.clone() {
                         self.set_slot(state, "error_code", code);
                         let intent = intent.clone();
-                        return self.answer(&intent, msg, state).await;
+                        return self.route(&intent, msg, state).await;
                     }
                 }
             }
             // Otherwise treat the message as new, but keep the question if it is not clearly new.
             let clearly_new = command::parse(text).is_some()
+                || small_talk(text).is_some()
+                || is_advice_request(text)
                 || self
                     .inner
                     .classifier
@@ -107,16 +137,66 @@ impl Engine {
             return self.run_command(cmd, msg, state).await;
         }
 
-        // 3. Slots and intent from free text.
-        let ex = self.extract(text);
-        let slot_only_change = self.merge_slots(state, &ex);
-        let classification = self.inner.classifier.classify(text);
+        // 3. Thanks, greetings, "what can you do": short answers, nothing else.
+        match small_talk(text) {
+            Some(SmallTalk::Thanks) => {
+                let mut r = Reply::text(
+                    "You're welcome! If it comes back, say so in this thread: I keep its context.",
+                );
+                r.intent = Some("greeting".into());
+                return r.into();
+            }
+            Some(SmallTalk::Greeting) => return self.answer("greeting", msg, state).await,
+            Some(SmallTalk::Capabilities) => return self.answer("help", msg, state).await,
+            None => {}
+        }
+
+        // "just give me general advice" after a question: the same question, advice mode.
+        if is_advice_request(text) {
+            state.slots.target = None;
+            state.slots.advice_only = true;
+            if let Some(previous) = state.intent.clone() {
+                return self.route(&previous, msg, state).await;
+            }
+        }
+
+        // 4. Slots and intent from free text.
+        let mut ex = self.extract(text);
+        // "what about the customers table?": the previous question, re-scoped to that object.
+        let about = what_about(text);
+        let mut rescoped = None;
+        if let Some(word) = &about {
+            // "the orders table" names a table even when a target is called orders-pg.
+            if self.target(word).is_none() {
+                ex.slots.target = None;
+                ex.ambiguous_targets.clear();
+            }
+            let stated = ex.slots.target.is_some()
+                || ex.slots.engine.is_some()
+                || ex.slots.cloud.is_some()
+                || ex.slots.environment.is_some();
+            if !stated && state.intent.is_some() {
+                ex.slots.object = Some(word.clone());
+                rescoped = Some(word.clone());
+            }
+        }
+        let merged = self.merge_slots_noting(state, &ex);
+        let slot_only_change = merged.changed;
+        // Urgency words ("help!!", "it's on fire", "asap") are not the question.
+        let classification = self.inner.classifier.understand(text);
         let threshold = self.inner.config.min_confidence;
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
         // else was said, so it is the previous question again with the new value.
         let content_words = crate::intents::classify::tokens(text).len();
-        let follow_up = slot_only_change && state.intent.is_some() && content_words <= 2;
+        let follow_up = (slot_only_change || about.is_some())
+            && state.intent.is_some()
+            && (content_words <= 2 || about.is_some());
+        if follow_up {
+            if let (Some(lost), Some(previous)) = (&merged.lost, state.intent.clone()) {
+                return self.ask_after_lost_target(lost, &previous, state).into();
+            }
+        }
         let intent = if follow_up {
             state.intent.clone()
         } else if ex.slots.sql.is_some()
@@ -158,7 +238,7 @@ impl Engine {
         };
         if let Some(c) = close_call {
             state.unsure_streak += 1;
-            let mut out = self.answer(&c.intent, msg, state).await;
+            let mut out = self.route(&c.intent, msg, state).await;
             if state.pending.is_none() {
                 let options: Vec<Choice> = c
                     .candidates
@@ -191,7 +271,15 @@ impl Engine {
         match intent {
             Some(i) => {
                 state.unsure_streak = 0;
-                self.answer(&i, msg, state).await
+                let mut out = self.route(&i, msg, state).await;
+                if let Some(notice) = merged.notice {
+                    out.reply.parts.insert(0, Part::Context { text: notice });
+                }
+                if let Some(object) = rescoped {
+                    self.scope_to_object(&object, msg, state, &mut out.reply)
+                        .await;
+                }
+                out
             }
             None => {
                 state.unsure_streak += 1;
@@ -277,36 +365,102 @@ impl Engine {
     }
 
     /// Merges extracted slots into the thread; returns true when the message changed a slot
-    /// (target, environment, engine, cloud, object) without anything else to go on.
+    /// (target, environment, engine, cloud) without anything else to go on.
     pub(super) fn merge_slots(&self, state: &mut ThreadState, ex: &Extracted) -> bool {
+        self.merge_slots_noting(state, ex).changed
+    }
+
+    /// As [`Engine::merge_slots`], saying what happened to the thread's target. Slots stated in
+    /// the words win: a stated engine, cloud or environment the current target does not have
+    /// moves to the configured target that has them (same base name preferred, the engine kept
+    /// unless a new one was stated), or leaves no target (`lost`), never silently another engine.
+    pub(super) fn merge_slots_noting(&self, state: &mut ThreadState, ex: &Extracted) -> Merged {
         let before = state.slots.clone();
         let new = &ex.slots;
+        let mut notice = None;
+        let mut lost = None;
         if let Some(t) = &new.target {
             self.set_slot(state, "target", t.clone());
-        } else if let Some(env) = &new.environment {
-            // "actually it's staging": move to the same database in that environment.
-            let current = state.slots.target.as_deref().and_then(|a| self.target(a));
-            if let Some(cur) = current.filter(|c| &c.environment != env) {
-                let base = base_name(&cur.alias);
-                let sibling = self
-                    .inner
-                    .config
-                    .targets
-                    .iter()
-                    .find(|t| &t.environment == env && base_name(&t.alias) == base)
-                    .map(|t| t.alias.clone());
-                state.slots.target = sibling;
+            state.slots.advice_only = false;
+        } else if new.engine.is_some() || new.cloud.is_some() || new.environment.is_some() {
+            let current = state
+                .slots
+                .target
+                .as_deref()
+                .and_then(|a| self.target(a))
+                .cloned();
+            for name in ["engine", "cloud", "environment", "flavor", "version"] {
+                if let Some(v) = new.get(name) {
+                    state.slots.set(name, Some(v.to_string()));
+                }
             }
-            state.slots.environment = Some(env.clone());
+            if new.engine.is_some() && new.flavor.is_none() {
+                state.slots.flavor = None;
+            }
+            if let Some(cur) = current {
+                let fits = new
+                    .engine
+                    .as_deref()
+                    .is_none_or(|e| e == cur.engine.as_str())
+                    && new.cloud.as_deref().is_none_or(|c| c == cur.cloud)
+                    && new
+                        .environment
+                        .as_deref()
+                        .is_none_or(|e| e == cur.environment);
+                if !fits {
+                    // The constraint: what was stated now, the current engine otherwise.
+                    let want = Slots {
+                        engine: new
+                            .engine
+                            .clone()
+                            .or_else(|| Some(cur.engine.as_str().to_string())),
+                        cloud: new.cloud.clone(),
+                        environment: new
+                            .environment
+                            .clone()
+                            .or_else(|| Some(cur.environment.clone())),
+                        ..Slots::default()
+                    };
+                    let fit = self.fitting_targets(&want);
+                    let base = base_name(&cur.alias);
+                    let same_base: Vec<_> =
+                        fit.iter().filter(|t| base_name(&t.alias) == base).collect();
+                    let pick = match (same_base.len(), fit.len()) {
+                        (1, _) => Some(same_base[0].alias.clone()),
+                        (_, 1) => Some(fit[0].alias.clone()),
+                        _ => None,
+                    };
+                    state.slots.target = None;
+                    state.slots.engine = want.engine.clone();
+                    state.slots.environment = want.environment.clone();
+                    state.slots.cloud = want.cloud.clone();
+                    match pick {
+                        Some(alias) => {
+                            self.set_slot(state, "target", alias.clone());
+                            if let Some(t) = self.target(&alias) {
+                                notice = Some(format!(
+                                    "Switched from {} to {} ({}, {}, {}), the configured database that matches.",
+                                    cur.alias,
+                                    t.alias,
+                                    t.engine.display(),
+                                    t.environment,
+                                    t.cloud
+                                ));
+                            }
+                        }
+                        None if fit.is_empty() => lost = Some(cur.alias.clone()),
+                        None => {}
+                    }
+                }
+            }
         }
         let mut rest = new.clone();
         rest.target = None;
-        // A target fixes the engine/cloud; do not let a stray word override them.
-        if state.slots.target.is_some() {
-            rest.engine = None;
-            rest.cloud = None;
-            rest.environment = None;
-        }
+        rest.engine = None;
+        rest.cloud = None;
+        rest.environment = None;
+        rest.flavor = None;
+        rest.version = None;
         state.slots.merge(&rest);
         if !ex.ambiguous_targets.is_empty() && new.target.is_none() {
             state.slots.target = None;
@@ -315,7 +469,40 @@ impl Engine {
             || before.environment != state.slots.environment
             || before.engine != state.slots.engine
             || before.cloud != state.slots.cloud;
-        changed && new.sql.is_none() && new.error_code.is_none()
+        Merged {
+            changed: changed && new.sql.is_none() && new.error_code.is_none(),
+            notice,
+            lost,
+        }
+    }
+
+    /// "No staging PostgreSQL database is configured (orders-pg is prod)": after a follow-up
+    /// left no matching target, say so and ask rather than switch engine silently.
+    fn ask_after_lost_target(&self, lost: &str, intent: &str, state: &mut ThreadState) -> Reply {
+        let what = describe(&state.slots);
+        let was = self
+            .target(lost)
+            .map(|t| {
+                format!(
+                    "{} is {}, {}, {}",
+                    t.alias,
+                    t.engine.display(),
+                    t.environment,
+                    t.cloud
+                )
+            })
+            .unwrap_or_else(|| lost.to_string());
+        state.intent = Some(intent.to_string());
+        let mut r = self.ask_slot("target", intent, state, &[]);
+        r.parts.insert(
+            0,
+            Part::Paragraph {
+                text: format!(
+                    "No configured database is {what} ({was}), so I did not switch to a different engine. Pick one, or answer \"none\" for advice without live diagnostics."
+                ),
+            },
+        );
+        r
     }
 
     /// Sets a slot; a target also sets engine, environment and cloud from its configuration.
@@ -362,16 +549,19 @@ impl Engine {
                         targets = in_env;
                     }
                 }
-                (
-                    format!("Which database is this about? ({title})"),
-                    targets
-                        .iter()
-                        .map(|t| Choice {
-                            label: format!("{} ({}, {}, {})", t.alias, t.engine.display(), t.environment, t.cloud),
-                            value: t.alias.clone(),
-                        })
-                        .collect(),
-                )
+                let options: Vec<Choice> = targets
+                    .iter()
+                    .map(|t| Choice {
+                        label: format!("{} ({}, {}, {})", t.alias, t.engine.display(), t.environment, t.cloud),
+                        value: t.alias.clone(),
+                    })
+                    .collect();
+                let advice = if matches!(intent, "report_request" | "explain_query") {
+                    ""
+                } else {
+                    " Or answer \"none\" for advice without live diagnostics."
+                };
+                (format!("Which database is this about? ({title}){advice}"), options)
             }
             "report" => (
                 "Which report?".into(),
@@ -512,8 +702,9 @@ impl Engine {
         ) {
             return Some(format!("Running the {report} report…"));
         }
-        let only = (self.inner.config.targets.len() == 1)
-            .then(|| self.inner.config.targets[0].alias.clone());
+        // The target the turn would pick from what the message states (none in advice mode).
+        let fitting = self.fitting_targets(&ex.slots);
+        let only = (fitting.len() == 1).then(|| fitting[0].alias.clone());
         let target = ex.slots.target.or(only)?;
         let c = self.inner.classifier.classify(&msg.text)?;
         let intent = self.inner.catalog.intent(&c.intent)?;
@@ -522,8 +713,14 @@ impl Engine {
     }
 }
 
-/// The value a message picks from a pending question: a clicked choice, a number, or a name.
-fn resolve_choice(pending: &Pending, msg: &InboundMessage) -> Option<String> {
+/// The value a message picks from a pending question: a clicked choice, a number or ordinal
+/// ("7", "#2", "the second"), a name, part of a name, a typo of one, or an engine name ("the
+/// postgres one") that only one of the offered targets has.
+fn resolve_choice(
+    pending: &Pending,
+    msg: &InboundMessage,
+    targets: &[crate::config::Target],
+) -> Option<String> {
     let (id, options) = match pending {
         Pending::Slot { slot, options, .. } => (slot.as_str(), options),
         Pending::Intent { options, .. } => ("intent", options),
@@ -533,20 +730,125 @@ fn resolve_choice(pending: &Pending, msg: &InboundMessage) -> Option<String> {
             return Some(c.value.clone());
         }
     }
-    let t = msg.text.trim().trim_end_matches(['.', '!']).to_lowercase();
-    if let Ok(n) = t.parse::<usize>() {
+    let t = msg
+        .text
+        .trim()
+        .trim_end_matches(['.', '!', '?', ')'])
+        .trim()
+        .to_lowercase();
+    let real: Vec<&Choice> = options
+        .iter()
+        .filter(|o| o.value != ADVICE_CHOICE)
+        .collect();
+    if let Some(n) = ordinal(&t) {
         return options.get(n.checked_sub(1)?).map(|o| o.value.clone());
     }
-    options
+    if let Some(o) = options
         .iter()
         .find(|o| o.value.to_lowercase() == t || o.label.to_lowercase() == t)
-        .or_else(|| {
-            // A close typo of an option value ("ordres-prod").
-            options.iter().find(|o| {
-                t.len() >= 5 && strsim::damerau_levenshtein(&o.value.to_lowercase(), &t) <= 1
+    {
+        return Some(o.value.clone());
+    }
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| {
+            w.len() >= 3
+                && !matches!(
+                    *w,
+                    "the" | "one" | "that" | "this" | "use" | "database" | "db"
+                )
+        })
+        .collect();
+    // A close typo of an option value ("ordres-prod"), as the whole answer or one word of it.
+    let typo = |w: &str, v: &str| {
+        let budget = if v.len() >= 9 { 2 } else { 1 };
+        w.len() >= 5 && strsim::damerau_levenshtein(v, w) <= budget
+    };
+    let hits: Vec<&&Choice> = real
+        .iter()
+        .filter(|o| {
+            let v = o.value.to_lowercase();
+            typo(&t, &v) || words.iter().any(|w| typo(w, &v))
+        })
+        .collect();
+    if hits.len() == 1 {
+        return Some(hits[0].value.clone());
+    }
+    // Part of a name ("orders" when only orders-pg is offered, "billing" for billing-prod).
+    let partial: Vec<&&Choice> = real
+        .iter()
+        .filter(|o| {
+            let v = o.value.to_lowercase();
+            words.iter().any(|w| {
+                v.split(['-', '_']).any(|p| p == *w) || (w.len() >= 4 && v.starts_with(*w))
             })
         })
-        .map(|o| o.value.clone())
+        .collect();
+    if partial.len() == 1 {
+        return Some(partial[0].value.clone());
+    }
+    // "the postgres one", "the mariadb db", "the one on aws", "the staging one".
+    let d = crate::intents::slots::deployment(&t);
+    let env = words
+        .iter()
+        .find_map(|w| crate::config::normalize_environment(w));
+    if d.engine.is_some() || d.cloud.is_some() || env.is_some() {
+        let by_kind: Vec<&&Choice> = real
+            .iter()
+            .filter(|o| {
+                targets.iter().any(|tg| {
+                    tg.alias == o.value
+                        && d.engine.is_none_or(|e| e == tg.engine.as_str())
+                        && d.cloud.is_none_or(|c| c == tg.cloud)
+                        && env.is_none_or(|e| e == tg.environment)
+                })
+            })
+            .collect();
+        if by_kind.len() == 1 {
+            return Some(by_kind[0].value.clone());
+        }
+    }
+    None
+}
+
+/// "7", "#2", "2nd", "option 3", "the second one", "first" → 1-based position.
+fn ordinal(t: &str) -> Option<usize> {
+    const WORDS: &[&str] = &[
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
+    let t = t
+        .trim_start_matches("the ")
+        .trim_start_matches("option ")
+        .trim_start_matches("number ")
+        .trim_start_matches("no. ")
+        .trim_start_matches('#')
+        .trim_end_matches(" one")
+        .trim_end_matches(" option")
+        .trim();
+    if let Ok(n) = t.parse::<usize>() {
+        return Some(n);
+    }
+    for suf in ["st", "nd", "rd", "th"] {
+        if let Some(n) = t.strip_suffix(suf).and_then(|d| d.parse::<usize>().ok()) {
+            return Some(n);
+        }
+    }
+    if t == "last" {
+        return None;
+    }
+    WORDS.iter().position(|w| *w == t).map(|i| i + 1)
+}
+
+/// "what about the customers table?" → `customers`; "and orders?" → `orders`.
+fn what_about(text: &str) -> Option<String> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*(?:ok(?:ay)?,?\s+|and\s+|so\s+)?(?:what|how)\s+about\s+(?:the\s+|on\s+|for\s+|in\s+)?`?([a-z_][a-z0-9_.\-]*)`?(?:\s+(?:table|index|one|collection|schema|db|database))?\s*\??\s*$|^\s*and\s+(?:the\s+)?`?([a-z_][a-z0-9_.\-]*)`?(?:\s+table)?\s*\?\s*$")
+            .expect("static regex")
+    });
+    let c = RE.captures(text)?;
+    let w = c.get(1).or_else(|| c.get(2))?.as_str().to_lowercase();
+    (!matches!(w.as_str(), "it" | "that" | "this" | "them" | "now" | "then")).then_some(w)
 }
 
 fn base_name(alias: &str) -> String {

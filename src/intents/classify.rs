@@ -156,15 +156,300 @@ impl Classifier {
             return None;
         }
         let s2 = scores.get(1).map_or(0.0, |x| x.1);
-        let margin = (s1 - s2) / s1; // 0 when tied, 1 when alone
-        let evidence = (s1 / EVIDENCE).min(1.0);
-        let confidence = (0.35 + 0.65 * margin) * evidence;
         Some(Classification {
             intent: top,
-            confidence,
+            confidence: confidence(s1, s2),
             candidates: scores.into_iter().take(3).filter(|c| c.1 > 0.0).collect(),
         })
     }
+}
+
+impl Classifier {
+    /// Classifies a chat message as the engine does: small talk by rule ("thanks!" → greeting,
+    /// "what can you do?" → help), urgency words removed ("help!!", "it's on fire", "asap"),
+    /// and an escalation, help text or greeting only when the words really ask for one.
+    pub fn understand(&self, text: &str) -> Option<Classification> {
+        match small_talk(text) {
+            Some(SmallTalk::Thanks | SmallTalk::Greeting) => return Some(certain("greeting")),
+            Some(SmallTalk::Capabilities) => return Some(certain("help")),
+            None => {}
+        }
+        let calm = strip_urgency(text);
+        let words = if tokens(&calm).is_empty() {
+            text
+        } else {
+            calm.as_str()
+        };
+        let mut c = self.classify(words)?;
+        let lower = text.to_lowercase();
+        let asks_human = ASKS_HUMAN.iter().any(|w| lower.contains(w));
+        let blocked = |name: &str| match name {
+            "escalate" => !asks_human,
+            "help" | "greeting" => tokens(&calm)
+                .iter()
+                .any(|t| !HELP_WORDS.contains(&t.as_str())),
+            _ => false,
+        };
+        if blocked(&c.intent) {
+            c.candidates.retain(|(n, _)| !blocked(n));
+            let (name, s1) = c.candidates.first().cloned()?;
+            let s2 = c.candidates.get(1).map_or(0.0, |x| x.1);
+            c.intent = name;
+            c.confidence = confidence(s1, s2);
+        }
+        Some(c)
+    }
+}
+
+fn certain(intent: &str) -> Classification {
+    Classification {
+        intent: intent.to_string(),
+        confidence: 1.0,
+        candidates: vec![(intent.to_string(), EVIDENCE)],
+    }
+}
+
+/// 0..1 from the winner's and the runner-up's scores (see [`Classifier::classify`]).
+fn confidence(s1: f64, s2: f64) -> f64 {
+    if s1 <= 0.0 {
+        return 0.0;
+    }
+    let margin = (s1 - s2) / s1; // 0 when tied, 1 when alone
+    let evidence = (s1 / EVIDENCE).min(1.0);
+    (0.35 + 0.65 * margin) * evidence
+}
+
+/// Words that really ask for a human; without one, "someone look at this" is not an escalation.
+const ASKS_HUMAN: &[&str] = &[
+    "escalat",
+    "page",
+    "pager",
+    "on-call",
+    "oncall",
+    "on call",
+    "human",
+    "a dba",
+    "the dba",
+    "dba team",
+    "database team",
+    "db team",
+    "a person",
+    "real person",
+    "incident",
+    "hand off",
+    "handoff",
+    "loop in",
+    "sev1",
+    "sev 1",
+    "wake",
+];
+
+/// Words that may accompany "help" or "hi" without making it a database question.
+const HELP_WORDS: &[&str] = &[
+    "help",
+    "hi",
+    "hello",
+    "hey",
+    "morning",
+    "afternoon",
+    "evening",
+    "there",
+    "anyone",
+    "someone",
+    "need",
+    "want",
+    "what",
+    "how",
+    "who",
+    "thank",
+    "thanks",
+    "command",
+    "use",
+    "work",
+    "know",
+    "capability",
+    "feature",
+    "support",
+    "good",
+    "yo",
+    "hiya",
+    "greeting",
+    "howdy",
+    "sup",
+    "folk",
+    "team",
+    "all",
+    "everyone",
+    "ask",
+    "question",
+    "quick",
+];
+
+/// Small talk recognised by rule before the classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmallTalk {
+    Thanks,
+    Greeting,
+    Capabilities,
+}
+
+/// "thanks!", "hi", "what can you do?" — only when that is (nearly) all the message says.
+pub fn small_talk(text: &str) -> Option<SmallTalk> {
+    let t = text.to_lowercase().replace('\u{2019}', "'");
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > 8 {
+        return None;
+    }
+    let thanks = [
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "cheers",
+        "thanx",
+        "tnx",
+        "merci",
+        "ta",
+        "appreciated",
+        "kudos",
+    ];
+    let filler = [
+        "you", "so", "much", "a", "lot", "bot", "dbabot", "that", "helped", "works", "worked",
+        "great", "perfect", "awesome", "nice", "ok", "okay", "cool", "got", "it", "for", "the",
+        "help", "all", "very", "many", "again", "fixed", "sorted", "solved", "now", "that's",
+        "it's", "man", "mate", "buddy", "lgtm", "good", "this", "super", "was", "is",
+    ];
+    if words.iter().any(|w| thanks.contains(w))
+        && words
+            .iter()
+            .all(|w| thanks.contains(w) || filler.contains(w))
+    {
+        return Some(SmallTalk::Thanks);
+    }
+    let joined = words.join(" ");
+    for p in [
+        "what can you do",
+        "what do you do",
+        "what can i ask",
+        "what are you",
+        "who are you",
+        "how do you work",
+        "how does this work",
+        "what can you help",
+        "what do you know",
+        "how can you help",
+        "what are your capabilities",
+        "what are you capable",
+        "what can this bot do",
+        "what does this bot do",
+        "how do i use you",
+        "how do i use this",
+    ] {
+        if joined.starts_with(p) || joined.contains(p) {
+            return Some(SmallTalk::Capabilities);
+        }
+    }
+    let greet = [
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "howdy",
+        "yo",
+        "morning",
+        "afternoon",
+        "evening",
+        "greetings",
+        "sup",
+    ];
+    let greet_filler = [
+        "there", "good", "all", "team", "bot", "dbabot", "everyone", "folks", "guys", "friend",
+        "how", "are", "you", "doing", "is", "it", "going", "what's", "up",
+    ];
+    if words.iter().any(|w| greet.contains(w))
+        && words
+            .iter()
+            .all(|w| greet.contains(w) || greet_filler.contains(w))
+    {
+        return Some(SmallTalk::Greeting);
+    }
+    None
+}
+
+/// The message without urgency and pleading ("help!!", "asap", "it's on fire", "urgent",
+/// "someone please"), which say how bad it is, not what it is.
+pub fn strip_urgency(text: &str) -> String {
+    let mut t = text.to_lowercase();
+    for p in [
+        "on fire",
+        "asap",
+        "a.s.a.p",
+        "right now",
+        "right away",
+        "immediately",
+        "urgently",
+        "urgent",
+        "emergency",
+        "pls help",
+        "please help",
+        "help me",
+        "help us",
+        "need help",
+        "sos",
+        "someone please",
+        "anyone around",
+        "can someone",
+        "can anyone",
+        "someone",
+        "anyone",
+        "help",
+        "please",
+        "pls",
+        "plz",
+        "quick",
+        "quickly",
+        "hurry",
+        "critical",
+        "major",
+        "big time",
+        "fml",
+        "wtf",
+        "omg",
+        "ugh",
+        "hello?",
+        "guys",
+    ] {
+        t = replace_word(&t, p);
+    }
+    t.replace(['!', '?'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn replace_word(t: &str, phrase: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(i) = rest.find(phrase) {
+        let before_ok = rest[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after = &rest[i + phrase.len()..];
+        let after_ok = after.chars().next().is_none_or(|c| !c.is_alphanumeric());
+        out.push_str(&rest[..i]);
+        if before_ok && after_ok {
+            out.push(' ');
+        } else {
+            out.push_str(phrase);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 const STOPWORDS: &[&str] = &[

@@ -32,6 +32,17 @@ pub struct Slots {
     pub object: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// The managed service or flavour the user named (`Aurora PostgreSQL`, `RDS for MySQL`,
+    /// `Cloud SQL for MySQL`, `Azure SQL Database`, `AlloyDB`…), as a human label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    /// The engine version the user named ("15", "8.0").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The user asked for advice only ("none of these", "not connected", "just advice"): no
+    /// configured database is used until one is named.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advice_only: bool,
 }
 
 impl Slots {
@@ -47,6 +58,8 @@ impl Slots {
             "time" => self.time.as_deref(),
             "object" => self.object.as_deref(),
             "report" => self.report.as_deref(),
+            "flavor" => self.flavor.as_deref(),
+            "version" => self.version.as_deref(),
             _ => None,
         }
     }
@@ -63,6 +76,8 @@ impl Slots {
             "time" => &mut self.time,
             "object" => &mut self.object,
             "report" => &mut self.report,
+            "flavor" => &mut self.flavor,
+            "version" => &mut self.version,
             _ => return,
         };
         *field = value;
@@ -93,6 +108,8 @@ pub const NAMES: &[&str] = &[
     "time",
     "object",
     "report",
+    "flavor",
+    "version",
 ];
 
 /// A configured target as the extractor sees it.
@@ -233,9 +250,11 @@ pub fn extract(
     let prose_lower = prose.to_lowercase();
 
     // Engine and cloud hints ("Aurora PostgreSQL on AWS").
-    let (engine, cloud) = engine_and_cloud(&prose_lower);
-    s.engine = engine.map(str::to_string);
-    s.cloud = cloud.map(str::to_string);
+    let d = deployment(&prose_lower);
+    s.engine = d.engine.map(str::to_string);
+    s.cloud = d.cloud.map(str::to_string);
+    s.flavor = d.flavor.map(str::to_string);
+    s.version = version(&prose);
 
     s.environment = environment(&prose_lower).map(str::to_string);
 
@@ -289,48 +308,117 @@ fn find_sql(text: &str) -> Option<String> {
         .map(|m| m.as_str().trim().to_string())
 }
 
-fn engine_and_cloud(t: &str) -> (Option<&'static str>, Option<&'static str>) {
+/// Engine, cloud and managed-service flavour named in (lower-cased) text.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    pub engine: Option<&'static str>,
+    pub cloud: Option<&'static str>,
+    /// Human label of the managed service ("Aurora PostgreSQL").
+    pub flavor: Option<&'static str>,
+}
+
+/// Reads engine, cloud and managed flavour from lower-cased text ("Amazon Aurora PostgreSQL",
+/// "Cloud SQL for MySQL", "Azure SQL Database … DTU", "AlloyDB", "RDS for MariaDB").
+pub fn deployment(t: &str) -> Deployment {
     let has = |w: &str| contains_word(t, w);
-    let mut engine = None;
-    let mut cloud = None;
-    if t.contains("aurora postgres") || t.contains("aurora pg") {
-        return (Some("postgres"), Some("aws"));
-    }
-    if t.contains("aurora mysql") {
-        return (Some("mysql"), Some("aws"));
-    }
-    if t.contains("azure sql") || t.contains("sql managed instance") {
-        return (Some("mssql"), Some("azure"));
-    }
-    if t.contains("cloud sql") || t.contains("cloudsql") {
-        cloud = Some("gcp");
-    }
-    if has("postgres") || has("postgresql") || has("pg") || has("psql") {
-        engine = Some("postgres");
+    let mut engine = if has("postgres")
+        || has("postgresql")
+        || has("pg")
+        || has("psql")
+        || has("alloydb")
+        || t.contains("aurora pg")
+    {
+        Some("postgres")
     } else if has("mysql") || has("mariadb") || has("percona") {
-        engine = Some("mysql");
-    } else if t.contains("sql server") || has("mssql") || has("tsql") || t.contains("t-sql") {
-        engine = Some("mssql");
+        Some("mysql")
+    } else if t.contains("sql server")
+        || has("mssql")
+        || has("tsql")
+        || t.contains("t-sql")
+        || t.contains("azure sql")
+        || t.contains("managed instance")
+        || has("dtu")
+        || has("dtus")
+    {
+        Some("mssql")
     } else if has("oracle") {
-        engine = Some("oracle");
+        Some("oracle")
     } else if has("sqlite") {
-        engine = Some("sqlite");
-    }
-    if cloud.is_none() {
+        Some("sqlite")
+    } else {
+        None
+    };
+    let mariadb = has("mariadb");
+    let (cloud, flavor): (Option<&'static str>, Option<&'static str>) = if has("aurora") {
+        let f = match engine {
+            Some("postgres") => "Aurora PostgreSQL",
+            Some("mysql") => "Aurora MySQL",
+            _ => "Aurora",
+        };
+        (Some("aws"), Some(f))
+    } else if has("alloydb") {
+        (Some("gcp"), Some("AlloyDB for PostgreSQL"))
+    } else if t.contains("cloud sql") || has("cloudsql") || has("cloud-sql") {
+        let f = match engine {
+            Some("postgres") => "Cloud SQL for PostgreSQL",
+            Some("mysql") => "Cloud SQL for MySQL",
+            Some("mssql") => "Cloud SQL for SQL Server",
+            _ => "Cloud SQL",
+        };
+        if engine == Some("mssql") && !t.contains("sql server") {
+            engine = None;
+        }
+        (Some("gcp"), Some(f))
+    } else if t.contains("managed instance") || has("sqlmi") || t.contains("sql mi") {
+        engine = Some("mssql");
+        (Some("azure"), Some("Azure SQL Managed Instance"))
+    } else if t.contains("azure sql") || has("dtu") || has("dtus") {
+        engine = Some("mssql");
+        (Some("azure"), Some("Azure SQL Database"))
+    } else if t.contains("flexible server")
+        || t.contains("flexible-server")
+        || t.contains("azure database for")
+    {
+        let f = match engine {
+            Some("mysql") => "Azure Database for MySQL flexible server",
+            _ => "Azure Database for PostgreSQL flexible server",
+        };
+        (Some("azure"), Some(f))
+    } else if has("rds") {
+        let f = match engine {
+            Some("postgres") => "RDS for PostgreSQL",
+            Some("mysql") if mariadb => "RDS for MariaDB",
+            Some("mysql") => "RDS for MySQL",
+            Some("mssql") => "RDS for SQL Server",
+            Some("oracle") => "RDS for Oracle",
+            _ => "RDS",
+        };
+        (Some("aws"), Some(f))
+    } else {
+        let mut cloud = None;
         for w in [
             "aws",
-            "rds",
-            "aurora",
             "amazon",
+            "lambda",
+            "ec2",
+            "eks",
             "azure",
+            "aks",
             "gcp",
+            "gke",
             "on-prem",
             "onprem",
             "on-premises",
+            "on-premise",
             "self-hosted",
         ] {
             if has(w) {
-                cloud = normalize_cloud(w);
+                cloud = match w {
+                    "lambda" | "ec2" | "eks" => Some("aws"),
+                    "aks" => Some("azure"),
+                    "gke" => Some("gcp"),
+                    other => normalize_cloud(other),
+                };
                 break;
             }
         }
@@ -339,8 +427,24 @@ fn engine_and_cloud(t: &str) -> (Option<&'static str>, Option<&'static str>) {
         } else if t.contains("on prem") || t.contains("on premises") || t.contains("bare metal") {
             cloud = Some("on-prem");
         }
+        (cloud, None)
+    };
+    Deployment {
+        engine,
+        cloud,
+        flavor,
     }
-    (engine, cloud)
+}
+
+static VERSION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:postgres(?:ql)?|pg|mysql|mariadb|sql\s+server|aurora\s+postgresql|aurora\s+mysql)\s*(?:version\s*)?v?(\d{1,4}(?:\.\d{1,2})?)\b").expect("static regex")
+});
+
+fn version(text: &str) -> Option<String> {
+    VERSION
+        .captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_string())
 }
 
 fn environment(t: &str) -> Option<&'static str> {

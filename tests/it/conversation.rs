@@ -175,3 +175,241 @@ fn engine_at(dir: &std::path::Path, targets: Vec<dbabot::config::Target>) -> dba
     )
     .expect("engine")
 }
+
+/// orders-pg (PostgreSQL, prod) with customers and orders tables, billing-maria (MariaDB, staging).
+async fn pg_prod_and_maria_staging() -> (
+    crate::support::TestBot,
+    crate::support::TestDb,
+    crate::support::TestDb,
+) {
+    let pg = crate::support::TestDb::postgres().await;
+    let my = crate::support::TestDb::mysql().await;
+    let mut c = pg.pg().await;
+    for sql in [
+        "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL)",
+        "CREATE INDEX customers_email_idx ON customers (email)",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, total numeric)",
+        "CREATE INDEX orders_customer_idx ON orders (customer_id)",
+        "CREATE INDEX orders_customer_dup_idx ON orders (customer_id)",
+        "INSERT INTO customers SELECT g, 'c' || g || '@example.com' FROM generate_series(1, 500) g",
+        "INSERT INTO orders SELECT g, 1 + g % 500, g FROM generate_series(1, 2000) g",
+        "ANALYZE",
+    ] {
+        sqlx::Executor::execute(&mut c, sql).await.expect(sql);
+    }
+    let bot = crate::support::TestBot::new(vec![
+        pg.target("orders-pg", "prod", "on-prem"),
+        my.target("billing-maria", "staging", "on-prem"),
+    ]);
+    (bot, pg, my)
+}
+
+#[tokio::test]
+async fn a_changed_slot_keeps_the_question_and_never_switches_engine_silently() {
+    let (bot, _pg, _my) = pg_prod_and_maria_staging().await;
+    let r = bot.ask("s1", "orders-pg is slow since 10:00").await;
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("slow_query"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(
+        r.plain_text().contains("Target: orders-pg"),
+        "{}",
+        r.plain_text()
+    );
+
+    // The only staging database is MariaDB: say so and ask, run nothing.
+    let r = bot.ask("s1", "actually it's staging").await;
+    let text = r.plain_text();
+    assert_eq!(r.intent.as_deref(), Some("slow_query"), "{text}");
+    assert!(r.checks.is_empty(), "ran checks: {text}");
+    assert!(
+        text.contains("No configured database is PostgreSQL (staging)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("did not switch to a different engine"),
+        "{text}"
+    );
+    let (id, options) = r.choices().expect("asks");
+    assert_eq!(id, "target");
+    assert!(options.iter().any(|o| o.value == "billing-maria"), "{text}");
+
+    // Picking it explicitly is fine, and the question is still the slow-query one.
+    let r = bot.ask("s1", "the mariadb one").await;
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("slow_query"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(
+        r.plain_text().contains("Target: billing-maria"),
+        "{}",
+        r.plain_text()
+    );
+}
+
+#[tokio::test]
+async fn what_about_an_object_rescopes_the_answer() {
+    let (bot, _pg, _my) = pg_prod_and_maria_staging().await;
+    let r = bot.ask("w1", "any index problems on orders-pg?").await;
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("index_advice"),
+        "{}",
+        r.plain_text()
+    );
+    let r = bot.ask("w1", "what about the customers table?").await;
+    let text = r.plain_text();
+    assert_eq!(r.intent.as_deref(), Some("index_advice"), "{text}");
+    assert!(r.choices().is_none(), "no did-you-mean menu: {text}");
+    assert!(text.contains("About `customers`"), "{text}");
+    assert!(text.contains("customers_email_idx"), "its indexes: {text}");
+
+    let r = bot.ask("w2", "is anything bloated on orders-pg?").await;
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("table_bloat_vacuum"),
+        "{}",
+        r.plain_text()
+    );
+    let r = bot.ask("w2", "what about the orders table?").await;
+    let text = r.plain_text();
+    assert_eq!(r.intent.as_deref(), Some("table_bloat_vacuum"), "{text}");
+    assert!(r.choices().is_none(), "no did-you-mean menu: {text}");
+    assert!(text.contains("About `orders`"), "{text}");
+    assert!(text.contains("orders_customer_dup_idx"), "{text}");
+}
+
+#[tokio::test]
+async fn engine_names_ordinals_and_partial_names_answer_which_database() {
+    let (bot, _pg, _my) = pg_prod_and_maria_staging().await;
+    let r = bot.ask("o1", "who is blocking whom?").await;
+    assert_eq!(
+        r.choices().map(|c| c.0),
+        Some("target"),
+        "{}",
+        r.plain_text()
+    );
+    let r = bot.ask("o1", "the postgres one").await;
+    assert!(
+        r.plain_text().contains("Target: orders-pg"),
+        "{}",
+        r.plain_text()
+    );
+
+    let r = bot.ask("o2", "who is blocking whom?").await;
+    assert!(r.choices().is_some());
+    let r = bot.ask("o2", "the second one").await;
+    assert!(
+        r.plain_text().contains("Target: billing-maria"),
+        "{}",
+        r.plain_text()
+    );
+
+    let r = bot.ask("o3", "who is blocking whom?").await;
+    assert!(r.choices().is_some());
+    let r = bot.ask("o3", "billing").await;
+    assert!(
+        r.plain_text().contains("Target: billing-maria"),
+        "{}",
+        r.plain_text()
+    );
+
+    let r = bot.ask("o4", "who is blocking whom?").await;
+    assert!(r.choices().is_some());
+    let r = bot.ask("o4", "ordrs-pg").await;
+    assert!(
+        r.plain_text().contains("Target: orders-pg"),
+        "{}",
+        r.plain_text()
+    );
+}
+
+#[tokio::test]
+async fn seven_picks_the_seventh_of_eight_databases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo");
+    let targets = (1..=8)
+        .map(|i| {
+            let mut t = demo.clone();
+            t.alias = format!("shop-{i}");
+            t
+        })
+        .collect();
+    let bot = crate::support::TestBot::in_dir(dir, targets);
+    let r = bot.ask("n1", "any duplicate indexes?").await;
+    assert_eq!(
+        r.choices().map(|c| c.1.len()),
+        Some(8),
+        "{}",
+        r.plain_text()
+    );
+    let r = bot.ask("n1", "7").await;
+    assert!(
+        r.plain_text().contains("Target: shop-7"),
+        "{}",
+        r.plain_text()
+    );
+}
+
+#[tokio::test]
+async fn urgency_thanks_greetings_and_capabilities() {
+    let (bot, _pg, _my) = pg_prod_and_maria_staging().await;
+    let r = bot
+        .ask(
+            "u1",
+            "help!! orders-pg is on fire, queries are super slow asap",
+        )
+        .await;
+    let text = r.plain_text();
+    assert_eq!(r.intent.as_deref(), Some("slow_query"), "{text}");
+    assert!(text.contains("Target: orders-pg"), "{text}");
+    assert!(!text.contains("Escalated"), "{text}");
+
+    let r = bot
+        .ask(
+            "u2",
+            "our checkout service is timing out talking to orders-pg",
+        )
+        .await;
+    assert_ne!(r.intent.as_deref(), Some("escalate"), "{}", r.plain_text());
+    assert!(!r.plain_text().contains("Escalated"), "{}", r.plain_text());
+
+    let r = bot.ask("u1", "thanks!").await;
+    assert!(
+        r.plain_text().contains("You're welcome"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(r.plain_text().len() < 200, "{}", r.plain_text());
+    let r = bot.ask("u3", "hi").await;
+    assert_eq!(r.intent.as_deref(), Some("greeting"));
+    let r = bot.ask("u3", "what can you do?").await;
+    assert_eq!(r.intent.as_deref(), Some("help"), "{}", r.plain_text());
+    assert!(r.plain_text().contains("Commands"), "{}", r.plain_text());
+}
+
+#[tokio::test]
+async fn forget_also_forgets_the_escalation_link() {
+    let bot = crate::support::TestBot::demo().await;
+    let r = bot.ask("x1", "escalate the replica is broken").await;
+    let first = r.plain_text();
+    assert!(first.contains("CASE-"), "{first}");
+    let r = bot.ask("x1", "escalate").await;
+    assert!(
+        r.plain_text().contains("already escalated"),
+        "{}",
+        r.plain_text()
+    );
+    bot.ask("x1", "forget").await;
+    let r = bot.ask("x1", "escalate").await;
+    let text = r.plain_text();
+    assert!(!text.contains("already escalated"), "{text}");
+    assert!(text.contains("CASE-0002"), "a new case: {text}");
+    // The first case itself stays with the DBA team.
+    assert_eq!(bot.engine.cases().list(None).len(), 2);
+}

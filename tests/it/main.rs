@@ -1,11 +1,13 @@
 //! Integration tests: one binary (shared compile) talking to the real local PostgreSQL and
 //! MariaDB, the bundled SQLite demo, and the built `dbabot` binary over pipes.
 
+mod advice;
 mod classifier;
 mod console;
 mod conversation;
 mod discord;
 mod escalation;
+mod heldout;
 mod llm;
 mod mssql;
 mod mysql;
