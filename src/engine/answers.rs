@@ -209,8 +209,16 @@ impl Engine {
         };
         let user_text = crate::redact::redact(&msg.text);
         let gate = super::gate::TurnGate { engine: self, msg };
+        // Only the playbook lines for this engine/flavour/version reach the recommender.
+        let scope = crate::intents::Scope::detect(
+            target,
+            &state.slots,
+            outcomes.iter().flat_map(|o| &o.findings),
+            &user_text,
+        );
+        let scoped_intent = intent.scoped(&scope);
         let ctx = Context {
-            intent,
+            intent: &scoped_intent,
             slots: &state.slots,
             target,
             outcomes: &outcomes,

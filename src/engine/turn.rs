@@ -33,12 +33,23 @@ const CONVERSATIONAL: &[&str] = &[
 impl Engine {
     pub(super) fn extract(&self, text: &str) -> Extracted {
         let cat = &self.inner.catalog;
-        extract(
+        let mut ex = extract(
             text,
             &self.inner.target_names,
             &self.inner.report_names,
             &|c| !cat.error_code(c, None).is_empty(),
-        )
+        );
+        // An error quoted without its code: the message patterns in error-codes.toml.
+        if ex.slots.error_code.is_none() {
+            if let Some(p) = cat.match_message(text) {
+                ex.slots.error_code = Some(p.code.clone());
+                if ex.slots.engine.is_none() {
+                    let family = if p.engine == "mariadb" { "mysql" } else { p.engine.as_str() };
+                    ex.slots.engine = Some(family.to_string());
+                }
+            }
+        }
+        ex
     }
 
     /// The main decision procedure for one message.

@@ -3,6 +3,7 @@
 //! The files are embedded at build time, so the binary works alone; `intents_dir` in the config
 //! points the engine at an editable copy instead. See `intents/README.md` for the format.
 
+use super::registry;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,41 +55,443 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "error-codes.toml",
         include_str!("../../intents/error-codes.toml"),
     ),
+    (
+        "engine-vocabulary.toml",
+        include_str!("../../intents/engine-vocabulary.toml"),
+    ),
 ];
 
-/// One playbook step: shown when its `when` finding code is present (or always without `when`).
+/// A set of engine tags (`engine = "postgres"` or `engine = ["postgres", "mysql"]`), checked
+/// against [`registry::ENGINE_TAGS`] when the catalog loads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Engines(pub Vec<String>);
+
+impl Engines {
+    /// Whether any tag covers the engine/flavour `f`.
+    pub fn covers(&self, f: Flavour) -> bool {
+        self.0.iter().any(|t| f.is_covered_by(t))
+    }
+}
+
+/// `step.engine == engine_name` reads as "the step applies to that engine" (`mysql` covers both
+/// MySQL and MariaDB tags); an unknown name matches nothing.
+impl PartialEq<String> for Engines {
+    fn eq(&self, other: &String) -> bool {
+        Flavour::from_name(other).is_some_and(|f| self.covers(f))
+    }
+}
+
+impl<'de> Deserialize<'de> for Engines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let tags = match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        };
+        if tags.is_empty() {
+            return Err(serde::de::Error::custom(
+                "`engine` is an empty list; omit it to mean every engine",
+            ));
+        }
+        for t in &tags {
+            if !registry::is_engine_tag(t) {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown engine `{t}` in `engine` (known: {})",
+                    registry::ENGINE_TAGS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(Engines(tags))
+    }
+}
+
+/// The concrete engine (and MySQL flavour) an answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flavour {
+    Postgres,
+    /// MySQL family, flavour not known (no `VERSION()` seen, nothing said).
+    MysqlFamily,
+    Mariadb,
+    /// Oracle MySQL.
+    Mysql,
+    Sqlite,
+    Mssql,
+    Oracle,
+    Db2,
+}
+
+impl Flavour {
+    /// Every flavour, for tests that render the catalog for each.
+    pub const ALL: [Flavour; 8] = [
+        Flavour::Postgres,
+        Flavour::MysqlFamily,
+        Flavour::Mariadb,
+        Flavour::Mysql,
+        Flavour::Sqlite,
+        Flavour::Mssql,
+        Flavour::Oracle,
+        Flavour::Db2,
+    ];
+
+    /// From an engine slot or config name (`postgres`, `mysql`, `mariadb`, `mysql-only`…).
+    pub fn from_name(n: &str) -> Option<Flavour> {
+        Some(match n {
+            "postgres" => Flavour::Postgres,
+            "mysql" => Flavour::MysqlFamily,
+            "mariadb" => Flavour::Mariadb,
+            "mysql-only" => Flavour::Mysql,
+            "sqlite" => Flavour::Sqlite,
+            "mssql" => Flavour::Mssql,
+            "oracle" => Flavour::Oracle,
+            "db2" => Flavour::Db2,
+            _ => return None,
+        })
+    }
+
+    /// Short name (`mariadb`), as used in tests and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Postgres => "postgres",
+            Flavour::MysqlFamily => "mysql",
+            Flavour::Mariadb => "mariadb",
+            Flavour::Mysql => "mysql-only",
+            Flavour::Sqlite => "sqlite",
+            Flavour::Mssql => "mssql",
+            Flavour::Oracle => "oracle",
+            Flavour::Db2 => "db2",
+        }
+    }
+
+    /// Whether a line tagged `tag` applies. With the MySQL flavour unknown, lines for either
+    /// flavour apply (they name their flavour in the text).
+    pub fn is_covered_by(self, tag: &str) -> bool {
+        use Flavour::*;
+        match tag {
+            "postgres" => self == Postgres,
+            "mysql" => matches!(self, MysqlFamily | Mariadb | Mysql),
+            "mariadb" => matches!(self, MysqlFamily | Mariadb),
+            "mysql-only" => matches!(self, MysqlFamily | Mysql),
+            "sqlite" => self == Sqlite,
+            "mssql" => self == Mssql,
+            "oracle" => self == Oracle,
+            "db2" => self == Db2,
+            "server" => self != Sqlite,
+            _ => false,
+        }
+    }
+}
+
+/// What an answer is for: engine flavour, server version and cloud, from the target, the
+/// diagnostics that ran and what the user said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub engine: Option<Flavour>,
+    /// Server version as numbers (`[10, 11, 6]`), from the `overview` finding's `version` fact.
+    pub version: Option<Vec<u32>>,
+    /// Playbook cloud key (`aws`, `azure`, `gcp`, `onprem`).
+    pub cloud: Option<String>,
+}
+
+impl Scope {
+    /// The scope of one turn. The target's engine wins over the engine slot; the MySQL flavour
+    /// comes from the server's `VERSION()` (the `overview` finding) when it ran, else from the
+    /// user's words ("MariaDB", "MySQL 8", "Aurora MySQL").
+    pub fn detect<'f>(
+        target: Option<&crate::config::Target>,
+        slots: &crate::intents::Slots,
+        findings: impl IntoIterator<Item = &'f crate::diagnostics::Finding>,
+        user_text: &str,
+    ) -> Scope {
+        let said = user_text.to_lowercase();
+        let word = |w: &str| {
+            said.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|x| x == w)
+        };
+        let mut engine = target
+            .map(|t| t.engine.as_str())
+            .or(slots.engine.as_deref())
+            .and_then(Flavour::from_name);
+        if engine.is_none() && word("db2") {
+            engine = Some(Flavour::Db2);
+        }
+        let version_fact = findings
+            .into_iter()
+            .find(|f| f.code == "overview")
+            .and_then(|f| f.facts.get("version").cloned());
+        if engine == Some(Flavour::MysqlFamily) {
+            engine = Some(match &version_fact {
+                Some(v) if v.to_lowercase().contains("mariadb") => Flavour::Mariadb,
+                Some(_) => Flavour::Mysql,
+                None if word("mariadb") => Flavour::Mariadb,
+                None if said.contains("mysql 8") || said.contains("aurora mysql") => {
+                    Flavour::Mysql
+                }
+                None => Flavour::MysqlFamily,
+            });
+        }
+        let cloud = target
+            .map(|t| t.cloud.clone())
+            .or_else(|| slots.cloud.clone())
+            .map(|c| registry::cloud_key(&c).to_string());
+        Scope {
+            engine,
+            version: version_fact.as_deref().and_then(parse_version),
+            cloud,
+        }
+    }
+
+    /// Whether a line with these tags applies (cloud is left to the recommender).
+    pub fn admits(&self, s: &Step) -> bool {
+        let engine_ok = match (&s.engine, self.engine) {
+            (None, _) => true,
+            (Some(tags), Some(f)) => tags.covers(f),
+            (Some(_), None) => false,
+        };
+        let version_ok = match (&s.min_version, &self.version) {
+            (Some(min), Some(have)) => parse_version(min).is_none_or(|m| *have >= m),
+            _ => true,
+        };
+        engine_ok && version_ok
+    }
+}
+
+/// `"10.11.6-MariaDB-0+deb12u1"` → `[10, 11, 6]`; `"15.20"` → `[15, 20]`.
+pub fn parse_version(v: &str) -> Option<Vec<u32>> {
+    let head: String = v
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let parts: Vec<u32> = head
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    (!parts.is_empty()).then_some(parts)
+}
+
+fn de_when<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(code) = &v {
+        if registry::facts_of(code).is_none() {
+            return Err(serde::de::Error::custom(format!(
+                "unknown finding code `{code}` in `when` (no diagnostic emits it; see intents/README.md)"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn de_cloud<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(c) = &v {
+        if !registry::CLOUDS.contains(&registry::cloud_key(c)) {
+            return Err(serde::de::Error::custom(format!(
+                "unknown cloud `{c}` in `cloud` (known: {})",
+                registry::CLOUDS.join(", ")
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn de_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(s) = &v {
+        if !s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+            return Err(serde::de::Error::custom(format!(
+                "`min_version` must be dotted numbers like \"8.0.18\", not `{s}`"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+/// One playbook line: shown when its `when` finding code is present (or always without `when`),
+/// for the engines in `engine` (omitted = every engine), on the `cloud` given (omitted = any)
+/// and, with `min_version`, only when the server is at least that version (unknown = shown).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_when")]
     pub when: Option<String>,
     #[serde(default)]
-    pub engine: Option<String>,
-    #[serde(default)]
+    pub engine: Option<Engines>,
+    #[serde(default, deserialize_with = "de_cloud")]
     pub cloud: Option<String>,
+    /// Lowest server version the line is valid for (`"8.0.18"`), for the single engine it names.
+    #[serde(default, deserialize_with = "de_version")]
+    pub min_version: Option<String>,
     pub text: String,
     /// Remediation or verification SQL, shown to a human; never executed by the bot.
     #[serde(default)]
     pub sql: Option<String>,
 }
 
-/// How the rule-based recommender answers an intent.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+/// A `situation` or a cloud tip: one text for every engine, or texts per engine tag.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+enum PerEngine {
+    All(String),
+    By(BTreeMap<EngineKey, String>),
+}
+
+/// A key of a per-engine table: an engine tag, or `default` for every other engine.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct EngineKey(String);
+
+impl<'de> Deserialize<'de> for EngineKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s != "default" && !registry::is_engine_tag(&s) {
+            return Err(serde::de::Error::custom(format!(
+                "unknown engine `{s}` as a key (known: default, {})",
+                registry::ENGINE_TAGS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(EngineKey(s))
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPlaybook {
+    #[serde(default)]
+    situation: Option<PerEngine>,
+    #[serde(default)]
+    root_causes: Vec<Step>,
+    #[serde(default)]
+    immediate: Vec<Step>,
+    #[serde(default)]
+    longer_term: Vec<Step>,
+    #[serde(default)]
+    verify: Vec<Step>,
+    #[serde(default)]
+    cloud: BTreeMap<CloudKey, PerEngine>,
+}
+
+/// A key of the playbook `cloud` table, checked against [`registry::CLOUDS`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct CloudKey(String);
+
+impl<'de> Deserialize<'de> for CloudKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if !registry::CLOUDS.contains(&s.as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "unknown cloud `{s}` in `cloud` (known: {})",
+                registry::CLOUDS.join(", ")
+            )));
+        }
+        Ok(CloudKey(s))
+    }
+}
+
+/// Splits a per-engine text into the all-engines text and engine-tagged lines.
+fn split(p: Option<PerEngine>, cloud: Option<&str>) -> (Option<String>, Vec<Step>) {
+    let line = |tags: Option<Engines>, text: String| Step {
+        when: None,
+        engine: tags,
+        cloud: cloud.map(str::to_string),
+        min_version: None,
+        text,
+        sql: None,
+    };
+    match p {
+        None => (None, vec![]),
+        Some(PerEngine::All(t)) => (Some(t), vec![]),
+        Some(PerEngine::By(m)) => {
+            let mut default = None;
+            let mut lines = Vec::new();
+            for (EngineKey(k), t) in m {
+                if k == "default" {
+                    default = Some(t);
+                } else {
+                    lines.push(line(Some(Engines(vec![k])), t));
+                }
+            }
+            (default, lines)
+        }
+    }
+}
+
+impl From<RawPlaybook> for Playbook {
+    fn from(r: RawPlaybook) -> Self {
+        let (situation, situations) = split(r.situation, None);
+        let mut cloud = BTreeMap::new();
+        let mut platform = Vec::new();
+        for (CloudKey(k), p) in r.cloud {
+            let (all, lines) = split(Some(p), Some(&k));
+            if let Some(a) = all {
+                cloud.insert(k, a);
+            }
+            platform.extend(lines);
+        }
+        Playbook {
+            situation: situation.unwrap_or_default(),
+            situations,
+            root_causes: r.root_causes,
+            immediate: r.immediate,
+            longer_term: r.longer_term,
+            verify: r.verify,
+            cloud,
+            platform,
+        }
+    }
+}
+
+/// How the rule-based recommender answers an intent.
+///
+/// In the files, `situation` and each `cloud` value are a string (every engine) or a table per
+/// engine tag with an optional `default` (`cloud = { aws = { postgres = "…", mysql = "…" } }`).
+/// [`Intent::scoped`] resolves both for one engine.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(from = "RawPlaybook")]
 pub struct Playbook {
-    #[serde(default)]
+    /// The situation for engines without their own (the `default`, or the only text).
     pub situation: String,
-    #[serde(default)]
+    /// Engine-specific situations; the first that applies wins.
+    pub situations: Vec<Step>,
     pub root_causes: Vec<Step>,
-    #[serde(default)]
     pub immediate: Vec<Step>,
-    #[serde(default)]
     pub longer_term: Vec<Step>,
-    #[serde(default)]
     pub verify: Vec<Step>,
-    /// Advice per cloud: keys `aws`, `azure`, `gcp`, `onprem`.
-    #[serde(default)]
+    /// Advice per cloud for every engine: keys `aws`, `azure`, `gcp`, `onprem`.
     pub cloud: BTreeMap<String, String>,
+    /// Engine-specific cloud advice (each with `cloud` and `engine` set).
+    pub platform: Vec<Step>,
+}
+
+impl Playbook {
+    /// Every line with its section name, for validation and tests.
+    pub fn lines(&self) -> Vec<(&'static str, &Step)> {
+        let mut out = Vec::new();
+        for (name, v) in [
+            ("situation", &self.situations),
+            ("root_causes", &self.root_causes),
+            ("immediate", &self.immediate),
+            ("longer_term", &self.longer_term),
+            ("verify", &self.verify),
+            ("cloud", &self.platform),
+        ] {
+            out.extend(v.iter().map(|s| (name, s)));
+        }
+        out
+    }
 }
 
 /// One thing a user can ask for.
@@ -111,6 +514,58 @@ pub struct Intent {
     pub playbook: Playbook,
 }
 
+impl Intent {
+    /// The intent as it applies to one scope: lines for other engines (or newer versions) are
+    /// gone, the situation and cloud tips are the ones for this engine, and the remaining lines
+    /// carry no engine tag any more (everything left applies). Lines tagged with an engine are
+    /// dropped when the engine is unknown.
+    pub fn scoped(&self, scope: &Scope) -> Intent {
+        let keep = |v: &[Step]| -> Vec<Step> {
+            v.iter()
+                .filter(|s| scope.admits(s))
+                .cloned()
+                .map(|mut s| {
+                    s.engine = None;
+                    s.min_version = None;
+                    s
+                })
+                .collect()
+        };
+        let pb = &self.playbook;
+        let situation = pb
+            .situations
+            .iter()
+            .find(|s| s.engine.is_some() && scope.admits(s))
+            .map(|s| s.text.clone())
+            .unwrap_or_else(|| pb.situation.clone());
+        let mut cloud = BTreeMap::new();
+        for key in registry::CLOUDS {
+            let mut parts: Vec<String> = pb.cloud.get(*key).cloned().into_iter().collect();
+            parts.extend(
+                pb.platform
+                    .iter()
+                    .filter(|s| s.cloud.as_deref() == Some(*key) && scope.admits(s))
+                    .map(|s| s.text.clone()),
+            );
+            if !parts.is_empty() {
+                cloud.insert(key.to_string(), parts.join(" "));
+            }
+        }
+        let mut out = self.clone();
+        out.playbook = Playbook {
+            situation,
+            situations: Vec::new(),
+            root_causes: keep(&pb.root_causes),
+            immediate: keep(&pb.immediate),
+            longer_term: keep(&pb.longer_term),
+            verify: keep(&pb.verify),
+            cloud,
+            platform: Vec::new(),
+        };
+        out
+    }
+}
+
 /// A named group of diagnostics (`/dba report health`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -124,7 +579,8 @@ pub struct Report {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorCode {
-    /// `postgres`, `mysql`, `mssql` or `oracle`.
+    /// One of [`registry::CODE_ENGINES`]: `postgres`, `mysql` (MySQL and MariaDB), `mariadb`
+    /// (MariaDB only), `sqlite`, `mssql`, `oracle`, `db2`.
     pub engine: String,
     pub code: String,
     pub name: String,
@@ -139,6 +595,81 @@ pub struct ErrorCode {
     pub intent: Option<String>,
     #[serde(default)]
     pub source: String,
+}
+
+/// An error message without a code, matched to its code (`[[pattern]]` in `error-codes.toml`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MessagePattern {
+    /// Engine of the code (one of [`registry::CODE_ENGINES`]).
+    pub engine: String,
+    /// The code as in the knowledge base (`53300`, `1062`, `SQLITE_BUSY`).
+    pub code: String,
+    /// Case-insensitive regular expression over the user's message.
+    #[serde(rename = "match")]
+    pub pattern: String,
+}
+
+/// Words and identifiers that belong to some engines only (`engine-vocabulary.toml`): an
+/// answer for an engine none of a word's owners covers must not contain it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vocabulary {
+    /// (owning engine tag, word); a trailing `*` matches any continuation (`pg_*`).
+    pub words: Vec<(String, String)>,
+}
+
+impl Vocabulary {
+    /// Words in `text` that do not belong to `f`, each with its owners.
+    pub fn foreign(&self, text: &str, f: Flavour) -> Vec<String> {
+        let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (tag, w) in &self.words {
+            owners.entry(w.as_str()).or_default().push(tag.as_str());
+        }
+        let lower = text.to_lowercase();
+        let mut out = Vec::new();
+        for (w, tags) in owners {
+            if tags.iter().any(|t| f.is_covered_by(t)) {
+                continue;
+            }
+            if contains_term(&lower, &w.to_lowercase()) {
+                out.push(format!("`{w}` ({})", tags.join("/")));
+            }
+        }
+        out
+    }
+}
+
+/// `term` in `hay` with a word boundary on both sides (a trailing `*` drops the right one).
+fn contains_term(hay: &str, term: &str) -> bool {
+    let (term, prefix) = match term.strip_suffix('*') {
+        Some(t) => (t, true),
+        None => (term, false),
+    };
+    if term.is_empty() {
+        return false;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(term) {
+        let start = from + pos;
+        let end = start + term.len();
+        let left_ok = hay[..start].chars().next_back().is_none_or(|c| !is_word(c));
+        let right_ok = prefix || hay[end..].chars().next().is_none_or(|c| !is_word(c));
+        if left_ok && right_ok {
+            return true;
+        }
+        from = start + term.len().max(1);
+        while !hay.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VocabularyFile {
+    vocabulary: BTreeMap<EngineKey, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +689,8 @@ struct ReportFile {
 #[serde(deny_unknown_fields)]
 struct CodeFile {
     code: Vec<ErrorCode>,
+    #[serde(default)]
+    pattern: Vec<MessagePattern>,
 }
 
 /// Everything under `intents/`, validated.
@@ -166,6 +699,14 @@ pub struct Catalog {
     pub intents: Vec<Intent>,
     pub reports: Vec<Report>,
     pub error_codes: Vec<ErrorCode>,
+    /// Message patterns for errors quoted without their code.
+    pub patterns: Vec<MessagePattern>,
+    compiled: Vec<regex::Regex>,
+    /// The same entries with only the meaning, for a code several engines share when the
+    /// engine is unknown.
+    brief: Vec<ErrorCode>,
+    /// Engine-owned vocabulary (tests check every answer against it).
+    pub vocabulary: Vocabulary,
 }
 
 impl Catalog {
@@ -214,6 +755,10 @@ impl Catalog {
             intents: Vec::new(),
             reports: Vec::new(),
             error_codes: Vec::new(),
+            patterns: Vec::new(),
+            compiled: Vec::new(),
+            brief: Vec::new(),
+            vocabulary: Vocabulary::default(),
         };
         for (name, text) in files {
             let perr = |e: toml::de::Error| CatalogError::Parse {
@@ -225,14 +770,61 @@ impl Catalog {
                     cat.reports = toml::from_str::<ReportFile>(&text).map_err(perr)?.report
                 }
                 "error-codes.toml" => {
-                    cat.error_codes = toml::from_str::<CodeFile>(&text).map_err(perr)?.code
+                    let f = toml::from_str::<CodeFile>(&text).map_err(perr)?;
+                    validate_codes(&name, &text, &f)?;
+                    cat.compiled = f
+                        .pattern
+                        .iter()
+                        .map(|p| {
+                            regex::RegexBuilder::new(&p.pattern)
+                                .case_insensitive(true)
+                                .size_limit(1 << 20)
+                                .build()
+                                .map_err(|e| CatalogError::Parse {
+                                    file: name.clone(),
+                                    message: format!(
+                                        "line {}: pattern `match`: {e}",
+                                        line_of(&text, 0, &p.pattern)
+                                    ),
+                                })
+                        })
+                        .collect::<Result<_, _>>()?;
+                    cat.brief = f
+                        .code
+                        .iter()
+                        .map(|e| ErrorCode {
+                            causes: Vec::new(),
+                            fixes: Vec::new(),
+                            ..e.clone()
+                        })
+                        .collect();
+                    cat.error_codes = f.code;
+                    cat.patterns = f.pattern;
+                }
+                "engine-vocabulary.toml" => {
+                    let f = toml::from_str::<VocabularyFile>(&text).map_err(perr)?;
+                    cat.vocabulary.words = f
+                        .vocabulary
+                        .into_iter()
+                        .flat_map(|(EngineKey(k), ws)| ws.into_iter().map(move |w| (k.clone(), w)))
+                        .collect();
                 }
                 _ => {
                     let f: IntentFile = toml::from_str(&text).map_err(perr)?;
                     for i in &f.intent {
-                        validate(&name, i)?;
+                        validate(&name, &text, i)?;
                     }
                     cat.intents.extend(f.intent);
+                }
+            }
+        }
+        for e in &cat.error_codes {
+            if let Some(name) = &e.intent {
+                if !cat.intents.is_empty() && cat.intent(name).is_none() {
+                    return Err(CatalogError::Parse {
+                        file: "error-codes.toml".into(),
+                        message: format!("code {} ({}): unknown intent `{name}` in `intent`", e.code, e.engine),
+                    });
                 }
             }
         }
@@ -259,19 +851,45 @@ impl Catalog {
     }
 
     /// Knowledge-base entries for a code as users write it (`53300`, `1205`, `ORA-60`).
+    ///
+    /// With an engine (stated by the user or the target's) that has the code, only its entries
+    /// (`mysql` covers MariaDB-only entries too). Without one, or when that engine does not
+    /// have the code, every engine's entry; when several engines share the code, only their
+    /// meanings (no causes or fixes, which would mix engines).
     pub fn error_code(&self, code: &str, engine: Option<&str>) -> Vec<&ErrorCode> {
         let norm = normalize_code(code);
-        let mut hits: Vec<&ErrorCode> = self
-            .error_codes
-            .iter()
-            .filter(|e| normalize_code(&e.code) == norm)
+        let idx: Vec<usize> = (0..self.error_codes.len())
+            .filter(|i| normalize_code(&self.error_codes[*i].code) == norm)
             .collect();
-        if let Some(en) = engine {
-            if hits.iter().any(|e| e.engine == en) {
-                hits.retain(|e| e.engine == en);
+        let flavour = engine.and_then(Flavour::from_name);
+        if let Some(f) = flavour {
+            let mine: Vec<&ErrorCode> = idx
+                .iter()
+                .map(|i| &self.error_codes[*i])
+                .filter(|e| f.is_covered_by(&e.engine) || (e.engine == "mariadb" && f == Flavour::MysqlFamily))
+                .collect();
+            if !mine.is_empty() {
+                return mine;
             }
         }
-        hits
+        let engines: std::collections::BTreeSet<&str> = idx
+            .iter()
+            .map(|i| self.error_codes[*i].engine.as_str())
+            .collect();
+        if engines.len() > 1 {
+            idx.iter().map(|i| &self.brief[*i]).collect()
+        } else {
+            idx.iter().map(|i| &self.error_codes[*i]).collect()
+        }
+    }
+
+    /// The (engine, code) of the first message pattern that matches `text`
+    /// ("remaining connection slots are reserved…" → (`postgres`, `53300`)).
+    pub fn match_message(&self, text: &str) -> Option<&MessagePattern> {
+        self.compiled
+            .iter()
+            .position(|r| r.is_match(text))
+            .and_then(|i| self.patterns.get(i))
     }
 }
 
@@ -287,42 +905,150 @@ pub fn normalize_code(code: &str) -> String {
     c
 }
 
-const SLOTS: &[&str] = &[
-    "target",
-    "engine",
-    "environment",
-    "cloud",
-    "error_code",
-    "sql",
-    "time",
-    "object",
-    "report",
-];
+/// 1-based line of the first `needle` at or after byte `from` of `text` (the start of the
+/// owning table when not found).
+fn line_of(text: &str, from: usize, needle: &str) -> usize {
+    let from = from.min(text.len());
+    let at = text[from..]
+        .find(needle)
+        .map(|p| from + p)
+        .unwrap_or(from);
+    text[..at].matches('\n').count() + 1
+}
 
-fn validate(file: &str, i: &Intent) -> Result<(), CatalogError> {
-    let bad = |message: String| CatalogError::Invalid {
+/// Byte offset of an intent's `name = "…"` line (0 when not found).
+fn intent_start(text: &str, name: &str) -> usize {
+    text.find(&format!("name = \"{name}\"")).unwrap_or(0)
+}
+
+/// `{name}` placeholders in `text` (identifier characters only; JSON braces are not placeholders).
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    v.push(name.to_string());
+                    rest = &after[close + 1..];
+                } else {
+                    rest = after;
+                }
+            }
+            None => break,
+        }
+    }
+    v
+}
+
+fn validate(file: &str, text: &str, i: &Intent) -> Result<(), CatalogError> {
+    let start = intent_start(text, &i.name);
+    let bad = |needle: &str, message: String| CatalogError::Invalid {
         file: file.to_string(),
         intent: i.name.clone(),
-        message,
+        message: format!("line {}: {message}", line_of(text, start, needle)),
     };
     if i.examples.len() < 8 {
-        return Err(bad(format!(
-            "needs at least 8 examples, has {}",
-            i.examples.len()
-        )));
+        return Err(bad(
+            "examples",
+            format!("`examples` needs at least 8 entries, has {}", i.examples.len()),
+        ));
     }
+    let slots = crate::intents::slots::NAMES;
     for s in i.required_slots.iter().chain(&i.optional_slots) {
-        if !SLOTS.contains(&s.as_str()) {
-            return Err(bad(format!(
-                "unknown slot `{s}` (known: {})",
-                SLOTS.join(", ")
-            )));
+        if !slots.contains(&s.as_str()) {
+            return Err(bad(
+                &format!("\"{s}\""),
+                format!("unknown slot `{s}` in `required_slots`/`optional_slots` (known: {})", slots.join(", ")),
+            ));
         }
     }
     let known = crate::diagnostics::catalog::known_names();
     for d in &i.diagnostics {
         if !known.contains(d.as_str()) {
-            return Err(bad(format!("unknown diagnostic `{d}`")));
+            return Err(bad(
+                &format!("\"{d}\""),
+                format!("unknown diagnostic `{d}` in `diagnostics`"),
+            ));
+        }
+    }
+    let pb = &i.playbook;
+    let check_text = |key: &str, t: &str, when: Option<&str>| -> Result<(), CatalogError> {
+        let facts = when.and_then(registry::facts_of).unwrap_or(&[]);
+        for p in placeholders(t) {
+            if !slots.contains(&p.as_str()) && !facts.contains(&p.as_str()) {
+                let what = match when {
+                    Some(w) => format!(
+                        "is neither a slot nor a fact of `{w}` (facts: {})",
+                        if facts.is_empty() { "none".to_string() } else { facts.join(", ") }
+                    ),
+                    None => "is not a slot (a line without `when` has no finding facts)".to_string(),
+                };
+                return Err(bad(&format!("{{{p}}}"), format!("`{key}`: placeholder {{{p}}} {what}")));
+            }
+        }
+        Ok(())
+    };
+    check_text("situation", &pb.situation, None)?;
+    for t in pb.cloud.values() {
+        check_text("cloud", t, None)?;
+    }
+    for (section, s) in pb.lines() {
+        check_text(section, &s.text, s.when.as_deref())?;
+        if let Some(q) = &s.sql {
+            check_text(&format!("{section}.sql"), q, s.when.as_deref())?;
+        }
+        if s.min_version.is_some() {
+            let single = s
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.0.len() == 1 && !["mysql", "server"].contains(&e.0[0].as_str()));
+            if !single {
+                let head: String = s.text.chars().take(30).collect();
+                return Err(bad(
+                    &head,
+                    format!("`{section}`: `min_version` needs exactly one concrete `engine` (versions differ per engine; use mariadb or mysql-only, not mysql)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_codes(file: &str, text: &str, f: &CodeFile) -> Result<(), CatalogError> {
+    let bad = |needle: &str, message: String| CatalogError::Parse {
+        file: file.to_string(),
+        message: format!("line {}: {message}", line_of(text, 0, needle)),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for e in &f.code {
+        if !registry::CODE_ENGINES.contains(&e.engine.as_str()) {
+            return Err(bad(
+                &format!("engine = \"{}\"", e.engine),
+                format!("code {}: unknown engine `{}` in `engine` (known: {})", e.code, e.engine, registry::CODE_ENGINES.join(", ")),
+            ));
+        }
+        if !seen.insert((e.engine.as_str(), normalize_code(&e.code))) {
+            return Err(bad(
+                &format!("code = \"{}\"", e.code),
+                format!("code {} for {} is defined twice", e.code, e.engine),
+            ));
+        }
+    }
+    for p in &f.pattern {
+        let exists = f
+            .code
+            .iter()
+            .any(|e| e.engine == p.engine && normalize_code(&e.code) == normalize_code(&p.code));
+        if !exists {
+            return Err(bad(
+                &p.pattern,
+                format!("pattern `{}`: no [[code]] entry for engine `{}` code `{}`", p.pattern, p.engine, p.code),
+            ));
         }
     }
     Ok(())

@@ -2,8 +2,12 @@
 
 pub mod catalog;
 pub mod classify;
+pub mod registry;
 pub mod slots;
 
-pub use catalog::{Catalog, CatalogError, ErrorCode, Intent, Playbook, Report, Step};
+pub use catalog::{
+    Catalog, CatalogError, Engines, ErrorCode, Flavour, Intent, MessagePattern, Playbook, Report,
+    Scope, Step, Vocabulary,
+};
 pub use classify::{Classification, Classifier};
 pub use slots::{extract, Extracted, Slots};
