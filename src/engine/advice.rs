@@ -306,7 +306,7 @@ impl Engine {
             outcomes: &[],
             user_text: &user_text,
             error_codes,
-            runner: None,
+            gate: None,
             allowed_targets: vec![],
             explain_targets: vec![],
             turns: &state.turns,

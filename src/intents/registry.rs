@@ -56,7 +56,10 @@ pub const FINDINGS: &[(&str, &[&str])] = &[
         &["table", "dead", "live", "pct", "last_autovacuum"],
     ),
     ("xid_age_high", &["database", "age", "pct"]),
-    ("unused_index", &["index", "table", "size", "scans", "drop_sql"]),
+    (
+        "unused_index",
+        &["index", "table", "size", "scans", "drop_sql"],
+    ),
     (
         "duplicate_index",
         &["index", "duplicate_of", "table", "columns", "drop_sql"],
@@ -169,7 +172,9 @@ pub fn is_engine_tag(tag: &str) -> bool {
 }
 
 /// Engines an error-code entry may name: the concrete engines (no family or group tags).
-pub const CODE_ENGINES: &[&str] = &["postgres", "mysql", "mariadb", "sqlite", "mssql", "oracle", "db2"];
+pub const CODE_ENGINES: &[&str] = &[
+    "postgres", "mysql", "mariadb", "sqlite", "mssql", "oracle", "db2",
+];
 
 /// Playbook cloud key for a cloud name (`on-prem` → `onprem`).
 pub fn cloud_key(c: &str) -> &str {
