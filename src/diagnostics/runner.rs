@@ -462,18 +462,22 @@ fn build_pool(t: &Target, limits: &Limits) -> Pool {
     }
 }
 
+/// Makes the current PostgreSQL transaction read-only with a local statement timeout (ms).
+async fn pg_read_only(conn: &mut sqlx::PgConnection, ms: u64) -> Result<(), sqlx::Error> {
+    sqlx::query("SET TRANSACTION READ ONLY")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 async fn pg_query(pool: &PgPool, sql: &str, limits: Limits) -> Result<ResultSet, RunError> {
     let ms = limits.statement_timeout_ms;
     let err = |e| RunError::from_sqlx(e, ms);
     let mut tx = pool.begin().await.map_err(err)?;
-    sqlx::query("SET TRANSACTION READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-    sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    pg_read_only(&mut tx, ms).await.map_err(err)?;
     let rs = {
         let stream = sqlx::query(sql).fetch(&mut *tx);
         collect(stream, limits.row_cap, pg_value)
@@ -563,14 +567,7 @@ async fn pg_explain(
     let mut conn = pool.acquire().await.map_err(err)?.detach();
     let result = async {
         let mut tx = sqlx::Connection::begin(&mut conn).await.map_err(err)?;
-        sqlx::query("SET TRANSACTION READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+        pg_read_only(&mut tx, ms).await.map_err(err)?;
         if !select.functions().is_empty() {
             let names: Vec<String> = select.functions().iter().cloned().collect();
             let shadowing: Vec<String> = sqlx::query_scalar(

@@ -630,7 +630,7 @@ async fn llm_tool_calls_are_audited_and_budgeted() {
     )
     .expect("engine");
     let checks = dbabot::diagnostics::catalog::names(DbEngine::Sqlite);
-    let (a, b) = (checks[0], checks[checks.len() - 1]);
+    let (a, b) = (checks[checks.len() - 1], checks[checks.len() - 2]);
     standin.script([
         Answer::tool("run_check", json!({"check": a, "target": "demo"})),
         Answer::tool("run_check", json!({"check": b, "target": "demo"})),
@@ -647,20 +647,23 @@ async fn llm_tool_calls_are_audited_and_budgeted() {
     )
     .await;
     let records = engine.audit().records(None, None).expect("audit");
+    // A tool call for a check the turn already ran is answered from its results (no database
+    // work, no budget); every other call takes from the budget like the user's own.
     let llm_runs: Vec<_> = records
         .iter()
         .filter(|r| r.action == "llm_diagnostic")
         .collect();
-    let denials: Vec<_> = records.iter().filter(|r| r.action == "denial").collect();
     assert_eq!(
         llm_runs.len(),
         1,
         "one LLM tool call fits the budget: {records:#?}"
     );
-    assert_eq!(llm_runs[0].check, a);
+    assert!([a, b].contains(&llm_runs[0].check.as_str()));
     assert!(
-        denials.len() >= 2,
-        "the second run_check and the explain are denied and audited: {records:#?}"
+        records
+            .iter()
+            .any(|r| r.action == "denial" && r.check.starts_with("explain")),
+        "the EXPLAIN past the budget is denied and audited: {records:#?}"
     );
     assert!(
         !records.iter().any(|r| r.action == "llm_explain"),

@@ -23,21 +23,16 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_mounts_slack_and_answers_a_signed_mention() {
-    let slack = SlackStandIn::start("xoxb-serve", &["C1"]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dbabot.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[slack]\ntransport = \"http\"\napi_url = \"{}\"\n",
-            slack.api_url()
-        ),
-    )
-    .expect("config");
+/// Spawns `dbabot serve` with `config` and the Slack secrets on a free port and waits for
+/// `/healthz`; returns the server and its base URL.
+pub async fn spawn_serve(
+    config: &std::path::Path,
+    data_dir: &std::path::Path,
+    bot_token: &str,
+    signing_secret: &str,
+) -> (Server, String) {
     let port = free_port();
-    let _server = Server(
+    let server = Server(
         Command::new(env!("CARGO_BIN_EXE_dbabot"))
             .args([
                 "--config",
@@ -46,9 +41,9 @@ async fn serve_mounts_slack_and_answers_a_signed_mention() {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .env("DBABOT_DATA_DIR", dir.path())
-            .env("SLACK_BOT_TOKEN", "xoxb-serve")
-            .env("SLACK_SIGNING_SECRET", "serve-secret")
+            .env("DBABOT_DATA_DIR", data_dir)
+            .env("SLACK_BOT_TOKEN", bot_token)
+            .env("SLACK_SIGNING_SECRET", signing_secret)
             .env("DBABOT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -67,6 +62,24 @@ async fn serve_mounts_slack_and_answers_a_signed_mention() {
         assert!(Instant::now() < deadline, "dbabot serve did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (server, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mounts_slack_and_answers_a_signed_mention() {
+    let slack = SlackStandIn::start("xoxb-serve", &["C1"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dbabot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[slack]\ntransport = \"http\"\napi_url = \"{}\"\n",
+            slack.api_url()
+        ),
+    )
+    .expect("config");
+    let (_server, base) = spawn_serve(&config, dir.path(), "xoxb-serve", "serve-secret").await;
+    let http = reqwest::Client::new();
     let body = json!({"type": "event_callback", "team_id": "T1", "event_id": "EvServe", "event_time": 1, "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> report schema demo", "ts": "1699999999.000900", "channel": "C1"}}).to_string();
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -2,10 +2,9 @@
 //! refusal in the thread, never a crash (the 35,000-term sum used to overflow the stack and kill
 //! the process).
 
-use crate::serve::{free_port, Server};
+use crate::serve::spawn_serve;
 use crate::slack_standin::SlackStandIn;
 use serde_json::json;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn now_secs() -> String {
@@ -29,38 +28,14 @@ async fn deep_sql_on_slack_events_and_slash_commands_leaves_serve_running() {
         ),
     )
     .expect("config");
-    let port = free_port();
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_dbabot"))
-            .args([
-                "--config",
-                config.to_str().expect("utf8"),
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("DBABOT_DATA_DIR", dir.path())
-            .env("SLACK_BOT_TOKEN", "xoxb-deep")
-            .env("SLACK_SIGNING_SECRET", "deep-secret")
-            .env("DBABOT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dbabot serve"),
-    );
+    let (mut server, base) = spawn_serve(&config, dir.path(), "xoxb-deep", "deep-secret").await;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
     let healthy = |http: reqwest::Client, base: String| async move {
         http.get(format!("{base}/healthz"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthy(http.clone(), base.clone()).await {
-        assert!(Instant::now() < deadline, "dbabot serve did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let deep = [
         format!("SELECT {}1", "1+".repeat(35_000)),
         format!("SELECT {}1", "1+".repeat(140_000)),
