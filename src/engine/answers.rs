@@ -500,6 +500,9 @@ impl Engine {
                 r.push(Part::Paragraph {
                     text: format!("The database could not plan this SELECT: {e}"),
                 });
+                if safe.has_parameters() {
+                    r.push(Part::Paragraph { text: "The statement has parameter placeholders ($1, ?): put representative values in their place (as the application sends them) to see the plan it gets.".into() });
+                }
             }
         }
         r.checks.push(dbabot_chat::CheckRun {

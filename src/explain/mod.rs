@@ -97,6 +97,7 @@ impl Refusal {
 pub struct SafeSelect {
     sql: String,
     functions: BTreeSet<String>,
+    parameters: bool,
     /// The user asked for EXPLAIN ANALYZE; we ran plain EXPLAIN and say so.
     pub analyze_requested: bool,
 }
@@ -105,6 +106,12 @@ impl SafeSelect {
     /// The user's own SELECT text, exactly as checked (no trailing semicolon).
     pub fn sql(&self) -> &str {
         &self.sql
+    }
+
+    /// Whether the statement has parameter placeholders (`$1`, `?`, `:name`), which a plain
+    /// EXPLAIN cannot plan on PostgreSQL before version 16 (`EXPLAIN (GENERIC_PLAN)`).
+    pub fn has_parameters(&self) -> bool {
+        self.parameters
     }
 
     /// The allow-listed built-in functions the statement calls (lower case, unqualified).
@@ -279,6 +286,7 @@ pub fn check_select(sql: &str, engine: Engine) -> Result<SafeSelect, Refusal> {
     Ok(SafeSelect {
         sql: slice.to_string(),
         functions,
+        parameters: toks.iter().any(|t| matches!(t.tok, Tok::Param(_))),
         analyze_requested,
     })
 }

@@ -23,6 +23,9 @@ fn accepts_ordinary_selects_and_sends_the_users_own_text() {
         Engine::Postgres,
     );
     assert_eq!(s.sql(), "select 1");
+    assert!(!s.has_parameters());
+    assert!(ok("select * from t where id = $1", Engine::Postgres).has_parameters());
+    assert!(ok("select * from t where id = ?", Engine::Mysql).has_parameters());
     for (e, sql) in [
         (Engine::Postgres, "WITH x AS (SELECT 1 AS a) SELECT a FROM x"),
         (Engine::Postgres, "select o.id, count(*) filter (where i.qty > 1) from orders o join order_items i on i.order_id = o.id group by o.id having count(*) > 2 order by 2 desc limit 10"),
