@@ -138,7 +138,7 @@ impl Audit {
                 .insert(seq.to_be_bytes(), serde_json::to_vec(&rec)?)?;
             rec
         };
-        self.db.flush_async().await?;
+        crate::flush::flush(&self.db).await?;
         Ok(rec)
     }
 

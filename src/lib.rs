@@ -19,6 +19,7 @@
 //! | [`config`] | `dbabot.toml` + environment, secrets kept out of sight |
 //! | [`demo`] | the bundled SQLite demo database |
 //! | [`redact`] | scrubbing secrets from text |
+//! | [`flush`] | durable sled writes, one flush at a time, off the async workers |
 
 pub mod audit;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod escalation;
 pub mod explain;
+pub mod flush;
 pub mod intents;
 pub mod memory;
 pub mod policy;

@@ -193,7 +193,7 @@ impl Memory {
     pub async fn save(&self, state: &ThreadState) -> Result<(), MemoryError> {
         let bytes = serde_json::to_vec(&state.redacted())?;
         self.threads.insert(state.key.as_bytes(), bytes)?;
-        self.db.flush_async().await?;
+        crate::flush::flush(&self.db).await?;
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl Memory {
     /// [`MemoryError`] when the delete or flush fails.
     pub async fn forget(&self, key: &ThreadKey) -> Result<Option<ThreadState>, MemoryError> {
         let old = self.threads.remove(key.to_string().as_bytes())?;
-        self.db.flush_async().await?;
+        crate::flush::flush(&self.db).await?;
         Ok(match old {
             Some(v) => serde_json::from_slice(&v).ok(),
             None => None,
@@ -228,7 +228,7 @@ impl Memory {
             }
         }
         if n > 0 {
-            self.db.flush_async().await?;
+            crate::flush::flush(&self.db).await?;
         }
         Ok(n)
     }

@@ -109,7 +109,9 @@ impl CaseStore {
         self.tree
             .insert(c.id.as_bytes(), bytes)
             .map_err(|e| e.to_string())?;
-        self.db.flush_async().await.map_err(|e| e.to_string())?;
+        crate::flush::flush(&self.db)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
