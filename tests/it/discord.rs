@@ -1411,3 +1411,74 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
     );
     run.abort();
 }
+
+#[tokio::test]
+async fn discord_a_replayed_interaction_runs_its_diagnostics_once() {
+    let h = Harness::start("").await;
+    let diagnostics = |h: &Harness| {
+        h.bot
+            .engine
+            .audit()
+            .records(None, None)
+            .expect("audit")
+            .iter()
+            .filter(|r| r.action == "diagnostic")
+            .count()
+    };
+    let interaction = fixture("interaction_command.json");
+    // One validly signed request, captured and sent four times.
+    let body = serde_json::to_vec(&interaction).expect("json");
+    let ts = now().to_string();
+    let sig = Harness::sign_with(&h.key, &ts, &body);
+    let mut acks = Vec::new();
+    for _ in 0..4 {
+        let (status, text) = h.post_raw(&body, Some(sig.clone()), Some(ts.clone())).await;
+        assert_eq!(status, 200, "{text}");
+        acks.push(serde_json::from_str::<Value>(&text).expect("json ack"));
+    }
+    assert_eq!(
+        acks[0],
+        json!({ "type": 5 }),
+        "the first delivery is deferred"
+    );
+    for ack in &acks[1..] {
+        assert_eq!(ack["type"], 4, "{ack:#}");
+        assert_eq!(ack["data"]["flags"], 64, "only the sender sees it");
+        assert!(
+            ack["data"]["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("already received")),
+            "{ack:#}"
+        );
+        assert_callback_on_spec(ack);
+    }
+    let arrived = h
+        .wait_for(60, |r| csv_file(r).is_some() && !embed_titles(r).is_empty())
+        .await;
+    assert!(arrived, "{:#?}", h.standin.requests());
+    let ran = diagnostics(&h);
+    assert!(ran > 0, "the first delivery ran the report's checks");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(diagnostics(&h), ran, "a replay ran diagnostics");
+    let edits = h
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.json["embeds"].is_array())
+        .count();
+    assert_eq!(edits, 1, "answered more than once");
+
+    // The same id re-signed with a later timestamp (only Discord could) is still one delivery.
+    let later = (now() + 2).to_string();
+    let resigned = Harness::sign_with(&h.key, &later, &body);
+    let (status, text) = h.post_raw(&body, Some(resigned), Some(later)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("already received"), "{text}");
+    // Outside the window the signature alone is not enough.
+    let stale = (now() - 301).to_string();
+    let stale_sig = Harness::sign_with(&h.key, &stale, &body);
+    let (status, _) = h.post_raw(&body, Some(stale_sig), Some(stale)).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(diagnostics(&h), ran);
+}

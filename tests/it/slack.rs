@@ -69,6 +69,37 @@ impl Harness {
         req.body(body).send().await.expect("request")
     }
 
+    /// POSTs `body` with a given timestamp and signature (a captured request, sent again).
+    async fn post_captured(
+        &self,
+        path: &str,
+        body: &str,
+        ts: &str,
+        sig: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Diagnostics the engine has audited so far.
+    fn diagnostics_run(&self) -> usize {
+        self.bot
+            .engine
+            .audit()
+            .records(None, None)
+            .expect("audit")
+            .iter()
+            .filter(|r| r.action == "diagnostic")
+            .count()
+    }
+
     async fn event(
         &self,
         event_id: &str,
@@ -584,4 +615,136 @@ async fn socket_mode_receives_acknowledges_and_answers() {
     }
     assert!(!slack.calls("apps.connections.open").is_empty());
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_slash_command_runs_its_diagnostics_once() {
+    let h = Harness::start(TestBot::demo().await, |_| {}).await;
+    let form = serde_urlencoded::to_string([
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", "U1"),
+        ("user_name", "dana"),
+        ("command", "/dba"),
+        ("text", "report health demo"),
+        ("response_url", &format!("{}/response/9", h.slack.base)),
+        ("trigger_id", "9.9.9"),
+    ])
+    .expect("form");
+    // One validly signed request, captured and sent four times.
+    let ts = now().to_string();
+    let sig = sign(SECRET, &ts, form.as_bytes());
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let r = h.post_captured("/slack/commands", &form, &ts, &sig).await;
+        assert_eq!(r.status(), 200);
+        let j: Value = r.json().await.expect("json");
+        answers.push(j["text"].as_str().unwrap_or("").to_string());
+    }
+    assert!(answers[0].starts_with("Working on"), "{answers:?}");
+    for a in &answers[1..] {
+        assert!(a.contains("already received"), "{answers:?}");
+    }
+    h.until("the report", |s| {
+        s.messages()
+            .iter()
+            .any(|m| all_text(m).contains("Health report — demo"))
+    })
+    .await;
+    let ran = h.diagnostics_run();
+    assert!(ran > 0, "the first delivery ran the report's checks");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.diagnostics_run(), ran, "a replay ran diagnostics");
+    let reports = h
+        .slack
+        .messages()
+        .iter()
+        .filter(|m| all_text(m).contains("Health report — demo"))
+        .count();
+    assert_eq!(reports, 1, "answered more than once");
+
+    // A replay with a fresh timestamp needs a fresh signature, which only Slack can make; the
+    // old signature on a new timestamp is refused, and one outside the window too.
+    let later = (now() + 1).to_string();
+    let r = h
+        .post_captured("/slack/commands", &form, &later, &sig)
+        .await;
+    assert_eq!(r.status(), 401);
+    let stale = (now() - 301).to_string();
+    let stale_sig = sign(SECRET, &stale, form.as_bytes());
+    let r = h
+        .post_captured("/slack/commands", &form, &stale, &stale_sig)
+        .await;
+    assert_eq!(r.status(), 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.diagnostics_run(), ran);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_button_click_runs_nothing() {
+    let h = Harness::start(two_target_bot().await, |_| {}).await;
+    h.event(
+        "Ev900",
+        mention("any duplicate indexes?", "1699999999.000900", None),
+        &[],
+    )
+    .await;
+    h.until("the question with buttons", |s| {
+        s.thread("1699999999.000900")
+            .iter()
+            .any(|m| m.blocks.iter().any(|b| b["type"] == "actions"))
+    })
+    .await;
+    let question = h
+        .slack
+        .thread("1699999999.000900")
+        .into_iter()
+        .find(|m| m.blocks.iter().any(|b| b["type"] == "actions"))
+        .expect("question");
+    let actions = question
+        .blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("actions");
+    let button = actions["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .find(|e| e["value"] == "shop-prod")
+        .expect("prod button")
+        .clone();
+    let payload = json!({
+        "type": "block_actions", "team": {"id": "T1", "domain": "test"}, "user": {"id": "U1", "username": "dana", "team_id": "T1"},
+        "api_app_id": "A1", "token": "x", "trigger_id": "9.9.10",
+        "container": {"type": "message", "message_ts": question.ts, "channel_id": "C1", "is_ephemeral": false, "thread_ts": "1699999999.000900"},
+        "channel": {"id": "C1", "name": "dba"},
+        "message": {"type": "message", "user": "UBOT", "ts": question.ts, "thread_ts": "1699999999.000900", "text": question.text, "blocks": question.blocks},
+        "response_url": format!("{}/response/10", h.slack.base),
+        "actions": [{"type": "button", "action_id": button["action_id"], "block_id": actions["block_id"], "value": "shop-prod", "text": button["text"], "action_ts": "1700000000.1"}]
+    });
+    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+    let ts = now().to_string();
+    let sig = sign(SECRET, &ts, form.as_bytes());
+    let before = h.diagnostics_run();
+    for _ in 0..4 {
+        let r = h
+            .post_captured("/slack/interactivity", &form, &ts, &sig)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    h.until("the answer for the chosen target", |s| {
+        thread_text(s, "1699999999.000900").contains("idx_orders_customer_dup")
+    })
+    .await;
+    let ran = h.diagnostics_run();
+    assert!(ran > before, "the click ran its check");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.diagnostics_run(), ran, "a replayed click ran diagnostics");
+    let answers = h
+        .slack
+        .thread("1699999999.000900")
+        .iter()
+        .filter(|m| all_text(m).contains("idx_orders_customer_dup"))
+        .count();
+    assert_eq!(answers, 1, "answered more than once");
 }

@@ -13,10 +13,12 @@
 
 mod handler;
 mod message;
+pub mod replay;
 mod reply;
 
 pub use handler::{Destination, HandlerError, MessageHandler, Outbox, OutboxError};
 pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,
 };
+pub use replay::ReplayGuard;
 pub use reply::{CheckRun, Choice, Field, Part, Reply, Severity, Table};

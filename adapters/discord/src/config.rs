@@ -120,8 +120,9 @@ pub struct DiscordConfig {
     pub register_commands: bool,
     /// Auto-archive of threads the bot starts, in minutes (60, 1440, 4320 or 10080).
     pub thread_auto_archive_minutes: u16,
-    /// Reject signed requests whose `X-Signature-Timestamp` is older than this many seconds
-    /// (replay protection); 0 disables the check.
+    /// Reject signed requests whose `X-Signature-Timestamp` is more than this many seconds
+    /// from now (replay protection, with the per-interaction-id dedupe of the HTTP endpoint);
+    /// 0 disables the check and leaves only the 15-minute dedupe. Default 300 s.
     pub signature_max_age_secs: u64,
     /// Timeout of one REST request, in milliseconds.
     pub request_timeout_ms: u64,

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use dbabot_chat::replay::{ReplayGuard, DEFAULT_CAPACITY};
 use dbabot_chat::{InboundMessage, MessageHandler, Reply};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -37,7 +38,30 @@ pub(crate) struct Core {
     pub rest: Rest,
     pub limiter: Limiter,
     pub verifier: Verifier,
+    /// Interaction ids and signatures accepted on the HTTP endpoint (replay protection).
+    pub replays: ReplayGuard,
 }
+
+/// How long accepted interaction ids are remembered on the HTTP endpoint.
+///
+/// Discord signs `X-Signature-Timestamp` together with the body (developer docs, "Interactions ›
+/// Receiving and Responding › Security and Authorization") but documents no maximum age, so the
+/// window is the configured `signature_max_age_secs` (default 300 s, the five minutes Slack
+/// documents for the same scheme) either side of now: ids are kept for twice that. With the age
+/// check disabled (0) they are kept for 15 minutes, the lifetime of an interaction token (same
+/// docs), after which a replay could no longer post an answer.
+pub(crate) fn replay_ttl(signature_max_age_secs: u64) -> std::time::Duration {
+    let secs = if signature_max_age_secs == 0 {
+        15 * 60
+    } else {
+        signature_max_age_secs.saturating_mul(2).max(60)
+    };
+    std::time::Duration::from_secs(secs)
+}
+
+/// What a replayed interaction is answered with (nothing runs).
+pub(crate) const REPLAYED: &str =
+    "This interaction was already received; it is not run again (replayed or duplicate delivery).";
 
 /// Work left after the immediate response: answer `message` through the interaction's webhook.
 pub(crate) struct Job {
@@ -71,6 +95,7 @@ impl Core {
             rest: Rest::new(&config)?,
             limiter: Limiter::new(&config.rate_limits),
             verifier: Verifier::new(config.public_key, config.signature_max_age_secs),
+            replays: ReplayGuard::new(replay_ttl(config.signature_max_age_secs), DEFAULT_CAPACITY),
             handler,
             config,
         }))
@@ -318,6 +343,18 @@ async fn endpoint(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes
             return (StatusCode::BAD_REQUEST, "unsupported interaction payload").into_response();
         }
     };
+    // A captured request sent again verifies too: each interaction id (and signature) is
+    // accepted once inside the timestamp window. Pings run nothing and are always answered.
+    if let Some(meta) = incoming.meta() {
+        let id = format!("interaction:{}", meta.id);
+        let sig = header(SIGNATURE_HEADER)
+            .map(|s| format!("sig:{}", s.trim().to_ascii_lowercase()))
+            .unwrap_or_default();
+        if !core.replays.first_delivery(&[&id, &sig]) {
+            tracing::warn!(interaction = %meta.id, "replayed interaction refused, nothing run");
+            return Json(ephemeral(REPLAYED)).into_response();
+        }
+    }
     let span = tracing::info_span!(
         "discord_interaction",
         thread = incoming.thread_key().as_deref().unwrap_or("-"),

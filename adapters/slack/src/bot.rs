@@ -5,17 +5,24 @@ use crate::api::SlackApi;
 use crate::blocks::{self, SlackMessage};
 use crate::config::{CommandDelivery, SlackConfig};
 use crate::convert::{self, Incoming};
+use dbabot_chat::replay::{ReplayGuard, DEFAULT_CAPACITY};
 use dbabot_chat::{AttachmentBody, InboundMessage, MessageHandler, Part, Platform, Reply, User};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// How long an `event_id` is remembered for retry deduplication (Slack retries within minutes).
 const DEDUPE_TTL: Duration = Duration::from_secs(3600);
+
+/// How long slash-command and interactivity delivery keys are remembered: the whole window of
+/// accepted timestamps, which is `max_request_age_secs` either side of now ("Verifying requests
+/// from Slack": reject requests more than five minutes old), so twice that; at least a minute.
+fn request_ttl(max_request_age_secs: u64) -> Duration {
+    Duration::from_secs(max_request_age_secs.saturating_mul(2).max(60))
+}
 
 /// A `/dba` invocation (the form Slack posts to the command URL).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -44,7 +51,10 @@ struct Inner {
     api: SlackApi,
     config: SlackConfig,
     bot_user: tokio::sync::OnceCell<Option<String>>,
-    seen_events: Mutex<HashMap<String, Instant>>,
+    /// `event_id`s of Events API deliveries (Slack retries within minutes).
+    seen_events: ReplayGuard,
+    /// Delivery keys of slash commands and interactivity payloads (replay protection).
+    seen_requests: ReplayGuard,
     per_user: DefaultKeyedRateLimiter<String>,
     per_channel: DefaultKeyedRateLimiter<String>,
 }
@@ -67,9 +77,13 @@ impl SlackBot {
                 api,
                 per_user: RateLimiter::keyed(quota(config.per_user_per_minute)),
                 per_channel: RateLimiter::keyed(quota(config.per_channel_per_minute)),
+                seen_events: ReplayGuard::new(DEDUPE_TTL, DEFAULT_CAPACITY),
+                seen_requests: ReplayGuard::new(
+                    request_ttl(config.max_request_age_secs),
+                    DEFAULT_CAPACITY,
+                ),
                 config,
                 bot_user: tokio::sync::OnceCell::new(),
-                seen_events: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -93,21 +107,14 @@ impl SlackBot {
 
     /// True the first time an `event_id` is seen (within an hour); retries return false.
     pub fn first_delivery(&self, event_id: &str) -> bool {
-        let mut seen = match self.inner.seen_events.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
-        let now = Instant::now();
-        if seen.len() > 10_000 {
-            seen.retain(|_, t| now.duration_since(*t) < DEDUPE_TTL);
-        }
-        match seen.get(event_id) {
-            Some(t) if now.duration_since(*t) < DEDUPE_TTL => false,
-            _ => {
-                seen.insert(event_id.to_string(), now);
-                true
-            }
-        }
+        self.inner.seen_events.first_delivery(&[event_id])
+    }
+
+    /// True the first time a slash command or interactivity request is seen: none of its
+    /// delivery `keys` (`trigger_id`, request signature) was accepted within twice the
+    /// request-age window. A replay returns false and must run nothing.
+    pub fn first_request(&self, keys: &[&str]) -> bool {
+        self.inner.seen_requests.first_delivery(keys)
     }
 
     /// Handles the JSON of an `event_callback` envelope (already verified and acknowledged).

@@ -2,6 +2,13 @@
 //!
 //! Every request is verified on its raw bytes before anything is parsed (401 otherwise), then
 //! acknowledged at once — Slack's deadline is 3 seconds — and the work continues in a task.
+//!
+//! Replays: a signed request is only accepted within `max_request_age_secs` (five minutes, as
+//! "Verifying requests from Slack" recommends) of its `X-Slack-Request-Timestamp`, and inside
+//! that window each delivery runs once. Events are deduplicated by `event_id`; slash commands
+//! and interactivity payloads by their `trigger_id` and by the request signature (a replay must
+//! carry the same timestamp, body and therefore signature). A replayed command gets an
+//! ephemeral "already received" answer, a replayed click a bare 200; neither runs anything.
 
 use crate::bot::{CommandForm, SlackBot};
 use crate::verify::{verify, VerifyError};
@@ -84,6 +91,32 @@ fn check(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(), Veri
     )
 }
 
+/// What a replayed slash command is told.
+const REPLAYED: &str =
+    "This request was already received; it is not run again (replayed or duplicate delivery).";
+
+/// Records the delivery keys of a verified command or interactivity request; false (and a
+/// warning) for a replay.
+fn first_request(state: &AppState, headers: &HeaderMap, trigger_id: Option<&str>) -> bool {
+    let sig = headers
+        .get("x-slack-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| format!("sig:{}", s.trim()))
+        .unwrap_or_default();
+    let trigger = trigger_id
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("trigger:{t}"))
+        .unwrap_or_default();
+    let first = state.bot.first_request(&[&sig, &trigger]);
+    if !first {
+        tracing::warn!(
+            trigger_id = trigger_id.unwrap_or("-"),
+            "replayed Slack request acknowledged, not processed"
+        );
+    }
+    first
+}
+
 async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = check(&state, &headers, &body) {
         return reject(e);
@@ -132,6 +165,9 @@ async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let Ok(cmd) = serde_urlencoded::from_bytes::<CommandForm>(&body) else {
         return bad_request("not a slash command form");
     };
+    if !first_request(&state, &headers, cmd.trigger_id.as_deref()) {
+        return Json(json!({"response_type": "ephemeral", "text": REPLAYED})).into_response();
+    }
     let text = crate::convert::command_text(&cmd.text);
     let bot = state.bot.clone();
     tokio::spawn(async move { bot.on_command(cmd).await });
@@ -154,6 +190,10 @@ async fn interactivity(State(state): State<AppState>, headers: HeaderMap, body: 
     let Ok(payload) = serde_json::from_str::<Value>(&form.payload) else {
         return bad_request("payload is not JSON");
     };
+    let trigger = payload.get("trigger_id").and_then(Value::as_str);
+    if !first_request(&state, &headers, trigger) {
+        return StatusCode::OK.into_response();
+    }
     if payload.get("type").and_then(Value::as_str) == Some("block_actions") {
         let bot = state.bot.clone();
         tokio::spawn(async move { bot.on_block_actions(payload).await });
