@@ -1043,7 +1043,7 @@ async fn mariadb_query_texts_reach_the_model_normalised_with_mysql_quoting_and_w
         outcomes: &outcomes,
         user_text: "queries are slow on shop-prod",
         error_codes: vec![],
-        runner: None,
+        gate: None,
         allowed_targets: vec![&target],
         explain_targets: vec![],
         turns: &[],
