@@ -217,6 +217,18 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             }
         }
     }
+    // What to find out first, when a finding cannot name its fix yet.
+    for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
+        if let Some(step) = f.facts.get("next_step") {
+            let a = Action {
+                text: format!("{step}."),
+                sql: None,
+            };
+            if !immediate.contains(&a) {
+                immediate.push(a);
+            }
+        }
+    }
     for e in &ctx.error_codes {
         for fix in &e.fixes {
             let a = Action {
