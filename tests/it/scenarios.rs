@@ -47,6 +47,9 @@ async fn probe(
         if missing.is_empty() {
             passed += 1;
         } else {
+            if std::env::var("SCENARIO_VERBOSE").is_ok() {
+                println!("{text}");
+            }
             println!(
                 "SCENARIO {name}: {q:?} did not name {missing:?} (intent {:?})",
                 reply.intent
@@ -961,6 +964,97 @@ async fn sqlite_duplicate_index_pair() {
         ],
         &["orders_customer_again".to_string()],
         &["DROP INDEX orders_customer;".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A three-session chain: an idle transaction holds a lock on `orders`, an ALTER TABLE queues
+/// behind it, and a plain SELECT queues behind the ALTER. The head (the idle transaction) is the
+/// culprit; neither the ALTER nor the SELECT is ever signalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_ddl_queued_behind_idle_transaction() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut head = db.pg().await;
+    let mut ddl = db.pg().await;
+    let mut reader = db.pg().await;
+    let head_pid = pg_pid(&mut head).await;
+    let ddl_pid = pg_pid(&mut ddl).await;
+    let reader_pid = pg_pid(&mut reader).await;
+    head.execute("BEGIN; SELECT count(*) FROM orders")
+        .await
+        .expect("head");
+    let alter = tokio::spawn(async move {
+        let r = ddl
+            .execute("SET statement_timeout = '30s'; ALTER TABLE orders ADD COLUMN note text")
+            .await;
+        (ddl, r)
+    });
+    assert!(pg_waiting(&db.url, ddl_pid).await, "the ALTER never waited");
+    let select = tokio::spawn(async move {
+        let r = reader
+            .execute("SET statement_timeout = '30s'; SELECT count(*) FROM orders")
+            .await;
+        (reader, r)
+    });
+    assert!(
+        pg_waiting(&db.url, reader_pid).await,
+        "the SELECT never waited"
+    );
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let mut must_not = signals(ddl_pid);
+    must_not.extend(signals(reader_pid));
+    must_not.push(format!("pg_cancel_backend({head_pid})"));
+    probe(
+        &bot,
+        "pg_ddl_chain",
+        &[
+            "everything on orders-pg is frozen since the migration started!!",
+            "our migration on orders is stuck and now even selects hang",
+            "orders-pg is slow right now",
+        ],
+        &[
+            format!("the head of the chain (the culprit) is {head_pid}"),
+            format!("pg_terminate_backend({head_pid})"),
+        ],
+        &must_not,
+    )
+    .await;
+    head.execute("ROLLBACK").await.expect("rollback");
+    let (ddl, r) = alter.await.expect("join alter");
+    r.expect("the ALTER completes");
+    let (reader, r) = select.await.expect("join select");
+    r.expect("the SELECT completes");
+    ddl.close().await.ok();
+    reader.close().await.ok();
+    head.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// An INT UNSIGNED AUTO_INCREMENT at half of its range is not flagged (unsigned max is
+/// 4,294,967,295), while a SMALLINT one near 32,767 is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_signed_and_unsigned_auto_increment() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute("CREATE TABLE tickets (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=2147000002")
+        .await
+        .expect("tickets");
+    c.execute("CREATE TABLE tags (id SMALLINT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=32700")
+        .await
+        .expect("tags");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_signed_unsigned",
+        &[
+            "anything about to overflow on shop-maria, like ids running out?",
+            "are we going to run out of primary key values on shop-maria?",
+            "which auto_increment columns are close to their max on shop-maria",
+        ],
+        &[format!("{}.tags", db.name), "32767".to_string()],
+        &[format!("{}.tickets is at", db.name)],
     )
     .await;
     bot.engine.runner().close().await;
