@@ -164,6 +164,8 @@ async fn pg_idle_blocker_and_blocked_update() {
             "orders-pg is slow right now",
             "the payments service says updates to the orders table are stuck",
             "my checkout UPDATE on orders-pg has been spinning forever and never finishes, help!!",
+            "our checkout service is timing out talking to orders-pg",
+            "the payments service says updates to the accounts table are stuck",
         ],
         &[
             format!("pid {blocker_pid}"),
@@ -1055,6 +1057,27 @@ async fn mariadb_signed_and_unsigned_auto_increment() {
         ],
         &[format!("{}.tags", db.name), "32767".to_string()],
         &[format!("{}.tickets is at", db.name)],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A size question is answered with this database's size, not another topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_size_question_gets_the_size() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_size",
+        &[
+            "how big is orders-pg?",
+            "what's the size of orders-pg",
+            "how much disk does orders-pg use",
+        ],
+        &[format!("database {}: ", db.name)],
+        &[],
     )
     .await;
     bot.engine.runner().close().await;
