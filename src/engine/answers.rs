@@ -690,6 +690,14 @@ const TRIAGE: &[&str] = &[
     "overview",
 ];
 
+/// True when `text` asks what is running right now ("something is running, what is it?").
+pub(crate) fn asks_what_runs(text: &str) -> bool {
+    let t = text.to_lowercase();
+    ["running", "what is it", "what's it doing", "executing"]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
 /// True when `text` describes a hang or slowness (not an error, which may be a permission
 /// problem): stuck, hanging, slow, frozen, timing out, spinning.
 fn is_hang(text: &str) -> bool {

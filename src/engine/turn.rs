@@ -195,7 +195,7 @@ impl Engine {
             }
             // A symptom on a known target ("the db is on fire, what is running?") gets the live
             // triage rather than a "what did you mean" question.
-            None if super::answers::is_symptom(text)
+            None if (super::answers::is_symptom(text) || super::answers::asks_what_runs(text))
                 && (state.slots.target.is_some() || self.inner.config.targets.len() == 1) =>
             {
                 state.unsure_streak = 0;

@@ -1082,3 +1082,54 @@ async fn pg_size_question_gets_the_size() {
     .await;
     bot.engine.runner().close().await;
 }
+
+/// A statement running for only a second or two is still shown when someone asks what runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_short_query_is_shown_when_asked() {
+    let db = TestDb::postgres().await;
+    let mut app = db.pg().await;
+    let app_pid = pg_pid(&mut app).await;
+    let running = tokio::spawn(async move {
+        let r = app
+            .execute("SET statement_timeout = '20s'; SELECT pg_sleep(15) AS quick_report")
+            .await;
+        (app, r)
+    });
+    let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
+    assert!(
+        wait_until(10, || {
+            let p = probe_pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                )
+                .bind(app_pid)
+                .fetch_one(&p)
+                .await
+                .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the statement never started"
+    );
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_short_query",
+        &[
+            "something is running on orders-pg, what is it?",
+            "orders-pg feels slow, what is running right now?",
+            "what queries are running on orders-pg right now?",
+        ],
+        &[format!("pid {app_pid}"), "quick_report".to_string()],
+        &[],
+    )
+    .await;
+    sqlx::query(&format!("SELECT pg_cancel_backend({app_pid})"))
+        .execute(&probe_pool)
+        .await
+        .expect("cancel");
+    let _ = running.await;
+    probe_pool.close().await;
+    bot.engine.runner().close().await;
+}
