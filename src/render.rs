@@ -174,7 +174,11 @@ pub fn recommendation(
             .findings
             .iter()
             .filter(|f| {
-                f.severity > Severity::Ok || rec.findings.iter().all(|g| g.severity == Severity::Ok)
+                // What is running right now is shown even below the long-running threshold, so
+                // "what is it?" gets the statements, longest first.
+                f.severity > Severity::Ok
+                    || f.code == "running_query"
+                    || rec.findings.iter().all(|g| g.severity == Severity::Ok)
             })
             .take(MAX_FINDINGS)
             .map(finding_line)

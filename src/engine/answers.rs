@@ -27,6 +27,8 @@ impl Engine {
             && match intent_name {
                 "help" | "greeting" | "out_of_scope" => !is_bare_command(&msg.text),
                 "escalate" => !asks_for_a_human(&msg.text),
+                // "updates to the accounts table are stuck" is a hang, not an access request.
+                "access_request" => is_hang(&msg.text),
                 _ => false,
             };
         let intent_name = if redirect {
@@ -686,6 +688,34 @@ const TRIAGE: &[&str] = &[
     "idle_in_transaction",
     "overview",
 ];
+
+/// True when `text` asks what is running right now ("something is running, what is it?").
+pub(crate) fn asks_what_runs(text: &str) -> bool {
+    let t = text.to_lowercase();
+    ["running", "what is it", "what's it doing", "executing"]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
+/// True when `text` describes a hang or slowness (not an error, which may be a permission
+/// problem): stuck, hanging, slow, frozen, timing out, spinning.
+fn is_hang(text: &str) -> bool {
+    let t = text.to_lowercase();
+    [
+        "stuck",
+        "hanging",
+        "hangs",
+        "hung",
+        "slow",
+        "frozen",
+        "timing out",
+        "spinning",
+        "never finish",
+        "forever",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
 
 /// True when `text` describes a symptom: slow, stuck, hanging, spinning, timing out, failing,
 /// down, on fire, errors…

@@ -296,6 +296,14 @@ impl Engine {
                 }
                 out
             }
+            // A symptom on a known target ("the db is on fire, what is running?") gets the live
+            // triage rather than a "what did you mean" question.
+            None if (super::answers::is_symptom(text) || super::answers::asks_what_runs(text))
+                && (state.slots.target.is_some() || self.inner.config.targets.len() == 1) =>
+            {
+                state.unsure_streak = 0;
+                self.answer("health_check", msg, state).await
+            }
             None => {
                 state.unsure_streak += 1;
                 let mut reply = self.ask_intent(

@@ -217,6 +217,18 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             }
         }
     }
+    // What to find out first, when a finding cannot name its fix yet.
+    for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
+        if let Some(step) = f.facts.get("next_step") {
+            let a = Action {
+                text: format!("{step}."),
+                sql: None,
+            };
+            if !immediate.contains(&a) {
+                immediate.push(a);
+            }
+        }
+    }
     for e in &ctx.error_codes {
         for fix in &e.fixes {
             let a = Action {
@@ -317,5 +329,115 @@ fn engine_label(e: &str) -> &'static str {
         "mssql" => "SQL Server",
         "oracle" => "Oracle",
         _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Engine, Secret, Target};
+    use crate::diagnostics::{CheckOutcome, CheckStatus, ResultSet};
+    use crate::intents::{Catalog, Slots};
+
+    /// No unfilled placeholder (`{fact}`, `<name>` in SQL, `n/a`, `unknown`) reaches a user:
+    /// every playbook, rendered for every engine and cloud with each `when` finding present but
+    /// carrying none of its facts.
+    #[test]
+    fn every_playbook_renders_without_holes_when_facts_are_missing() {
+        let cat = Catalog::embedded().expect("catalog");
+        let mut problems = Vec::new();
+        for intent in &cat.intents {
+            let pb = &intent.playbook;
+            let codes: std::collections::BTreeSet<String> = pb
+                .root_causes
+                .iter()
+                .chain(&pb.immediate)
+                .chain(&pb.longer_term)
+                .chain(&pb.verify)
+                .filter_map(|s| s.when.clone())
+                .collect();
+            let findings: Vec<Finding> = codes
+                .iter()
+                .map(|c| Finding::new("test", c, Severity::Warning, format!("finding {c}")))
+                .collect();
+            let outcome = CheckOutcome {
+                name: "test".into(),
+                title: "test".into(),
+                status: CheckStatus::Ok,
+                duration_ms: 0,
+                rows: ResultSet::default(),
+                findings,
+            };
+            let outcomes = [outcome];
+            for engine in [
+                Engine::Postgres,
+                Engine::Mysql,
+                Engine::Sqlite,
+                Engine::Mssql,
+            ] {
+                for cloud in ["aws", "azure", "gcp", "on-prem"] {
+                    let target = Target {
+                        alias: "t".into(),
+                        aliases: vec![],
+                        engine,
+                        environment: "prod".into(),
+                        cloud: cloud.into(),
+                        dsn_source: "test".into(),
+                        dsn: Secret::new(String::new()),
+                    };
+                    let slots = Slots::default();
+                    let ctx = Context {
+                        intent,
+                        slots: &slots,
+                        target: Some(&target),
+                        outcomes: &outcomes,
+                        user_text: "",
+                        error_codes: vec![],
+                        runner: None,
+                        allowed_targets: vec![],
+                        explain_targets: vec![],
+                        turns: &[],
+                    };
+                    let rec = recommend(&ctx);
+                    let mut texts: Vec<(String, bool)> = vec![(rec.situation.clone(), false)];
+                    texts.extend(rec.root_causes.iter().map(|t| (t.clone(), false)));
+                    for a in rec
+                        .immediate
+                        .iter()
+                        .chain(&rec.longer_term)
+                        .chain(&rec.verify)
+                    {
+                        texts.push((a.text.clone(), false));
+                        if let Some(q) = &a.sql {
+                            texts.push((q.clone(), true));
+                        }
+                    }
+                    texts.extend(rec.cloud_advice.iter().map(|t| (t.clone(), false)));
+                    for (t, is_sql) in texts {
+                        let braces = t.contains('{')
+                            && crate::recommend::template::placeholders(&t)
+                                .iter()
+                                .any(|p| !p.is_empty());
+                        // Prose may show a command-line template in backticks (`nc -vz <host> <port>`);
+                        // SQL may not.
+                        let hole = is_sql && safety::fill_literal_holes(&t, None).is_none();
+                        let lower = t.to_lowercase();
+                        let na = lower.contains(" n/a")
+                            || lower.contains("(unknown")
+                            || lower.contains(": unknown");
+                        if braces || hole || na {
+                            problems.push(format!("{} [{engine:?}/{cloud}]: {t}", intent.name));
+                        }
+                    }
+                }
+            }
+        }
+        problems.dedup();
+        assert!(
+            problems.is_empty(),
+            "{} holes:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
 }

@@ -47,6 +47,9 @@ async fn probe(
         if missing.is_empty() {
             passed += 1;
         } else {
+            if std::env::var("SCENARIO_VERBOSE").is_ok() {
+                println!("{text}");
+            }
             println!(
                 "SCENARIO {name}: {q:?} did not name {missing:?} (intent {:?})",
                 reply.intent
@@ -161,6 +164,8 @@ async fn pg_idle_blocker_and_blocked_update() {
             "orders-pg is slow right now",
             "the payments service says updates to the orders table are stuck",
             "my checkout UPDATE on orders-pg has been spinning forever and never finishes, help!!",
+            "our checkout service is timing out talking to orders-pg",
+            "the payments service says updates to the accounts table are stuck",
         ],
         &[
             format!("pid {blocker_pid}"),
@@ -666,5 +671,465 @@ async fn mariadb_duplicate_index_pair() {
         &["DROP INDEX `idx_cust`;".to_string()],
     )
     .await;
+    bot.engine.runner().close().await;
+}
+
+/// An idle-in-transaction session that blocks nobody: named, never advised to be terminated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_idle_session_blocking_nobody() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut idle = db.pg().await;
+    let idle_pid = pg_pid(&mut idle).await;
+    idle.execute("BEGIN; SELECT count(*) FROM orders")
+        .await
+        .expect("idle tx");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_idle_nobody",
+        &[
+            "someone left a transaction open on orders-pg",
+            "is there an abandoned transaction on orders-pg?",
+            "orders-pg is slow right now",
+        ],
+        &[format!("pid {idle_pid}"), "blocking nobody".to_string()],
+        &signals(idle_pid),
+    )
+    .await;
+    idle.execute("ROLLBACK").await.expect("rollback");
+    idle.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// An index with no scans on a database whose statistics window is unknown: never "drop it".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_unscanned_index_with_unknown_window() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut c = db.pg().await;
+    c.execute("CREATE INDEX orders_status_idx ON orders (status)")
+        .await
+        .expect("index");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_unused_unknown_window",
+        &[
+            "any unused indexes on orders-pg?",
+            "which indexes on orders-pg are never used?",
+            "can we drop the indexes nobody uses on orders-pg?",
+        ],
+        &[
+            "orders_status_idx".to_string(),
+            "not called unused".to_string(),
+        ],
+        &[
+            "DROP INDEX CONCURRENTLY orders_status_idx".to_string(),
+            "DROP INDEX CONCURRENTLY IF EXISTS orders_status_idx".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A table without a primary key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_table_without_primary_key() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute("CREATE TABLE audit_log (happened_at timestamptz NOT NULL DEFAULT now(), note text)")
+        .await
+        .expect("table");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_no_pk",
+        &[
+            "which tables have no primary key on orders-pg?",
+            "schema review of orders-pg",
+            "logical replication complains about a table without a key on orders-pg, which one?",
+        ],
+        &["audit_log".to_string()],
+        &[],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// An active MariaDB blocker (running a statement inside its transaction): KILL QUERY the head,
+/// never the victim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_active_blocker() {
+    let db = TestDb::mysql().await;
+    my_orders(&db).await;
+    let mut blocker = db.my().await;
+    let mut waiter = db.my().await;
+    let blocker_id = my_id(&mut blocker).await;
+    let waiter_id = my_id(&mut waiter).await;
+    blocker.execute("START TRANSACTION").await.expect("begin");
+    blocker
+        .execute("UPDATE orders SET status = 'paid' WHERE id = 42")
+        .await
+        .expect("lock");
+    let running = tokio::spawn(async move {
+        let r = blocker.execute("SELECT SLEEP(12)").await;
+        (blocker, r)
+    });
+    let waiting = tokio::spawn(async move {
+        let _ = waiter
+            .execute("SET SESSION innodb_lock_wait_timeout = 30")
+            .await;
+        let r = waiter
+            .execute("UPDATE orders SET status = 'shipped' WHERE id = 42")
+            .await;
+        (waiter, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(10, || {
+            let a = admin.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                    .fetch_one(&a)
+                    .await
+                    .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the UPDATE never waited"
+    );
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_active_blocker",
+        &[
+            "shop-maria is slow right now",
+            "why are updates on orders hanging?? customers can't pay",
+            "who is blocking the orders table on shop-maria",
+        ],
+        &[
+            format!("pid {blocker_id}"),
+            format!("KILL QUERY {blocker_id};"),
+        ],
+        &kills(waiter_id),
+    )
+    .await;
+    sqlx::query(&format!("KILL {blocker_id}"))
+        .execute(&admin)
+        .await
+        .expect("end blocker");
+    let _ = running.await;
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the blocker is gone");
+    waiter.close().await.ok();
+    admin.close().await;
+    bot.engine.runner().close().await;
+}
+
+/// A long MariaDB statement (SLEEP): named with its thread id and text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_long_query() {
+    let db = TestDb::mysql().await;
+    let mut app = db.my().await;
+    let app_id = my_id(&mut app).await;
+    let running = tokio::spawn(async move {
+        let r = app.execute("SELECT SLEEP(20) AS nightly_report").await;
+        (app, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(15, || {
+            let a = admin.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(MAX(TIME), 0) AS SIGNED) FROM information_schema.PROCESSLIST WHERE ID = ?")
+                    .bind(app_id)
+                    .fetch_one(&a)
+                    .await
+                    .is_ok_and(|t| t >= 6)
+            }
+        })
+        .await,
+        "the SLEEP never ran 6 s"
+    );
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_long_query",
+        &[
+            "something has been running for ages on shop-maria, what is it?",
+            "shop-maria is slow right now",
+            "which query is hogging shop-maria?",
+        ],
+        &[format!("thread {app_id}"), "SLEEP".to_string()],
+        &[],
+    )
+    .await;
+    sqlx::query(&format!("KILL QUERY {app_id}"))
+        .execute(&admin)
+        .await
+        .expect("stop sleep");
+    let _ = running.await;
+    admin.close().await;
+    bot.engine.runner().close().await;
+}
+
+/// A MariaDB transaction sleeping without blocking anyone: named, never killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_idle_transaction_blocking_nobody() {
+    let db = TestDb::mysql().await;
+    my_orders(&db).await;
+    let mut idle = db.my().await;
+    let idle_id = my_id(&mut idle).await;
+    idle.execute("START TRANSACTION").await.expect("begin");
+    idle.execute("UPDATE orders SET status = 'held' WHERE id = 3")
+        .await
+        .expect("update");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_idle_nobody",
+        &[
+            "someone left a transaction open on shop-maria",
+            "is there an abandoned transaction on shop-maria?",
+            "mysql has a transaction running but the connection is sleeping, on shop-maria",
+        ],
+        &[format!("pid {idle_id}"), "blocking nobody".to_string()],
+        &kills(idle_id),
+    )
+    .await;
+    idle.execute("ROLLBACK").await.expect("rollback");
+    idle.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// A MariaDB table without a primary key, in the target's schema only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_table_without_primary_key() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute("CREATE TABLE audit_log (happened_at DATETIME, note TEXT) ENGINE=InnoDB")
+        .await
+        .expect("table");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_no_pk",
+        &[
+            "which tables have no primary key on shop-maria?",
+            "schema review of shop-maria",
+            "row-based replication is slow on a table without a key on shop-maria, which one?",
+        ],
+        &[format!("{}.audit_log", db.name)],
+        &["mysql.".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// SQLite: a duplicate index pair in a file database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_duplicate_index_pair() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shop.db");
+    {
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .expect("create sqlite");
+        c.execute(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, status TEXT);
+             CREATE INDEX orders_customer ON orders (customer_id);
+             CREATE INDEX orders_customer_again ON orders (customer_id);",
+        )
+        .await
+        .expect("schema");
+        c.close().await.ok();
+    }
+    let target = dbabot::config::Target {
+        alias: "shop-lite".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Sqlite,
+        environment: "dev".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
+    };
+    let bot = TestBot::new(vec![target]);
+    probe(
+        &bot,
+        "sqlite_duplicate_index",
+        &[
+            "any duplicate indexes on shop-lite?",
+            "we have way too many indexes on orders, which ones can go?",
+            "inserts into orders got slow, are there redundant indexes?",
+        ],
+        &["orders_customer_again".to_string()],
+        &["DROP INDEX orders_customer;".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A three-session chain: an idle transaction holds a lock on `orders`, an ALTER TABLE queues
+/// behind it, and a plain SELECT queues behind the ALTER. The head (the idle transaction) is the
+/// culprit; neither the ALTER nor the SELECT is ever signalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_ddl_queued_behind_idle_transaction() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let mut head = db.pg().await;
+    let mut ddl = db.pg().await;
+    let mut reader = db.pg().await;
+    let head_pid = pg_pid(&mut head).await;
+    let ddl_pid = pg_pid(&mut ddl).await;
+    let reader_pid = pg_pid(&mut reader).await;
+    head.execute("BEGIN; SELECT count(*) FROM orders")
+        .await
+        .expect("head");
+    let alter = tokio::spawn(async move {
+        let r = ddl
+            .execute("SET statement_timeout = '30s'; ALTER TABLE orders ADD COLUMN note text")
+            .await;
+        (ddl, r)
+    });
+    assert!(pg_waiting(&db.url, ddl_pid).await, "the ALTER never waited");
+    let select = tokio::spawn(async move {
+        let r = reader
+            .execute("SET statement_timeout = '30s'; SELECT count(*) FROM orders")
+            .await;
+        (reader, r)
+    });
+    assert!(
+        pg_waiting(&db.url, reader_pid).await,
+        "the SELECT never waited"
+    );
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let mut must_not = signals(ddl_pid);
+    must_not.extend(signals(reader_pid));
+    must_not.push(format!("pg_cancel_backend({head_pid})"));
+    probe(
+        &bot,
+        "pg_ddl_chain",
+        &[
+            "everything on orders-pg is frozen since the migration started!!",
+            "our migration on orders is stuck and now even selects hang",
+            "orders-pg is slow right now",
+        ],
+        &[
+            format!("the head of the chain (the culprit) is {head_pid}"),
+            format!("pg_terminate_backend({head_pid})"),
+        ],
+        &must_not,
+    )
+    .await;
+    head.execute("ROLLBACK").await.expect("rollback");
+    let (ddl, r) = alter.await.expect("join alter");
+    r.expect("the ALTER completes");
+    let (reader, r) = select.await.expect("join select");
+    r.expect("the SELECT completes");
+    ddl.close().await.ok();
+    reader.close().await.ok();
+    head.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// An INT UNSIGNED AUTO_INCREMENT at half of its range is not flagged (unsigned max is
+/// 4,294,967,295), while a SMALLINT one near 32,767 is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_signed_and_unsigned_auto_increment() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute("CREATE TABLE tickets (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=2147000002")
+        .await
+        .expect("tickets");
+    c.execute("CREATE TABLE tags (id SMALLINT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=32700")
+        .await
+        .expect("tags");
+    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    probe(
+        &bot,
+        "mariadb_signed_unsigned",
+        &[
+            "anything about to overflow on shop-maria, like ids running out?",
+            "are we going to run out of primary key values on shop-maria?",
+            "which auto_increment columns are close to their max on shop-maria",
+        ],
+        &[format!("{}.tags", db.name), "32767".to_string()],
+        &[format!("{}.tickets is at", db.name)],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A size question is answered with this database's size, not another topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_size_question_gets_the_size() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_size",
+        &[
+            "how big is orders-pg?",
+            "what's the size of orders-pg",
+            "how much disk does orders-pg use",
+        ],
+        &[format!("database {}: ", db.name)],
+        &[],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
+/// A statement running for only a second or two is still shown when someone asks what runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_short_query_is_shown_when_asked() {
+    let db = TestDb::postgres().await;
+    let mut app = db.pg().await;
+    let app_pid = pg_pid(&mut app).await;
+    let running = tokio::spawn(async move {
+        let r = app
+            .execute("SET statement_timeout = '20s'; SELECT pg_sleep(15) AS quick_report")
+            .await;
+        (app, r)
+    });
+    let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
+    assert!(
+        wait_until(10, || {
+            let p = probe_pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                )
+                .bind(app_pid)
+                .fetch_one(&p)
+                .await
+                .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the statement never started"
+    );
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    probe(
+        &bot,
+        "pg_short_query",
+        &[
+            "something is running on orders-pg, what is it?",
+            "orders-pg feels slow, what is running right now?",
+            "what queries are running on orders-pg right now?",
+        ],
+        &[format!("pid {app_pid}"), "quick_report".to_string()],
+        &[],
+    )
+    .await;
+    sqlx::query(&format!("SELECT pg_cancel_backend({app_pid})"))
+        .execute(&probe_pool)
+        .await
+        .expect("cancel");
+    let _ = running.await;
+    probe_pool.close().await;
     bot.engine.runner().close().await;
 }

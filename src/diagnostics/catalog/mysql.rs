@@ -504,7 +504,6 @@ fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
                 .fact("dead", free)
                 .fact("live", size)
                 .fact("pct", format!("{:.0}", free as f64 * 100.0 / size as f64))
-                .fact("last_autovacuum", "n/a")
                 .threshold("DATA_FREE > 20% of a table over 100 MB (MySQL manual, OPTIMIZE TABLE)"),
             );
         }

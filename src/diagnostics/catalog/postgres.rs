@@ -30,6 +30,7 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT sum(blks_hit) + sum(blks_read) FROM pg_stat_database)::float8 AS block_requests,
        (SELECT coalesce(sum(deadlocks), 0) FROM pg_stat_database)::bigint AS deadlocks,
        pg_database_size(current_database())::bigint AS db_size_bytes,
+       (SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()) AS stats_reset,
        current_database() AS database",
         precondition: None,
         evaluate: overview,
@@ -406,10 +407,16 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             "overview",
             Severity::Ok,
             format!(
-                "{short_version}, up {}, {used}/{usable} connections, database {} is {}",
+                "{short_version}, up {}, {used}/{usable} usable connections, database {} is {}, {}",
                 human_secs(uptime),
                 r.str("database"),
-                human_bytes(r.i64("db_size_bytes").unwrap_or(0))
+                human_bytes(r.i64("db_size_bytes").unwrap_or(0)),
+                match r.str("stats_reset") {
+                    t if t.is_empty() =>
+                        "usage statistics never reset (their start time is not recorded)"
+                            .to_string(),
+                    t => format!("usage statistics since {t}"),
+                }
             ),
         )
         .fact("version", &short_version)
@@ -417,7 +424,8 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
         .fact("used", used)
         .fact("usable", usable)
         .fact("max", max)
-        .fact("pct", format!("{pct:.0}")),
+        .fact("pct", format!("{pct:.0}"))
+        .fact("stats_reset", r.str("stats_reset")),
     );
     let sev = if pct >= 95.0 {
         Severity::Critical
@@ -1377,9 +1385,11 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
                         .fact("create_sql", format!("CREATE INDEX CONCURRENTLY {name} ON {table} ({c});"));
                 }
                 None => {
-                    f = f.fact("column", "(unknown: enable pg_stat_statements to see the filtering queries)").fact(
-                        "create_sql",
-                        format!("-- find the filtering column first, then:\nCREATE INDEX CONCURRENTLY ON {table} (<column>);"),
+                    // No query text names the filtering column: say how to find it instead of
+                    // showing a statement with a hole in it.
+                    f = f.fact(
+                        "next_step",
+                        format!("The query texts available do not show which column {table} is filtered on; pg_stat_statements (PostgreSQL docs F.30) records them, or run EXPLAIN on the slow query to see the Seq Scan filter"),
                     );
                 }
             }

@@ -51,13 +51,17 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>) -> Option<String> {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let close = after.find('>');
-        let hole = close
-            .map(|c| &after[..c])
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        let hole = close.map(|c| &after[..c]).filter(|h| {
+            h.starts_with(|c: char| c.is_ascii_lowercase())
+                && h.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+        });
         match (hole, close) {
             (Some(h), Some(c)) => {
                 match (h, object) {
-                    ("table" | "object" | "table_name", Some(o)) if !o.is_empty() => {
+                    ("table" | "object" | "table_name" | "schema.table", Some(o))
+                        if !o.is_empty() =>
+                    {
                         out.push_str(o)
                     }
                     _ => return None,
@@ -345,6 +349,10 @@ mod tests {
             Some("ANALYZE orders;")
         );
         assert_eq!(fill_literal_holes("ANALYZE <table>;", None), None);
+        assert_eq!(
+            fill_literal_holes("VACUUM (FREEZE) <schema.table>;", None),
+            None
+        );
         assert_eq!(
             fill_literal_holes("WHERE a <> b AND c < 3", None).as_deref(),
             Some("WHERE a <> b AND c < 3")
