@@ -393,7 +393,7 @@ mod tests {
                         outcomes: &outcomes,
                         user_text: "",
                         error_codes: vec![],
-                        runner: None,
+                        gate: None,
                         allowed_targets: vec![],
                         explain_targets: vec![],
                         turns: &[],
