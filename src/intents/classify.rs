@@ -582,7 +582,7 @@ fn parse_synonyms(text: &str) -> Result<Synonyms, toml::de::Error> {
         .into_iter()
         .map(|(k, v)| (k.to_lowercase(), v.to_lowercase()))
         .collect();
-    phrases.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     let mut words = HashMap::new();
     for (canonical, variants) in f.words {
         for v in variants {

@@ -59,7 +59,7 @@ fn heldout_accuracy_meets_the_floor() {
     let n = set.len() as f64;
     let (acc, acc_cat) = (right as f64 / n, right_cat as f64 / n);
     let mut pairs: Vec<_> = confusions.iter().collect();
-    pairs.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
     let report: Vec<String> = pairs
         .iter()
         .map(|((w, g), texts)| format!("{w} -> {g} ({}): {:?}", texts.len(), texts))
