@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
     let text = "my update on orders-db has been hanging for a minute since 10:00, Aurora PostgreSQL on AWS";
     c.bench_function("rule_based_turn", |b| {
         b.iter(|| {
-            let class = classifier.classify(black_box(text)).expect("classified");
+            let class = classifier.understand(black_box(text)).expect("classified");
             let ex = extract(text, &names, &reports, &|code| {
                 !catalog.error_code(code, None).is_empty()
             });

@@ -49,7 +49,14 @@ pub struct Classifier {
     idf: HashMap<String, f64>,
     avg_len: f64,
     avg_centroid: f64,
+    /// Known tokens of at least [`TYPO_MIN_LEN`] characters by length, for typo correction.
+    vocab_by_len: HashMap<usize, Vec<String>>,
 }
+
+/// Unknown tokens at least this long are matched to a known token within edit distance 1
+/// ("deadlcok", "replciation"); 2 from [`TYPO_TWO_EDITS_LEN`] characters on.
+const TYPO_MIN_LEN: usize = 5;
+const TYPO_TWO_EDITS_LEN: usize = 9;
 
 impl Classifier {
     /// Indexes every example of every intent.
@@ -94,10 +101,20 @@ impl Classifier {
             .map(|d| d.len)
             .sum::<f64>()
             / intents.len().max(1) as f64;
-        let idf = df
+        let idf: HashMap<String, f64> = df
             .into_iter()
             .map(|(t, d)| (t, ((n - d as f64 + 0.5) / (d as f64 + 0.5) + 1.0).ln()))
             .collect();
+        let mut vocab_by_len: HashMap<usize, Vec<String>> = HashMap::new();
+        for t in idf.keys().filter(|t| t.chars().count() >= TYPO_MIN_LEN) {
+            vocab_by_len
+                .entry(t.chars().count())
+                .or_default()
+                .push(t.clone());
+        }
+        for v in vocab_by_len.values_mut() {
+            v.sort();
+        }
         Classifier {
             names: intents.iter().map(|i| i.name.clone()).collect(),
             keywords: intents
@@ -108,12 +125,13 @@ impl Classifier {
             idf,
             avg_len,
             avg_centroid,
+            vocab_by_len,
         }
     }
 
     /// Scores every intent for `text` (examples: best BM25 match; plus keyword hits).
     pub fn scores(&self, text: &str) -> Vec<(String, f64)> {
-        let q = tokens(text);
+        let q: Vec<String> = tokens(text).into_iter().map(|t| self.correct(t)).collect();
         let mut best = vec![0.0f64; self.names.len()];
         let mut centroid = vec![0.0f64; self.names.len()];
         for d in &self.docs {
@@ -146,6 +164,29 @@ impl Classifier {
         let mut v: Vec<(String, f64)> = self.names.iter().cloned().zip(best).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
         v
+    }
+
+    /// A known token for an unknown one within the typo budget (same first letter), else itself.
+    fn correct(&self, t: String) -> String {
+        let n = t.chars().count();
+        if n < TYPO_MIN_LEN || self.idf.contains_key(&t) {
+            return t;
+        }
+        let budget = if n >= TYPO_TWO_EDITS_LEN { 2 } else { 1 };
+        let first = t.chars().next();
+        let mut best: Option<(usize, &String)> = None;
+        for len in n.saturating_sub(budget)..=n + budget {
+            for v in self.vocab_by_len.get(&len).into_iter().flatten() {
+                if v.chars().next() != first {
+                    continue;
+                }
+                let d = strsim::damerau_levenshtein(&t, v);
+                if d <= budget && best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, v));
+                }
+            }
+        }
+        best.map_or(t, |(_, v)| v.clone())
     }
 
     /// The best intent, or `None` when nothing in the text matches any intent at all.
@@ -422,34 +463,12 @@ pub fn strip_urgency(text: &str) -> String {
         "hello?",
         "guys",
     ] {
-        t = replace_word(&t, p);
+        t = replace_phrase(&t, p, "");
     }
     t.replace(['!', '?'], " ")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn replace_word(t: &str, phrase: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t;
-    while let Some(i) = rest.find(phrase) {
-        let before_ok = rest[..i]
-            .chars()
-            .last()
-            .is_none_or(|c| !c.is_alphanumeric());
-        let after = &rest[i + phrase.len()..];
-        let after_ok = after.chars().next().is_none_or(|c| !c.is_alphanumeric());
-        out.push_str(&rest[..i]);
-        if before_ok && after_ok {
-            out.push(' ');
-        } else {
-            out.push_str(phrase);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 const STOPWORDS: &[&str] = &[
@@ -503,7 +522,13 @@ const NEUTRAL: &[&str] = &[
 /// Lower-cases, splits on non-alphanumerics, drops stop words, slot-only words and numbers,
 /// maps synonyms and stems.
 pub fn tokens(text: &str) -> Vec<String> {
-    text.to_lowercase()
+    let mut lower = text.to_lowercase();
+    for (phrase, with) in &SYNONYMS.phrases {
+        if lower.contains(phrase.as_str()) {
+            lower = replace_phrase(&lower, phrase, with);
+        }
+    }
+    lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| {
             !t.is_empty()
@@ -518,23 +543,82 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn synonym(t: &str) -> &str {
-    match t {
-        "pg" | "postgresql" | "psql" | "aurora" => "postgres",
-        "db" | "dbs" | "databases" => "database",
-        "conn" | "conns" => "connection",
-        "perf" => "performance",
-        "idx" => "index",
-        "indices" | "indexes" => "index",
-        "replica" | "replicas" | "standby" | "secondary" => "replica",
-        "stuck" | "hung" | "hangs" | "hanging" | "frozen" => "hang",
-        "slowly" | "slower" | "slowness" | "sluggish" => "slow",
-        "locked" | "locking" | "locks" => "lock",
-        "mb" | "gb" | "tb" => "size",
-        "sec" | "secs" | "seconds" => "second",
-        "mins" | "minutes" => "minute",
-        other => other,
+/// Synonyms as data (`intents/synonyms.toml`, compiled in): phrases first, then words.
+struct Synonyms {
+    /// (phrase, replacement), longest phrase first.
+    phrases: Vec<(String, String)>,
+    /// variant → canonical word.
+    words: HashMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SynonymFile {
+    #[serde(default)]
+    phrases: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    words: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The synonym table the classifier uses.
+const SYNONYMS_TOML: &str = include_str!("../../intents/synonyms.toml");
+
+static SYNONYMS: std::sync::LazyLock<Synonyms> = std::sync::LazyLock::new(|| match parse_synonyms(
+    SYNONYMS_TOML,
+) {
+    Ok(s) => s,
+    Err(e) => {
+        tracing::error!(error = %e, "intents/synonyms.toml is invalid; classifying without synonyms");
+        Synonyms {
+            phrases: vec![],
+            words: HashMap::new(),
+        }
     }
+});
+
+fn parse_synonyms(text: &str) -> Result<Synonyms, toml::de::Error> {
+    let f: SynonymFile = toml::from_str(text)?;
+    let mut phrases: Vec<(String, String)> = f
+        .phrases
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v.to_lowercase()))
+        .collect();
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    let mut words = HashMap::new();
+    for (canonical, variants) in f.words {
+        for v in variants {
+            words.insert(v.to_lowercase(), canonical.to_lowercase());
+        }
+    }
+    Ok(Synonyms { phrases, words })
+}
+
+fn synonym(t: &str) -> &str {
+    SYNONYMS.words.get(t).map_or(t, String::as_str)
+}
+
+/// Replaces `phrase` in `t` with `with` where it stands on word boundaries.
+pub(crate) fn replace_phrase(t: &str, phrase: &str, with: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(i) = rest.find(phrase) {
+        let before_ok = rest[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after = &rest[i + phrase.len()..];
+        let after_ok = after.chars().next().is_none_or(|c| !c.is_alphanumeric());
+        out.push_str(&rest[..i]);
+        if before_ok && after_ok {
+            out.push(' ');
+            out.push_str(with);
+            out.push(' ');
+        } else {
+            out.push_str(phrase);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A light suffix stemmer (enough to join "queries/query", "connections/connection").
@@ -568,5 +652,13 @@ mod tests {
             vec!["query", "slow"]
         );
         assert_eq!(tokens("connections"), vec!["connection"]);
+        assert_eq!(tokens("the api is timing out"), vec!["api", "timeout"]);
+    }
+
+    #[test]
+    fn the_synonym_file_parses() {
+        let s = parse_synonyms(SYNONYMS_TOML).expect("intents/synonyms.toml");
+        assert!(s.phrases.len() > 10 && s.words.len() > 50);
+        assert_eq!(synonym("admins"), "superuser");
     }
 }

@@ -24,6 +24,7 @@ fn leave_one_out_accuracy_is_high() {
         }
     }
     let acc = right as f64 / total as f64;
+    println!("leave-one-out: {:.1}% ({right}/{total})", acc * 100.0);
     assert!(
         acc >= 0.72,
         "leave-one-out accuracy {acc:.2} ({right}/{total}); misses:\n{}",

@@ -262,6 +262,9 @@ struct RawMember {
 #[derive(Debug, Clone, Deserialize)]
 struct RawChannel {
     id: Option<Snowflake>,
+    /// Channel type: 10, 11 and 12 are threads.
+    #[serde(rename = "type", default)]
+    kind: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -485,11 +488,24 @@ pub fn parse_interaction(json: &Value) -> Result<Incoming, ConvertError> {
             .unwrap_or(ruser.username.clone()),
         groups: member.roles.iter().map(Snowflake::text).collect(),
     };
+    // `/dba` in a guild channel keeps one memory per user and channel, so one user's slots
+    // never answer another's command; inside a thread the thread's conversation is shared (as
+    // with mentions there), and a DM channel is one user's already.
+    let in_thread = raw
+        .channel
+        .as_ref()
+        .and_then(|c| c.kind)
+        .is_some_and(|k| matches!(k, 10..=12));
+    let thread = if raw.guild_id.is_some() && !in_thread {
+        format!("{channel}:{}", user.id)
+    } else {
+        channel.clone()
+    };
     let base = |text: String, message_id: Option<String>| InboundMessage {
         platform: Platform::Discord,
         workspace: workspace.clone(),
         channel: channel.clone(),
-        thread: channel.clone(),
+        thread: thread.clone(),
         message_id,
         user: user.clone(),
         text,

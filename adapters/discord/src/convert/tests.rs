@@ -188,7 +188,7 @@ fn chat_input_command_with_subcommand_options() {
     let key = c.message.thread_key();
     assert_eq!(
         key.to_string(),
-        "discord/290926798626357999/645027906669510667/645027906669510667"
+        "discord/290926798626357999/645027906669510667/645027906669510667:53908232506183680"
     );
     assert_eq!(c.message.user.id, "53908232506183680");
     assert_eq!(c.message.user.display_name, "Mason (payments)");
@@ -358,4 +358,23 @@ fn custom_ids_round_trip() {
     assert_eq!(parse_custom_id(&sid, &[]), None);
     assert_eq!(parse_custom_id("other:b:x:y", &[]), None);
     assert!(button_custom_id("target", &"x".repeat(100)).is_none());
+}
+
+#[test]
+fn slash_commands_keep_one_memory_per_user_and_channel() {
+    let a = fixture("interaction_command.json");
+    let mut b = a.clone();
+    b["member"]["user"]["id"] = serde_json::json!("99990000000000001");
+    let key = |v: &serde_json::Value| match parse_interaction(v) {
+        Ok(Incoming::Command(c)) => c.message.thread_key().to_string(),
+        other => panic!("expected a command: {other:?}"),
+    };
+    assert_ne!(key(&a), key(&b), "two users in one channel share a memory");
+    assert_eq!(key(&a), key(&a.clone()));
+    // Inside a thread the thread's conversation is shared, as with mentions there.
+    let mut ta = a.clone();
+    ta["channel"]["type"] = serde_json::json!(11);
+    let mut tb = b.clone();
+    tb["channel"]["type"] = serde_json::json!(11);
+    assert_eq!(key(&ta), key(&tb));
 }
