@@ -32,7 +32,11 @@ impl Engine {
             if let Some(p) = cat.match_message(text) {
                 ex.slots.error_code = Some(p.code.clone());
                 if ex.slots.engine.is_none() {
-                    let family = if p.engine == "mariadb" { "mysql" } else { p.engine.as_str() };
+                    let family = if p.engine == "mariadb" {
+                        "mysql"
+                    } else {
+                        p.engine.as_str()
+                    };
                     ex.slots.engine = Some(family.to_string());
                 }
             }

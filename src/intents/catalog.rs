@@ -233,9 +233,7 @@ impl Scope {
                 Some(v) if v.to_lowercase().contains("mariadb") => Flavour::Mariadb,
                 Some(_) => Flavour::Mysql,
                 None if word("mariadb") => Flavour::Mariadb,
-                None if said.contains("mysql 8") || said.contains("aurora mysql") => {
-                    Flavour::Mysql
-                }
+                None if said.contains("mysql 8") || said.contains("aurora mysql") => Flavour::Mysql,
                 None => Flavour::MysqlFamily,
             });
         }
@@ -308,7 +306,10 @@ fn de_cloud<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 fn de_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<String>::deserialize(d)?;
     if let Some(s) = &v {
-        if !s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+        if !s
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
             return Err(serde::de::Error::custom(format!(
                 "`min_version` must be dotted numbers like \"8.0.18\", not `{s}`"
             )));
@@ -621,18 +622,32 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Words in `text` that do not belong to `f`, each with its owners.
     pub fn foreign(&self, text: &str, f: Flavour) -> Vec<String> {
-        let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (tag, w) in &self.words {
-            owners.entry(w.as_str()).or_default().push(tag.as_str());
-        }
         let lower = text.to_lowercase();
-        let mut out = Vec::new();
-        for (w, tags) in owners {
-            if tags.iter().any(|t| f.is_covered_by(t)) {
+        let mut out: Vec<String> = Vec::new();
+        for (tag, w) in &self.words {
+            if f.is_covered_by(tag) {
                 continue;
             }
-            if contains_term(&lower, &w.to_lowercase()) {
-                out.push(format!("`{w}` ({})", tags.join("/")));
+            // All-capitals words (`COPY`, `PRAGMA`, `PANIC`) match as written, so the plain
+            // word in prose ("keep a copy") is not the command; others ignore case.
+            let shouting = w.chars().any(|c| c.is_alphabetic()) && *w == w.to_uppercase();
+            let hit = if shouting {
+                contains_term(text, w)
+            } else {
+                contains_term(&lower, &w.to_lowercase())
+            };
+            if !hit {
+                continue;
+            }
+            let owned_here = self
+                .words
+                .iter()
+                .any(|(t2, w2)| w2 == w && f.is_covered_by(t2));
+            if !owned_here {
+                let hit = format!("`{w}` ({tag})");
+                if !out.contains(&hit) {
+                    out.push(hit);
+                }
             }
         }
         out
@@ -784,7 +799,11 @@ impl Catalog {
                                     file: name.clone(),
                                     message: format!(
                                         "line {}: pattern `match`: {e}",
-                                        line_of(&text, 0, &p.pattern)
+                                        line_of(
+                                            &text,
+                                            text.find("\n[[pattern]]").unwrap_or(0),
+                                            &p.pattern
+                                        )
                                     ),
                                 })
                         })
@@ -823,7 +842,10 @@ impl Catalog {
                 if !cat.intents.is_empty() && cat.intent(name).is_none() {
                     return Err(CatalogError::Parse {
                         file: "error-codes.toml".into(),
-                        message: format!("code {} ({}): unknown intent `{name}` in `intent`", e.code, e.engine),
+                        message: format!(
+                            "code {} ({}): unknown intent `{name}` in `intent`",
+                            e.code, e.engine
+                        ),
                     });
                 }
             }
@@ -866,7 +888,10 @@ impl Catalog {
             let mine: Vec<&ErrorCode> = idx
                 .iter()
                 .map(|i| &self.error_codes[*i])
-                .filter(|e| f.is_covered_by(&e.engine) || (e.engine == "mariadb" && f == Flavour::MysqlFamily))
+                .filter(|e| {
+                    f.is_covered_by(&e.engine)
+                        || (e.engine == "mariadb" && f == Flavour::MysqlFamily)
+                })
                 .collect();
             if !mine.is_empty() {
                 return mine;
@@ -909,10 +934,7 @@ pub fn normalize_code(code: &str) -> String {
 /// owning table when not found).
 fn line_of(text: &str, from: usize, needle: &str) -> usize {
     let from = from.min(text.len());
-    let at = text[from..]
-        .find(needle)
-        .map(|p| from + p)
-        .unwrap_or(from);
+    let at = text[from..].find(needle).map(|p| from + p).unwrap_or(from);
     text[..at].matches('\n').count() + 1
 }
 
@@ -930,9 +952,7 @@ pub fn placeholders(text: &str) -> Vec<String> {
         match after.find('}') {
             Some(close) => {
                 let name = &after[..close];
-                if !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     v.push(name.to_string());
                     rest = &after[close + 1..];
                 } else {
@@ -955,7 +975,10 @@ fn validate(file: &str, text: &str, i: &Intent) -> Result<(), CatalogError> {
     if i.examples.len() < 8 {
         return Err(bad(
             "examples",
-            format!("`examples` needs at least 8 entries, has {}", i.examples.len()),
+            format!(
+                "`examples` needs at least 8 entries, has {}",
+                i.examples.len()
+            ),
         ));
     }
     let slots = crate::intents::slots::NAMES;
@@ -963,7 +986,10 @@ fn validate(file: &str, text: &str, i: &Intent) -> Result<(), CatalogError> {
         if !slots.contains(&s.as_str()) {
             return Err(bad(
                 &format!("\"{s}\""),
-                format!("unknown slot `{s}` in `required_slots`/`optional_slots` (known: {})", slots.join(", ")),
+                format!(
+                    "unknown slot `{s}` in `required_slots`/`optional_slots` (known: {})",
+                    slots.join(", ")
+                ),
             ));
         }
     }
@@ -984,11 +1010,20 @@ fn validate(file: &str, text: &str, i: &Intent) -> Result<(), CatalogError> {
                 let what = match when {
                     Some(w) => format!(
                         "is neither a slot nor a fact of `{w}` (facts: {})",
-                        if facts.is_empty() { "none".to_string() } else { facts.join(", ") }
+                        if facts.is_empty() {
+                            "none".to_string()
+                        } else {
+                            facts.join(", ")
+                        }
                     ),
-                    None => "is not a slot (a line without `when` has no finding facts)".to_string(),
+                    None => {
+                        "is not a slot (a line without `when` has no finding facts)".to_string()
+                    }
                 };
-                return Err(bad(&format!("{{{p}}}"), format!("`{key}`: placeholder {{{p}}} {what}")));
+                return Err(bad(
+                    &format!("{{{p}}}"),
+                    format!("`{key}`: placeholder {{{p}}} {what}"),
+                ));
             }
         }
         Ok(())
@@ -1029,7 +1064,12 @@ fn validate_codes(file: &str, text: &str, f: &CodeFile) -> Result<(), CatalogErr
         if !registry::CODE_ENGINES.contains(&e.engine.as_str()) {
             return Err(bad(
                 &format!("engine = \"{}\"", e.engine),
-                format!("code {}: unknown engine `{}` in `engine` (known: {})", e.code, e.engine, registry::CODE_ENGINES.join(", ")),
+                format!(
+                    "code {}: unknown engine `{}` in `engine` (known: {})",
+                    e.code,
+                    e.engine,
+                    registry::CODE_ENGINES.join(", ")
+                ),
             ));
         }
         if !seen.insert((e.engine.as_str(), normalize_code(&e.code))) {
@@ -1039,16 +1079,23 @@ fn validate_codes(file: &str, text: &str, f: &CodeFile) -> Result<(), CatalogErr
             ));
         }
     }
+    let patterns_start = text.find("\n[[pattern]]").unwrap_or(0);
     for p in &f.pattern {
         let exists = f
             .code
             .iter()
             .any(|e| e.engine == p.engine && normalize_code(&e.code) == normalize_code(&p.code));
         if !exists {
-            return Err(bad(
-                &p.pattern,
-                format!("pattern `{}`: no [[code]] entry for engine `{}` code `{}`", p.pattern, p.engine, p.code),
-            ));
+            return Err(CatalogError::Parse {
+                file: file.to_string(),
+                message: format!(
+                    "line {}: pattern `{}`: `code` has no [[code]] entry for engine `{}` code `{}`",
+                    line_of(text, patterns_start, &p.pattern),
+                    p.pattern,
+                    p.engine,
+                    p.code
+                ),
+            });
         }
     }
     Ok(())

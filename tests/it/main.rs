@@ -6,6 +6,7 @@ mod console;
 mod conversation;
 mod discord;
 mod escalation;
+mod knowledge;
 mod llm;
 mod mssql;
 mod mysql;
