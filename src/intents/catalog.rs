@@ -1147,7 +1147,7 @@ mod tests {
         }
         for e in &c.error_codes {
             assert!(
-                ["postgres", "mysql", "mssql", "oracle"].contains(&e.engine.as_str()),
+                registry::CODE_ENGINES.contains(&e.engine.as_str()),
                 "{}",
                 e.code
             );

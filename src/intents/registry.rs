@@ -443,3 +443,61 @@ pub fn cloud_key(c: &str) -> &str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The finding table in `intents/README.md` names exactly the registered codes.
+    #[test]
+    fn readme_finding_table_matches_the_registry() {
+        let readme = include_str!("../../intents/README.md");
+        let start = readme
+            .find("## Finding codes")
+            .expect("README has the finding table");
+        let mut documented = BTreeSet::new();
+        for line in readme[start..].lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            for part in first.split('`').skip(1).step_by(2) {
+                documented.insert(part.to_string());
+            }
+        }
+        let registered: BTreeSet<String> = FINDINGS.iter().map(|f| f.code.to_string()).collect();
+        let missing: Vec<_> = registered.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            missing.is_empty(),
+            "registered but not in README: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "in README but not registered: {unknown:?}"
+        );
+    }
+
+    /// Every emitting engine is a config engine name, every code unique.
+    #[test]
+    fn registry_is_consistent() {
+        let mut seen = BTreeSet::new();
+        for f in FINDINGS {
+            assert!(seen.insert(f.code), "{} twice", f.code);
+            assert!(!f.engines.is_empty(), "{} has no emitter", f.code);
+            for e in f.engines {
+                assert!(["postgres", "mysql", "sqlite", "mssql"].contains(e), "{e}");
+            }
+        }
+        for t in [
+            "postgres",
+            "mysql",
+            "mariadb",
+            "mysql-only",
+            "sqlite",
+            "mssql",
+            "server",
+        ] {
+            assert!(is_engine_tag(t));
+        }
+        assert!(!is_engine_tag("postgress"));
+    }
+}
