@@ -217,13 +217,12 @@ impl Scope {
             said.split(|c: char| !(c.is_alphanumeric() || c == '_'))
                 .any(|x| x == w)
         };
-        let mut engine = target
-            .map(|t| t.engine.as_str())
-            .or(slots.engine.as_deref())
-            .and_then(Flavour::from_name);
-        if engine.is_none() && word("db2") {
-            engine = Some(Flavour::Db2);
-        }
+        let mut engine = stated_engine(user_text).or_else(|| {
+            target
+                .map(|t| t.engine.as_str())
+                .or(slots.engine.as_deref())
+                .and_then(Flavour::from_name)
+        });
         let version_fact = findings
             .into_iter()
             .find(|f| f.code == "overview")
@@ -260,6 +259,40 @@ impl Scope {
             _ => true,
         };
         engine_ok && version_ok
+    }
+}
+
+/// The engine the user names in this message ("MySQL error 1205", "on our MariaDB", "SQL Server
+/// Msg 1205", "Db2"), which decides over the target's engine for what the answer is about.
+pub fn stated_engine(text: &str) -> Option<Flavour> {
+    let t = text.to_lowercase();
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    let found: Vec<Flavour> = [
+        (
+            has("postgres") || has("postgresql") || has("psql"),
+            Flavour::Postgres,
+        ),
+        (has("mariadb"), Flavour::Mariadb),
+        (has("mysql") && !has("mariadb"), Flavour::MysqlFamily),
+        (
+            t.contains("sql server") || has("mssql") || has("tsql"),
+            Flavour::Mssql,
+        ),
+        (has("oracle"), Flavour::Oracle),
+        (has("sqlite"), Flavour::Sqlite),
+        (has("db2"), Flavour::Db2),
+    ]
+    .into_iter()
+    .filter_map(|(hit, f)| hit.then_some(f))
+    .collect();
+    // Two engines named ("migrating from MySQL to PostgreSQL"): the message is about both.
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
     }
 }
 

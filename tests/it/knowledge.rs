@@ -376,6 +376,19 @@ async fn error_answers_keep_to_the_stated_engine() {
             .await,
     );
     assert!(dup.contains("1062") && dup.contains("ceiling"), "{dup}");
+    // The engine named in the message decides over the target's (here the SQLite demo).
+    let demo = crate::support::TestBot::demo().await;
+    let on_demo = reply_text(&demo.ask("d1", "what does MySQL error 1205 mean").await);
+    assert!(on_demo.contains("ER_LOCK_WAIT_TIMEOUT"), "{on_demo}");
+    for foreign in ["LK_VICTIM", "SQL Server", "SQLite reports result codes"] {
+        assert!(
+            !on_demo.contains(foreign),
+            "MySQL answer on the demo mentions {foreign}: {on_demo}"
+        );
+    }
+    let repl = reply_text(&demo.ask("d2", "is replication lagging on demo").await);
+    assert!(repl.contains("no built-in replication"), "{repl}");
+    assert!(!repl.contains("replicas are behind the primary"), "{repl}");
     let ora = reply_text(
         &bot.ask(
             "e5",
