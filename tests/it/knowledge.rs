@@ -205,6 +205,25 @@ fn every_intent_for_every_engine_cloud_and_finding_stays_on_its_engine() {
             }
         }
     }
+    // Every knowledge-base entry keeps to its own engine as well.
+    for e in &cat.error_codes {
+        let f = Flavour::from_name(&e.engine).expect("entry engine is a flavour");
+        let text = [e.message.as_str(), e.meaning.as_str()]
+            .into_iter()
+            .chain(e.causes.iter().map(String::as_str))
+            .chain(e.fixes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let foreign = cat.vocabulary.foreign(&text, f);
+        if !foreign.is_empty() {
+            problems.insert(format!(
+                "error code {} {}: {}",
+                e.engine,
+                e.code,
+                foreign.join(", ")
+            ));
+        }
+    }
     assert!(renders > 3_000, "only {renders} renders");
     assert!(
         problems.is_empty(),
