@@ -580,3 +580,32 @@ fn scope_detects_flavour_and_version() {
     let old = Scope::detect(Some(&t), &slots, &[overview("8.0.11")], "");
     assert!(!texts(&old).contains("EXPLAIN ANALYZE"));
 }
+
+/// Against the real MariaDB: the flavour comes from the server's VERSION(), so a slow-query
+/// answer carries MariaDB syntax and none of MySQL 8's.
+#[tokio::test]
+async fn mariadb_target_gets_mariadb_syntax() {
+    let db = crate::support::TestDb::mysql().await;
+    let bot = crate::support::TestBot::new(vec![db.target("shop-prod", "prod", "on-prem")]);
+    let slow = reply_text(&bot.ask("m1", "queries are slow on shop-prod").await);
+    assert!(slow.contains("MariaDB"), "server is not MariaDB? {slow}");
+    assert!(slow.contains("ANALYZE FORMAT=JSON"), "{slow}");
+    for foreign in [
+        "EXPLAIN ANALYZE",
+        "UPDATE HISTOGRAM",
+        "max_execution_time",
+        "pg_stat_statements",
+        "log_lock_waits",
+    ] {
+        assert!(
+            !slow.contains(foreign),
+            "MariaDB answer mentions {foreign}: {slow}"
+        );
+    }
+    let sec = reply_text(&bot.ask("m2", "security audit of shop-prod").await);
+    assert!(sec.contains("mysql.global_priv"), "{sec}");
+    assert!(
+        !sec.contains("password_lifetime, account_locked FROM mysql.user"),
+        "{sec}"
+    );
+}
