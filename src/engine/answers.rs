@@ -125,8 +125,10 @@ impl Engine {
         msg: &InboundMessage,
         state: &mut ThreadState,
     ) -> Reply {
-        let engine = target
-            .map(|t| t.engine.as_str().to_string())
+        // The engine the user names in this message decides which error-code entry applies.
+        let engine = crate::intents::catalog::stated_engine(&msg.text)
+            .map(|f| f.name().to_string())
+            .or_else(|| target.map(|t| t.engine.as_str().to_string()))
             .or_else(|| state.slots.engine.clone());
         let error_codes = state
             .slots

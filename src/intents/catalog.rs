@@ -217,13 +217,12 @@ impl Scope {
             said.split(|c: char| !(c.is_alphanumeric() || c == '_'))
                 .any(|x| x == w)
         };
-        let mut engine = target
-            .map(|t| t.engine.as_str())
-            .or(slots.engine.as_deref())
-            .and_then(Flavour::from_name);
-        if engine.is_none() && word("db2") {
-            engine = Some(Flavour::Db2);
-        }
+        let mut engine = stated_engine(user_text).or_else(|| {
+            target
+                .map(|t| t.engine.as_str())
+                .or(slots.engine.as_deref())
+                .and_then(Flavour::from_name)
+        });
         let version_fact = findings
             .into_iter()
             .find(|f| f.code == "overview")
@@ -260,6 +259,40 @@ impl Scope {
             _ => true,
         };
         engine_ok && version_ok
+    }
+}
+
+/// The engine the user names in this message ("MySQL error 1205", "on our MariaDB", "SQL Server
+/// Msg 1205", "Db2"), which decides over the target's engine for what the answer is about.
+pub fn stated_engine(text: &str) -> Option<Flavour> {
+    let t = text.to_lowercase();
+    let words: Vec<&str> = t
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    let found: Vec<Flavour> = [
+        (
+            has("postgres") || has("postgresql") || has("psql"),
+            Flavour::Postgres,
+        ),
+        (has("mariadb"), Flavour::Mariadb),
+        (has("mysql") && !has("mariadb"), Flavour::MysqlFamily),
+        (
+            t.contains("sql server") || has("mssql") || has("tsql"),
+            Flavour::Mssql,
+        ),
+        (has("oracle"), Flavour::Oracle),
+        (has("sqlite"), Flavour::Sqlite),
+        (has("db2"), Flavour::Db2),
+    ]
+    .into_iter()
+    .filter_map(|(hit, f)| hit.then_some(f))
+    .collect();
+    // Two engines named ("migrating from MySQL to PostgreSQL"): the message is about both.
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
     }
 }
 
@@ -622,18 +655,32 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Words in `text` that do not belong to `f`, each with its owners.
     pub fn foreign(&self, text: &str, f: Flavour) -> Vec<String> {
-        let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (tag, w) in &self.words {
-            owners.entry(w.as_str()).or_default().push(tag.as_str());
-        }
         let lower = text.to_lowercase();
-        let mut out = Vec::new();
-        for (w, tags) in owners {
-            if tags.iter().any(|t| f.is_covered_by(t)) {
+        let mut out: Vec<String> = Vec::new();
+        for (tag, w) in &self.words {
+            if f.is_covered_by(tag) {
                 continue;
             }
-            if contains_term(&lower, &w.to_lowercase()) {
-                out.push(format!("`{w}` ({})", tags.join("/")));
+            // All-capitals words (`COPY`, `PRAGMA`, `PANIC`) match as written, so the plain
+            // word in prose ("keep a copy") is not the command; others ignore case.
+            let shouting = w.chars().any(|c| c.is_alphabetic()) && *w == w.to_uppercase();
+            let hit = if shouting {
+                contains_term(text, w)
+            } else {
+                contains_term(&lower, &w.to_lowercase())
+            };
+            if !hit {
+                continue;
+            }
+            let owned_here = self
+                .words
+                .iter()
+                .any(|(t2, w2)| w2 == w && f.is_covered_by(t2));
+            if !owned_here {
+                let hit = format!("`{w}` ({tag})");
+                if !out.contains(&hit) {
+                    out.push(hit);
+                }
             }
         }
         out
@@ -785,7 +832,11 @@ impl Catalog {
                                     file: name.clone(),
                                     message: format!(
                                         "line {}: pattern `match`: {e}",
-                                        line_of(&text, 0, &p.pattern)
+                                        line_of(
+                                            &text,
+                                            text.find("\n[[pattern]]").unwrap_or(0),
+                                            &p.pattern
+                                        )
                                     ),
                                 })
                         })
@@ -1061,19 +1112,23 @@ fn validate_codes(file: &str, text: &str, f: &CodeFile) -> Result<(), CatalogErr
             ));
         }
     }
+    let patterns_start = text.find("\n[[pattern]]").unwrap_or(0);
     for p in &f.pattern {
         let exists = f
             .code
             .iter()
             .any(|e| e.engine == p.engine && normalize_code(&e.code) == normalize_code(&p.code));
         if !exists {
-            return Err(bad(
-                &p.pattern,
-                format!(
-                    "pattern `{}`: no [[code]] entry for engine `{}` code `{}`",
-                    p.pattern, p.engine, p.code
+            return Err(CatalogError::Parse {
+                file: file.to_string(),
+                message: format!(
+                    "line {}: pattern `{}`: `code` has no [[code]] entry for engine `{}` code `{}`",
+                    line_of(text, patterns_start, &p.pattern),
+                    p.pattern,
+                    p.engine,
+                    p.code
                 ),
-            ));
+            });
         }
     }
     Ok(())
@@ -1125,7 +1180,7 @@ mod tests {
         }
         for e in &c.error_codes {
             assert!(
-                ["postgres", "mysql", "mssql", "oracle"].contains(&e.engine.as_str()),
+                registry::CODE_ENGINES.contains(&e.engine.as_str()),
                 "{}",
                 e.code
             );

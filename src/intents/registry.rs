@@ -24,21 +24,48 @@ pub const ENGINE_TAGS: &[(&str, &str)] = &[
 /// Cloud keys of playbook `cloud` tables and step `cloud` tags (`on-prem` is accepted for `onprem`).
 pub const CLOUDS: &[&str] = &["aws", "azure", "gcp", "onprem"];
 
-/// Every finding code a diagnostic (or the runner) emits, with the facts playbook text may use
-/// as `{fact}` placeholders in a step whose `when` is that code. Facts listed are the ones every
-/// engine that emits the code provides; see the per-engine notes in `intents/README.md`.
-pub const FINDINGS: &[(&str, &[&str])] = &[
-    ("overview", &["version"]),
-    ("connections_high", &["used", "max", "pct"]),
-    ("cache_hit_low", &["ratio_pct"]),
-    ("deadlocks_seen", &["deadlocks", "database"]),
-    (
-        "long_running_query",
-        &["pid", "user", "duration_s", "state", "wait_event", "query"],
-    ),
-    (
-        "blocking_chain",
-        &[
+/// A finding code a diagnostic (or the runner) emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub code: &'static str,
+    /// Facts playbook text may use as `{fact}` placeholders in a step whose `when` is this code:
+    /// the ones every engine that emits the code provides.
+    pub facts: &'static [&'static str],
+    /// Engines (config names) whose diagnostics emit it.
+    pub engines: &'static [&'static str],
+}
+
+/// Every finding code a diagnostic (or the runner) emits; see the per-engine notes in
+/// `intents/README.md`, whose finding table a unit test checks against this one.
+pub const FINDINGS: &[Finding] = &[
+    Finding {
+        code: "overview",
+        facts: &["version"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "connections_high",
+        facts: &["used", "max", "pct"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "cache_hit_low",
+        facts: &["ratio_pct"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "deadlocks_seen",
+        facts: &["deadlocks", "database"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "long_running_query",
+        facts: &["pid", "user", "duration_s", "state", "wait_event", "query"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "blocking_chain",
+        facts: &[
             "blocked_pid",
             "blocker_pid",
             "wait_s",
@@ -50,10 +77,33 @@ pub const FINDINGS: &[(&str, &[&str])] = &[
             "remedy",
             "remedy_sql",
         ],
-    ),
-    (
-        "idle_in_transaction",
-        &[
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "lock_wait",
+        facts: &["pid", "duration_s", "blocked_by", "query"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "id_exhaustion",
+        facts: &[
+            "object",
+            "current_value",
+            "max_value",
+            "pct",
+            "fix_text",
+            "fix_sql",
+        ],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "autovacuum_disabled",
+        facts: &["table", "dead", "pct", "server_wide"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "idle_in_transaction",
+        facts: &[
             "pid",
             "user",
             "age_s",
@@ -62,42 +112,46 @@ pub const FINDINGS: &[(&str, &[&str])] = &[
             "owner_advice",
             "terminate_sql",
         ],
-    ),
-    ("lock_wait", &["pid", "duration_s", "blocked_by", "query"]),
-    (
-        "id_exhaustion",
-        &[
-            "object",
-            "current_value",
-            "max_value",
-            "pct",
-            "fix_text",
-            "fix_sql",
-        ],
-    ),
-    (
-        "autovacuum_disabled",
-        &["table", "dead", "pct", "server_wide"],
-    ),
-    ("connections_by_state", &["state", "count"]),
-    ("large_table", &["table", "size", "size_bytes", "rows"]),
-    (
-        "dead_tuples_high",
-        &["table", "dead", "live", "pct", "last_autovacuum"],
-    ),
-    ("xid_age_high", &["database", "age", "pct"]),
-    (
-        "unused_index",
-        &["index", "table", "size", "scans", "drop_sql"],
-    ),
-    (
-        "duplicate_index",
-        &["index", "duplicate_of", "table", "columns", "drop_sql"],
-    ),
-    ("invalid_index", &["index", "table"]),
-    (
-        "missing_index_candidate",
-        &[
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connections_by_state",
+        facts: &["state", "count"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "large_table",
+        facts: &["table", "size", "size_bytes", "rows"],
+        engines: &["postgres", "mysql", "sqlite"],
+    },
+    Finding {
+        code: "dead_tuples_high",
+        facts: &["table", "dead", "live", "pct", "last_autovacuum"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "xid_age_high",
+        facts: &["database", "age", "pct"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "unused_index",
+        facts: &["index", "table", "size", "scans", "drop_sql"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "duplicate_index",
+        facts: &["index", "duplicate_of", "table", "columns", "drop_sql"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "invalid_index",
+        facts: &["index", "table"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "missing_index_candidate",
+        facts: &[
             "table",
             "column",
             "seq_scan",
@@ -106,94 +160,303 @@ pub const FINDINGS: &[(&str, &[&str])] = &[
             "rows",
             "create_sql",
         ],
-    ),
-    ("top_statement", &["query", "calls", "total_ms", "mean_ms"]),
-    ("replication_lag", &["replica", "lag_bytes", "lag_s"]),
-    ("replication_ok", &["replica", "lag_bytes", "lag_s"]),
-    ("replication_none", &[]),
-    ("replication_broken", &["replica", "error"]),
-    ("setting_review", &["name", "value", "advice"]),
-    ("superuser_role", &["role"]),
-    ("password_no_expiry", &["role"]),
-    ("anonymous_user", &["role"]),
-    ("empty_password", &["role"]),
-    ("table_without_pk", &["table"]),
-    ("database_size", &["size", "size_bytes"]),
-    ("freelist_high", &["free_pages", "pct"]),
-    ("index_list", &[]),
-    ("integrity_error", &["detail"]),
-    ("integrity_ok", &[]),
-    ("archiving_failing", &["failed_count", "last_failed_wal"]),
-    ("archiving_off", &[]),
-    ("archiving_ok", &[]),
-    ("resource_pressure", &["resource", "avg_pct", "max_pct"]),
-    ("resource_summary", &[]),
-    ("memory_grants_pending", &["pending"]),
-    (
-        "database_near_max_size",
-        &["database", "size", "max_size", "pct"],
-    ),
-    (
-        "long_transaction",
-        &["pid", "user", "age_s", "log_bytes", "query"],
-    ),
-    (
-        "memory_grant_pending",
-        &["pid", "requested_kb", "wait_ms", "query"],
-    ),
-    (
-        "memory_grant_excessive",
-        &["pid", "granted_kb", "used_kb", "query"],
-    ),
-    (
-        "top_wait",
-        &["wait_type", "pct", "avg_ms", "wait_s", "meaning"],
-    ),
-    ("query_store_off", &["database", "enable_sql"]),
-    ("query_store_readonly", &["database", "readonly_reason"]),
-    ("query_store_full_soon", &["database", "pct"]),
-    ("query_store_ok", &[]),
-    (
-        "index_fragmented",
-        &["table", "index", "frag_pct", "pages", "fix_sql"],
-    ),
-    ("database_not_online", &["database", "state"]),
-    ("file_full", &["file", "pct"]),
-    ("file_near_max_size", &["file", "pct"]),
-    ("autogrowth_percent", &["file", "fix_sql"]),
-    ("disk_space_low", &["file", "free", "pct"]),
-    (
-        "log_space_high",
-        &["database", "pct", "log_reuse_wait", "recovery_model"],
-    ),
-    ("log_reuse_wait", &["database", "log_reuse_wait", "pct"]),
-    ("vlf_count_high", &["database", "vlf_count"]),
-    ("tempdb_usage", &["pct"]),
-    ("tempdb_usage_high", &["pct", "pid"]),
-    (
-        "tempdb_version_store_large",
-        &["version_store", "oldest_snapshot_tx_s"],
-    ),
-    ("tempdb_file_count", &["files", "cpus"]),
-    ("backup_missing", &["database", "backup_sql"]),
-    ("backup_stale", &["database", "full_age_h"]),
-    ("log_backup_missing", &["database", "recovery_model"]),
-    ("log_backup_stale", &["database", "log_age_h"]),
-    ("recovery_model_simple", &["database"]),
-    ("backups_ok", &["database"]),
-    ("backup_history_unavailable", &["database"]),
-    ("sa_enabled", &["role", "fix_sql"]),
-    ("password_policy_off", &["role", "fix_sql"]),
-    ("tde_off", &["database"]),
-    ("tde_in_progress", &["database"]),
-    ("unencrypted_connections", &["count"]),
-    ("check_failed", &["check", "error"]),
-    ("check_unavailable", &["check", "error"]),
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "top_statement",
+        facts: &["query", "calls", "total_ms", "mean_ms"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "replication_lag",
+        facts: &["replica", "lag_bytes", "lag_s"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "replication_ok",
+        facts: &["replica", "lag_bytes", "lag_s"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "replication_none",
+        facts: &[],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "replication_broken",
+        facts: &["replica", "error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "setting_review",
+        facts: &["name", "value", "advice"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "superuser_role",
+        facts: &["role"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "password_no_expiry",
+        facts: &["role"],
+        engines: &["postgres", "mssql"],
+    },
+    Finding {
+        code: "anonymous_user",
+        facts: &["role"],
+        engines: &["mysql"],
+    },
+    Finding {
+        code: "empty_password",
+        facts: &["role"],
+        engines: &["mysql"],
+    },
+    Finding {
+        code: "table_without_pk",
+        facts: &["table"],
+        engines: &["postgres", "mysql", "sqlite"],
+    },
+    Finding {
+        code: "database_size",
+        facts: &["size", "size_bytes"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "freelist_high",
+        facts: &["free_pages", "pct"],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "index_list",
+        facts: &[],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "integrity_error",
+        facts: &["detail"],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "integrity_ok",
+        facts: &[],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "archiving_failing",
+        facts: &["failed_count", "last_failed_wal"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "archiving_off",
+        facts: &[],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "archiving_ok",
+        facts: &[],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "resource_pressure",
+        facts: &["resource", "avg_pct", "max_pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "resource_summary",
+        facts: &[],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "memory_grants_pending",
+        facts: &["pending"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "database_near_max_size",
+        facts: &["database", "size", "max_size", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "long_transaction",
+        facts: &["pid", "user", "age_s", "log_bytes", "query"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "memory_grant_pending",
+        facts: &["pid", "requested_kb", "wait_ms", "query"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "memory_grant_excessive",
+        facts: &["pid", "granted_kb", "used_kb", "query"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "top_wait",
+        facts: &["wait_type", "pct", "avg_ms", "wait_s", "meaning"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "query_store_off",
+        facts: &["database", "enable_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "query_store_readonly",
+        facts: &["database", "readonly_reason"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "query_store_full_soon",
+        facts: &["database", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "query_store_ok",
+        facts: &[],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "index_fragmented",
+        facts: &["table", "index", "frag_pct", "pages", "fix_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "database_not_online",
+        facts: &["database", "state"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "file_full",
+        facts: &["file", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "file_near_max_size",
+        facts: &["file", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "autogrowth_percent",
+        facts: &["file", "fix_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "disk_space_low",
+        facts: &["file", "free", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "log_space_high",
+        facts: &["database", "pct", "log_reuse_wait", "recovery_model"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "log_reuse_wait",
+        facts: &["database", "log_reuse_wait", "pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "vlf_count_high",
+        facts: &["database", "vlf_count"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tempdb_usage",
+        facts: &["pct"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tempdb_usage_high",
+        facts: &["pct", "pid"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tempdb_version_store_large",
+        facts: &["version_store", "oldest_snapshot_tx_s"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tempdb_file_count",
+        facts: &["files", "cpus"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "backup_missing",
+        facts: &["database", "backup_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "backup_stale",
+        facts: &["database", "full_age_h"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "log_backup_missing",
+        facts: &["database", "recovery_model"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "log_backup_stale",
+        facts: &["database", "log_age_h"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "recovery_model_simple",
+        facts: &["database"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "backups_ok",
+        facts: &["database"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "backup_history_unavailable",
+        facts: &["database"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "sa_enabled",
+        facts: &["role", "fix_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "password_policy_off",
+        facts: &["role", "fix_sql"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tde_off",
+        facts: &["database"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "tde_in_progress",
+        facts: &["database"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "unencrypted_connections",
+        facts: &["count"],
+        engines: &["mssql"],
+    },
+    Finding {
+        code: "check_failed",
+        facts: &["check", "error"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "check_unavailable",
+        facts: &["check", "error"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
 ];
 
 /// The facts of a finding code, or `None` for a code no diagnostic emits.
 pub fn facts_of(code: &str) -> Option<&'static [&'static str]> {
-    FINDINGS.iter().find(|(c, _)| *c == code).map(|(_, f)| *f)
+    FINDINGS.iter().find(|f| f.code == code).map(|f| f.facts)
 }
 
 /// Whether `tag` is a known engine tag.
@@ -211,5 +474,63 @@ pub fn cloud_key(c: &str) -> &str {
     match c {
         "on-prem" | "onprem" => "onprem",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The finding table in `intents/README.md` names exactly the registered codes.
+    #[test]
+    fn readme_finding_table_matches_the_registry() {
+        let readme = include_str!("../../intents/README.md");
+        let start = readme
+            .find("## Finding codes")
+            .expect("README has the finding table");
+        let mut documented = BTreeSet::new();
+        for line in readme[start..].lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            for part in first.split('`').skip(1).step_by(2) {
+                documented.insert(part.to_string());
+            }
+        }
+        let registered: BTreeSet<String> = FINDINGS.iter().map(|f| f.code.to_string()).collect();
+        let missing: Vec<_> = registered.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            missing.is_empty(),
+            "registered but not in README: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "in README but not registered: {unknown:?}"
+        );
+    }
+
+    /// Every emitting engine is a config engine name, every code unique.
+    #[test]
+    fn registry_is_consistent() {
+        let mut seen = BTreeSet::new();
+        for f in FINDINGS {
+            assert!(seen.insert(f.code), "{} twice", f.code);
+            assert!(!f.engines.is_empty(), "{} has no emitter", f.code);
+            for e in f.engines {
+                assert!(["postgres", "mysql", "sqlite", "mssql"].contains(e), "{e}");
+            }
+        }
+        for t in [
+            "postgres",
+            "mysql",
+            "mariadb",
+            "mysql-only",
+            "sqlite",
+            "mssql",
+            "server",
+        ] {
+            assert!(is_engine_tag(t));
+        }
+        assert!(!is_engine_tag("postgress"));
     }
 }

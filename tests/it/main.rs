@@ -8,6 +8,7 @@ mod conversation;
 mod discord;
 mod escalation;
 mod heldout;
+mod knowledge;
 mod llm;
 mod mssql;
 mod mysql;
