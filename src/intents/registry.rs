@@ -80,6 +80,36 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "running_query",
+        facts: &["pid", "user", "duration_s", "query"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "xid_age",
+        facts: &["database", "age", "pct", "freeze_max_age"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "id_headroom",
+        facts: &["object", "current_value", "max_value", "pct"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "unused_index_unproven",
+        facts: &["index", "table"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "invalid_unique_index",
+        facts: &["index", "table", "columns", "fix_text", "fix_sql"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "bootstrap_superuser",
+        facts: &["role"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
         code: "lock_wait",
         facts: &["pid", "duration_s", "blocked_by", "query"],
         engines: &["postgres", "mysql"],
