@@ -173,7 +173,7 @@ fn every_intent_for_every_engine_cloud_and_finding_stays_on_its_engine() {
                         outcomes: &outcomes,
                         user_text: words,
                         error_codes: vec![],
-                        runner: None,
+                        gate: None,
                         allowed_targets: vec![],
                         explain_targets: vec![],
                         turns: &[],
