@@ -299,6 +299,9 @@ impl Engine {
             })
             .unwrap_or_default();
         let user_text = crate::redact::redact(&msg.text);
+        // Only the lines for the engine, flavour and cloud the user stated (issue 14).
+        let scope = crate::intents::Scope::detect(None, &state.slots, [], &user_text);
+        let ranked = ranked.scoped(&scope);
         let ctx = Context {
             intent: &ranked,
             slots: &template_slots,

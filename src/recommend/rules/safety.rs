@@ -301,7 +301,7 @@ pub fn evidence_note(intent: &str, findings: &[Finding]) -> Option<String> {
         "idle_in_transaction" => (!has(findings, &["idle_in_transaction"]))
             .then(|| "The checks found no session idle inside an open transaction right now.".into()),
         "table_bloat_vacuum" => (!has(findings, &["dead_tuples_high", "autovacuum_disabled"])).then(|| {
-            "The checks found no table with ≥ 10,000 dead rows making up ≥ 20% of its rows, and autovacuum is not disabled on any table.".into()
+            "The checks found no table with ≥ 10,000 dead rows making up ≥ 20% of its rows, and none with automatic vacuuming switched off.".into()
         }),
         "deadlocks" => (!has(findings, &["deadlocks_seen"]))
             .then(|| "No deadlocks are recorded in the statistics since they were last reset.".into()),
