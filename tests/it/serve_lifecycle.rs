@@ -147,3 +147,82 @@ async fn readyz_is_ready_with_the_slack_api_up_and_names_slack_when_it_is_down()
         .expect("healthz");
     assert_eq!(live.status(), 200);
 }
+
+/// Every YAML document under `deploy/`, parsed.
+fn deploy_yaml() -> Vec<(std::path::PathBuf, serde_norway::Value)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read deploy dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"),
+        &mut files,
+    );
+    let mut docs = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read yaml");
+        for d in serde_norway::Deserializer::from_str(&text) {
+            let v = <serde_norway::Value as serde::Deserialize>::deserialize(d)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", f.display()));
+            docs.push((f.clone(), v));
+        }
+    }
+    docs
+}
+
+#[test]
+fn deploy_files_run_serve_with_probes_on_healthz_and_readyz() {
+    let docs = deploy_yaml();
+    assert!(docs.len() >= 7, "deploy YAML documents: {}", docs.len());
+    let deployment = docs
+        .iter()
+        .find(|(_, v)| v["kind"].as_str() == Some("Deployment"))
+        .map(|(_, v)| v)
+        .expect("a Deployment");
+    let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["args"][0].as_str(), Some("serve"));
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds");
+    assert!(grace > 20, "SIGKILL before the 20 s shutdown grace ends");
+    let compose = docs
+        .iter()
+        .find(|(p, _)| p.ends_with("compose.yaml"))
+        .map(|(_, v)| v)
+        .expect("compose.yaml");
+    assert_eq!(
+        compose["services"]["dbabot"]["command"][0].as_str(),
+        Some("serve")
+    );
+    let dockerfile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/Dockerfile"),
+    )
+    .expect("Dockerfile");
+    assert!(dockerfile.contains("CMD [\"serve\"]"));
+    assert!(dockerfile.contains("USER 10001:10001"));
+    assert!(dockerfile.contains("HEALTHCHECK") && dockerfile.contains("/healthz"));
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/dbabot.service"),
+    )
+    .expect("unit");
+    assert!(unit.contains("serve") && !unit.contains("arrives with"));
+}
