@@ -21,6 +21,7 @@
 //! | [`redact`] | scrubbing secrets from text |
 //! | [`flush`] | durable sled writes, one flush at a time, off the async workers |
 
+pub mod app;
 pub mod audit;
 pub mod config;
 pub mod demo;

@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use dbabot::config::{self, Config};
 use dbabot::intents::Catalog;
 use dbabot::memory::Memory;
-use dbabot::recommend::RulesRecommender;
 use dbabot::{demo, Engine};
 use dbabot_chat::{MessageHandler, User};
 use std::path::PathBuf;
@@ -55,11 +54,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Run the HTTP endpoints of the configured chat platforms (and `/healthz`).
+    /// Run the HTTP endpoints of the configured chat platforms, `/healthz` and `/readyz`.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "DBABOT_LISTEN", default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
+        /// After SIGTERM/SIGINT, seconds that turns in flight may still run before exit.
+        #[arg(long, env = "DBABOT_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+        shutdown_grace_secs: u64,
+        /// Maximum engine turns running at once; further turns wait.
+        #[arg(long, env = "DBABOT_MAX_TURNS", default_value_t = 32)]
+        max_turns: usize,
     },
 }
 
@@ -156,25 +161,12 @@ async fn with_demo(mut cfg: Config) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-/// The configured recommender: rules, or the LLM (which falls back to the rules on any failure).
 fn recommender(cfg: &Config) -> anyhow::Result<Arc<dyn dbabot::recommend::Recommender>> {
-    use dbabot::config::RecommenderKind;
-    match (cfg.recommender, cfg.sections.get("llm")) {
-        (RecommenderKind::Llm, Some(s)) => Ok(Arc::new(
-            dbabot::recommend::llm::LlmRecommender::from_config(s, &config::process_env)?,
-        )),
-        (RecommenderKind::Llm, None) => {
-            anyhow::bail!("recommender = \"llm\" needs an [llm] section")
-        }
-        _ => Ok(Arc::new(RulesRecommender)),
-    }
+    Ok(dbabot::app::recommender(cfg)?)
 }
 
 fn catalog(cfg: &Config) -> anyhow::Result<Catalog> {
-    Ok(match &cfg.intents_dir {
-        Some(d) => Catalog::from_dir(d)?,
-        None => Catalog::embedded()?,
-    })
+    Ok(dbabot::app::catalog(cfg)?)
 }
 
 fn init_tracing(default: &str) {
@@ -227,10 +219,18 @@ async fn main() -> anyhow::Result<()> {
             dbabot_console::run(handler, opts).await?;
             engine.runner().close().await;
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            shutdown_grace_secs,
+            max_turns,
+        } => {
             init_tracing("info");
             let cfg = with_demo(load_config(&cli)?).await?;
-            serve(cfg, *listen).await?;
+            let options = dbabot::app::ServeOptions {
+                shutdown_grace: std::time::Duration::from_secs(*shutdown_grace_secs),
+                max_turns: *max_turns,
+            };
+            serve(cfg, *listen, options).await?;
         }
         Command::Cases { status } => {
             init_tracing("error");
@@ -304,151 +304,18 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Routes unsolicited messages (escalations, case updates) to the platform of their destination.
-#[derive(Default)]
-struct PlatformOutbox {
-    slack: Option<dbabot_slack::SlackBot>,
-}
-
-#[async_trait::async_trait]
-impl dbabot_chat::Outbox for PlatformOutbox {
-    async fn post(
-        &self,
-        d: &dbabot_chat::Destination,
-        reply: &dbabot_chat::Reply,
-    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        match (d.platform, &self.slack) {
-            (dbabot_chat::Platform::Slack, Some(s)) => dbabot_chat::Outbox::post(s, d, reply).await,
-            (p, _) => Err(dbabot_chat::OutboxError {
-                platform: p,
-                channel: d.channel.clone(),
-                message:
-                    "escalation delivery to this platform is not configured (Slack is supported)"
-                        .into(),
-            }),
-        }
-    }
-}
-
-/// Builds the engine, mounts each configured platform's routes and serves until Ctrl-C.
-async fn serve(cfg: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let catalog = catalog(&cfg)?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let memory = Memory::open(&cfg.data_dir.join("memory"))?;
-    let engine = {
-        let rec = recommender(&cfg)?;
-        Engine::new(cfg, catalog, memory, rec)?
-    };
-    let handler: Arc<dyn MessageHandler> = Arc::new(engine.clone());
-    let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-    let mut mounted: Vec<&str> = Vec::new();
-    let sections = engine.config().sections.clone();
-    let mut outbox = PlatformOutbox::default();
-
-    // Each platform section present in dbabot.toml mounts its endpoints or starts its listener.
-    if let Some(section) = sections.get("slack") {
-        let sc = dbabot_slack::SlackConfig::from_toml(section, &config::process_env)?;
-        let transport = sc.transport;
-        let bot = dbabot_slack::SlackBot::new(handler.clone(), sc)?;
-        // Escalation handoffs and requester updates for Slack threads go out through the bot.
-        outbox.slack = Some(bot.clone());
-        match transport {
-            dbabot_slack::Transport::Http => {
-                app = app.merge(dbabot_slack::router(bot));
-                mounted.push("slack (events API)");
-            }
-            dbabot_slack::Transport::SocketMode => {
-                tokio::spawn(async move {
-                    if let Err(e) = dbabot_slack::socket::run(bot).await {
-                        tracing::error!(error = %e, "Slack Socket Mode stopped");
-                    }
-                });
-                mounted.push("slack (socket mode)");
-            }
-        }
-    }
-    if let Some(section) = sections.get("discord") {
-        let mut dc = dbabot_discord::DiscordConfig::from_toml(section, &config::process_env)?;
-        // Autocomplete for `/dba report` and target options comes from the engine's catalog.
-        dc.targets = engine
-            .config()
-            .targets
-            .iter()
-            .flat_map(|t| std::iter::once(t.alias.clone()).chain(t.aliases.iter().cloned()))
-            .collect();
-        dc.reports = engine
-            .catalog()
-            .reports
-            .iter()
-            .map(|r| r.name.clone())
-            .collect();
-        let mode = dc.mode;
-        if matches!(
-            mode,
-            dbabot_discord::Mode::Interactions | dbabot_discord::Mode::Both
-        ) {
-            app = app.merge(dbabot_discord::router(handler.clone(), dc.clone()));
-            mounted.push("discord (interactions endpoint)");
-        }
-        if matches!(
-            mode,
-            dbabot_discord::Mode::Gateway | dbabot_discord::Mode::Both
-        ) {
-            let h = handler.clone();
-            tokio::spawn(async move {
-                if let Err(e) = dbabot_discord::run_gateway(h, dc).await {
-                    tracing::error!(error = %e, "Discord gateway stopped");
-                }
-            });
-            mounted.push("discord (gateway)");
-        }
-    }
-    if let Some(section) = sections.get("teams") {
-        let tc = dbabot_teams::TeamsConfig::from_toml(section, &config::process_env)?;
-        app = app.merge(dbabot_teams::router(handler.clone(), tc));
-        mounted.push("teams");
-    }
-
-    engine.set_outbox(Arc::new(outbox));
-
-    // Escalation reminders: re-post unacknowledged cases after their SLA (schedule in sled).
-    let reminders = engine.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
-        loop {
-            tick.tick().await;
-            let n = reminders.run_due_reminders().await;
-            if n > 0 {
-                tracing::info!(reminders = n, "escalation reminders posted");
-            }
-        }
-    });
-
-    // Retention: purge expired threads hourly.
-    let purger = engine.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match purger.purge_expired().await {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "expired threads deleted"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
-            }
-        }
-    });
-
+/// Builds the service and serves until SIGTERM or SIGINT.
+async fn serve(
+    cfg: Config,
+    listen: std::net::SocketAddr,
+    options: dbabot::app::ServeOptions,
+) -> anyhow::Result<()> {
+    let app = dbabot::app::App::build(cfg, options)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(%listen, platforms = ?mounted, "dbabot serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    engine.runner().close().await;
+    tracing::info!(%listen, platforms = ?app.mounted, "dbabot serving");
+    app.run(listener, dbabot::app::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ mod readonly;
 mod scenarios;
 mod serve;
 mod serve_deep;
+mod serve_lifecycle;
 mod slack;
 mod slack_standin;
 mod sqlite_demo;

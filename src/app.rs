@@ -1,0 +1,619 @@
+//! The `dbabot serve` assembly: engine, platform adapters, background jobs, `/healthz`,
+//! `/readyz`, and a graceful shutdown that lets turns in flight finish.
+//!
+//! `main.rs` only parses the command line; [`App::build`] composes everything from a
+//! [`Config`] and [`App::run`] serves until a shutdown signal.
+//!
+//! ## Turns in flight
+//! Every turn goes through [`TrackedHandler`], which holds a [`TaskTracker`] token and a
+//! semaphore permit for the duration of the engine call, so at most
+//! [`ServeOptions::max_turns`] turns run at once (the rest wait in the adapters' tasks) and a
+//! shutdown can wait for them. After the engine answers, the adapter posts the reply; that
+//! delivery is not tracked by the engine side, so the shutdown waits until no turn is in the
+//! engine and the adapters have not called it for [`DELIVERY_SETTLE`] before the runtime stops.
+
+use crate::config::{self, Config};
+use crate::intents::Catalog;
+use crate::memory::Memory;
+use crate::recommend::RulesRecommender;
+use crate::Engine;
+use dbabot_chat::{HandlerError, InboundMessage, MessageHandler, Reply, ThreadKey};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long the shutdown waits, after the last engine turn has returned, for the adapter to
+/// post its reply (a few Web API calls; loopback and cloud round trips are well under a
+/// second). Capped by the remaining grace period. Local choice, not a platform limit.
+pub const DELIVERY_SETTLE: Duration = Duration::from_secs(2);
+
+/// How long `/readyz` waits for a platform API probe (Slack `auth.test`) before reporting the
+/// platform not ready. Kubernetes' default probe `timeoutSeconds` is 1 s; the manifests in
+/// `deploy/kubernetes` set 5 s, so 3 s leaves room for the store probe.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Failures while assembling or running the service.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A configuration section could not be parsed or is incomplete.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The intent catalog could not be loaded.
+    #[error("intent catalog: {0}")]
+    Catalog(String),
+    /// The data directory or the store could not be opened.
+    #[error("store: {0}")]
+    Store(String),
+    /// A platform adapter could not be built.
+    #[error("{platform}: {message}")]
+    Adapter {
+        platform: &'static str,
+        message: String,
+    },
+    /// The listener could not be bound or the HTTP server failed.
+    #[error("http server: {0}")]
+    Http(String),
+}
+
+/// Tunables of `dbabot serve`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// After SIGTERM/SIGINT, how long turns in flight may still run, in seconds. Default 20:
+    /// Kubernetes sends SIGKILL `terminationGracePeriodSeconds` (default 30 s, "Pod
+    /// Lifecycle — Termination of Pods") after SIGTERM, so 20 s leaves time to flush and exit.
+    pub shutdown_grace: Duration,
+    /// Maximum engine turns running at once; further turns wait for a permit. Default 32, a
+    /// local choice: each turn may hold a pooled connection per target (`limits.pool_size`),
+    /// and queued turns waiting here cost nothing on the databases.
+    pub max_turns: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(20),
+            max_turns: 32,
+        }
+    }
+}
+
+/// Counts and bounds engine turns; shared by [`TrackedHandler`] and the shutdown.
+pub struct Turns {
+    tracker: TaskTracker,
+    permits: Semaphore,
+    max: usize,
+    waiting: AtomicUsize,
+    /// When the adapters last called into the engine (any method), in ms since `epoch`.
+    last_activity_ms: std::sync::atomic::AtomicU64,
+    epoch: Instant,
+}
+
+impl Turns {
+    fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Turns {
+            tracker: TaskTracker::new(),
+            permits: Semaphore::new(max),
+            max,
+            waiting: AtomicUsize::new(0),
+            last_activity_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the adapters last called into the engine.
+    fn last_activity(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+
+    /// Turns currently inside the engine or waiting for a permit.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Turns waiting for a permit (the queue depth).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The configured maximum of concurrent turns.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Wraps the engine so every turn is tracked and bounded (see the module docs).
+pub struct TrackedHandler {
+    inner: Arc<dyn MessageHandler>,
+    turns: Arc<Turns>,
+}
+
+#[async_trait::async_trait]
+impl MessageHandler for TrackedHandler {
+    async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError> {
+        let _token = self.turns.tracker.token();
+        self.turns.touch();
+        self.turns.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.turns.permits.acquire().await;
+        self.turns.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit =
+            permit.map_err(|_| HandlerError::Internal("the service is shutting down".into()))?;
+        let r = self.inner.handle(message).await;
+        self.turns.touch();
+        r
+    }
+
+    async fn progress_hint(&self, message: &InboundMessage) -> Option<String> {
+        self.turns.touch();
+        self.inner.progress_hint(message).await
+    }
+
+    async fn knows_thread(&self, thread: &ThreadKey) -> bool {
+        self.turns.touch();
+        self.inner.knows_thread(thread).await
+    }
+}
+
+/// Routes unsolicited messages (escalations, case updates) to the platform of their destination.
+#[derive(Default)]
+struct PlatformOutbox {
+    slack: Option<dbabot_slack::SlackBot>,
+}
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for PlatformOutbox {
+    async fn post(
+        &self,
+        d: &dbabot_chat::Destination,
+        reply: &dbabot_chat::Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        match (d.platform, &self.slack) {
+            (dbabot_chat::Platform::Slack, Some(s)) => dbabot_chat::Outbox::post(s, d, reply).await,
+            (p, _) => Err(dbabot_chat::OutboxError {
+                platform: p,
+                channel: d.channel.clone(),
+                message:
+                    "escalation delivery to this platform is not configured (Slack is supported)"
+                        .into(),
+            }),
+        }
+    }
+}
+
+/// A long-running platform connection (Socket Mode, Discord gateway): up while its task runs.
+struct Connection {
+    name: &'static str,
+    alive: Arc<AtomicBool>,
+}
+
+/// What `/readyz` checks.
+struct Readiness {
+    memory: Memory,
+    /// Slack over HTTP: the Web API must answer `auth.test`.
+    slack_api: Option<dbabot_slack::SlackBot>,
+    connections: Vec<Connection>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// Runs every check; returns whether all passed and each check's verdict.
+    async fn check(&self) -> (bool, serde_json::Map<String, serde_json::Value>) {
+        let mut checks = serde_json::Map::new();
+        let mut ok = true;
+        let mut put = |name: &str, verdict: Result<(), String>| {
+            let v = match verdict {
+                Ok(()) => "ok".to_string(),
+                Err(e) => {
+                    ok = false;
+                    crate::redact::redact(&e)
+                }
+            };
+            checks.insert(name.to_string(), serde_json::Value::String(v));
+        };
+        if self.shutting_down.load(Ordering::Relaxed) {
+            put("shutdown", Err("shutting down".into()));
+        }
+        put("store", store_writable(&self.memory).await);
+        if let Some(bot) = &self.slack_api {
+            let v = match tokio::time::timeout(PROBE_TIMEOUT, bot.api().bot_user_id()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("Slack Web API auth.test failed: {e}")),
+                Err(_) => Err(format!(
+                    "Slack Web API auth.test did not answer within {} ms",
+                    PROBE_TIMEOUT.as_millis()
+                )),
+            };
+            put("slack", v);
+        }
+        for c in &self.connections {
+            let v = if c.alive.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err(format!("{} connection stopped", c.name))
+            };
+            put(c.name, v);
+        }
+        (ok, checks)
+    }
+}
+
+/// Writes and flushes a probe record in the store's `health` tree.
+async fn store_writable(memory: &Memory) -> Result<(), String> {
+    let tree = memory
+        .db()
+        .open_tree("health")
+        .map_err(|e| format!("store not writable: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    tree.insert(b"readyz", &now.to_be_bytes())
+        .map_err(|e| format!("store not writable: {e}"))?;
+    crate::flush::flush(memory.db())
+        .await
+        .map_err(|e| format!("store flush failed: {e}"))
+}
+
+async fn readyz(
+    axum::extract::State(r): axum::extract::State<Arc<Readiness>>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let (ok, checks) = r.check().await;
+    let not_ready: Vec<String> = checks
+        .iter()
+        .filter(|(_, v)| v.as_str() != Some("ok"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let status = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"ready": ok, "checks": checks, "not_ready": not_ready})),
+    )
+}
+
+/// The intent catalog: `intents_dir` when configured, else the embedded one.
+///
+/// # Errors
+/// [`AppError::Catalog`] when the directory cannot be read or parsed.
+pub fn catalog(cfg: &Config) -> Result<Catalog, AppError> {
+    match &cfg.intents_dir {
+        Some(d) => Catalog::from_dir(d),
+        None => Catalog::embedded(),
+    }
+    .map_err(|e| AppError::Catalog(e.to_string()))
+}
+
+/// The configured recommender: rules, or the LLM (which falls back to the rules on any failure).
+///
+/// # Errors
+/// [`AppError::Config`] when `recommender = "llm"` has no valid `[llm]` section.
+pub fn recommender(cfg: &Config) -> Result<Arc<dyn crate::recommend::Recommender>, AppError> {
+    use crate::config::RecommenderKind;
+    match (cfg.recommender, cfg.sections.get("llm")) {
+        (RecommenderKind::Llm, Some(s)) => Ok(Arc::new(
+            crate::recommend::llm::LlmRecommender::from_config(s, &config::process_env)
+                .map_err(|e| AppError::Config(format!("[llm]: {e}")))?,
+        )),
+        (RecommenderKind::Llm, None) => Err(AppError::Config(
+            "recommender = \"llm\" needs an [llm] section".into(),
+        )),
+        _ => Ok(Arc::new(RulesRecommender)),
+    }
+}
+
+/// The assembled service: router, engine, background jobs.
+pub struct App {
+    router: axum::Router,
+    engine: Engine,
+    turns: Arc<Turns>,
+    jobs: tokio::task::JoinSet<()>,
+    stop: CancellationToken,
+    shutting_down: Arc<AtomicBool>,
+    options: ServeOptions,
+    /// Names of the mounted platform endpoints and listeners, for the startup log.
+    pub mounted: Vec<&'static str>,
+}
+
+impl App {
+    /// Builds the engine, mounts each configured platform's routes, starts its listeners and
+    /// the background jobs (escalation reminders every 30 s, retention purge hourly).
+    ///
+    /// Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`AppError`] when the store, catalog or a platform section is unusable.
+    pub fn build(cfg: Config, options: ServeOptions) -> Result<App, AppError> {
+        let catalog = catalog(&cfg)?;
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| AppError::Store(format!("creating {}: {e}", cfg.data_dir.display())))?;
+        let memory = Memory::open(&cfg.data_dir.join("memory"))
+            .map_err(|e| AppError::Store(e.to_string()))?;
+        let engine = {
+            let rec = recommender(&cfg)?;
+            Engine::new(cfg, catalog, memory.clone(), rec)
+                .map_err(|e| AppError::Config(e.to_string()))?
+        };
+        let turns = Arc::new(Turns::new(options.max_turns));
+        let handler: Arc<dyn MessageHandler> = Arc::new(TrackedHandler {
+            inner: Arc::new(engine.clone()),
+            turns: turns.clone(),
+        });
+        let stop = CancellationToken::new();
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let mut jobs = tokio::task::JoinSet::new();
+        let mut router =
+            axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let mut mounted: Vec<&'static str> = Vec::new();
+        let mut connections = Vec::new();
+        let mut slack_api = None;
+        let sections = engine.config().sections.clone();
+        let mut outbox = PlatformOutbox::default();
+
+        // A platform listener task: marked down when it returns; aborted on shutdown.
+        let mut spawn_connection = |jobs: &mut tokio::task::JoinSet<()>,
+                                    name: &'static str,
+                                    fut: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), String>> + Send>,
+        >| {
+            let alive = Arc::new(AtomicBool::new(true));
+            let flag = alive.clone();
+            jobs.spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::error!(error = %crate::redact::redact(&e), connection = name, "platform connection stopped");
+                    }
+                    flag.store(false, Ordering::Relaxed);
+                });
+            connections.push(Connection { name, alive });
+        };
+
+        if let Some(section) = sections.get("slack") {
+            let err = |e: String| AppError::Adapter {
+                platform: "slack",
+                message: e,
+            };
+            let sc = dbabot_slack::SlackConfig::from_toml(section, &config::process_env)
+                .map_err(|e| err(e.to_string()))?;
+            let transport = sc.transport;
+            let bot =
+                dbabot_slack::SlackBot::new(handler.clone(), sc).map_err(|e| err(e.to_string()))?;
+            // Escalation handoffs and requester updates for Slack threads go out through the bot.
+            outbox.slack = Some(bot.clone());
+            match transport {
+                dbabot_slack::Transport::Http => {
+                    router = router.merge(dbabot_slack::router(bot.clone()));
+                    slack_api = Some(bot);
+                    mounted.push("slack (events API)");
+                }
+                dbabot_slack::Transport::SocketMode => {
+                    spawn_connection(
+                        &mut jobs,
+                        "slack",
+                        Box::pin(async move {
+                            dbabot_slack::socket::run(bot)
+                                .await
+                                .map_err(|e| e.to_string())
+                        }),
+                    );
+                    mounted.push("slack (socket mode)");
+                }
+            }
+        }
+        if let Some(section) = sections.get("discord") {
+            let mut dc = dbabot_discord::DiscordConfig::from_toml(section, &config::process_env)
+                .map_err(|e| AppError::Adapter {
+                    platform: "discord",
+                    message: e.to_string(),
+                })?;
+            // Autocomplete for `/dba report` and target options comes from the engine's catalog.
+            dc.targets = engine
+                .config()
+                .targets
+                .iter()
+                .flat_map(|t| std::iter::once(t.alias.clone()).chain(t.aliases.iter().cloned()))
+                .collect();
+            dc.reports = engine
+                .catalog()
+                .reports
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            let mode = dc.mode;
+            if matches!(
+                mode,
+                dbabot_discord::Mode::Interactions | dbabot_discord::Mode::Both
+            ) {
+                router = router.merge(dbabot_discord::router(handler.clone(), dc.clone()));
+                mounted.push("discord (interactions endpoint)");
+            }
+            if matches!(
+                mode,
+                dbabot_discord::Mode::Gateway | dbabot_discord::Mode::Both
+            ) {
+                let h = handler.clone();
+                spawn_connection(
+                    &mut jobs,
+                    "discord",
+                    Box::pin(async move {
+                        dbabot_discord::run_gateway(h, dc)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }),
+                );
+                mounted.push("discord (gateway)");
+            }
+        }
+        if let Some(section) = sections.get("teams") {
+            let tc = dbabot_teams::TeamsConfig::from_toml(section, &config::process_env).map_err(
+                |e| AppError::Adapter {
+                    platform: "teams",
+                    message: e.to_string(),
+                },
+            )?;
+            router = router.merge(dbabot_teams::router(handler.clone(), tc));
+            mounted.push("teams");
+        }
+
+        engine.set_outbox(Arc::new(outbox));
+
+        // Escalation reminders: re-post unacknowledged cases after their SLA (schedule in sled).
+        let reminders = engine.clone();
+        let s = stop.clone();
+        jobs.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let n = reminders.run_due_reminders().await;
+                if n > 0 {
+                    tracing::info!(reminders = n, "escalation reminders posted");
+                }
+            }
+        });
+
+        // Retention: purge expired threads hourly.
+        let purger = engine.clone();
+        let s = stop.clone();
+        jobs.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                match purger.purge_expired().await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired threads deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+                }
+            }
+        });
+
+        let readiness = Arc::new(Readiness {
+            memory,
+            slack_api,
+            connections,
+            shutting_down: shutting_down.clone(),
+        });
+        router = router.route("/readyz", axum::routing::get(readyz).with_state(readiness));
+
+        Ok(App {
+            router,
+            engine,
+            turns,
+            jobs,
+            stop,
+            shutting_down,
+            options,
+            mounted,
+        })
+    }
+
+    /// The turn counters (in flight, queued).
+    pub fn turns(&self) -> Arc<Turns> {
+        self.turns.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets turns in
+    /// flight finish for up to [`ServeOptions::shutdown_grace`], stops the background jobs,
+    /// closes the database pools and flushes the store.
+    ///
+    /// # Errors
+    /// [`AppError::Http`] when the server fails; [`AppError::Store`] when the final flush fails.
+    pub async fn run(
+        mut self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let flag = self.shutting_down.clone();
+        let signalled = CancellationToken::new();
+        let sig = signalled.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            flag.store(true, Ordering::Relaxed);
+            sig.cancel();
+        });
+        let serve_stop = signalled.clone();
+        let served = axum::serve(listener, self.router.clone())
+            .with_graceful_shutdown(async move { serve_stop.cancelled().await })
+            .await;
+        // The listener is closed: no new requests. Wait for the engine turns.
+        let deadline = Instant::now() + self.options.shutdown_grace;
+        self.turns.tracker.close();
+        tracing::info!(
+            in_flight = self.turns.in_flight(),
+            "shutting down: waiting for turns in flight"
+        );
+        // Quiet means: no turn inside the engine and no adapter call for DELIVERY_SETTLE, so
+        // turns acknowledged just before the signal and replies being posted get through.
+        let quiet = async {
+            loop {
+                self.turns.tracker.wait().await;
+                let until = self.turns.last_activity() + DELIVERY_SETTLE;
+                if Instant::now() >= until && self.turns.in_flight() == 0 {
+                    break;
+                }
+                tokio::time::sleep_until(
+                    until.max(Instant::now() + Duration::from_millis(50)).into(),
+                )
+                .await;
+            }
+        };
+        if tokio::time::timeout_at(deadline.into(), quiet)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                abandoned = self.turns.in_flight(),
+                grace_secs = self.options.shutdown_grace.as_secs(),
+                "turns still running at the end of the shutdown grace period"
+            );
+        }
+        self.turns.permits.close();
+        self.stop.cancel();
+        self.jobs.abort_all();
+        while self.jobs.join_next().await.is_some() {}
+        self.engine.runner().close().await;
+        crate::flush::flush(self.engine.memory().db())
+            .await
+            .map_err(|e| AppError::Store(format!("final flush: {e}")))?;
+        tracing::info!("dbabot stopped");
+        served.map_err(|e| AppError::Http(e.to_string()))
+    }
+}
+
+/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
