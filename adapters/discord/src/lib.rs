@@ -63,7 +63,7 @@ pub enum DiscordError {
     Json(#[from] serde_json::Error),
 }
 
-/// Test helper: validates JSON against Discord's OpenAPI description (`shared/fixtures/specs`).
+/// Test helper: validates JSON against Discord's OpenAPI description (`tests/fixtures/specs`).
 #[cfg(test)]
 pub(crate) mod spec {
     use serde_json::{json, Value};
@@ -75,9 +75,10 @@ pub(crate) mod spec {
         DOC.get_or_init(|| {
             let path = concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/specs/discord-api.openapi.json"
+                "/../../tests/fixtures/specs/discord-api.openapi.json"
             );
-            let text = std::fs::read_to_string(path).expect("Discord OpenAPI spec in ../shared");
+            let text =
+                std::fs::read_to_string(path).expect("Discord OpenAPI spec in tests/fixtures");
             serde_json::from_str(&text).expect("spec is JSON")
         })
     }

@@ -753,11 +753,11 @@ mod tests {
         })
     }
 
-    /// The Adaptive Card 1.4 schema from `../shared/fixtures` (draft-06).
+    /// The Adaptive Card 1.4 schema from `tests/fixtures` (draft-06).
     fn schema() -> jsonschema::Validator {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/adaptive-card-1.4.schema.json");
-        let text = std::fs::read_to_string(&path).expect("adaptive card schema in ../shared");
+            .join("../../tests/fixtures/adaptive-card-1.4.schema.json");
+        let text = std::fs::read_to_string(&path).expect("adaptive card schema in tests/fixtures");
         let schema: Value = serde_json::from_str(&text).expect("schema json");
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft6)
