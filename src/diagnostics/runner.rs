@@ -160,14 +160,20 @@ impl Runner {
     /// Runs the named checks on `alias` concurrently (bounded by the pool size), in the given
     /// order. Checks the target's engine does not have are skipped.
     pub async fn run_checks(&self, alias: &str, names: &[String]) -> Vec<CheckOutcome> {
+        let names = self.runnable(alias, names);
+        futures::future::join_all(names.into_iter().map(|n| self.run_check(alias, n))).await
+    }
+
+    /// `names` without repeats and without the checks `alias`'s engine does not have, in order
+    /// (an unknown alias keeps them all, so each then fails as a finding).
+    pub fn runnable<'n>(&self, alias: &str, names: &'n [String]) -> Vec<&'n String> {
         let engine = self.pool(alias).ok().map(|(t, _)| t.engine);
         let mut seen = std::collections::HashSet::new();
-        let names: Vec<&String> = names
+        names
             .iter()
             .filter(|n| seen.insert(n.as_str()))
             .filter(|n| engine.is_none_or(|e| !catalog::variants(e, n).is_empty()))
-            .collect();
-        futures::future::join_all(names.into_iter().map(|n| self.run_check(alias, n))).await
+            .collect()
     }
 
     /// Runs one named check; never fails (failures become findings).

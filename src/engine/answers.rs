@@ -530,14 +530,7 @@ impl Engine {
         checks: &[String],
         state: &mut ThreadState,
     ) -> Vec<CheckOutcome> {
-        let runnable: Vec<&String> = {
-            let mut seen = std::collections::HashSet::new();
-            checks
-                .iter()
-                .filter(|n| seen.insert(n.as_str()))
-                .filter(|n| !crate::diagnostics::catalog::variants(target.engine, n).is_empty())
-                .collect()
-        };
+        let runnable = self.inner.runner.runnable(&target.alias, checks);
         let outcomes: Vec<CheckOutcome> = futures::future::join_all(
             runnable
                 .into_iter()

@@ -3,7 +3,7 @@
 //! answers arriving at a local stand-in of Discord's REST API. The stand-in implements the routes
 //! the adapter calls (edit original response, follow-up webhook, command overwrite, interaction
 //! callback), accepts JSON and multipart bodies, checks every body against Discord's own OpenAPI
-//! description (`shared/fixtures/specs/discord-api.openapi.json`), answers with documented
+//! description (`tests/fixtures/specs/discord-api.openapi.json`), answers with documented
 //! message objects (also checked) and records what it received.
 
 use crate::support::{wait_until, TestBot};

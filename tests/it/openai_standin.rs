@@ -3,7 +3,7 @@
 //!
 //! * Requests are validated like the real service does: the JSON body against
 //!   `CreateChatCompletionRequest` from OpenAI's own OpenAPI description
-//!   (`shared/fixtures/specs/openai.openapi.yaml`), plus the rules the schema cannot express and
+//!   (`tests/fixtures/specs/openai.openapi.yaml`, copied from shared/), plus the rules the schema cannot express and
 //!   the API enforces (unrecognized arguments, `tool_choice` without `tools` or naming a missing
 //!   function, every `tool_calls` id answered by a `tool` message and every `tool` message
 //!   answering one, `stream_options` only with `stream`, `json_object` needs the word "json" in

@@ -134,6 +134,20 @@ struct Bots {
 
 const ACCESS: &str = "default_role = \"admin\"\n[limits]\nper_user_per_minute = 1000000\nper_target_per_minute = 1000000\n";
 
+/// An `openai-compatible` recommender on the stand-in, allowed `per_minute` requests.
+fn llm_recommender(
+    standin: &OpenAiStandIn,
+    per_minute: u32,
+) -> dbabot::recommend::llm::LlmRecommender {
+    let cfg: toml::Value = toml::from_str(&format!(
+        "provider = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"test-model\"\nrequests_per_minute = {per_minute}\n",
+        standin.base_url()
+    ))
+    .expect("llm toml");
+    let no_env = |_: &str| None::<String>;
+    dbabot::recommend::llm::LlmRecommender::from_config(&cfg, &no_env).expect("llm config")
+}
+
 async fn bots(target: Target) -> Bots {
     let standin = OpenAiStandIn::start(Auth::Bearer(None)).await;
     let make = |dir: &tempfile::TempDir, rec: Arc<dyn dbabot::recommend::Recommender>| {
@@ -148,14 +162,7 @@ async fn bots(target: Target) -> Bots {
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
     );
-    let llm_cfg: toml::Value = toml::from_str(&format!(
-        "provider = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"test-model\"\nrequests_per_minute = 100000\n",
-        standin.base_url()
-    ))
-    .expect("llm toml");
-    let no_env = |_: &str| None::<String>;
-    let llm =
-        dbabot::recommend::llm::LlmRecommender::from_config(&llm_cfg, &no_env).expect("llm config");
+    let llm = llm_recommender(&standin, 100_000);
     Bots {
         rules: make(&d1, Arc::new(dbabot::recommend::RulesRecommender)),
         llm: make(&d2, Arc::new(llm)),
@@ -613,14 +620,7 @@ async fn llm_tool_calls_are_audited_and_budgeted() {
         )
         .expect("access"),
     );
-    let llm_cfg: toml::Value = toml::from_str(&format!(
-        "provider = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"test-model\"\n",
-        standin.base_url()
-    ))
-    .expect("llm toml");
-    let no_env = |_: &str| None::<String>;
-    let llm =
-        dbabot::recommend::llm::LlmRecommender::from_config(&llm_cfg, &no_env).expect("llm config");
+    let llm = llm_recommender(&standin, 20);
     let memory = Memory::open(&dir.path().join("memory")).expect("memory");
     let engine = Engine::new(
         cfg,
