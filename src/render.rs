@@ -3,7 +3,9 @@
 use crate::config::Target;
 use crate::diagnostics::{CheckOutcome, Finding, ResultSet};
 use crate::recommend::{Action, Recommendation};
-use dbabot_chat::{Attachment, AttachmentBody, CheckRun, Field, Part, Reply, Severity, Table};
+use dbabot_chat::{
+    Attachment, AttachmentBody, CheckRun, Field, FindingLine, Part, Reply, Severity, Table,
+};
 
 /// Rows of a check shown inline in a report; the CSV attachment carries all of them.
 const INLINE_ROWS: usize = 15;
@@ -88,14 +90,16 @@ pub fn context_line(outcomes: &[CheckOutcome], answered_by: &str) -> String {
     s
 }
 
-fn finding_line(f: &Finding) -> String {
-    let mut s = format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title);
-    if let Some(t) = &f.threshold {
-        if f.severity >= Severity::Warning {
-            s.push_str(&format!(" (rule: {t})"));
-        }
+/// A finding as the reply's typed line; the rule is shown for warnings and criticals only.
+fn finding_line(f: &Finding) -> FindingLine {
+    FindingLine {
+        severity: f.severity,
+        title: f.title.clone(),
+        rule: f
+            .threshold
+            .clone()
+            .filter(|_| f.severity >= Severity::Warning),
     }
-    s
 }
 
 fn push_actions(reply: &mut Reply, heading: &str, actions: &[Action]) {
@@ -170,7 +174,7 @@ pub fn recommendation(
             text: "Findings".into(),
             level: 2,
         });
-        let mut items: Vec<String> = rec
+        let items: Vec<FindingLine> = rec
             .findings
             .iter()
             .filter(|f| {
@@ -184,9 +188,25 @@ pub fn recommendation(
             .map(finding_line)
             .collect();
         if items.is_empty() {
-            items.push("No problems found by the checks that ran.".into());
+            r.push(Part::Paragraph {
+                text: "No problems found by the checks that ran.".into(),
+            });
+        } else {
+            r.push(Part::Findings { items });
         }
-        r.push(Part::Bullets { items });
+        let cut: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.rows.truncated)
+            .map(|o| format!("{}: {} rows", o.title, o.rows.count_phrase()))
+            .collect();
+        if !cut.is_empty() {
+            r.push(Part::Context {
+                text: format!(
+                    "Row cap: {} (worst first; findings cover the rows shown).",
+                    cut.join("; ")
+                ),
+            });
+        }
     }
     if !rec.root_causes.is_empty() {
         r.push(Part::Heading {
@@ -246,7 +266,7 @@ pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome
     r.push(Part::Fields {
         fields: target_fields(Some(target), &Default::default(), Some(severity)),
     });
-    let worst: Vec<String> = outcomes
+    let worst: Vec<FindingLine> = outcomes
         .iter()
         .flat_map(|o| o.findings.iter())
         .filter(|f| f.severity >= Severity::Warning)
@@ -256,32 +276,27 @@ pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome
         text: "Summary".into(),
         level: 2,
     });
-    r.push(Part::Bullets {
-        items: if worst.is_empty() {
-            vec!["No warnings or critical findings.".into()]
-        } else {
-            worst
-        },
-    });
+    if worst.is_empty() {
+        r.push(Part::Paragraph {
+            text: "No warnings or critical findings.".into(),
+        });
+    } else {
+        r.push(Part::Findings { items: worst });
+    }
     for o in outcomes {
         r.push(Part::Heading {
             text: format!("{} ({})", o.title, o.name),
             level: 2,
         });
         if !o.findings.is_empty() {
-            r.push(Part::Bullets {
+            r.push(Part::Findings {
                 items: o.findings.iter().map(finding_line).collect(),
             });
         }
         if !o.rows.is_empty() {
             let mut t = table(&o.rows, INLINE_ROWS);
             if o.rows.len() > INLINE_ROWS || o.rows.truncated {
-                t.title = Some(format!(
-                    "first {} of {}{} rows (all in the CSV)",
-                    INLINE_ROWS.min(o.rows.len()),
-                    o.rows.len(),
-                    if o.rows.truncated { "+" } else { "" }
-                ));
+                t.title = Some(rows_caption(&o.rows));
             }
             r.push(Part::Table(t));
         }
@@ -295,6 +310,24 @@ pub fn report(title: &str, name: &str, target: &Target, outcomes: &[CheckOutcome
         text: context_line(outcomes, "rules"),
     });
     r
+}
+
+/// The caption of a report table that shows only part of its rows: how many are inline, how many
+/// the query returned in all, and what the CSV holds (the row cap applies to the CSV too).
+fn rows_caption(rs: &ResultSet) -> String {
+    let inline = INLINE_ROWS.min(rs.len());
+    match (rs.truncated, rs.total) {
+        (false, _) => format!("first {inline} of {} rows (all in the CSV)", rs.len()),
+        (true, Some(total)) => format!(
+            "first {inline} of {} rows; the CSV holds the first {} (the row cap)",
+            crate::diagnostics::thousands(total),
+            rs.len()
+        ),
+        (true, None) => format!(
+            "first {inline} rows; the CSV holds the first {} (the row cap; more exist)",
+            rs.len()
+        ),
+    }
 }
 
 /// A result set as a reply table of at most `max_rows` rows; long cells are shortened.

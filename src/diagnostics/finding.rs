@@ -55,6 +55,54 @@ impl Finding {
     }
 }
 
+/// Keeps a rule's citations to `engine`: inside each parenthesised list of sources separated by
+/// `; `, a source that belongs to another engine ("PostgreSQL docs …", "MySQL manual …",
+/// "MariaDB KB …", "SQLite docs …", "Microsoft Learn …") is dropped, and a list left empty is
+/// removed. Shared evaluators cite every engine they serve; the reader sees their own.
+pub fn scope_citations(text: &str, engine: crate::config::Engine) -> String {
+    use crate::config::Engine as E;
+    fn owner(source: &str) -> Option<E> {
+        let s = source.trim_start();
+        if s.starts_with("PostgreSQL") {
+            Some(E::Postgres)
+        } else if s.starts_with("MySQL") || s.starts_with("MariaDB") || s.starts_with("InnoDB") {
+            Some(E::Mysql)
+        } else if s.starts_with("SQLite") {
+            Some(E::Sqlite)
+        } else if s.starts_with("Microsoft") || s.starts_with("SQL Server") {
+            Some(E::Mssql)
+        } else {
+            None
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('(') {
+        let Some(len) = rest[open..].find(')') else {
+            break;
+        };
+        let inner = &rest[open + 1..open + len];
+        let sources: Vec<&str> = inner.split("; ").collect();
+        let kept: Vec<&str> = sources
+            .iter()
+            .copied()
+            .filter(|s| owner(s).is_none_or(|e| e == engine))
+            .collect();
+        let before = &rest[..open];
+        if kept.is_empty() {
+            out.push_str(before.trim_end());
+        } else {
+            out.push_str(before);
+            out.push('(');
+            out.push_str(&kept.join("; "));
+            out.push(')');
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Bytes as a short human string (`1.5 GB`), base 1024.
 pub fn human_bytes(bytes: i64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
@@ -102,5 +150,31 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 kB");
         assert_eq!(human_secs(200.0), "3m 20s");
         assert_eq!(short_query("select  *\n from x", 8), "select *…");
+    }
+}
+
+#[cfg(test)]
+mod citation_tests {
+    use super::scope_citations;
+    use crate::config::Engine;
+
+    #[test]
+    fn citations_keep_to_the_engine() {
+        let rule = "waiting on a lock: warning, ≥ 60 s critical (PostgreSQL docs §28.2.3 wait_event_type Lock; MySQL manual §17.15 INNODB_TRX trx_state)";
+        assert_eq!(
+            scope_citations(rule, Engine::Mysql),
+            "waiting on a lock: warning, ≥ 60 s critical (MySQL manual §17.15 INNODB_TRX trx_state)"
+        );
+        assert_eq!(
+            scope_citations(rule, Engine::Postgres),
+            "waiting on a lock: warning, ≥ 60 s critical (PostgreSQL docs §28.2.3 wait_event_type Lock)"
+        );
+        let dup = "identical key columns on the same table (PostgreSQL docs §11; MySQL manual §10.3.1); drop exactly one";
+        assert_eq!(
+            scope_citations(dup, Engine::Sqlite),
+            "identical key columns on the same table; drop exactly one"
+        );
+        let neutral = "≥ 90% warning (PgHero sequence danger), ≥ 98% critical";
+        assert_eq!(scope_citations(neutral, Engine::Mysql), neutral);
     }
 }

@@ -9,9 +9,10 @@ pub mod catalog;
 pub mod finding;
 pub mod gate;
 pub mod mssql;
+pub mod privilege;
 mod result;
 mod runner;
 
 pub use finding::Finding;
-pub use result::{ResultSet, Row, Value};
+pub use result::{thousands, ResultSet, Row, Value};
 pub use runner::{CheckOutcome, CheckStatus, RunError, Runner};

@@ -798,6 +798,17 @@ fn map_error(e: tiberius::error::Error) -> RunError {
                 "a lock wait exceeded the bot's LOCK_TIMEOUT (Msg 1222): another session holds a lock on the metadata this check reads (index rebuild, schema change?); the bot gives way to production sessions"
                     .to_string(),
             ),
+            code if super::privilege::is_privilege_error(&code.to_string()) => {
+                RunError::Privilege {
+                    grant: super::privilege::grant_for(
+                        &code.to_string(),
+                        t.message(),
+                        super::runner::PENDING_LOGIN,
+                    )
+                    .unwrap_or_default(),
+                    message: format!("{} (Msg {code})", t.message().trim()),
+                }
+            }
             code => RunError::Database(format!(
                 "{} (Msg {code}, Level {}, State {})",
                 t.message().trim(),
@@ -1024,6 +1035,7 @@ impl MssqlPool {
                 .map(|l| vec![Value::Text(l)])
                 .collect(),
             truncated: false,
+            total: None,
         })
     }
 

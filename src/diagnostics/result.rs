@@ -81,6 +81,11 @@ pub struct ResultSet {
     pub rows: Vec<Vec<Value>>,
     /// True when more rows existed than the row cap allowed.
     pub truncated: bool,
+    /// When `truncated`: how many rows the diagnostic's query returns in all, from a `count(*)`
+    /// over the same query in the same read-only transaction. `None` when not truncated, when the
+    /// statement cannot be wrapped (`SHOW`, `PRAGMA`) or when the count failed or timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 impl ResultSet {
@@ -90,6 +95,7 @@ impl ResultSet {
             columns: columns.iter().map(|c| c.to_ascii_lowercase()).collect(),
             rows,
             truncated: false,
+            total: None,
         }
     }
 
@@ -112,6 +118,41 @@ impl ResultSet {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// How many rows the query returned in all: the counted total when the row cap truncated the
+    /// set, else the rows held. `None` when truncated and not countable.
+    pub fn total_rows(&self) -> Option<u64> {
+        if self.truncated {
+            self.total
+        } else {
+            Some(self.rows.len() as u64)
+        }
+    }
+
+    /// The row count for a human: `"42"`, or `"the first 200 of 21,000"` when the row cap cut
+    /// the set (the catalog's `ORDER BY` puts the worst first), or `"the first 200 (more exist)"`
+    /// when the total could not be counted.
+    pub fn count_phrase(&self) -> String {
+        let held = self.rows.len();
+        match (self.truncated, self.total) {
+            (false, _) => thousands(held as u64),
+            (true, Some(t)) => format!("the first {} of {}", thousands(held as u64), thousands(t)),
+            (true, None) => format!("the first {} (more exist)", thousands(held as u64)),
+        }
+    }
+}
+
+/// `21000` as `21,000`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One row with access by (case-insensitive) column name; a missing column reads as NULL.
@@ -159,5 +200,26 @@ impl<'a> Row<'a> {
             .map(|c| self.get(c))
             .find(|v| !v.is_null())
             .unwrap_or(&NULL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_first_n_of_total() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(21_000), "21,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let mut rs = ResultSet::new(&["a"], vec![vec![Value::Int(1)]; 3]);
+        assert_eq!(rs.count_phrase(), "3");
+        assert_eq!(rs.total_rows(), Some(3));
+        rs.truncated = true;
+        assert_eq!(rs.count_phrase(), "the first 3 (more exist)");
+        assert_eq!(rs.total_rows(), None);
+        rs.total = Some(21_000);
+        assert_eq!(rs.count_phrase(), "the first 3 of 21,000");
     }
 }

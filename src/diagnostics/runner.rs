@@ -47,6 +47,10 @@ pub enum RunError {
     /// The statement was not sent: a last check before it found a reason to refuse it.
     #[error("not planned: {0}")]
     Refused(String),
+    /// The bot's login lacks a privilege the statement needs; `grant` is what to grant, read
+    /// from the server's error (see [`super::privilege`]).
+    #[error("{message}; the bot's login needs: {grant}")]
+    Privilege { message: String, grant: String },
 }
 
 impl RunError {
@@ -60,6 +64,18 @@ impl RunError {
                     return RunError::Timeout(timeout_ms);
                 }
                 let msg = db.message().to_string();
+                // MySQL/MariaDB: the server error number, not the SQLSTATE, names the error.
+                let code = db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .map(|m| m.number().to_string())
+                    .unwrap_or(code);
+                if super::privilege::is_privilege_error(&code) {
+                    return RunError::Privilege {
+                        grant: super::privilege::grant_for(&code, &msg, PENDING_LOGIN)
+                            .unwrap_or_default(),
+                        message: format!("{msg} (SQLSTATE/code {code})"),
+                    };
+                }
                 if code.is_empty() {
                     RunError::Database(msg)
                 } else {
@@ -73,6 +89,30 @@ impl RunError {
             sqlx::Error::Tls(t) => RunError::Database(format!("TLS error: {t}")),
             other => RunError::Database(crate::redact::redact(&other.to_string())),
         }
+    }
+}
+
+/// Stands for the login in a grant until the runner names it (`Runner::name_login`).
+pub(super) const PENDING_LOGIN: &str = "\u{1}bot-login\u{1}";
+
+/// The login as GRANT spells it, from what the server reports as the current user:
+/// PostgreSQL `current_user` (quoted when not a plain lower-case identifier), MySQL/MariaDB
+/// `CURRENT_USER()` as `'user'@'host'` (the account's host pattern), SQL Server `[login]`.
+fn grant_login(engine: Engine, user: &str) -> String {
+    match engine {
+        Engine::Mysql => {
+            let (u, h) = user.rsplit_once('@').unwrap_or((user, "%"));
+            format!("'{u}'@'{h}'")
+        }
+        Engine::Mssql => format!("[{}]", user.replace(']', "]]")),
+        _ if user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !user.is_empty() =>
+        {
+            user.to_string()
+        }
+        _ => format!("\"{}\"", user.replace('"', "\"\"")),
     }
 }
 
@@ -157,6 +197,35 @@ impl Runner {
             .ok_or_else(|| RunError::UnknownTarget(alias.to_string()))
     }
 
+    /// Names the bot's login in a [`RunError::Privilege`] grant (asks the server who it is, so
+    /// the account's host pattern on MySQL is exact); other errors pass through.
+    async fn name_login(&self, alias: &str, engine: Engine, e: RunError) -> RunError {
+        let RunError::Privilege { message, grant } = e else {
+            return e;
+        };
+        let sql = match engine {
+            Engine::Postgres => "SELECT current_user::text AS u",
+            Engine::Mysql => "SELECT CURRENT_USER() AS u",
+            Engine::Mssql => "SELECT SUSER_SNAME() AS u",
+            Engine::Sqlite => "SELECT 'main' AS u",
+        };
+        let user = match self.query(alias, sql).await {
+            Ok(rs) => rs.first().map(|r| r.str("u")).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let login = if user.is_empty() {
+            "the bot's login".to_string()
+        } else {
+            grant_login(engine, &user)
+        };
+        let grant = if grant.is_empty() {
+            "the privilege the server names above".to_string()
+        } else {
+            grant.replace(PENDING_LOGIN, &login)
+        };
+        RunError::Privilege { message, grant }
+    }
+
     /// Runs the named checks on `alias` concurrently (bounded by the pool size), in the given
     /// order. Checks the target's engine does not have are skipped.
     pub async fn run_checks(&self, alias: &str, names: &[String]) -> Vec<CheckOutcome> {
@@ -220,6 +289,27 @@ impl Runner {
             .fact("check", name)
             .fact("error", &msg)],
         };
+        // A missing privilege is said as such, with the grant: what the check could not see is
+        // never passed off as "no problems".
+        let denied = |title: &str, message: String, grant: String| {
+            CheckOutcome {
+            name: name.to_string(),
+            title: title.to_string(),
+            status: CheckStatus::Failed,
+            duration_ms: 0,
+            rows: ResultSet::default(),
+            findings: vec![Finding::new(
+                name,
+                "privilege_missing",
+                Severity::Warning,
+                format!("{name} could not run: {message}; the bot's login needs: {grant}"),
+            )
+            .fact("check", name)
+            .fact("grant", &grant)
+            .fact("error", &message)
+            .threshold("the diagnostic needs this privilege to see other sessions' or tables' data (deploy/README.md, Least-privilege database accounts)")],
+        }
+        };
         let engine = match self.pool(alias) {
             Ok((t, _)) => t.engine,
             Err(e) => return failed(CheckStatus::Failed, name, e.to_string()),
@@ -234,6 +324,7 @@ impl Runner {
         }
         let mut last_unavailable = "";
         let mut last_error: Option<(CheckStatus, String)> = None;
+        let mut last_denied: Option<(String, String)> = None;
         for check in &variants {
             if let Some(pre) = &check.precondition {
                 match self.query(alias, pre.sql).await {
@@ -259,6 +350,13 @@ impl Runner {
             }
             match self.query(alias, check.sql).await {
                 Ok(rows) => return evaluate(check, rows),
+                Err(e @ RunError::Privilege { .. }) => {
+                    if let RunError::Privilege { message, grant } =
+                        self.name_login(alias, engine, e).await
+                    {
+                        last_denied = Some((message, grant));
+                    }
+                }
                 Err(e) => {
                     // A variant that errors (missing privilege, extension not preloaded) falls
                     // through to the next one; a timeout does not, it would only time out again.
@@ -269,6 +367,9 @@ impl Runner {
                     }
                 }
             }
+        }
+        if let (Some((message, grant)), true) = (last_denied, last_unavailable.is_empty()) {
+            return denied(variants[0].title, message, grant);
         }
         match last_error {
             Some((status, msg))
@@ -301,7 +402,8 @@ impl Runner {
         alias: &str,
         select: &crate::explain::SafeSelect,
     ) -> Result<ResultSet, RunError> {
-        let (_, pool) = self.pool(alias)?;
+        let (target, pool) = self.pool(alias)?;
+        let engine = target.engine;
         let limits = self.inner.limits;
         let ms = limits.statement_timeout_ms;
         let span = tracing::info_span!("explain", target = %alias);
@@ -317,6 +419,7 @@ impl Runner {
         }
         .instrument(span);
         match tokio::time::timeout(Duration::from_millis(ms + 1000), fut).await {
+            Ok(Err(e)) => Err(self.name_login(alias, engine, e).await),
             Ok(r) => r,
             Err(_) => Err(RunError::Timeout(ms)),
         }
@@ -384,7 +487,12 @@ fn status_of(e: &RunError) -> CheckStatus {
 }
 
 fn evaluate(check: &Check, rows: ResultSet) -> CheckOutcome {
-    let findings = (check.evaluate)(&rows);
+    let mut findings = (check.evaluate)(&rows);
+    for f in &mut findings {
+        if let Some(rule) = &f.threshold {
+            f.threshold = Some(super::finding::scope_citations(rule, check.engine));
+        }
+    }
     CheckOutcome {
         name: check.name.to_string(),
         title: check.title.to_string(),
@@ -484,14 +592,36 @@ async fn pg_query(pool: &PgPool, sql: &str, limits: Limits) -> Result<ResultSet,
     let err = |e| RunError::from_sqlx(e, ms);
     let mut tx = pool.begin().await.map_err(err)?;
     pg_read_only(&mut tx, ms).await.map_err(err)?;
-    let rs = {
+    let mut rs = {
         let stream = sqlx::query(sql).fetch(&mut *tx);
         collect(stream, limits.row_cap, pg_value)
             .await
             .map_err(err)?
     };
+    if let Some(count) = rs.truncated.then(|| count_sql(sql)).flatten() {
+        rs.total = count_total(sqlx::query_scalar(&count).fetch_one(&mut *tx).await);
+    }
     tx.rollback().await.map_err(err)?;
     Ok(rs)
+}
+
+/// `SELECT count(*) FROM (<sql>)` for a catalog query the row cap truncated, so answers can say
+/// "the first 200 of 21,000". Only plain `SELECT`/`WITH` queries are wrapped (`SHOW` and `PRAGMA`
+/// cannot be); the count runs in the same read-only transaction under the same timeout.
+fn count_sql(sql: &str) -> Option<String> {
+    let body = sql.trim().trim_end_matches(';').trim_end();
+    let first = body
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    (first == "SELECT" || first == "WITH")
+        .then(|| format!("SELECT count(*) FROM (\n{body}\n) AS dbabot_total"))
+}
+
+/// The count's value; a failed or timed-out count leaves the total unknown (the rows stand).
+fn count_total(r: Result<i64, sqlx::Error>) -> Option<u64> {
+    r.ok().and_then(|n| u64::try_from(n).ok())
 }
 
 async fn my_query(
@@ -510,10 +640,15 @@ async fn my_query(
         conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
             .await?;
         // The text protocol: SHOW statements are not all preparable on MariaDB.
-        let rs = {
+        let mut rs = {
             let stream = sqlx::raw_sql(sql).fetch(&mut *conn);
             collect(stream, limits.row_cap, my_value).await
         };
+        if let Ok(set) = rs.as_mut() {
+            if let Some(count) = set.truncated.then(|| count_sql(sql)).flatten() {
+                set.total = count_total(sqlx::query_scalar(&count).fetch_one(&mut *conn).await);
+            }
+        }
         conn.execute(sqlx::raw_sql("ROLLBACK")).await?;
         rs
     }
@@ -551,12 +686,15 @@ fn timeout_statement(is_maria: bool, ms: u64) -> String {
 async fn lite_query(pool: &SqlitePool, sql: &str, limits: Limits) -> Result<ResultSet, RunError> {
     let err = |e| RunError::from_sqlx(e, limits.statement_timeout_ms);
     let mut tx = pool.begin().await.map_err(err)?;
-    let rs = {
+    let mut rs = {
         let stream = sqlx::query(sql).fetch(&mut *tx);
         collect(stream, limits.row_cap, lite_value)
             .await
             .map_err(err)?
     };
+    if let Some(count) = rs.truncated.then(|| count_sql(sql)).flatten() {
+        rs.total = count_total(sqlx::query_scalar(&count).fetch_one(&mut *tx).await);
+    }
     tx.rollback().await.map_err(err)?;
     Ok(rs)
 }

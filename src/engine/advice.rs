@@ -382,11 +382,15 @@ impl Engine {
             text: format!("About `{object}`"),
             level: 2,
         }];
-        let about: Vec<String> = state
+        let about: Vec<dbabot_chat::FindingLine> = state
             .findings
             .iter()
             .filter(|f| names(&f.title) || f.facts.values().any(|v| names(v)))
-            .map(|f| format!("[{}] {}", f.severity.as_str().to_uppercase(), f.title))
+            .map(|f| dbabot_chat::FindingLine {
+                severity: f.severity,
+                title: f.title.clone(),
+                rule: None,
+            })
             .collect();
         let target = state
             .slots
@@ -457,7 +461,7 @@ impl Engine {
             });
         } else {
             if !about.is_empty() {
-                parts.push(Part::Bullets { items: about });
+                parts.push(Part::Findings { items: about });
             }
             parts.extend(tables);
         }

@@ -358,7 +358,15 @@ impl Engine {
                 Box::pin(self.respond(&m, state)).await
             }
             Command::Explain(sql) => {
-                state.slots.sql = Some(sql);
+                // "explain SELECT … on orders-pg": the trailing target is a slot, not SQL.
+                let stripped =
+                    crate::intents::slots::strip_trailing_target(&sql, &self.inner.target_names);
+                if stripped != sql {
+                    if let Some(t) = self.extract(&msg.text).slots.target {
+                        state.slots.target = Some(t);
+                    }
+                }
+                state.slots.sql = Some(stripped);
                 self.answer("explain_query", msg, state).await
             }
             Command::Status { target } => {

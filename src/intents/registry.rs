@@ -248,6 +248,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "sqlite"],
     },
     Finding {
+        code: "privilege_missing",
+        facts: &["grant", "table"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
         code: "database_size",
         facts: &["size", "size_bytes"],
         engines: &["postgres", "mysql", "sqlite", "mssql"],

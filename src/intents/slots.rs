@@ -242,7 +242,7 @@ pub fn extract(
     let lower = text.to_lowercase();
 
     // SQL first, so words inside it do not count as slots.
-    s.sql = find_sql(text);
+    s.sql = find_sql(text).map(|sql| strip_trailing_target(&sql, targets));
     let prose = match &s.sql {
         Some(sql) => text.replace(sql.as_str(), " "),
         None => text.to_string(),
@@ -284,6 +284,31 @@ pub fn extract(
                 })
         });
     out
+}
+
+/// `SELECT … WHERE id = 5 on orders-pg` → `SELECT … WHERE id = 5`: a trailing "on/in/against/
+/// for <configured target>" (optionally followed by `?`, `.` or `please`) is the user's pointer
+/// at a target, not SQL. Only configured names are stripped, so a real `… ON t.id = x` join
+/// condition stays.
+pub(crate) fn strip_trailing_target(sql: &str, targets: &[TargetName]) -> String {
+    let trimmed = sql.trim_end().trim_end_matches(['?', '.', '!']).trim_end();
+    let lower = trimmed.to_lowercase();
+    let lower = lower.strip_suffix(" please").unwrap_or(&lower).trim_end();
+    for t in targets {
+        for name in std::iter::once(&t.alias).chain(&t.aliases) {
+            let name = name.to_lowercase();
+            for prep in ["on", "in", "against", "for", "at"] {
+                let tail = format!(" {prep} {name}");
+                if lower.ends_with(&tail) {
+                    let cut = lower.len() - tail.len();
+                    if trimmed.is_char_boundary(cut) {
+                        return trimmed[..cut].trim_end().to_string();
+                    }
+                }
+            }
+        }
+    }
+    sql.to_string()
 }
 
 fn find_sql(text: &str) -> Option<String> {
@@ -632,6 +657,21 @@ mod tests {
 
     fn known(c: &str) -> bool {
         ["53300", "40P01", "1205", "ORA-00060", "18456"].contains(&c)
+    }
+
+    #[test]
+    fn a_trailing_target_is_not_part_of_the_sql() {
+        let e = ex("explain SELECT * FROM orders WHERE customer_id = 5 on orders-db please");
+        assert_eq!(
+            e.slots.sql.as_deref(),
+            Some("SELECT * FROM orders WHERE customer_id = 5")
+        );
+        assert_eq!(e.slots.target.as_deref(), Some("orders-prod"));
+        let join = ex("explain SELECT * FROM a JOIN b ON a.id = b.id");
+        assert_eq!(
+            join.slots.sql.as_deref(),
+            Some("SELECT * FROM a JOIN b ON a.id = b.id")
+        );
     }
 
     fn ex(t: &str) -> Extracted {

@@ -14,6 +14,7 @@ mod mssql;
 mod mysql;
 mod openai_standin;
 mod postgres;
+mod privileges;
 mod readonly;
 mod scenarios;
 mod serve;

@@ -367,3 +367,53 @@ async fn every_check_runs_and_a_blocked_check_times_out_as_a_finding() {
     locker.close().await.ok();
     runner.close().await;
 }
+
+/// When the row cap cuts a diagnostic, answers say how many rows exist in all ("the first 10 of
+/// 30"), from a count over the same query; the rows kept are the first by the catalog's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_cap_answers_say_first_n_of_the_true_total() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    for i in 0..30 {
+        c.execute(format!("CREATE TABLE keyless_{i:02} (v int)").as_str())
+            .await
+            .expect("table");
+    }
+    for i in 0..25 {
+        c.execute(format!("CREATE INDEX ix_{i:02} ON keyless_00 (v)").as_str())
+            .await
+            .expect("index");
+    }
+    let limits = dbabot::config::Limits {
+        row_cap: 10,
+        ..Default::default()
+    };
+    let target = db.target("x", "prod", "aws");
+    let runner = dbabot::diagnostics::Runner::new(std::slice::from_ref(&target), limits);
+    let o = runner.run_check("x", "tables_without_pk").await;
+    assert!(o.rows.truncated, "{:?}", o.findings);
+    assert_eq!(o.rows.len(), 10);
+    assert_eq!(o.rows.total, Some(30), "true total counted");
+    assert_eq!(o.rows.count_phrase(), "the first 10 of 30");
+    let first: Vec<String> = o.rows.iter().map(|r| r.str("tbl")).collect();
+    assert_eq!(
+        first[0], "keyless_00",
+        "the catalog's order decides which rows stay"
+    );
+
+    let indexes = runner.run_check("x", "index_list").await;
+    assert!(
+        indexes.findings[0]
+            .title
+            .starts_with("the first 10 of 25 indexes"),
+        "{}",
+        indexes.findings[0].title
+    );
+    let report = dbabot::render::report("Schema report", "schema", &target, &[o]);
+    let text = report.plain_text();
+    assert!(
+        text.contains("first 10 of 30 rows; the CSV holds the first 10 (the row cap)"),
+        "{text}"
+    );
+    runner.close().await;
+}

@@ -42,11 +42,50 @@ fn replace_db(url: &str, db: &str) -> String {
 }
 
 /// A database created for one test and dropped when the value goes out of scope.
+///
+/// `url` is the administrator's (tests plant faults with it); the bot's [`TestDb::target`]
+/// connects as a login of its own holding exactly the grants `deploy/README.md` documents
+/// ("Least-privilege database accounts"), so every diagnostic in the suite runs as a real
+/// deployment would run it, never as superuser or root.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The bot's least-privilege login.
+    pub bot_url: String,
     admin: String,
     engine: DbEngine,
+    logins: std::sync::Mutex<Vec<String>>,
+}
+
+/// The grants `deploy/README.md` documents for the bot's PostgreSQL login (`{login}`, `{db}`).
+pub const PG_BOT_GRANTS: &[&str] = &[
+    "CREATE ROLE {login} LOGIN",
+    "GRANT pg_monitor TO {login}",
+    "GRANT pg_read_all_data TO {login}",
+    "ALTER ROLE {login} SET default_transaction_read_only = on",
+    "GRANT CONNECT ON DATABASE {db} TO {login}",
+];
+
+/// The grants `deploy/README.md` documents for the bot's MySQL/MariaDB login.
+pub const MY_BOT_GRANTS: &[&str] = &[
+    "CREATE USER '{login}'@'%'",
+    "GRANT PROCESS, REPLICATION CLIENT ON *.* TO '{login}'@'%'",
+    "GRANT SELECT ON performance_schema.* TO '{login}'@'%'",
+    "GRANT SELECT ON sys.* TO '{login}'@'%'",
+    "GRANT SELECT ON mysql.user TO '{login}'@'%'",
+    "GRANT REPLICA MONITOR ON *.* TO '{login}'@'%'",
+    "GRANT SELECT, SHOW VIEW ON `{db}`.* TO '{login}'@'%'",
+];
+
+fn with_user(url: &str, user: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username(user);
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
 }
 
 impl TestDb {
@@ -59,12 +98,18 @@ impl TestDb {
         sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
             .await
             .expect("create database");
-        TestDb {
-            url: replace_db(&admin, &name),
+        let url = replace_db(&admin, &name);
+        let db = TestDb {
+            bot_url: String::new(),
+            url,
             name,
             admin,
             engine: DbEngine::Postgres,
-        }
+            logins: Default::default(),
+        };
+        let mut db = db;
+        db.bot_url = db.login("bot", PG_BOT_GRANTS).await;
+        db
     }
 
     pub async fn mysql() -> TestDb {
@@ -76,11 +121,54 @@ impl TestDb {
         sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
             .await
             .expect("create database");
-        TestDb {
-            url: replace_db(&admin, &name),
+        let url = replace_db(&admin, &name);
+        let db = TestDb {
+            bot_url: String::new(),
+            url,
             name,
             admin,
             engine: DbEngine::Mysql,
+            logins: Default::default(),
+        };
+        let mut db = db;
+        db.bot_url = db.login("bot", MY_BOT_GRANTS).await;
+        db
+    }
+
+    /// Creates a login `<db>_<suffix>` with `statements` (`{login}` and `{db}` filled in), to be
+    /// dropped with the database, and returns its URL for this database.
+    pub async fn login(&self, suffix: &str, statements: &[&str]) -> String {
+        let login = format!("{}_{suffix}", self.name);
+        for stmt in statements {
+            let sql = stmt.replace("{login}", &login).replace("{db}", &self.name);
+            match self.engine {
+                DbEngine::Postgres => {
+                    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.admin)
+                        .await
+                        .expect("admin connection");
+                    sqlx::Executor::execute(&mut c, sql.as_str())
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+                _ => {
+                    let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&self.admin)
+                        .await
+                        .expect("admin connection");
+                    sqlx::Executor::execute(&mut c, sql.as_str())
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+            }
+        }
+        self.logins.lock().expect("logins lock").push(login.clone());
+        with_user(&self.url, &login)
+    }
+
+    /// The bot's target on this database, connecting as the least-privilege login.
+    pub fn target_as(&self, alias: &str, url: &str) -> Target {
+        Target {
+            dsn: Secret::new(url.to_string()),
+            ..self.target(alias, "prod", "aws")
         }
     }
 
@@ -92,7 +180,7 @@ impl TestDb {
             environment: environment.into(),
             cloud: cloud.into(),
             dsn_source: "test".into(),
-            dsn: Secret::new(self.url.clone()),
+            dsn: Secret::new(self.bot_url.clone()),
         }
     }
 
@@ -112,6 +200,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin, name, engine) = (self.admin.clone(), self.name.clone(), self.engine);
+        let logins = std::mem::take(&mut *self.logins.lock().unwrap_or_else(|p| p.into_inner()));
         // Drop runs outside async context; use a private runtime on a plain thread.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -131,6 +220,13 @@ impl Drop for TestDb {
                                 format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
                             )
                             .await;
+                            for l in &logins {
+                                let _ = sqlx::Executor::execute(
+                                    &mut c,
+                                    format!("DROP ROLE IF EXISTS {l}").as_str(),
+                                )
+                                .await;
+                            }
                         }
                     }
                     _ => {
@@ -142,6 +238,13 @@ impl Drop for TestDb {
                                 format!("DROP DATABASE IF EXISTS {name}").as_str(),
                             )
                             .await;
+                            for l in &logins {
+                                let _ = sqlx::Executor::execute(
+                                    &mut c,
+                                    format!("DROP USER IF EXISTS '{l}'@'%'").as_str(),
+                                )
+                                .await;
+                            }
                         }
                     }
                 }

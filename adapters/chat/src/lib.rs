@@ -21,4 +21,4 @@ pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,
 };
 pub use replay::ReplayGuard;
-pub use reply::{CheckRun, Choice, Field, Part, Reply, Severity, Table};
+pub use reply::{CheckRun, Choice, Field, FindingLine, Part, Reply, Severity, Table};

@@ -97,6 +97,29 @@ pub struct Choice {
     pub value: String,
 }
 
+/// One finding as a reply carries it: typed, so adapters colour and mark it natively instead of
+/// parsing text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingLine {
+    pub severity: Severity,
+    /// One line with the offending object and the numbers.
+    pub title: String,
+    /// The rule that made it a warning or critical, with its source (shown in small print).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl FindingLine {
+    /// The finding as one plain line: `[CRITICAL] title (rule: …)`.
+    pub fn plain(&self) -> String {
+        let mut s = format!("[{}] {}", self.severity.as_str().to_uppercase(), self.title);
+        if let Some(rule) = &self.rule {
+            s.push_str(&format!(" (rule: {rule})"));
+        }
+        s
+    }
+}
+
 /// One building block of a reply. Adapters render each kind in their platform's idiom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -113,6 +136,10 @@ pub enum Part {
     /// A bulleted list.
     Bullets {
         items: Vec<String>,
+    },
+    /// Findings of the diagnostics, worst first.
+    Findings {
+        items: Vec<FindingLine>,
     },
     /// Label/value pairs shown side by side.
     Fields {
@@ -198,6 +225,13 @@ impl Reply {
                     for i in items {
                         out.push_str("- ");
                         out.push_str(i);
+                        out.push('\n');
+                    }
+                }
+                Part::Findings { items } => {
+                    for f in items {
+                        out.push_str("- ");
+                        out.push_str(&f.plain());
                         out.push('\n');
                     }
                 }

@@ -40,20 +40,21 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
             }
             Part::Bullets { items } => {
                 for i in items {
-                    let line = format!("  • {i}");
-                    let colored = match [
-                        Severity::Critical,
-                        Severity::Warning,
-                        Severity::Info,
-                        Severity::Ok,
-                    ]
-                    .into_iter()
-                    .find(|s| i.starts_with(&format!("[{}]", s.as_str().to_uppercase())))
-                    {
-                        Some(s) => style(&line, severity_color(s), color),
-                        None => line,
-                    };
-                    out.push_str(&colored);
+                    out.push_str(&format!("  • {i}"));
+                    out.push('\n');
+                }
+            }
+            Part::Findings { items } => {
+                for f in items {
+                    let tag = format!("[{}]", f.severity.as_str().to_uppercase());
+                    out.push_str(&format!(
+                        "  • {} {}",
+                        style(&tag, severity_color(f.severity), color),
+                        f.title
+                    ));
+                    if let Some(rule) = &f.rule {
+                        out.push_str(&style(&format!(" (rule: {rule})"), "2", color));
+                    }
                     out.push('\n');
                 }
             }

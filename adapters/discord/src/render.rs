@@ -40,6 +40,16 @@ impl Default for RenderOptions {
 }
 
 /// Embed colour for a severity (Discord's palette); `None` is neutral grey.
+/// The coloured circle a finding line starts with (Unicode emoji render on every Discord client).
+fn severity_marker(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "🔴",
+        Severity::Warning => "🟠",
+        Severity::Info => "🔵",
+        Severity::Ok => "🟢",
+    }
+}
+
 pub fn severity_color(s: Option<Severity>) -> u32 {
     match s {
         Some(Severity::Critical) => 0xED4245,
@@ -362,6 +372,20 @@ fn sort(reply: &Reply, opts: &RenderOptions) -> Sorted {
             Part::Bullets { items } => {
                 for i in items {
                     text_units(&mut s.body, &format!("• {i}"), Join::Line);
+                }
+            }
+            Part::Findings { items } => {
+                for f in items {
+                    let mut line = format!(
+                        "{} **{}** {}",
+                        severity_marker(f.severity),
+                        f.severity.as_str().to_uppercase(),
+                        f.title
+                    );
+                    if let Some(rule) = &f.rule {
+                        line.push_str(&format!(" *(rule: {rule})*"));
+                    }
+                    text_units(&mut s.body, &line, Join::Line);
                 }
             }
             Part::Fields { fields } if !fields_taken => {

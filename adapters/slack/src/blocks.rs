@@ -100,16 +100,23 @@ fn part_blocks(part: &Part) -> Vec<Value> {
             chunk_lines(&lines, SECTION_TEXT_MAX, 0).into_iter().map(section).collect()
         }
         Part::Bullets { items } => {
+            let lines: Vec<String> = items.iter().map(|i| format!("• {}", escape(i))).collect();
+            chunk_lines(&lines, SECTION_TEXT_MAX, 0).into_iter().map(section).collect()
+        }
+        Part::Findings { items } => {
             let lines: Vec<String> = items
                 .iter()
-                .map(|i| {
-                    let sev = [Severity::Critical, Severity::Warning, Severity::Info, Severity::Ok]
-                        .into_iter()
-                        .find(|s| i.starts_with(&format!("[{}]", s.as_str().to_uppercase())));
-                    match sev {
-                        Some(s) => format!("{} {}", severity_emoji(s), escape(i)),
-                        None => format!("• {}", escape(i)),
+                .map(|f| {
+                    let mut line = format!(
+                        "{} *{}* {}",
+                        severity_emoji(f.severity),
+                        f.severity.as_str().to_uppercase(),
+                        escape(&f.title)
+                    );
+                    if let Some(rule) = &f.rule {
+                        line.push_str(&format!(" _(rule: {})_", escape(rule)));
                     }
+                    line
                 })
                 .collect();
             chunk_lines(&lines, SECTION_TEXT_MAX, 0).into_iter().map(section).collect()

@@ -5,7 +5,8 @@
 //! | `Heading` level 1 | large bolder TextBlock in a Container styled by the reply's severity (`attention` critical, `warning` warning, `accent` info, `good` ok) |
 //! | `Heading` level 2+ | medium / default bolder TextBlock with a separator |
 //! | `Paragraph`, `Context` | wrapped TextBlock (context small and subtle) |
-//! | `Bullets` | one TextBlock per item; `[CRITICAL]`/`[WARNING]`/`[OK]` items coloured |
+//! | `Bullets` | one TextBlock per item |
+//! | `Findings` | one TextBlock per finding, coloured by severity (attention/warning/accent/good) |
 //! | `Fields` | FactSet |
 //! | `Table` | one ColumnSet per row (header row emphasised); the header repeats on continuation cards |
 //! | `Code` | monospace TextBlocks, one per line, in an `emphasis` Container |
@@ -114,18 +115,6 @@ fn severity_style(s: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Info => "accent",
         Severity::Ok => "good",
-    }
-}
-
-fn bullet_color(item: &str) -> Option<&'static str> {
-    if item.starts_with("[CRITICAL]") {
-        Some("attention")
-    } else if item.starts_with("[WARNING]") {
-        Some("warning")
-    } else if item.starts_with("[OK]") {
-        Some("good")
-    } else {
-        None
     }
 }
 
@@ -386,11 +375,23 @@ fn build(reply: &Reply, opts: &CardOptions, max_block: usize) -> Builder {
             Part::Paragraph { text } => b.text(text, &[]),
             Part::Bullets { items } => {
                 for item in items {
-                    let mut extra = vec![("spacing", json!("small"))];
-                    if let Some(c) = bullet_color(item) {
-                        extra.push(("color", json!(c)));
+                    b.text(&format!("• {item}"), &[("spacing", json!("small"))]);
+                }
+            }
+            Part::Findings { items } => {
+                for f in items {
+                    let mut line =
+                        format!("• **{}** {}", f.severity.as_str().to_uppercase(), f.title);
+                    if let Some(rule) = &f.rule {
+                        line.push_str(&format!(" _(rule: {rule})_"));
                     }
-                    b.text(&format!("• {item}"), &extra);
+                    b.text(
+                        &line,
+                        &[
+                            ("spacing", json!("small")),
+                            ("color", json!(severity_style(f.severity))),
+                        ],
+                    );
                 }
             }
             Part::Fields { fields } => {
@@ -690,7 +691,7 @@ pub fn render_cards(reply: &Reply, opts: &CardOptions) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbabot_chat::{Attachment, Choice, Field};
+    use dbabot_chat::{Attachment, Choice, Field, FindingLine};
 
     fn sample() -> Reply {
         Reply {
@@ -717,8 +718,15 @@ mod tests {
             text: "Findings".into(),
             level: 2,
         })
+        .with(Part::Findings {
+            items: vec![FindingLine {
+                severity: Severity::Warning,
+                title: "events has 3 dead tuples".into(),
+                rule: None,
+            }],
+        })
         .with(Part::Bullets {
-            items: vec!["[WARNING] events has 3 dead tuples".into(), "plain".into()],
+            items: vec!["plain".into()],
         })
         .with(Part::Code {
             language: Some("sql".into()),

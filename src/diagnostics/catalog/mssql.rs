@@ -1624,6 +1624,7 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
             })
             .collect(),
         truncated: rs.truncated,
+        total: rs.total,
     };
     let mut out = duplicate_indexes_by_columns("duplicate_indexes", &mapped, |t, i| {
         format!("DROP INDEX {} ON {};", quote_name(i), quote_name(t))
@@ -1669,7 +1670,7 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
         "index_list",
         "index_list",
         Severity::Ok,
-        format!("{} indexes in this database", rs.len()),
+        format!("{} indexes in this database", rs.count_phrase()),
     )]
 }
 
@@ -1710,7 +1711,11 @@ fn fragmentation(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
-    let mut out = no_pk("tables_without_pk", rs);
+    let mut out = no_pk(
+        "tables_without_pk",
+        rs,
+        "every table should have a primary key: transactional replication and change tracking need one (Microsoft Learn, \"Publish data and database objects\"; \"About change tracking\")",
+    );
     for (f, r) in out.iter_mut().zip(rs.iter()) {
         if r.bool("is_heap").unwrap_or(false) {
             f.title.push_str(" and is a heap (no clustered index)");

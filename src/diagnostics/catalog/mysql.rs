@@ -37,7 +37,12 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Innodb_buffer_pool_read_requests') AS bp_requests,
        (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Innodb_buffer_pool_reads') AS bp_disk_reads,
        CAST(NULL AS SIGNED) AS deadlocks,
-       DATABASE() AS db",
+       DATABASE() AS db,
+       ((SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES
+          WHERE GRANTEE IN (CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''),
+                            CONCAT('''', COALESCE(CURRENT_ROLE(), ''), ''''))
+            AND PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')) > 0) AS sees_all_sessions,
+       CURRENT_USER() AS login",
         precondition: Some(Precondition {
             sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'global_status' AND @@performance_schema = 1",
             unavailable: "",
@@ -56,7 +61,12 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_READ_REQUESTS') AS bp_requests,
        (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_READS') AS bp_disk_reads,
        (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS') AS deadlocks,
-       DATABASE() AS db",
+       DATABASE() AS db,
+       ((SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES
+          WHERE GRANTEE IN (CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''),
+                            CONCAT('''', COALESCE(CURRENT_ROLE(), ''), ''''))
+            AND PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')) > 0) AS sees_all_sessions,
+       CURRENT_USER() AS login",
         precondition: None,
         evaluate: overview,
     },
@@ -220,13 +230,25 @@ pub(super) static CHECKS: &[Check] = &[
         name: "tables_without_pk",
         engine: E,
         title: "Tables without a primary key",
-        sql: "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS tbl, CAST(t.TABLE_ROWS AS SIGNED) AS est_rows
+        // information_schema shows a table to a login with only column privileges on it, but
+        // hides its constraints and the indexes on columns it cannot see; `verifiable` says
+        // whether the login holds a table-, schema- or global-level privilege that shows them.
+        sql: "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS tbl, CAST(t.TABLE_ROWS AS SIGNED) AS est_rows,
+       (EXISTS (SELECT 1 FROM information_schema.TABLE_PRIVILEGES tp
+                 WHERE tp.TABLE_SCHEMA = t.TABLE_SCHEMA AND tp.TABLE_NAME = t.TABLE_NAME AND tp.GRANTEE IN (g.me, g.role))
+        OR EXISTS (SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES sp
+                    WHERE sp.TABLE_SCHEMA = t.TABLE_SCHEMA AND sp.GRANTEE IN (g.me, g.role))
+        OR EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES up
+                    WHERE up.GRANTEE IN (g.me, g.role)
+                      AND up.PRIVILEGE_TYPE IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'REFERENCES', 'INDEX', 'ALTER', 'SHOW VIEW', 'TRIGGER'))) AS verifiable
   FROM information_schema.TABLES t
+  CROSS JOIN (SELECT CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AS me,
+                     CONCAT('''', COALESCE(CURRENT_ROLE(), ''), '''') AS role) g
   LEFT JOIN information_schema.TABLE_CONSTRAINTS c
     ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY'
  WHERE t.TABLE_TYPE = 'BASE TABLE' AND (t.TABLE_SCHEMA = DATABASE() OR (DATABASE() IS NULL AND t.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')))
    AND c.CONSTRAINT_NAME IS NULL
- ORDER BY 1",
+ ORDER BY 3 DESC, 2 DESC, 1",
         precondition: None,
         evaluate: tables_without_pk,
     },
@@ -389,6 +411,21 @@ UNION ALL SELECT 'performance_schema', CAST(@@performance_schema AS CHAR)",
 fn overview(rs: &ResultSet) -> Vec<Finding> {
     let Some(r) = rs.first() else { return vec![] };
     let mut out = Vec::new();
+    if r.bool("sees_all_sessions") == Some(false) {
+        let login = r.str("login");
+        let (user, host) = login.rsplit_once('@').unwrap_or((login.as_str(), "%"));
+        let grant = format!("GRANT PROCESS ON *.* TO '{user}'@'{host}';");
+        out.push(
+            Finding::new(
+                "overview",
+                "privilege_missing",
+                Severity::Warning,
+                format!("the login {login} sees only its own threads: without PROCESS the processlist, InnoDB transactions and lock waits of other users are hidden from these checks; {grant}"),
+            )
+            .fact("grant", grant)
+            .threshold("SHOW PROCESSLIST and information_schema.PROCESSLIST / INNODB_TRX show other accounts' threads only with PROCESS (MySQL manual §6.2.2 Privileges Provided; MariaDB KB \"GRANT\")"),
+        );
+    }
     let used = r.i64("connections").unwrap_or(0);
     let max = r.i64("max_connections").unwrap_or(0).max(1);
     let pct = used as f64 * 100.0 / max as f64;
@@ -535,7 +572,11 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
-    no_pk("tables_without_pk", rs)
+    no_pk(
+        "tables_without_pk",
+        rs,
+        "every table should have a primary key: row-based binlog replication, Galera and InnoDB's clustered index need one (MySQL manual §17.5.1.8; MariaDB KB \"Primary Keys with Nullable Columns\")",
+    )
 }
 
 fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
@@ -549,7 +590,7 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
         "index_list",
         "index_list",
         Severity::Ok,
-        format!("{} indexes in user schemas", rs.len()),
+        format!("{} indexes in this schema", rs.count_phrase()),
     )]
 }
 
@@ -713,6 +754,7 @@ fn replication(rs: &ResultSet) -> Vec<Finding> {
             })
             .collect(),
         truncated: false,
+        total: None,
     };
     replication_rows("replication", &mapped)
 }

@@ -31,7 +31,10 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT coalesce(sum(deadlocks), 0) FROM pg_stat_database)::bigint AS deadlocks,
        pg_database_size(current_database())::bigint AS db_size_bytes,
        (SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()) AS stats_reset,
-       current_database() AS database",
+       current_database() AS database,
+       (pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+        OR coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)) AS sees_all_sessions,
+       current_user::text AS login",
         precondition: None,
         evaluate: overview,
     },
@@ -393,6 +396,19 @@ pub(super) static CHECKS: &[Check] = &[
 fn overview(rs: &ResultSet) -> Vec<Finding> {
     let Some(r) = rs.first() else { return vec![] };
     let mut out = Vec::new();
+    if r.bool("sees_all_sessions") == Some(false) {
+        let login = r.str("login");
+        out.push(
+            Finding::new(
+                "overview",
+                "privilege_missing",
+                Severity::Warning,
+                format!("the login {login} sees the statements, states and wait events of its own sessions only: blocking chains, long-running statements and idle transactions of other users are hidden from these checks; GRANT pg_monitor TO {login};"),
+            )
+            .fact("grant", format!("GRANT pg_monitor TO {login};"))
+            .threshold("pg_stat_activity shows other users' query, state and wait columns only to pg_read_all_stats members (PostgreSQL docs §28.2.3 pg_stat_activity; §22.5 Predefined Roles)"),
+        );
+    }
     let version = r.str("version");
     let short_version = version.split(" on ").next().unwrap_or(&version).to_string();
     let uptime = r.f64("uptime_s").unwrap_or(0.0);
@@ -1250,6 +1266,7 @@ fn id_exhaustion(rs: &ResultSet) -> Vec<Finding> {
             .collect(),
         rows: rs.rows.clone(),
         truncated: rs.truncated,
+        total: rs.total,
     };
     id_rows(&mapped, Engine::Postgres)
 }
@@ -1568,23 +1585,59 @@ fn roles_security(rs: &ResultSet) -> Vec<Finding> {
 }
 
 /// Shared: tables without a primary key.
-pub(super) fn no_pk(check: &str, rs: &ResultSet) -> Vec<Finding> {
-    rs.iter()
+/// Tables without a primary key, one warning each with the engine's own `rule`. Rows with a
+/// false `verifiable` column (the login cannot see the table's constraints) are not reported
+/// as missing a key; one info finding names them and the grant that would show them.
+pub(super) fn no_pk(check: &str, rs: &ResultSet, rule: &str) -> Vec<Finding> {
+    let hidden: Vec<String> = rs
+        .iter()
+        .filter(|r| r.bool("verifiable") == Some(false))
+        .map(|r| r.str("tbl"))
+        .collect();
+    let mut out: Vec<Finding> = rs
+        .iter()
+        .filter(|r| r.bool("verifiable") != Some(false))
         .map(|r| {
             Finding::new(
                 check,
                 "table_without_pk",
                 Severity::Warning,
-                format!("{} has no primary key (~{} rows)", r.str("tbl"), r.i64("est_rows").unwrap_or(0)),
+                format!(
+                    "{} has no primary key (~{} rows)",
+                    r.str("tbl"),
+                    r.i64("est_rows").unwrap_or(0)
+                ),
             )
             .fact("table", r.str("tbl"))
-            .threshold("every table should have a primary key: logical replication, row-based binlog replication and deduplication need one (PostgreSQL docs §31.1; MySQL manual §17.5.1.8)")
+            .threshold(rule)
         })
-        .collect()
+        .collect();
+    if let Some(first) = hidden.first() {
+        let schema = first.split('.').next().unwrap_or(first);
+        out.push(
+            Finding::new(
+                check,
+                "privilege_missing",
+                Severity::Info,
+                format!(
+                    "{} table(s) not checked for a primary key ({}): the login has only column privileges on them, so their constraints are hidden; GRANT SHOW VIEW ON `{schema}`.* (or SELECT) to the bot's login",
+                    hidden.len(),
+                    hidden.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .fact("grant", format!("GRANT SHOW VIEW ON `{schema}`.*"))
+            .fact("table", first),
+        );
+    }
+    out
 }
 
 fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
-    no_pk("tables_without_pk", rs)
+    no_pk(
+        "tables_without_pk",
+        rs,
+        "every table should have a primary key: logical replication needs one to publish UPDATE and DELETE (PostgreSQL docs §31.1 Publication, REPLICA IDENTITY)",
+    )
 }
 
 fn index_list(rs: &ResultSet) -> Vec<Finding> {
@@ -1592,7 +1645,7 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
         "index_list",
         "index_list",
         Severity::Ok,
-        format!("{} indexes in this database", rs.len()),
+        format!("{} indexes in this database", rs.count_phrase()),
     )]
 }
 

@@ -200,7 +200,7 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
         "index_list",
         "index_list",
         Severity::Ok,
-        format!("{} indexes (including automatic ones)", rs.len()),
+        format!("{} indexes (including automatic ones)", rs.count_phrase()),
     )]
 }
 
@@ -211,7 +211,11 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
-    no_pk("tables_without_pk", rs)
+    no_pk(
+        "tables_without_pk",
+        rs,
+        "a table without a declared primary key is keyed only by its implicit rowid, which VACUUM may renumber, so nothing stable identifies a row (SQLite docs, \"ROWIDs and the INTEGER PRIMARY KEY\")",
+    )
 }
 
 fn seq_scans(rs: &ResultSet) -> Vec<Finding> {

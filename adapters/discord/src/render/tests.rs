@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::convert::parse_custom_id;
-use dbabot_chat::{Attachment, Table};
+use dbabot_chat::{Attachment, FindingLine, Table};
 use serde_json::Value;
 
 fn spec_check(m: &OutMessage) {
@@ -81,8 +81,12 @@ fn report(sections: usize, rows: usize, cell: usize) -> Reply {
         text: "Summary".into(),
         level: 2,
     });
-    r.push(Part::Bullets {
-        items: vec!["[WARNING] events has no index on customer_id (rule: seq scans > 1000)".into()],
+    r.push(Part::Findings {
+        items: vec![FindingLine {
+            severity: Severity::Warning,
+            title: "events has no index on customer_id".into(),
+            rule: Some("seq scans > 1000".into()),
+        }],
     });
     for s in 0..sections {
         r.push(Part::Heading {
@@ -142,7 +146,10 @@ fn a_report_is_one_embed_with_fields_colour_footer_and_csv() {
     assert_eq!(e.color, Some(0xFEE75C));
     let d = e.description.as_deref().expect("description");
     assert!(d.contains("**Summary**"));
-    assert!(d.contains("• [WARNING] events has no index"));
+    assert!(
+        d.contains("🟠 **WARNING** events has no index on customer_id *(rule: seq scans > 1000)*"),
+        "{d}"
+    );
     assert!(
         d.contains("```\nname  "),
         "tables are monospace blocks: {d}"
