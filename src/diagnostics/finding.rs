@@ -63,13 +63,18 @@ pub fn scope_citations(text: &str, engine: crate::config::Engine) -> String {
     use crate::config::Engine as E;
     fn owner(source: &str) -> Option<E> {
         let s = source.trim_start();
-        if s.starts_with("PostgreSQL") {
+        let cites = |marks: &[&str]| {
+            marks
+                .iter()
+                .any(|m| s.starts_with(m) || s.contains(&format!(", {m}")))
+        };
+        if cites(&["PostgreSQL"]) {
             Some(E::Postgres)
-        } else if s.starts_with("MySQL") || s.starts_with("MariaDB") || s.starts_with("InnoDB") {
+        } else if cites(&["MySQL", "MariaDB", "InnoDB"]) {
             Some(E::Mysql)
-        } else if s.starts_with("SQLite") {
+        } else if cites(&["SQLite"]) {
             Some(E::Sqlite)
-        } else if s.starts_with("Microsoft") || s.starts_with("SQL Server") {
+        } else if cites(&["Microsoft", "SQL Server"]) {
             Some(E::Mssql)
         } else {
             None
@@ -173,6 +178,13 @@ mod citation_tests {
         assert_eq!(
             scope_citations(dup, Engine::Sqlite),
             "identical key columns on the same table; drop exactly one"
+        );
+        assert_eq!(
+            scope_citations(
+                "any lock wait is a warning (lock_timeout guidance, PostgreSQL docs §20.11.1)",
+                Engine::Mysql
+            ),
+            "any lock wait is a warning"
         );
         let neutral = "≥ 90% warning (PgHero sequence danger), ≥ 98% critical";
         assert_eq!(scope_citations(neutral, Engine::Mysql), neutral);

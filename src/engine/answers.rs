@@ -680,6 +680,7 @@ impl Engine {
 const TRIAGE: &[&str] = &[
     "active_queries",
     "blocking_chains",
+    "metadata_locks",
     "idle_in_transaction",
     "overview",
 ];

@@ -248,6 +248,24 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "sqlite"],
     },
     Finding {
+        code: "slot_retaining_wal",
+        facts: &["slot", "retained", "retained_bytes", "active"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "xmin_horizon_held",
+        facts: &[
+            "who",
+            "holder",
+            "holder_kind",
+            "xmin_age",
+            "held",
+            "pid",
+            "query",
+        ],
+        engines: &["postgres"],
+    },
+    Finding {
         code: "privilege_missing",
         facts: &["grant", "table"],
         engines: &["postgres", "mysql", "mssql"],

@@ -1133,3 +1133,147 @@ async fn pg_short_query_is_shown_when_asked() {
     probe_pool.close().await;
     bot.engine.runner().close().await;
 }
+
+/// An inactive physical replication slot retains WAL: "the disk is filling up" names the slot
+/// and the guarded drop, never a file deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_inactive_slot_retains_wal() {
+    let db = TestDb::postgres().await;
+    pg_orders(&db).await;
+    let slot = format!("{}_slot", db.name);
+    let mut admin = db.pg().await;
+    sqlx::query("SELECT pg_create_physical_replication_slot($1, true)")
+        .bind(&slot)
+        .execute(&mut admin)
+        .await
+        .expect("slot");
+    admin
+        .execute("INSERT INTO orders SELECT g, 'x', 1 FROM generate_series(1001, 20000) g")
+        .await
+        .expect("some WAL");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let passed = probe(
+        &bot,
+        "pg_inactive_slot",
+        &[
+            "pg_wal keeps growing on orders-pg and the disk is almost full",
+            "orders-pg storage alarm is firing, what's eating the disk??",
+            "we're running out of space on orders-pg fast",
+        ],
+        &[
+            slot.clone(),
+            format!("SELECT pg_drop_replication_slot('{slot}');"),
+        ],
+        &["rm -rf".into(), "pg_resetwal".into()],
+    )
+    .await;
+    sqlx::query("SELECT pg_drop_replication_slot($1)")
+        .bind(&slot)
+        .execute(&mut admin)
+        .await
+        .expect("drop slot");
+    admin.close().await.ok();
+    bot.engine.runner().close().await;
+    assert!(passed >= 2, "most phrasings name the slot");
+}
+
+/// A session holding an old snapshot keeps VACUUM from removing dead rows: the answer names the
+/// holder, not only the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_snapshot_holder_keeps_dead_rows() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE events (id int PRIMARY KEY, payload text);
+         INSERT INTO events SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;",
+    )
+    .await
+    .expect("events");
+    let mut holder = db.pg().await;
+    let holder_pid = pg_pid(&mut holder).await;
+    holder
+        .execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM events")
+        .await
+        .expect("snapshot");
+    c.execute("DELETE FROM events WHERE id > 2000")
+        .await
+        .expect("delete");
+    c.execute("VACUUM events").await.expect("vacuum");
+    c.execute("ANALYZE events").await.expect("analyze");
+    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let mut must_not = vec![format!("pg_cancel_backend({holder_pid})")];
+    must_not.push("VACUUM FULL events".into());
+    probe(
+        &bot,
+        "pg_snapshot_holder",
+        &[
+            "we deleted most of the events table on orders-pg but it's still huge and vacuum doesn't help",
+            "vacuum runs but the dead rows never go away on orders-pg, why",
+            "why isn't autovacuum cleaning up events on orders-pg?",
+        ],
+        &[format!("pid {holder_pid}")],
+        &must_not,
+    )
+    .await;
+    holder.execute("ROLLBACK").await.expect("rollback");
+    holder.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// MariaDB: an ALTER TABLE waits for a metadata lock held by an idle open transaction. The
+/// blocker (the idle transaction) is the culprit; the waiting ALTER is never the KILL target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_migration_waits_for_metadata_lock() {
+    let db = TestDb::mysql().await;
+    my_orders(&db).await;
+    let mut holder = db.my().await;
+    let holder_id = my_id(&mut holder).await;
+    holder
+        .execute("START TRANSACTION; SELECT count(*) FROM orders")
+        .await
+        .expect("open trx");
+    let mut migrator = db.my().await;
+    let migrator_id = my_id(&mut migrator).await;
+    let waiting = tokio::spawn(async move {
+        let r = migrator
+            .execute("SET SESSION lock_wait_timeout = 30; ALTER TABLE orders ADD COLUMN note VARCHAR(20)")
+            .await;
+        (migrator, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
+    let seen = wait_until(10, || {
+        let admin = admin.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND STATE LIKE 'Waiting for table metadata lock%'",
+            )
+            .bind(migrator_id)
+            .fetch_one(&admin)
+            .await
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(seen, "the ALTER never waited for the metadata lock");
+    let bot = TestBot::new(vec![db.target("orders-my", "prod", "aws")]);
+    probe(
+        &bot,
+        "mariadb_mdl",
+        &[
+            "my migration on orders-my has been hanging for ages",
+            "ALTER TABLE orders is stuck on orders-my, deploy is blocked",
+            "schema change won't finish on orders-my, what's holding it?",
+        ],
+        &[format!("KILL CONNECTION {holder_id};")],
+        &kills(migrator_id),
+    )
+    .await;
+    holder.execute("ROLLBACK").await.expect("rollback");
+    let (migrator, r) = waiting.await.expect("join");
+    r.expect("the ALTER completes once the transaction ends");
+    migrator.close().await.ok();
+    holder.close().await.ok();
+    admin.close().await;
+    bot.engine.runner().close().await;
+}

@@ -134,6 +134,30 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: blocking_chains,
     },
     Check {
+        name: "metadata_locks",
+        engine: E,
+        title: "Statements waiting for a table metadata lock (DDL behind an open transaction)",
+        // Without performance_schema's MDL instrument the holder cannot be read exactly: every
+        // transaction that touched the table keeps a shared metadata lock until it ends, so the
+        // open transactions of the waiter's schema that began before the wait are the holders'
+        // candidates, oldest first (MySQL manual §10.11.4 Metadata Locking).
+        sql: "SELECT w.ID AS blocked_pid, LEFT(w.INFO, 500) AS blocked_query, CAST(w.TIME AS SIGNED) AS wait_s,
+       t.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(t.trx_query, ''), 500) AS blocker_query,
+       IF(t.trx_query IS NULL, 'idle in transaction', t.trx_state) AS blocker_state,
+       TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS blocker_xact_s,
+       'metadata lock' AS lock_type, COALESCE(w.DB, '') AS relation,
+       'the oldest transaction open in this schema since before the wait began; every transaction that read or wrote the table holds its metadata lock until it commits or rolls back' AS note
+  FROM information_schema.PROCESSLIST w
+  JOIN information_schema.INNODB_TRX t
+    ON t.trx_mysql_thread_id <> w.ID AND t.trx_started <= NOW() - INTERVAL w.TIME SECOND
+  LEFT JOIN information_schema.PROCESSLIST b ON b.ID = t.trx_mysql_thread_id
+ WHERE w.STATE LIKE 'Waiting for table metadata lock%'
+   AND (b.DB IS NULL OR b.DB = w.DB)
+ ORDER BY w.TIME DESC, t.trx_started",
+        precondition: None,
+        evaluate: metadata_locks,
+    },
+    Check {
         name: "idle_in_transaction",
         engine: E,
         title: "Sessions sleeping inside an open InnoDB transaction, with the sessions each one blocks (MySQL 8)",
@@ -509,6 +533,25 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
 
 fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
     blocking_pairs("blocking_chains", rs, Engine::Mysql)
+}
+
+/// Only the oldest candidate holder per waiter is reported (the one to end first).
+fn metadata_locks(rs: &ResultSet) -> Vec<Finding> {
+    let mut seen = std::collections::BTreeSet::new();
+    let rows: Vec<Vec<crate::diagnostics::Value>> = rs
+        .rows
+        .iter()
+        .zip(rs.iter())
+        .filter(|(_, r)| seen.insert(r.str("blocked_pid")))
+        .map(|(raw, _)| raw.clone())
+        .collect();
+    let first = ResultSet {
+        columns: rs.columns.clone(),
+        rows,
+        truncated: false,
+        total: None,
+    };
+    blocking_pairs("metadata_locks", &first, Engine::Mysql)
 }
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {

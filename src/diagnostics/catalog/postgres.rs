@@ -151,6 +151,47 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: vacuum_bloat,
     },
     Check {
+        name: "replication_slots",
+        engine: E,
+        title: "Replication slots and the WAL they retain",
+        sql: "SELECT slot_name::text AS slot, slot_type, active, coalesce(wal_status, '') AS wal_status,
+       coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn), 0)::bigint AS retained_bytes,
+       coalesce(database::text, '') AS database, coalesce(plugin::text, '') AS plugin
+  FROM pg_replication_slots
+ ORDER BY active, retained_bytes DESC",
+        precondition: None,
+        evaluate: replication_slots,
+    },
+    Check {
+        name: "vacuum_horizon",
+        engine: E,
+        title: "What holds back the xmin horizon (sessions, prepared transactions, slots)",
+        sql: "SELECT h.kind, h.holder, h.usr, h.state, h.xmin_age, h.held_s, h.query
+  FROM (SELECT 'session' AS kind, pid::text AS holder, usename::text AS usr, coalesce(state, '') AS state,
+               age(backend_xmin)::bigint AS xmin_age,
+               extract(epoch FROM now() - coalesce(xact_start, query_start))::float8 AS held_s,
+               left(query, 300) AS query
+          FROM pg_stat_activity
+         WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()
+           AND datname = current_database()
+           AND coalesce(application_name, '') NOT LIKE 'dbabot-%'
+        UNION ALL
+        SELECT 'prepared', gid, owner::text, 'prepared', age(transaction)::bigint,
+               extract(epoch FROM now() - prepared)::float8, NULL
+          FROM pg_prepared_xacts
+         WHERE database = current_database()
+        UNION ALL
+        SELECT 'slot', slot_name::text, NULL, CASE WHEN active THEN 'active' ELSE 'inactive' END,
+               greatest(age(xmin), age(catalog_xmin))::bigint, NULL, NULL
+          FROM pg_replication_slots
+         WHERE (xmin IS NOT NULL OR catalog_xmin IS NOT NULL)
+           AND (database IS NULL OR database = current_database())) h
+ ORDER BY h.xmin_age DESC NULLS LAST, h.held_s DESC NULLS LAST
+ LIMIT 20",
+        precondition: None,
+        evaluate: vacuum_horizon,
+    },
+    Check {
         name: "wraparound",
         engine: E,
         title: "Transaction-ID wraparound age per database",
@@ -724,16 +765,19 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             } else {
                 format!("{word} {blocker} is itself waiting on {word} {head}, the head of the chain and the culprit")
             };
+            let note = r.str("note");
             Finding::new(
                 check,
                 "blocking_chain",
                 sev,
                 format!(
-                    "{word} {victim} has waited {} for a lock{} held by {word} {blocker} ({}), whose statement is: {}. {culprit}",
+                    "{word} {victim} has waited {} for a {}{} held by {word} {blocker} ({}), whose statement is: {}. {culprit}{}",
                     human_secs(wait),
+                    if r.str("lock_type").starts_with("metadata lock") { "metadata lock" } else { "lock" },
                     if relation.is_empty() { String::new() } else { format!(" on {relation}") },
                     r.str("blocker_state"),
-                    short_query(&blocker_query, 200)
+                    short_query(&blocker_query, 200),
+                    if note.is_empty() { String::new() } else { format!(" ({note})") }
                 ),
             )
             .fact("blocked_pid", &victim)
@@ -748,7 +792,10 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             .fact("blocker_xact_s", format!("{:.0}", r.f64("blocker_xact_s").unwrap_or(0.0)))
             .fact("remedy", remedy)
             .fact("remedy_sql", remedy_sql)
-            .threshold("any lock wait is a warning, ≥ 60 s critical (lock_timeout guidance, PostgreSQL docs §20.11.1)")
+            .threshold(match engine {
+                Engine::Postgres => "any lock wait is a warning, ≥ 60 s critical (lock_timeout guidance, PostgreSQL docs §20.11.1)",
+                _ => "any lock wait is a warning, ≥ 60 s critical (innodb_lock_wait_timeout defaults to 50 s and lock_wait_timeout for metadata locks to a year: MySQL manual §17.14 InnoDB System Variables; MariaDB KB \"lock_wait_timeout\")",
+            })
         })
         .collect()
 }
@@ -951,6 +998,114 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
 /// 0.2, PostgreSQL docs §25.1.6) warning, ≥ 50% critical. `autovacuum_disabled`: the table has
 /// `autovacuum_enabled = false` in its reloptions (warning; critical with dead rows) or the
 /// server runs with `autovacuum = off` (critical) — PostgreSQL docs §25.1.6 and §20.10.
+/// An inactive slot retaining ≥ 1 GiB of WAL is a warning, ≥ 10 GiB or `wal_status = 'lost'`
+/// critical (the slot is already broken); an active slot (a lagging consumer) warns from 10 GiB.
+/// Smaller inactive slots are info: they grow until the consumer returns or the slot is dropped.
+/// Source: PostgreSQL docs §27.2.6 Replication Slots ("slots retain WAL … until the consumer
+/// confirms"), §20.6.2 `max_slot_wal_keep_size`; 1 GiB/10 GiB are this project's defaults.
+const SLOT_WARN_BYTES: i64 = 1 << 30;
+const SLOT_CRIT_BYTES: i64 = 10 << 30;
+
+fn replication_slots(rs: &ResultSet) -> Vec<Finding> {
+    rs.iter()
+        .filter_map(|r| {
+            let slot = r.str("slot");
+            let active = r.bool("active").unwrap_or(false);
+            let retained = r.i64("retained_bytes").unwrap_or(0);
+            let status = r.str("wal_status");
+            let severity = if status == "lost" || (!active && retained >= SLOT_CRIT_BYTES) {
+                Severity::Critical
+            } else if (!active && (retained >= SLOT_WARN_BYTES || status == "unreserved"))
+                || retained >= SLOT_CRIT_BYTES
+            {
+                Severity::Warning
+            } else if !active {
+                Severity::Info
+            } else {
+                return None;
+            };
+            let kind = if r.str("slot_type") == "logical" {
+                format!("logical slot {slot} (plugin {}, database {})", r.str("plugin"), r.str("database"))
+            } else {
+                format!("physical slot {slot}")
+            };
+            Some(
+                Finding::new(
+                    "replication_slots",
+                    "slot_retaining_wal",
+                    severity,
+                    format!(
+                        "{kind} is {}, retaining {} of WAL{}",
+                        if active { "active" } else { "inactive (no consumer connected)" },
+                        human_bytes(retained),
+                        if status.is_empty() { String::new() } else { format!(" (wal_status {status})") }
+                    ),
+                )
+                .fact("slot", &slot)
+                .fact("retained", human_bytes(retained))
+                .fact("retained_bytes", retained)
+                .fact("active", active)
+                .threshold("inactive slot ≥ 1 GiB warning, ≥ 10 GiB or wal_status lost critical: a slot keeps WAL until its consumer confirms it (PostgreSQL docs §27.2.6 Replication Slots; §20.6.2 max_slot_wal_keep_size)"),
+            )
+        })
+        .collect()
+}
+
+/// The oldest holder of this database's xmin horizon (sessions and prepared transactions of
+/// this database, slots of this database or physical ones; since PostgreSQL 14 other databases'
+/// sessions do not hold back its tables): VACUUM cannot remove row versions newer than it, so
+/// dead rows pile up everywhere while it lasts (PostgreSQL docs §25.1.2 Recovering Disk Space,
+/// §25.1.5 Preventing Transaction ID Wraparound). A session holding it ≥ 1 h, a prepared
+/// transaction ≥ 5 min (2PC transactions are meant to finish in seconds) or a slot holding it
+/// while inactive is a warning; otherwise the holder is info, so the answer still names it.
+fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    let kind = r.str("kind");
+    let holder = r.str("holder");
+    let held = r.f64("held_s").unwrap_or(0.0);
+    let age = r.i64("xmin_age").unwrap_or(0);
+    let severity = match kind.as_str() {
+        "session" if held >= 3600.0 => Severity::Warning,
+        "prepared" if held >= 300.0 => Severity::Warning,
+        "slot" if r.str("state") == "inactive" => Severity::Warning,
+        _ => Severity::Info,
+    };
+    let who = match kind.as_str() {
+        "session" => format!(
+            "pid {holder} ({}, {}, transaction open {})",
+            r.str("usr"),
+            r.str("state"),
+            human_secs(held)
+        ),
+        "prepared" => format!(
+            "prepared transaction '{holder}' (owner {}, prepared {} ago)",
+            r.str("usr"),
+            human_secs(held)
+        ),
+        _ => format!("replication slot {holder} ({})", r.str("state")),
+    };
+    let mut f = Finding::new(
+        "vacuum_horizon",
+        "xmin_horizon_held",
+        severity,
+        format!("{who} holds back the xmin horizon by {age} transactions: VACUUM cannot remove dead rows newer than it on any table"),
+    )
+    .fact("who", &who)
+    .fact("holder", &holder)
+    .fact("holder_kind", &kind)
+    .fact("xmin_age", age)
+    .fact("held", human_secs(held))
+    .threshold("session ≥ 1 h, prepared transaction ≥ 5 min or inactive slot: warning (PostgreSQL docs §25.1.2 Recovering Disk Space; §25.1.5 Preventing Transaction ID Wraparound)");
+    if kind == "session" {
+        f = f.fact("pid", &holder);
+        let q = r.str("query");
+        if !q.is_empty() {
+            f = f.fact("query", short_query(&q, 200));
+        }
+    }
+    vec![f]
+}
+
 fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let server_off = rs.first().and_then(|r| r.bool("server_autovacuum")) == Some(false);
