@@ -22,8 +22,9 @@ impl Engine {
         // Urgency words ("help!!", "it's down") never turn a symptom on a target into help text or
         // an escalation: a symptom gets the health check with the live triage bundle.
         let symptom = is_symptom(&msg.text);
+        // With several databases and none named, the health check asks which one.
         let redirect = symptom
-            && (state.slots.target.is_some() || self.inner.config.targets.len() == 1)
+            && (state.slots.target.is_some() || !self.inner.config.targets.is_empty())
             && match intent_name {
                 "help" | "greeting" | "out_of_scope" => !is_bare_command(&msg.text),
                 "escalate" => !asks_for_a_human(&msg.text),

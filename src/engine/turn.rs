@@ -92,7 +92,8 @@ impl Engine {
                             state.slots.advice_only = false;
                         }
                         self.set_slot(state, &slot, value);
-                        self.route(&intent, msg, state).await
+                        let question = resumed(msg, state);
+                        self.route(&intent, &question, state).await
                     }
                     Pending::Intent { text: original, .. } => {
                         let ex = self.extract(&original);
@@ -108,7 +109,8 @@ impl Engine {
                     self.merge_slots(state, &ex);
                     self.set_slot(state, slot, v);
                     let intent = intent.clone();
-                    return self.route(&intent, msg, state).await;
+                    let question = resumed(msg, state);
+                    return self.route(&intent, &question, state).await;
                 }
                 if slot == "sql"
                     && !text.is_empty()
@@ -742,6 +744,19 @@ impl Engine {
         (!intent.diagnostics.is_empty() && !CONVERSATIONAL.contains(&intent.name.as_str()))
             .then(|| format!("Checking {target}…"))
     }
+}
+
+/// The question a slot answer ("orders-pg", "1") completes: this message's identity with the
+/// text of the user's previous turn, so the answer still reads the question's words (its
+/// symptom, the table it names, "what is running") rather than the slot value alone. The
+/// current message is already the last user turn.
+fn resumed(msg: &InboundMessage, state: &ThreadState) -> InboundMessage {
+    let mut m = msg.clone();
+    if let Some(q) = state.turns.iter().rev().filter(|t| t.role == "user").nth(1) {
+        m.text = q.text.clone();
+        m.choice = None;
+    }
+    m
 }
 
 /// The value a message picks from a pending question: a clicked choice, a number or ordinal

@@ -520,22 +520,30 @@ fn match_target(
         .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
         .filter(|w| !w.is_empty())
         .collect();
-    // 1. exact or typo-tolerant match on a full alias.
-    let mut exact: Vec<&TargetName> = Vec::new();
+    // 1. exact or typo-tolerant match on a full alias; the closest names win, so "orders-pg"
+    //    is orders-pg, not also orders-my two edits away.
+    let mut scored: Vec<(usize, &TargetName)> = Vec::new();
     for w in &words {
         for tg in targets {
             let names = std::iter::once(&tg.alias).chain(tg.aliases.iter());
             for n in names {
                 let n = n.to_lowercase();
                 let d = strsim::damerau_levenshtein(w, &n);
-                if (d == 0 || d <= typo_budget(n.len()).min(typo_budget(w.len())))
-                    && !exact.iter().any(|x| x.alias == tg.alias)
-                {
-                    exact.push(tg);
+                if d == 0 || d <= typo_budget(n.len()).min(typo_budget(w.len())) {
+                    match scored.iter_mut().find(|(_, x)| x.alias == tg.alias) {
+                        Some(entry) => entry.0 = entry.0.min(d),
+                        None => scored.push((d, tg)),
+                    }
                 }
             }
         }
     }
+    let best = scored.iter().map(|(d, _)| *d).min().unwrap_or(0);
+    let exact: Vec<&TargetName> = scored
+        .iter()
+        .filter(|(d, _)| *d == best)
+        .map(|(_, t)| *t)
+        .collect();
     if exact.len() == 1 {
         return (Some(exact[0].alias.clone()), vec![]);
     }
@@ -657,6 +665,27 @@ mod tests {
 
     fn known(c: &str) -> bool {
         ["53300", "40P01", "1205", "ORA-00060", "18456"].contains(&c)
+    }
+
+    #[test]
+    fn the_closest_target_name_wins() {
+        let names = vec![
+            TargetName {
+                alias: "orders-pg".into(),
+                aliases: vec![],
+                environment: "prod".into(),
+            },
+            TargetName {
+                alias: "orders-my".into(),
+                aliases: vec![],
+                environment: "staging".into(),
+            },
+        ];
+        let e = extract("hey, orders-pg feels sluggish today", &names, &[], &known);
+        assert_eq!(e.slots.target.as_deref(), Some("orders-pg"));
+        assert!(e.ambiguous_targets.is_empty());
+        let typo = extract("orders-mu is slow", &names, &[], &known);
+        assert_eq!(typo.slots.target.as_deref(), Some("orders-my"));
     }
 
     #[test]

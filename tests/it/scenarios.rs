@@ -22,7 +22,18 @@ async fn probe(
 ) -> usize {
     let mut passed = 0;
     for (i, q) in phrasings.iter().enumerate() {
-        let reply = bot.ask(&format!("{name}-{i}"), q).await;
+        let thread = format!("{name}-{i}");
+        let mut reply = bot.ask(&thread, q).await;
+        // Several databases are configured: a question that names none is asked back, and the
+        // user answers with the database it is about, as they would in chat.
+        if let (Some(("target", _)), Some(primary)) = (reply.choices(), bot.primary.as_deref()) {
+            let asked = reply.plain_text();
+            assert!(
+                !q.contains(primary),
+                "{name}: {q:?} names {primary} but the bot asked which database:\n{asked}"
+            );
+            reply = bot.ask(&thread, primary).await;
+        }
         let text = reply.plain_text();
         for bad in must_not {
             assert!(
@@ -65,6 +76,48 @@ async fn probe(
         "{name}: no phrasing named the culprit {must:?}"
     );
     passed
+}
+
+/// A bot whose real target sits beside decoys with near-identical names on other engines
+/// (`orders-pg` / `orders-my` / `orders-lite`), as in a real team's config: every question must
+/// still land on the target it names. The decoys point at a closed port, so a question sent to
+/// one fails loudly instead of answering from the wrong database.
+fn with_decoys(real: dbabot::config::Target) -> TestBot {
+    use dbabot::config::{Engine as DbEngine, Secret, Target};
+    let decoy = |alias: &str, engine: DbEngine, dsn: &str| Target {
+        alias: alias.into(),
+        aliases: vec![],
+        engine,
+        environment: "staging".into(),
+        cloud: "gcp".into(),
+        dsn_source: "test".into(),
+        dsn: Secret::new(dsn.to_string()),
+    };
+    let mut targets = vec![real.clone()];
+    for (alias, engine, dsn) in [
+        (
+            "orders-pg",
+            DbEngine::Postgres,
+            "postgres://nobody@127.0.0.1:1/none",
+        ),
+        (
+            "orders-my",
+            DbEngine::Mysql,
+            "mysql://nobody@127.0.0.1:1/none",
+        ),
+        (
+            "orders-lite",
+            DbEngine::Sqlite,
+            "sqlite:///nonexistent/decoy.db",
+        ),
+    ] {
+        if alias != real.alias {
+            targets.push(decoy(alias, engine, dsn));
+        }
+    }
+    let mut bot = TestBot::new(targets);
+    bot.primary = Some(real.alias);
+    bot
 }
 
 async fn pg_pid(c: &mut sqlx::PgConnection) -> i32 {
@@ -151,7 +204,7 @@ async fn pg_idle_blocker_and_blocked_update() {
         "the UPDATE never waited"
     );
 
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     let mut must_not = signals(waiter_pid);
     must_not.push(format!("pg_cancel_backend({blocker_pid})"));
     must_not.extend(signals(bystander_pid));
@@ -217,7 +270,7 @@ async fn pg_active_blocker_named_dbabot() {
         "the UPDATE never waited"
     );
 
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_active_blocker",
@@ -276,7 +329,7 @@ async fn pg_long_query() {
         "the sleep never ran 5 s"
     );
     probe_pool.close().await;
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_long_query",
@@ -313,7 +366,7 @@ async fn pg_duplicate_index_pair() {
     )
     .await
     .expect("duplicate pair");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_duplicate_index",
@@ -352,7 +405,7 @@ async fn pg_invalid_unique_index() {
         .execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_uniq ON accounts (email)")
         .await;
     assert!(failed.is_err(), "the unique build must fail on duplicates");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_invalid_unique_index",
@@ -386,7 +439,7 @@ async fn pg_sequence_near_max() {
     )
     .await
     .expect("sequence");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_sequence_near_max",
@@ -433,7 +486,7 @@ async fn pg_autovacuum_disabled_with_dead_rows() {
         "dead tuples never showed up in pg_stat_user_tables"
     );
     pool.close().await;
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_autovacuum_off",
@@ -457,7 +510,7 @@ async fn pg_autovacuum_disabled_with_dead_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_unconfirmed_premises_state_the_figure() {
     let db = TestDb::postgres().await;
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_wraparound_premise",
@@ -497,7 +550,7 @@ async fn pg_superuser_role_not_the_bootstrap() {
     c.execute(format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD 'x'").as_str())
         .await
         .expect("role");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     let passed = probe(
         &bot,
         "pg_superuser_role",
@@ -580,7 +633,7 @@ async fn mariadb_idle_blocker_and_blocked_update() {
         .await,
         "the UPDATE never waited"
     );
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     let mut must_not = kills(waiter_id);
     must_not.push(format!("KILL QUERY {blocker_id};"));
     probe(
@@ -619,7 +672,7 @@ async fn mariadb_auto_increment_near_max() {
     c.execute("CREATE TABLE tickets (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=2147000002")
         .await
         .expect("tickets");
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_auto_increment",
@@ -655,7 +708,7 @@ async fn mariadb_duplicate_index_pair() {
     c.execute("CREATE INDEX idx_cust_dup ON orders (customer_id)")
         .await
         .expect("dup");
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_duplicate_index",
@@ -684,7 +737,7 @@ async fn pg_idle_session_blocking_nobody() {
     idle.execute("BEGIN; SELECT count(*) FROM orders")
         .await
         .expect("idle tx");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_idle_nobody",
@@ -711,7 +764,7 @@ async fn pg_unscanned_index_with_unknown_window() {
     c.execute("CREATE INDEX orders_status_idx ON orders (status)")
         .await
         .expect("index");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_unused_unknown_window",
@@ -741,7 +794,7 @@ async fn pg_table_without_primary_key() {
     c.execute("CREATE TABLE audit_log (happened_at timestamptz NOT NULL DEFAULT now(), note text)")
         .await
         .expect("table");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_no_pk",
@@ -799,7 +852,7 @@ async fn mariadb_active_blocker() {
         .await,
         "the UPDATE never waited"
     );
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_active_blocker",
@@ -852,7 +905,7 @@ async fn mariadb_long_query() {
         .await,
         "the SLEEP never ran 6 s"
     );
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_long_query",
@@ -885,7 +938,7 @@ async fn mariadb_idle_transaction_blocking_nobody() {
     idle.execute("UPDATE orders SET status = 'held' WHERE id = 3")
         .await
         .expect("update");
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_idle_nobody",
@@ -911,7 +964,7 @@ async fn mariadb_table_without_primary_key() {
     c.execute("CREATE TABLE audit_log (happened_at DATETIME, note TEXT) ENGINE=InnoDB")
         .await
         .expect("table");
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_no_pk",
@@ -955,7 +1008,7 @@ async fn sqlite_duplicate_index_pair() {
         dsn_source: "test".into(),
         dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
     };
-    let bot = TestBot::new(vec![target]);
+    let bot = with_decoys(target);
     probe(
         &bot,
         "sqlite_duplicate_index",
@@ -1004,7 +1057,7 @@ async fn pg_ddl_queued_behind_idle_transaction() {
         pg_waiting(&db.url, reader_pid).await,
         "the SELECT never waited"
     );
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     let mut must_not = signals(ddl_pid);
     must_not.extend(signals(reader_pid));
     must_not.push(format!("pg_cancel_backend({head_pid})"));
@@ -1046,7 +1099,7 @@ async fn mariadb_signed_and_unsigned_auto_increment() {
     c.execute("CREATE TABLE tags (id SMALLINT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB AUTO_INCREMENT=32700")
         .await
         .expect("tags");
-    let bot = TestBot::new(vec![db.target("shop-maria", "prod", "on-prem")]);
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     probe(
         &bot,
         "mariadb_signed_unsigned",
@@ -1067,7 +1120,7 @@ async fn mariadb_signed_and_unsigned_auto_increment() {
 async fn pg_size_question_gets_the_size() {
     let db = TestDb::postgres().await;
     pg_orders(&db).await;
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_size",
@@ -1112,7 +1165,7 @@ async fn pg_short_query_is_shown_when_asked() {
         .await,
         "the statement never started"
     );
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
         "pg_short_query",
@@ -1151,7 +1204,7 @@ async fn pg_inactive_slot_retains_wal() {
         .execute("INSERT INTO orders SELECT g, 'x', 1 FROM generate_series(1001, 20000) g")
         .await
         .expect("some WAL");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     let passed = probe(
         &bot,
         "pg_inactive_slot",
@@ -1200,7 +1253,7 @@ async fn pg_snapshot_holder_keeps_dead_rows() {
         .expect("delete");
     c.execute("VACUUM events").await.expect("vacuum");
     c.execute("ANALYZE events").await.expect("analyze");
-    let bot = TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     let mut must_not = vec![format!("pg_cancel_backend({holder_pid})")];
     must_not.push("VACUUM FULL events".into());
     probe(
@@ -1256,7 +1309,7 @@ async fn mariadb_migration_waits_for_metadata_lock() {
     })
     .await;
     assert!(seen, "the ALTER never waited for the metadata lock");
-    let bot = TestBot::new(vec![db.target("orders-my", "prod", "aws")]);
+    let bot = with_decoys(db.target("orders-my", "prod", "aws"));
     probe(
         &bot,
         "mariadb_mdl",

@@ -258,6 +258,9 @@ impl Drop for TestDb {
 pub struct TestBot {
     pub engine: Engine,
     pub dir: tempfile::TempDir,
+    /// The target a scenario is about, when the bot also has decoys: the answer a user gives
+    /// when the bot asks "which database?".
+    pub primary: Option<String>,
 }
 
 impl TestBot {
@@ -283,7 +286,11 @@ impl TestBot {
             Arc::new(RulesRecommender),
         )
         .expect("engine");
-        TestBot { engine, dir }
+        TestBot {
+            engine,
+            dir,
+            primary: None,
+        }
     }
 
     /// Sends `text` in `thread` as a test user and returns the reply.
