@@ -354,8 +354,22 @@ impl Engine {
     }
 }
 
-/// Checks whose rows describe one table: its size and row count, and its indexes.
-const OBJECT_CHECKS: &[&str] = &["largest_tables", "index_list"];
+/// Checks whose rows describe one table: its size and row count, and its indexes (shown as
+/// rows), then the checks whose findings judge a table: dead rows and autovacuum, duplicate,
+/// invalid and unused indexes, a missing primary key, sequential scans (shown when they name it).
+const OBJECT_CHECKS: &[&str] = &[
+    "largest_tables",
+    "index_list",
+    "vacuum_bloat",
+    "duplicate_indexes",
+    "invalid_indexes",
+    "unused_indexes",
+    "tables_without_pk",
+    "seq_scans",
+];
+
+/// Of [`OBJECT_CHECKS`], those whose rows are shown as a table (the others contribute findings).
+const OBJECT_ROW_CHECKS: &[&str] = &["largest_tables", "index_list"];
 
 /// Rows shown per check when re-scoping to an object.
 const OBJECT_ROWS: usize = 10;
@@ -382,7 +396,7 @@ impl Engine {
             text: format!("About `{object}`"),
             level: 2,
         }];
-        let about: Vec<dbabot_chat::FindingLine> = state
+        let mut about: Vec<dbabot_chat::FindingLine> = state
             .findings
             .iter()
             .filter(|f| names(&f.title) || f.facts.values().any(|v| names(v)))
@@ -429,6 +443,24 @@ impl Engine {
                         o.status.as_str(),
                         o.duration_ms
                     ));
+                    for f in o.findings.iter().filter(|f| {
+                        f.severity > dbabot_chat::Severity::Ok
+                            && (names(&f.title) || f.facts.values().any(|v| names(v)))
+                    }) {
+                        if !about.iter().any(|a| a.title == f.title) {
+                            about.push(dbabot_chat::FindingLine {
+                                severity: f.severity,
+                                title: f.title.clone(),
+                                rule: f
+                                    .threshold
+                                    .clone()
+                                    .filter(|_| f.severity >= dbabot_chat::Severity::Warning),
+                            });
+                        }
+                    }
+                    if !OBJECT_ROW_CHECKS.contains(&o.name.as_str()) {
+                        continue;
+                    }
                     let rows: Vec<Vec<String>> = o
                         .rows
                         .rows
@@ -461,6 +493,7 @@ impl Engine {
             });
         } else {
             if !about.is_empty() {
+                about.sort_by_key(|f| std::cmp::Reverse(f.severity));
                 parts.push(Part::Findings { items: about });
             }
             parts.extend(tables);

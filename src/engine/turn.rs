@@ -241,6 +241,23 @@ impl Engine {
             }
         };
 
+        // "tell me about the orders table" / "what do you know about the events table?": no
+        // clear intent (or only "list the databases" / "help"), but a table on a known target:
+        // what the checks know about that table, rather than a menu or the list of databases.
+        if intent
+            .as_deref()
+            .is_none_or(|i| matches!(i, "list_targets" | "help"))
+            && ex.slots.object.is_some()
+            && (state.slots.target.is_some() || self.inner.config.targets.len() == 1)
+        {
+            state.unsure_streak = 0;
+            let object = state.slots.object.clone().unwrap_or_default();
+            let mut out = self.answer("schema_review", msg, state).await;
+            self.scope_to_object(&object, msg, state, &mut out.reply)
+                .await;
+            return out;
+        }
+
         // Unsure between close candidates, but with real evidence: answer the best one and offer
         // the others, rather than making someone at 3 a.m. answer a quiz first.
         let close_call = match (&intent, &classification) {

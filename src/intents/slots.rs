@@ -158,7 +158,7 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
 });
 static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?").expect("static regex")
+    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
 });
 
 const NOT_OBJECTS: &[&str] = &[
@@ -275,7 +275,11 @@ pub fn extract(
     s.report = report(&prose_lower, report_names);
     s.object = OBJECT
         .captures_iter(&prose)
-        .filter_map(|c| c.get(1).map(|m| m.as_str().to_lowercase()))
+        .filter_map(|c| {
+            c.get(1)
+                .or_else(|| c.get(2))
+                .map(|m| m.as_str().to_lowercase())
+        })
         .find(|o| {
             !NOT_OBJECTS.contains(&o.as_str())
                 && !targets.iter().any(|t| {

@@ -205,7 +205,17 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                 let what = match f.code.as_str() {
                     _ if key == "fix_sql" && f.facts.contains_key("fix_text") => fact(f, "fix_text"),
                     "duplicate_index" => format!("{verb} the duplicate index {} (keep {}), after checking no query hints or constraints name it", fact(f, "index"), fact(f, "duplicate_of")),
-                    "missing_index_candidate" => format!("{verb} an index for the filtering column {} on {} (CONCURRENTLY/online, off-peak)", fact(f, "column"), fact(f, "table")),
+                    "missing_index_candidate" => format!(
+                        "{verb} an index for the filtering column {} on {} ({})",
+                        fact(f, "column"),
+                        fact(f, "table"),
+                        match engine.as_deref() {
+                            Some("postgres") => "built CONCURRENTLY, so writes continue while it builds",
+                            Some("mysql") => "built online with ALGORITHM=INPLACE, LOCK=NONE; run it off-peak",
+                            Some("sqlite") => "writes wait while SQLite builds it; run it off-peak",
+                            _ => "off-peak",
+                        }
+                    ),
                     "unused_index" => format!("{verb} the unused index {} if replicas and monthly jobs do not use it either", fact(f, "index")),
                     "invalid_index" => format!("{verb} the invalid index {} and rebuild it", fact(f, "index")),
                     _ => format!("{verb}: {}", f.title),

@@ -303,7 +303,7 @@ async fn postgres_corpus_leaves_no_trace() {
                         (SELECT md5(string_agg(id || email || secret, ',' ORDER BY id)) FROM canary),
                         (SELECT last_value::text || is_called::text FROM canary_seq),
                         (SELECT (n_tup_ins + n_tup_upd + n_tup_del)::text FROM pg_stat_user_tables WHERE relname = 'canary'),
-                        (SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'),
+                        (SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = $1)),
                         (SELECT count(*)::text FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'),
                         (SELECT count(*)::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'),
                         (SELECT rolsuper::text FROM pg_roles WHERE rolname = $2),

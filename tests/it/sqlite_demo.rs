@@ -41,3 +41,79 @@ async fn demo_problems_are_found() {
     let after = std::fs::read(bot.dir.path().join("demo.sqlite")).expect("read");
     assert!(before == after, "the demo database changed");
 }
+
+/// On SQLite every line belongs to SQLite: real table sizes (dbstat), one row count per table
+/// in an answer, a SQLite situation for lock questions, and no server or PostgreSQL vocabulary.
+#[tokio::test]
+async fn sqlite_answers_keep_to_sqlite_and_agree_on_their_figures() {
+    let bot = TestBot::demo().await;
+    let space = bot
+        .ask("s1", "whats taking up all the space")
+        .await
+        .plain_text();
+    assert!(space.contains("events: "), "{space}");
+    assert!(
+        !space.contains("rows (~"),
+        "a size is a size, not a row count repeated:\n{space}"
+    );
+    assert!(space.contains(" MB"), "dbstat sizes are shown:\n{space}");
+    let schema = bot
+        .ask("s2", "any tables without a primary key on demo?")
+        .await
+        .plain_text();
+    assert!(
+        schema.contains("order_items has no primary key (~50000 rows)"),
+        "the row count agrees with the table sizes:\n{schema}"
+    );
+    let locked = bot
+        .ask("s3", "our nightly job failed with database is locked")
+        .await
+        .plain_text();
+    assert!(
+        locked.contains("SQLite allows one writer at a time"),
+        "{locked}"
+    );
+    let slow = bot
+        .ask("s4", "the app is crawling, is the db the problem?")
+        .await
+        .plain_text();
+    for foreign in [
+        "generic plan",
+        "wait event",
+        "On PostgreSQL",
+        "CONCURRENTLY",
+        "timestamptz",
+    ] {
+        for text in [&space, &schema, &locked, &slow] {
+            assert!(
+                !text.contains(foreign),
+                "`{foreign}` is not SQLite's:\n{text}"
+            );
+        }
+    }
+}
+
+/// "tell me about the orders table" answers about that table (its findings, size and indexes)
+/// instead of a menu or the list of databases.
+#[tokio::test]
+async fn a_question_about_a_table_answers_about_the_table() {
+    let bot = TestBot::demo().await;
+    for (i, q) in [
+        "tell me about the orders table",
+        "what do you know about the orders table on demo?",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = bot.ask(&format!("t{i}"), q).await;
+        let text = r.plain_text();
+        assert!(r.choices().is_none(), "{q}: no menu:\n{text}");
+        assert!(text.contains("About `orders`"), "{q}:\n{text}");
+        assert!(
+            text.contains(
+                "idx_orders_customer_dup on orders (customer_id) duplicates idx_orders_customer"
+            ),
+            "{q}: the table's finding is named:\n{text}"
+        );
+    }
+}

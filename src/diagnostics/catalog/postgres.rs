@@ -1299,7 +1299,7 @@ pub(super) fn unused_with_window(
             "unused_indexes",
             "unused_index_unproven",
             Severity::Info,
-            format!("{idx} on {table}{size_text} has no scans, but it is not known how long the statistics cover ({window} time unknown), so it is not called unused"),
+            format!("{idx} on {table}{size_text} has no scans, but the server does not record when {window}, so the period those statistics cover cannot be told and it is not called unused"),
         )
         .fact("index", &idx)
         .fact("table", &table),
@@ -1757,11 +1757,10 @@ pub(super) fn no_pk(check: &str, rs: &ResultSet, rule: &str) -> Vec<Finding> {
                 check,
                 "table_without_pk",
                 Severity::Warning,
-                format!(
-                    "{} has no primary key (~{} rows)",
-                    r.str("tbl"),
-                    r.i64("est_rows").unwrap_or(0)
-                ),
+                match r.i64("est_rows") {
+                    Some(n) => format!("{} has no primary key (~{n} rows)", r.str("tbl")),
+                    None => format!("{} has no primary key", r.str("tbl")),
+                },
             )
             .fact("table", r.str("tbl"))
             .threshold(rule)

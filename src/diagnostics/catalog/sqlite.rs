@@ -41,6 +41,41 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "largest_tables",
         engine: E,
+        title: "Table sizes with their indexes (dbstat) and row estimates (sqlite_stat1)",
+        sql: "SELECT m.tbl_name AS tbl, sum(d.pgsize) AS size_bytes,
+       sum(CASE WHEN m.type = 'index' THEN d.pgsize ELSE 0 END) AS index_bytes,
+       (SELECT max(CAST(substr(s.stat, 1, instr(s.stat || ' ', ' ') - 1) AS INTEGER))
+          FROM sqlite_stat1 s WHERE s.tbl = m.tbl_name) AS est_rows
+  FROM dbstat d JOIN sqlite_schema m ON m.name = d.name
+ WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%'
+ GROUP BY m.tbl_name
+ ORDER BY size_bytes DESC",
+        precondition: Some(Precondition {
+            sql: "SELECT (SELECT count(*) FROM pragma_module_list WHERE name = 'dbstat') > 0
+       AND (SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1') > 0",
+            unavailable: "",
+        }),
+        evaluate: largest_tables,
+    },
+    Check {
+        name: "largest_tables",
+        engine: E,
+        title: "Table sizes with their indexes (dbstat)",
+        sql: "SELECT m.tbl_name AS tbl, sum(d.pgsize) AS size_bytes,
+       sum(CASE WHEN m.type = 'index' THEN d.pgsize ELSE 0 END) AS index_bytes, NULL AS est_rows
+  FROM dbstat d JOIN sqlite_schema m ON m.name = d.name
+ WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%'
+ GROUP BY m.tbl_name
+ ORDER BY size_bytes DESC",
+        precondition: Some(Precondition {
+            sql: "SELECT count(*) > 0 FROM pragma_module_list WHERE name = 'dbstat'",
+            unavailable: "",
+        }),
+        evaluate: largest_tables,
+    },
+    Check {
+        name: "largest_tables",
+        engine: E,
         title: "Table sizes (row estimates from sqlite_stat1)",
         sql: "SELECT tbl, max(CAST(substr(stat, 1, instr(stat || ' ', ' ') - 1) AS INTEGER)) AS est_rows
   FROM sqlite_stat1
@@ -80,7 +115,24 @@ pub(super) static CHECKS: &[Check] = &[
         name: "tables_without_pk",
         engine: E,
         title: "Tables without a declared primary key",
-        sql: "SELECT m.name AS tbl FROM sqlite_schema m
+        sql: "SELECT m.name AS tbl,
+       (SELECT max(CAST(substr(s.stat, 1, instr(s.stat || ' ', ' ') - 1) AS INTEGER))
+          FROM sqlite_stat1 s WHERE s.tbl = m.name) AS est_rows
+  FROM sqlite_schema m
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+   AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE pk > 0)
+ ORDER BY 2 DESC, 1",
+        precondition: Some(Precondition {
+            sql: "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_stat1'",
+            unavailable: "",
+        }),
+        evaluate: tables_without_pk,
+    },
+    Check {
+        name: "tables_without_pk",
+        engine: E,
+        title: "Tables without a declared primary key",
+        sql: "SELECT m.name AS tbl, NULL AS est_rows FROM sqlite_schema m
  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
    AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE pk > 0)
  ORDER BY 1",
@@ -181,16 +233,32 @@ fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .take(5)
         .map(|r| {
-            Finding::new(
-                "largest_tables",
-                "large_table",
-                Severity::Info,
-                format!("{}: ~{} rows", r.str("tbl"), r.str("est_rows")),
-            )
-            .fact("table", r.str("tbl"))
-            .fact("rows", r.str("est_rows"))
-            .fact("size", format!("~{} rows", r.str("est_rows")))
-            .fact("size_bytes", "")
+            let rows = r.i64("est_rows");
+            let size = r.i64("size_bytes");
+            let title = match (size, rows) {
+                (Some(b), Some(n)) => format!(
+                    "{}: {} (indexes {}), ~{n} rows",
+                    r.str("tbl"),
+                    human_bytes(b),
+                    human_bytes(r.i64("index_bytes").unwrap_or(0))
+                ),
+                (Some(b), None) => format!(
+                    "{}: {} (indexes {})",
+                    r.str("tbl"),
+                    human_bytes(b),
+                    human_bytes(r.i64("index_bytes").unwrap_or(0))
+                ),
+                (None, _) => format!("{}: ~{} rows", r.str("tbl"), rows.unwrap_or(0)),
+            };
+            let mut f = Finding::new("largest_tables", "large_table", Severity::Info, title)
+                .fact("table", r.str("tbl"));
+            if let Some(n) = rows {
+                f = f.fact("rows", n);
+            }
+            if let Some(b) = size {
+                f = f.fact("size", human_bytes(b)).fact("size_bytes", b);
+            }
+            f
         })
         .collect()
 }
