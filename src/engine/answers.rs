@@ -175,10 +175,38 @@ impl Engine {
                 checks.clear();
             }
         }
-        let outcomes: Vec<CheckOutcome> = match target {
+        let mut outcomes: Vec<CheckOutcome> = match target {
             Some(t) if !checks.is_empty() => self.run_audited(msg, t, &checks, state).await,
             _ => Vec::new(),
         };
+        // "anything running right now?" with nothing running: say so, with the figure, rather
+        // than leave the question unanswered under other findings.
+        if asks_what_runs(&msg.text) {
+            if let (Some(o), Some(t)) = (
+                outcomes.iter_mut().find(|o| {
+                    o.name == "active_queries" && o.status == crate::diagnostics::CheckStatus::Ok
+                }),
+                target,
+            ) {
+                let running = o.findings.iter().any(|f| {
+                    matches!(
+                        f.code.as_str(),
+                        "running_query" | "long_running_query" | "lock_wait"
+                    )
+                });
+                if !running {
+                    o.findings.push(crate::diagnostics::Finding::new(
+                        "active_queries",
+                        "nothing_running",
+                        dbabot_chat::Severity::Info,
+                        format!(
+                            "no statement is running on {} right now besides dbabot's own checks",
+                            t.alias
+                        ),
+                    ));
+                }
+            }
+        }
         // A blocking chain found by the triage, or on the table the user named, makes this a
         // locks answer whatever words were used.
         let object = state

@@ -200,7 +200,11 @@ impl Engine {
         let merged = self.merge_slots_noting(state, &ex);
         let slot_only_change = merged.changed;
         // Urgency words ("help!!", "it's on fire", "asap") are not the question.
-        let classification = self.inner.classifier.understand(text);
+        // Target names are not the question's words ("idle-pg" is not about idle sessions).
+        let classification = self
+            .inner
+            .classifier
+            .understand(&without_target_names(text, &self.inner.target_names));
         let threshold = self.inner.config.min_confidence;
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
@@ -912,6 +916,29 @@ fn what_about(text: &str) -> Option<String> {
     let c = RE.captures(text)?;
     let w = c.get(1).or_else(|| c.get(2))?.as_str().to_lowercase();
     (!matches!(w.as_str(), "it" | "that" | "this" | "them" | "now" | "then")).then_some(w)
+}
+
+/// `text` with every configured target name and alias blanked out, word-bounded and
+/// case-insensitive, so the classifier reads only the question.
+fn without_target_names(text: &str, targets: &[crate::intents::slots::TargetName]) -> String {
+    let mut out = text.to_string();
+    for t in targets {
+        for name in std::iter::once(&t.alias).chain(&t.aliases) {
+            if name.is_empty() {
+                continue;
+            }
+            let re = regex::RegexBuilder::new(&format!(
+                r"(^|[^A-Za-z0-9_-]){}($|[^A-Za-z0-9_-])",
+                regex::escape(name)
+            ))
+            .case_insensitive(true)
+            .build();
+            if let Ok(re) = re {
+                out = re.replace_all(&out, "$1 $2").into_owned();
+            }
+        }
+    }
+    out
 }
 
 fn base_name(alias: &str) -> String {

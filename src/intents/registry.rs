@@ -266,6 +266,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "nothing_running",
+        facts: &[],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
         code: "privilege_missing",
         facts: &["grant", "table"],
         engines: &["postgres", "mysql", "mssql"],

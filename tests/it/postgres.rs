@@ -417,3 +417,19 @@ async fn row_cap_answers_say_first_n_of_the_true_total() {
     );
     runner.close().await;
 }
+
+/// "anything running right now?" on an idle database says that nothing runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_what_runs_on_an_idle_database_says_nothing_runs() {
+    let db = TestDb::postgres().await;
+    let bot = crate::support::TestBot::new(vec![db.target("idle-pg", "prod", "aws")]);
+    let text = bot
+        .ask("run-1", "any long running queries on idle-pg right now?")
+        .await
+        .plain_text();
+    assert!(
+        text.contains("no statement is running on idle-pg right now"),
+        "{text}"
+    );
+    bot.engine.runner().close().await;
+}

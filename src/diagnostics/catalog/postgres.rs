@@ -99,13 +99,15 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "connections",
         engine: E,
-        title: "Connections by state, user and application",
+        title: "Connections to this database by state, user and application (the limit is server-wide)",
         sql: "SELECT coalesce(state, backend_type) AS state, coalesce(usename::text, '') AS usr,
        coalesce(application_name, '') AS application, count(*)::bigint AS count,
        current_setting('max_connections')::bigint AS max_connections,
-       current_setting('superuser_reserved_connections')::bigint AS reserved
+       current_setting('superuser_reserved_connections')::bigint AS reserved,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::bigint AS server_total
   FROM pg_stat_activity
- WHERE backend_type = 'client backend'
+ WHERE backend_type = 'client backend' AND datname = current_database()
+   AND coalesce(application_name, '') NOT LIKE 'dbabot-%'
  GROUP BY 1, 2, 3
  ORDER BY count DESC",
         precondition: None,
@@ -886,7 +888,12 @@ fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
 /// Shared: connection groups and the total against max_connections.
 pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
-    let total: i64 = rs.iter().map(|r| r.i64("count").unwrap_or(0)).sum();
+    // The limit is server-wide: compare the server's total when the check reports it (the
+    // groups themselves are this database's).
+    let total: i64 = rs
+        .first()
+        .and_then(|r| r.i64("server_total"))
+        .unwrap_or_else(|| rs.iter().map(|r| r.i64("count").unwrap_or(0)).sum());
     // Usable slots: max_connections minus superuser_reserved_connections where the engine has
     // them (PostgreSQL docs §20.3.1), the same figure the overview check reports.
     let max = rs
@@ -928,7 +935,7 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
                     } else {
                         Severity::Warning
                     },
-                    format!("{total} of {max} usable connections in use ({pct:.0}%)"),
+                    format!("{total} of {max} usable connections in use on the server ({pct:.0}%)"),
                 )
                 .fact("used", total)
                 .fact("max", max)
