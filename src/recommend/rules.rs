@@ -251,7 +251,20 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         }
     }
 
-    let mut situation = fill(&pb.situation, &vars);
+    // Without a target (advice mode) `{target}` already reads "your Aurora PostgreSQL (prod)":
+    // the "({engine}, {environment}, {cloud})" that follows it in the playbooks would only repeat
+    // raw slot words ("(postgres, prod, aws)", "its environment").
+    let situation_template = if ctx.target.is_none() {
+        pb.situation
+            .replace(" ({engine}, {environment}, {cloud})", "")
+            .replace(" ({engine})", "")
+    } else {
+        pb.situation.clone()
+    };
+    let mut situation = fill(&situation_template, &vars);
+    if let Some(rest) = situation.strip_prefix("your ") {
+        situation = format!("Your {rest}");
+    }
 
     if let Some(t) = vars.get("time").filter(|_| ctx.slots.time.is_some()) {
         situation.push_str(&format!(" Reported as starting {t}."));

@@ -223,3 +223,40 @@ async fn a_stated_engine_picks_the_matching_target() {
         .await;
     assert_advice_only(&r);
 }
+
+/// Advice-mode situations describe the stated deployment in words, never raw slot values.
+#[tokio::test]
+async fn advice_situations_read_as_sentences() {
+    let bot = TestBot::demo().await;
+    for (i, q) in [
+        "Receiving 'connection timed-out' error on lambda logs connecting to RDS. Deployment: Cloud, AWS, Amazon Aurora PostgreSQL, Production",
+        "our Azure SQL database DTU is pegged at 100%, what should we check?",
+        "Cloud SQL for MySQL on GCP keeps saying Too many connections",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = bot.ask(&format!("sit{i}"), q).await;
+        assert_advice_only(&r);
+        let text = r.plain_text();
+        for raw in [
+            "(postgres,",
+            "(mysql,",
+            "(mssql,",
+            "its environment",
+            "its hosting",
+            "the engine,",
+        ] {
+            assert!(!text.contains(raw), "{q}: raw slot words `{raw}`:\n{text}");
+        }
+        let situation = text
+            .split("Situation\n")
+            .nth(1)
+            .and_then(|t| t.lines().next())
+            .unwrap_or_default();
+        assert!(
+            situation.starts_with(|c: char| c.is_uppercase()),
+            "{q}: the situation starts as a sentence:\n{text}"
+        );
+    }
+}
