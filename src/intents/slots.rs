@@ -275,11 +275,10 @@ pub fn extract(
     s.report = report(&prose_lower, report_names);
     s.object = OBJECT
         .captures_iter(&prose)
-        .filter_map(|c| {
-            c.get(1)
-                .or_else(|| c.get(2))
-                .map(|m| m.as_str().to_lowercase())
-        })
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        // "on orders-pg": a hyphenated name (a target, a host) is not a table.
+        .filter(|m| !prose[m.end()..].starts_with('-'))
+        .map(|m| m.as_str().to_lowercase())
         .find(|o| {
             !NOT_OBJECTS.contains(&o.as_str())
                 && !targets.iter().any(|t| {

@@ -459,6 +459,38 @@ async fn pg_sequence_near_max() {
     bot.engine.runner().close().await;
 }
 
+/// An int4 key the application assigns (no sequence) close to 2^31-1: found from the planner
+/// statistics, with the widening advice and no ALTER SEQUENCE for a sequence that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_app_assigned_integer_key_near_max() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE ledger (entry_id int PRIMARY KEY, amount numeric NOT NULL);
+         INSERT INTO ledger SELECT 2146000000 + g * 1000, 1 FROM generate_series(1, 1400) g;",
+    )
+    .await
+    .expect("ledger");
+    c.execute("ANALYZE ledger").await.expect("analyze");
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    probe(
+        &bot,
+        "pg_app_assigned_key",
+        &[
+            "are any of our ids on orders-pg about to hit the int limit?",
+            "anything about to overflow on orders-pg?",
+            "ledger entry ids are huge now on orders-pg, will they run out?",
+        ],
+        &[
+            "ledger.entry_id (integer, no sequence".to_string(),
+            "ALTER TABLE ledger ALTER COLUMN entry_id TYPE bigint;".to_string(),
+        ],
+        &["ALTER SEQUENCE".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
 /// A table with autovacuum disabled and most rows deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_autovacuum_disabled_with_dead_rows() {

@@ -228,7 +228,29 @@ pub(super) static CHECKS: &[Check] = &[
                   AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
                   AND d.deptype IN ('a', 'i')
                 LIMIT 1) col ON true
-         WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')) x
+         WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
+        UNION ALL
+        -- Integer keys no sequence feeds (ids assigned by the application): the highest value
+        -- the planner statistics saw (pg_stats histogram, as of the last ANALYZE).
+        SELECT c.oid::regclass::text || '.' || quote_ident(a.attname::text),
+               h.hi::float8,
+               CASE a.atttypid WHEN 'int2'::regtype THEN 32767 ELSE 2147483647 END::float8,
+               c.oid::regclass::text || '.' || quote_ident(a.attname::text),
+               format_type(a.atttypid, NULL), 'none'
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+          JOIN pg_stats st ON st.schemaname = n.nspname AND st.tablename = c.relname AND st.attname = a.attname
+          CROSS JOIN LATERAL (SELECT max(v) AS hi FROM unnest(st.histogram_bounds::text::bigint[]) v) h
+         WHERE (i.indisprimary OR i.indisunique) AND i.indnatts = 1
+           AND a.atttypid IN ('int2'::regtype, 'int4'::regtype) AND a.attidentity = ''
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND h.hi IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_attrdef ad WHERE ad.adrelid = c.oid AND ad.adnum = a.attnum
+                             AND pg_get_expr(ad.adbin, ad.adrelid) LIKE 'nextval(%')
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid AND d.refobjsubid = a.attnum
+                             AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))) x
  ORDER BY pct DESC NULLS LAST
  LIMIT 50",
         precondition: None,
@@ -1368,7 +1390,7 @@ pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
                     let (tbl, col) = column.rsplit_once('.').unwrap_or((&column, ""));
                     sql.push(format!("ALTER TABLE {tbl} ALTER COLUMN {col} TYPE bigint;"));
                 }
-                if r.str("seq_type") != "bigint" {
+                if !matches!(r.str("seq_type").as_str(), "bigint" | "none") {
                     sql.push(format!("ALTER SEQUENCE {object} AS bigint;"));
                 }
                 (
@@ -1391,10 +1413,14 @@ pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
             "id_exhaustion",
             "id_exhaustion",
             sev,
-            format!(
-                "{object}{} is at {current} of {max} ({pct:.2}% used): ids run out at {max}",
-                if column.is_empty() { String::new() } else { format!(" (feeding {column}, {ctype})") }
-            ),
+            if r.str("seq_type") == "none" {
+                format!("{column} ({ctype}, no sequence: the application assigns it) reaches {current} of {max} ({pct:.2}% used, highest value in the statistics of the last ANALYZE): ids run out at {max}")
+            } else {
+                format!(
+                    "{object}{} is at {current} of {max} ({pct:.2}% used): ids run out at {max}",
+                    if column.is_empty() { String::new() } else { format!(" (feeding {column}, {ctype})") }
+                )
+            },
         )
         .fact("object", &object)
         .fact("current_value", &current)
