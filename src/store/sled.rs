@@ -45,6 +45,9 @@ pub const QUEUE: usize = 4096;
 /// Writes applied per flush at most (bounds the latency of the first write in a group).
 pub const GROUP_MAX: usize = 512;
 
+/// A file beside sled's, written once the store is initialised (see [`SledStore::open`]).
+pub const MARKER: &str = "dbabot-store";
+
 /// Claims kept per job (older slots are forgotten).
 const CLAIMS_KEPT: u64 = 1000;
 
@@ -322,6 +325,30 @@ impl SledStore {
             path: dir.to_path_buf(),
             db,
         };
+        // sled treats a torn tail as a crash and recovers the longest valid prefix; a data file
+        // cut short before its first snapshot comes back as an empty store. The marker file,
+        // written once the store is initialised, tells that apart from a new directory.
+        let marker = dir.join(MARKER);
+        let initialised = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trees.meta.get("layout")
+        })) {
+            Ok(Ok(v)) => v.is_some(),
+            Ok(Err(e)) => return Err(trees.err(e)),
+            Err(p) => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    detail: format!("sled failed reading its files: {}", panic_text(&*p)),
+                })
+            }
+        };
+        if marker.exists() && !initialised {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: format!(
+                    "sled's files hold no records although {MARKER} shows this directory held a store (the data file was truncated or replaced)"
+                ),
+            });
+        }
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trees.upgrade())) {
             Ok(r) => r?,
             Err(p) => {
@@ -330,6 +357,12 @@ impl SledStore {
                     detail: format!("sled failed reading its files: {}", panic_text(&*p)),
                 })
             }
+        }
+        if !marker.exists() {
+            std::fs::write(&marker, b"dbabot store layout 2\n").map_err(|e| StoreError::Open {
+                path: path.clone(),
+                reason: format!("cannot write {}: {e}", marker.display()),
+            })?;
         }
         let trees = Arc::new(trees);
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);

@@ -22,5 +22,6 @@ mod serve_lifecycle;
 mod slack;
 mod slack_standin;
 mod sqlite_demo;
+mod store;
 mod support;
 mod teams;
