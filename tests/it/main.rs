@@ -2,6 +2,7 @@
 //! MariaDB, the bundled SQLite demo, and the built `dbabot` binary over pipes.
 
 mod advice;
+mod burst;
 mod classifier;
 mod console;
 mod conversation;

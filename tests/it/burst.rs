@@ -1,0 +1,256 @@
+//! Bursts against the real `dbabot serve` (issue 16): with sled 0.34's concurrent
+//! `flush_async` the bot froze for good after a burst of 8 to 1000 simultaneous questions.
+//!
+//! Here 3 bursts of 300 concurrent HMAC-signed Teams outgoing-webhook Activities, each a new
+//! reply chain, must all be answered (Teams answers arrive in the HTTP response, so "delivered"
+//! is exact), with the store's audit chain intact afterwards; and a burst of 300 signed Slack
+//! events in the same process must all be acknowledged.
+//!
+//! Why Teams for the answers: the Slack adapter's client (slack-morphism) paces
+//! `chat.postMessage` to Slack's special limit of about one message per second per workspace,
+//! so 300 Slack answers take about 300 s to post whatever the store does.
+
+use crate::serve::free_port;
+use crate::slack_standin::SlackStandIn;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Events per burst and bursts per run: 900 turns, each saving memory durably.
+const BURST: usize = 300;
+const BURSTS: usize = 3;
+/// The outgoing webhook's security token (base64 of 32 bytes), as Teams shows it once.
+const TEAMS_TOKEN: &str = "vqF0En+Z0ucuRTM/01o2GuhMH3hKKk/N2bOmlM31zaA=";
+const CHANNEL: &str = "19:b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0@thread.tacv2";
+
+fn now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// `yyyy-mm-ddThh:mm:ss.mmmZ` now (civil-from-days).
+fn rfc3339_now() -> String {
+    let d = now();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        d.subsec_millis()
+    )
+}
+
+/// An outgoing-webhook Activity for "@dbabot <text>" starting reply chain `root`.
+fn activity(id: &str, root: &str, user: usize, text: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": id,
+        "timestamp": rfc3339_now(),
+        "serviceUrl": "https://smba.trafficmanager.net/emea/",
+        "channelId": "msteams",
+        "from": {"id": format!("29:burst-user-{user}"), "name": format!("User {user}"),
+                 "aadObjectId": format!("00000000-0000-4000-8000-{user:012}")},
+        "conversation": {"isGroup": true, "id": format!("{CHANNEL};messageid={root}"),
+                         "conversationType": "channel", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+        "textFormat": "plain",
+        "locale": "en-US",
+        "text": format!("<at>dbabot</at>&nbsp;{text}\n"),
+        "entities": [{"type": "mention",
+                      "mentioned": {"id": "28:5d8f3a0b-7c61-4e2f-9a4d-1b2c3d4e5f60", "name": "dbabot"},
+                      "text": "<at>dbabot</at>"}],
+        "channelData": {"teamsChannelId": CHANNEL, "channel": {"id": CHANNEL},
+                        "tenant": {"id": "72f988bf-86f1-41af-91ab-2d7cd011db47"}}
+    })
+}
+
+/// A spawned `dbabot serve`, killed on drop.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_300_concurrent_events_are_all_answered() {
+    let started = Instant::now();
+    let slack = SlackStandIn::start("xoxb-burst", &["C1"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dbabot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[slack]\ntransport = \"http\"\napi_url = \"{}\"\n\n[teams]\nsecurity_token_env = \"TEAMS_SECURITY_TOKEN\"\n",
+            slack.api_url()
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dbabot"))
+            .args([
+                "--config",
+                config.to_str().expect("utf8"),
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("DBABOT_DATA_DIR", dir.path())
+            .env("SLACK_BOT_TOKEN", "xoxb-burst")
+            .env("SLACK_SIGNING_SECRET", "burst-secret")
+            .env("TEAMS_SECURITY_TOKEN", TEAMS_TOKEN)
+            .env("DBABOT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dbabot serve"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(BURST)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "dbabot serve did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = dbabot_teams::SecurityToken::from_base64(TEAMS_TOKEN).expect("token");
+
+    for burst in 0..BURSTS {
+        let t0 = Instant::now();
+        let sends: Vec<_> = (0..BURST)
+            .map(|i| {
+                let http = http.clone();
+                let url = format!("{base}/teams/messages");
+                let id = format!("17000{burst:02}{i:06}");
+                let body = serde_json::to_vec(&activity(
+                    &id,
+                    &id,
+                    burst * BURST + i,
+                    "what does SQLSTATE 40P01 mean",
+                ))
+                .expect("json");
+                let sig = dbabot_teams::auth::sign(&key, &body);
+                tokio::spawn(async move {
+                    let r = http
+                        .post(url)
+                        .header("content-type", "application/json; charset=utf-8")
+                        .header("authorization", sig)
+                        .body(body)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            (status, r.text().await.unwrap_or_default())
+                        }
+                        Err(e) => (0, e.to_string()),
+                    }
+                })
+            })
+            .collect();
+        let results =
+            tokio::time::timeout(Duration::from_secs(40), futures::future::join_all(sends))
+                .await
+                .unwrap_or_else(|_| panic!("burst {burst}: answers stopped arriving (a hang?)"));
+        let mut answered = 0;
+        for r in results {
+            let (status, body) = r.expect("send task");
+            assert_eq!(status, 200, "burst {burst}: {body}");
+            if body.contains("40P01") {
+                answered += 1;
+            }
+        }
+        assert_eq!(
+            answered, BURST,
+            "burst {burst}: {answered} of {BURST} answered"
+        );
+        eprintln!("burst {burst}: {BURST} answered in {:?}", t0.elapsed());
+    }
+
+    // Slack: 300 signed events at once are all acknowledged (the answers are paced by the
+    // Slack client, see the module docs).
+    let acks: Vec<_> = (0..BURST)
+        .map(|i| {
+            let http = http.clone();
+            let url = format!("{base}/slack/events");
+            let body = json!({
+                "type": "event_callback", "team_id": "T1", "event_id": format!("EvBurst{i}"),
+                "event_time": 1,
+                "event": {"type": "app_mention", "user": format!("U{i}"),
+                          "text": "<@UBOT> what does SQLSTATE 40P01 mean",
+                          "ts": format!("1700000000.{i:06}"), "channel": "C1"}
+            })
+            .to_string();
+            tokio::spawn(async move {
+                let ts = now().as_secs().to_string();
+                let sig = dbabot_slack::verify::sign("burst-secret", &ts, body.as_bytes());
+                let t = Instant::now();
+                let r = http
+                    .post(url)
+                    .header("x-slack-request-timestamp", &ts)
+                    .header("x-slack-signature", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                (r.map(|r| r.status().as_u16()).unwrap_or(0), t.elapsed())
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for a in futures::future::join_all(acks).await {
+        let (status, took) = a.expect("ack task");
+        assert_eq!(status, 200);
+        slowest = slowest.max(took);
+    }
+    assert!(
+        slowest < Duration::from_secs(3),
+        "a Slack ack took {slowest:?}, past Slack's 3 s"
+    );
+    drop(_server);
+
+    // The store took every turn: the audit chain of the data directory is intact, and every
+    // Teams thread was stored.
+    let out = Command::new(env!("CARGO_BIN_EXE_dbabot"))
+        .args(["audit", "verify"])
+        .env("DBABOT_DATA_DIR", dir.path())
+        .env_remove("DBABOT_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .expect("run dbabot");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("audit chain intact"), "{text}");
+    let store = dbabot::store::sled::SledStore::open(&dir.path().join("memory"), 8).expect("open");
+    let threads = dbabot::store::Threads::thread_count(&store)
+        .await
+        .expect("count");
+    assert!(threads >= BURST * BURSTS, "{threads} threads stored");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
