@@ -24,5 +24,6 @@ mod slack;
 mod slack_standin;
 mod sqlite_demo;
 mod store;
+mod store_replicas;
 mod support;
 mod teams;
