@@ -14,6 +14,8 @@
 //!    answers delivered, p50/p99 time to answer, hangs (a burst not done within 60 s).
 //!
 //! Run: `cargo bench --bench store` (release build). Output: one line per figure.
+//! `DBABOT_BENCH_BACKEND=sled|postgres` runs one backend, `DBABOT_BENCH_CACHE_MB` sets sled's
+//! cache (default: the `[store] cache_mb` default).
 
 use dbabot::memory::Memory;
 use dbabot::store::Store;
@@ -233,11 +235,13 @@ fn main() {
         let only = std::env::var("DBABOT_BENCH_BACKEND").ok();
         if only.as_deref().is_none_or(|b| b == "sled") {
             let dir = tempfile::tempdir().expect("tmp");
-            let store = dbabot::store::sled::SledStore::open(
-                &dir.path().join("memory"),
-                dbabot::store::StoreSettings::default().cache_mb,
-            )
-            .expect("sled");
+            let cache_mb = std::env::var("DBABOT_BENCH_CACHE_MB")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(dbabot::store::StoreSettings::default().cache_mb);
+            println!("sled     cache {cache_mb} MiB");
+            let store = dbabot::store::sled::SledStore::open(&dir.path().join("memory"), cache_mb)
+                .expect("sled");
             run("sled", Arc::new(store), dir.path()).await;
         }
         if only.as_deref().is_none_or(|b| b == "postgres") {

@@ -304,3 +304,55 @@ async fn a_due_reminder_is_posted_once_across_replicas() {
         .unwrap_or(0);
     assert_eq!(reminders, 20);
 }
+
+#[test]
+fn kubernetes_has_a_three_replica_postgres_variant_and_keeps_the_sled_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let read = |p: &str| -> serde_norway::Value {
+        serde_norway::from_str(&std::fs::read_to_string(root.join(p)).expect("read")).expect("yaml")
+    };
+    let base = read("deployment.yaml");
+    assert_eq!(
+        base["spec"]["replicas"].as_u64(),
+        Some(1),
+        "sled: one replica"
+    );
+    assert_eq!(base["spec"]["strategy"]["type"].as_str(), Some("Recreate"));
+    let overlay = read("postgres-store/kustomization.yaml");
+    assert_eq!(overlay["resources"][0].as_str(), Some(".."));
+    let patches = overlay["patches"].as_sequence().expect("patches");
+    let deployment_patch = patches
+        .iter()
+        .find(|p| p["target"]["kind"].as_str() == Some("Deployment"))
+        .and_then(|p| p["patch"].as_str())
+        .expect("a Deployment patch");
+    let ops: serde_norway::Value = serde_norway::from_str(deployment_patch).expect("patch yaml");
+    let ops = ops.as_sequence().expect("JSON 6902 ops");
+    let op = |path: &str| {
+        ops.iter()
+            .find(|o| o["path"].as_str() == Some(path))
+            .unwrap_or_else(|| panic!("no op on {path}"))
+    };
+    assert_eq!(op("/spec/replicas")["value"].as_u64(), Some(3));
+    assert_eq!(
+        op("/spec/strategy")["value"]["type"].as_str(),
+        Some("RollingUpdate")
+    );
+    let env = op("/spec/template/spec/containers/0/env/-");
+    assert_eq!(env["value"]["name"].as_str(), Some("DBABOT_STORE_BACKEND"));
+    assert_eq!(env["value"]["value"].as_str(), Some("postgres"));
+    // The volume replaced is the data volume of the base, and the PVC is removed.
+    let volumes = base["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes");
+    assert_eq!(volumes[1]["name"].as_str(), Some("data"));
+    assert!(patches.iter().any(
+        |p| p["target"]["kind"].as_str() == Some("PersistentVolumeClaim")
+            && p["patch"]
+                .as_str()
+                .is_some_and(|t| t.contains("$patch: delete"))
+    ));
+    // The DSN key the overlay relies on is documented in the example Secret.
+    let secret = read("secret.example.yaml");
+    assert!(secret["stringData"]["DBABOT_STORE_DSN"].as_str().is_some());
+}
