@@ -107,6 +107,48 @@ impl PgStore {
         Ok(())
     }
 
+    /// Runs a `DELETE … WHERE column < $1`-style statement; returns how many rows went.
+    async fn delete_before(&self, sql: &'static str, bound: u64) -> Result<usize, StoreError> {
+        let r = sqlx::query(sql)
+            .bind(i(bound))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() as usize)
+    }
+
+    /// Inserts an audit record and moves the head to it, inside `tx`.
+    async fn put_audit_tx(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        rec: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (seq, time_ms, record) VALUES ($1, $2, $3)")
+            .bind(i(rec.seq))
+            .bind(i(rec.time_ms))
+            .bind(serde_json::to_string(rec)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_head_tx(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        seq: u64,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+        )
+        .bind(i(seq))
+        .bind(hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     fn decode_case(body: &str, version: i64) -> Result<Case, StoreError> {
         let mut c: Case = serde_json::from_str(body)?;
         c.version = u(version);
@@ -203,12 +245,8 @@ impl Threads for PgStore {
     }
 
     async fn purge_threads(&self, cutoff: u64) -> Result<usize, StoreError> {
-        let r = sqlx::query("DELETE FROM threads WHERE updated_at < $1")
-            .bind(i(cutoff))
-            .execute(&self.pool)
+        self.delete_before("DELETE FROM threads WHERE updated_at < $1", cutoff)
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() as usize)
     }
 
     async fn thread_count(&self) -> Result<usize, StoreError> {
@@ -326,14 +364,11 @@ impl Cases for PgStore {
     }
 
     async fn purge_closed_cases(&self, cutoff: u64) -> Result<usize, StoreError> {
-        let r = sqlx::query(
+        self.delete_before(
             "DELETE FROM cases WHERE status IN ('resolved', 'cancelled') AND updated_at < $1",
+            cutoff,
         )
-        .bind(i(cutoff))
-        .execute(&self.pool)
         .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() as usize)
     }
 }
 
@@ -355,22 +390,8 @@ impl AuditLog for PgStore {
             None => (1, String::new()),
         };
         let rec = build(seq, &prev)?;
-        sqlx::query("INSERT INTO audit (seq, time_ms, record) VALUES ($1, $2, $3)")
-            .bind(i(rec.seq))
-            .bind(i(rec.time_ms))
-            .bind(serde_json::to_string(&rec)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
-             ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-        )
-        .bind(i(rec.seq))
-        .bind(&rec.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        Self::put_audit_tx(&mut tx, &rec).await?;
+        Self::put_head_tx(&mut tx, rec.seq, &rec.hash).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(rec)
     }
@@ -442,12 +463,8 @@ impl Dedupe for PgStore {
     }
 
     async fn purge_dedupe(&self, now: u64) -> Result<usize, StoreError> {
-        let r = sqlx::query("DELETE FROM dedupe WHERE expires_at <= $1")
-            .bind(i(now))
-            .execute(&self.pool)
+        self.delete_before("DELETE FROM dedupe WHERE expires_at <= $1", now)
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() as usize)
     }
 }
 
@@ -490,12 +507,8 @@ impl SignatureCounts for PgStore {
     }
 
     async fn purge_signatures(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
-        let r = sqlx::query("DELETE FROM signatures WHERE newest_ms < $1")
-            .bind(i(cutoff_ms))
-            .execute(&self.pool)
+        self.delete_before("DELETE FROM signatures WHERE newest_ms < $1", cutoff_ms)
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() as usize)
     }
 }
 
@@ -590,24 +603,10 @@ impl Backend for PgStore {
             Self::put_case_tx(&mut tx, &c).await?;
         }
         for r in &dump.audit {
-            sqlx::query("INSERT INTO audit (seq, time_ms, record) VALUES ($1, $2, $3)")
-                .bind(i(r.seq))
-                .bind(i(r.time_ms))
-                .bind(serde_json::to_string(r)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            Self::put_audit_tx(&mut tx, r).await?;
         }
         if let Some(h) = &dump.audit_head {
-            sqlx::query(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
-                 ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-            )
-            .bind(i(h.seq))
-            .bind(&h.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            Self::put_head_tx(&mut tx, h.seq, &h.hash).await?;
         }
         sqlx::query(
             "INSERT INTO counters (name, value) VALUES ('case_seq', $1)

@@ -30,30 +30,6 @@ fn now() -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// `yyyy-mm-ddThh:mm:ss.mmmZ` now (civil-from-days).
-fn rfc3339_now() -> String {
-    let d = now();
-    let secs = d.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        d.subsec_millis()
-    )
-}
-
 /// An outgoing-webhook Activity from `user` for "@dbabot <text>", starting reply chain `id`.
 pub(crate) fn activity(id: &str, user: &str, text: &str) -> Value {
     let aad = user
@@ -63,7 +39,7 @@ pub(crate) fn activity(id: &str, user: &str, text: &str) -> Value {
     json!({
         "type": "message",
         "id": id,
-        "timestamp": rfc3339_now(),
+        "timestamp": crate::teams::now_rfc3339(),
         "serviceUrl": "https://smba.trafficmanager.net/emea/",
         "channelId": "msteams",
         "from": {"id": format!("29:{user}"), "name": user,
@@ -81,14 +57,59 @@ pub(crate) fn activity(id: &str, user: &str, text: &str) -> Value {
     })
 }
 
-/// A spawned `dbabot serve`, killed on drop.
-struct Server(std::process::Child);
+/// A spawned `dbabot serve`, killed (SIGKILL) on drop, with its base URL.
+pub(crate) struct Server {
+    pub(crate) child: std::process::Child,
+    pub(crate) base: String,
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// Spawns `dbabot --config <config> serve` on a free port with `data_dir` and `env`, and
+/// waits until `GET <ready>` (`/healthz` or `/readyz`) answers 200.
+pub(crate) async fn serve_with(
+    config: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    ready: &str,
+) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbabot"));
+    cmd.args([
+        "--config",
+        config.to_str().expect("utf8"),
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("DBABOT_DATA_DIR", data_dir)
+    .env("DBABOT_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server {
+        child: cmd.spawn().expect("spawn dbabot serve"),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{}{ready}", server.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "dbabot serve did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,43 +157,24 @@ async fn bursts_of_300_concurrent_events_are_all_answered() {
         ),
     )
     .expect("config");
-    let port = free_port();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_dbabot"))
-            .args([
-                "--config",
-                config.to_str().expect("utf8"),
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("DBABOT_DATA_DIR", dir.path())
-            .env("SLACK_BOT_TOKEN", "xoxb-burst")
-            .env("SLACK_SIGNING_SECRET", "burst-secret")
-            .env("TEAMS_SECURITY_TOKEN", TEAMS_TOKEN)
-            .env("TEAMS_WEBHOOK_URL", &hook)
-            .env("DBABOT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dbabot serve"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let server = serve_with(
+        &config,
+        dir.path(),
+        &[
+            ("SLACK_BOT_TOKEN", "xoxb-burst"),
+            ("SLACK_SIGNING_SECRET", "burst-secret"),
+            ("TEAMS_SECURITY_TOKEN", TEAMS_TOKEN),
+            ("TEAMS_WEBHOOK_URL", &hook),
+        ],
+        "/healthz",
+    )
+    .await;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(BURST)
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "dbabot serve did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let key = dbabot_teams::SecurityToken::from_base64(TEAMS_TOKEN).expect("token");
 
     let mut late_before = 0;
@@ -281,7 +283,7 @@ async fn bursts_of_300_concurrent_events_are_all_answered() {
         slowest < Duration::from_secs(3),
         "a Slack ack took {slowest:?}, past Slack's 3 s"
     );
-    drop(_server);
+    drop(server);
 
     // The store took every turn: the audit chain of the data directory is intact, and every
     // Teams thread was stored.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 /// Records every post (destination + plain text).
 #[derive(Default)]
-struct Recorder(Mutex<Vec<(Destination, String)>>);
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<(Destination, String)>>);
 
 #[async_trait]
 impl Outbox for Recorder {
@@ -27,6 +27,13 @@ impl Outbox for Recorder {
 }
 
 impl Recorder {
+    /// Every posted text, in order.
+    pub(crate) fn texts(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(_, t)| t.clone()).collect())
+            .unwrap_or_default()
+    }
     fn to_channel(&self, channel: &str) -> Vec<String> {
         self.0
             .lock()

@@ -4,17 +4,13 @@
 //! Each test runs on sled (temporary directory) and on the shared PostgreSQL (own database).
 
 use crate::support::TestDb;
-use async_trait::async_trait;
 use dbabot::audit::{Audit, Entry, Verification};
 use dbabot::escalation::{Case, CaseStatus};
 use dbabot::memory::{Memory, ThreadState};
 use dbabot::store::{sled::SledStore, Store, StoreError};
-use dbabot_chat::{
-    Destination, InboundMessage, MessageHandler, Outbox, OutboxError, Platform, Reply, ThreadKey,
-    User,
-};
+use dbabot_chat::{Destination, InboundMessage, MessageHandler, Platform, ThreadKey, User};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A backend under test and what keeps it alive.
 pub struct Under {
@@ -474,27 +470,7 @@ fn a_damaged_sled_directory_is_a_clear_error_not_a_panic() {
 
 // ---- the engine on each backend ----
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(Destination, String)>>);
-
-#[async_trait]
-impl Outbox for Recorder {
-    async fn post(&self, d: &Destination, r: &Reply) -> Result<Option<String>, OutboxError> {
-        if let Ok(mut v) = self.0.lock() {
-            v.push((d.clone(), r.plain_text()));
-        }
-        Ok(None)
-    }
-}
-
-impl Recorder {
-    fn texts(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|v| v.iter().map(|(_, t)| t.clone()).collect())
-            .unwrap_or_default()
-    }
-}
+use crate::escalation::Recorder;
 
 const ESCALATION: &str = "destination = { platform = \"test\", workspace = \"T1\", channel = \"CDBA\" }\nsla_minutes = { P4 = 1 }\n";
 const ACCESS: &str = "default_role = \"requester\"\nusers = [{ id = \"UDBA1\", role = \"dba\" }, { id = \"UDBA2\", role = \"dba\" }]\n";

@@ -3,29 +3,20 @@
 //! replica killed with SIGKILL mid-burst loses no case it confirmed; `audit verify` passes on
 //! the shared chain; and due reminders are claimed once across replicas.
 
-use crate::serve::free_port;
 use crate::support::TestDb;
-use async_trait::async_trait;
 use dbabot::memory::Memory;
 use dbabot::store::Store;
-use dbabot_chat::{Destination, Outbox, OutboxError, Platform, Reply};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use dbabot_chat::Platform;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::burst::{activity, TEAMS_TOKEN};
+use crate::burst::{activity, serve_with, Server, TEAMS_TOKEN};
 
+/// One `dbabot serve` replica on the shared store, with a data directory of its own.
 struct Replica {
-    child: Child,
-    base: String,
+    server: Server,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn replica(dsn: &str) -> Replica {
@@ -36,40 +27,17 @@ async fn replica(dsn: &str) -> Replica {
         "[teams]\nsecurity_token_env = \"TEAMS_SECURITY_TOKEN\"\n\n[access]\ndefault_role = \"dba\"\n\n[store]\nbackend = \"postgres\"\ndsn_env = \"REPLICA_STORE_DSN\"\n",
     )
     .expect("config");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_dbabot"))
-        .args([
-            "--config",
-            config.to_str().expect("utf8"),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("DBABOT_DATA_DIR", dir.path())
-        .env("REPLICA_STORE_DSN", dsn)
-        .env("TEAMS_SECURITY_TOKEN", TEAMS_TOKEN)
-        .env("DBABOT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dbabot serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "replica did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Replica {
-        child,
-        base,
-        _dir: dir,
-    }
+    let server = serve_with(
+        &config,
+        dir.path(),
+        &[
+            ("REPLICA_STORE_DSN", dsn),
+            ("TEAMS_SECURITY_TOKEN", TEAMS_TOKEN),
+        ],
+        "/readyz",
+    )
+    .await;
+    Replica { server, _dir: dir }
 }
 
 /// Sends one signed Activity; returns the status and the answer's text.
@@ -113,7 +81,7 @@ async fn three_replicas_share_one_postgres_store() {
     for (i, r) in replicas.iter().enumerate() {
         let (status, text) = say(
             &http,
-            &r.base,
+            &r.server.base,
             &format!("esc{i}"),
             "requester",
             "escalate please",
@@ -129,8 +97,8 @@ async fn three_replicas_share_one_postgres_store() {
         let (ida, idb) = (format!("ack-a-{id}"), format!("ack-b-{id}"));
         let (ta, tb) = (format!("case ack {id}"), format!("case take {id}"));
         let (a, b) = tokio::join!(
-            say(&http, &replicas[1].base, &ida, "dba-alice", &ta),
-            say(&http, &replicas[2].base, &idb, "dba-bob", &tb),
+            say(&http, &replicas[1].server.base, &ida, "dba-alice", &ta),
+            say(&http, &replicas[2].server.base, &idb, "dba-bob", &tb),
         );
         let texts = [a.1, b.1];
         let won = texts
@@ -149,7 +117,7 @@ async fn three_replicas_share_one_postgres_store() {
     let sends: Vec<_> = (0..20)
         .map(|i| {
             let http = http.clone();
-            let base = replicas[0].base.clone();
+            let base = replicas[0].server.base.clone();
             tokio::spawn(async move {
                 say(
                     &http,
@@ -165,8 +133,8 @@ async fn three_replicas_share_one_postgres_store() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let mut replicas = replicas;
     let mut victim = replicas.remove(0);
-    let _ = victim.child.kill(); // SIGKILL
-    let _ = victim.child.wait();
+    let _ = victim.server.child.kill(); // SIGKILL
+    let _ = victim.server.child.wait();
     let mut confirmed = Vec::new();
     for s in futures::future::join_all(sends).await {
         let (status, text) = s.expect("task");
@@ -194,7 +162,7 @@ async fn three_replicas_share_one_postgres_store() {
     // The survivors keep answering on the same store.
     let (status, text) = say(
         &http,
-        &replicas[0].base,
+        &replicas[0].server.base,
         "after-kill",
         "requester",
         "escalate please",
@@ -226,18 +194,7 @@ async fn three_replicas_share_one_postgres_store() {
     assert!(text.contains("audit chain intact"), "{text}");
 }
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-#[async_trait]
-impl Outbox for Recorder {
-    async fn post(&self, _d: &Destination, r: &Reply) -> Result<Option<String>, OutboxError> {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(r.plain_text());
-        }
-        Ok(None)
-    }
-}
+use crate::escalation::Recorder;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_due_reminder_is_posted_once_across_replicas() {
@@ -298,10 +255,10 @@ async fn a_due_reminder_is_posted_once_across_replicas() {
         "each due reminder posted by exactly one replica"
     );
     let reminders = outbox
-        .0
-        .lock()
-        .map(|v| v.iter().filter(|t| t.contains("Reminder 1")).count())
-        .unwrap_or(0);
+        .texts()
+        .iter()
+        .filter(|t| t.contains("Reminder 1"))
+        .count();
     assert_eq!(reminders, 20);
 }
 
