@@ -708,3 +708,80 @@ async fn store_migrate_copies_sled_to_postgres() {
         .expect("load")
         .is_some());
 }
+
+#[tokio::test]
+async fn a_data_directory_written_before_the_store_layer_opens_and_continues() {
+    // The previous layout, written with sled directly: thread JSON without a version, a case
+    // numbered by sled's generate_id, per-occurrence signature keys. (The upgrade's audit-head
+    // step, anchoring the last record of an old chain, is not covered here.)
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("memory");
+    let k = key("legacy-1");
+    {
+        let db = sled::open(&path).expect("sled");
+        let mut s = ThreadState::new(&k, 100);
+        s.push_turn("user", "old turn", None, 100, 5);
+        db.open_tree("threads")
+            .expect("tree")
+            .insert(k.to_string(), serde_json::to_vec(&s).expect("json"))
+            .expect("insert");
+        let mut c = serde_json::to_value(case("CASE-2000001", "legacy-1", 100)).expect("json");
+        c.as_object_mut().expect("object").remove("version");
+        db.open_tree("cases")
+            .expect("tree")
+            .insert("CASE-2000001", serde_json::to_vec(&c).expect("json"))
+            .expect("insert");
+        db.open_tree("signatures")
+            .expect("tree")
+            .insert(b"t\0abc\0000001\0th", &[])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    {
+        // Two audit records through the old chain rule (the digest is unchanged).
+        let store: Store = Arc::new(SledStore::open(&path, 8).expect("open"));
+        let audit = Audit::open(&store);
+        for i in 0..2 {
+            audit
+                .append(
+                    Entry {
+                        action: "diagnostic".into(),
+                        ..Default::default()
+                    },
+                    i,
+                )
+                .await
+                .expect("append");
+        }
+    }
+    let store: Store = Arc::new(SledStore::open(&path, 8).expect("reopen"));
+    let mem = Memory::with_store(store.clone());
+    let back = mem.load_versioned(&k).await.expect("load").expect("kept");
+    assert_eq!(back.version, 0, "legacy record, no version yet");
+    assert_eq!(back.value.turns[0].text, "old turn");
+    assert_eq!(mem.save_if(&back.value, 0).await.expect("cas"), 1);
+    let c = store
+        .get_case("CASE-2000001")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(c.version, 0);
+    assert_eq!(
+        store
+            .open_case_for_thread(&k.to_string())
+            .await
+            .expect("index")
+            .map(|c| c.id),
+        Some("CASE-2000001".into()),
+        "the thread index was rebuilt"
+    );
+    assert_eq!(
+        store.next_case_number().await.expect("n"),
+        2_000_002,
+        "numbering continues after the largest old id"
+    );
+    assert_eq!(
+        Audit::open(&store).verify().await.expect("verify"),
+        Verification::Intact { records: 2 }
+    );
+}
