@@ -727,20 +727,36 @@ impl Cases for SledStore {
     }
 
     async fn purge_closed_cases(&self, cutoff: u64) -> Result<usize, StoreError> {
+        // Scan on the blocking pool; delete on the writer, re-checked (writes are not held up
+        // by the scan).
+        let candidates: Vec<String> = self
+            .read(move |t| {
+                let mut out = Vec::new();
+                for item in t.cases.iter() {
+                    let (_, b) = item.map_err(|e| t.err(e))?;
+                    if let Ok(c) = serde_json::from_slice::<Case>(&b) {
+                        if c.status.is_closed() && c.updated_at < cutoff {
+                            out.push(c.id);
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
         self.write(move |t| {
-            let mut doomed = Vec::new();
-            for item in t.cases.iter() {
-                let (_, b) = item.map_err(|e| t.err(e))?;
-                if let Ok(c) = serde_json::from_slice::<Case>(&b) {
+            let mut n = 0;
+            for id in candidates {
+                if let Some(c) = t.get_case(&id)? {
                     if c.status.is_closed() && c.updated_at < cutoff {
-                        doomed.push(c);
+                        t.remove_case(&c)?;
+                        n += 1;
                     }
                 }
             }
-            for c in &doomed {
-                t.remove_case(c)?;
-            }
-            Ok(doomed.len())
+            Ok(n)
         })
         .await
     }
@@ -923,16 +939,37 @@ impl SignatureCounts for SledStore {
     }
 
     async fn purge_signatures(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        fn newest(v: &[u8]) -> u64 {
+            serde_json::from_slice::<Occurrences>(v)
+                .ok()
+                .and_then(|o| o.seen.last().map(|(at, _)| *at))
+                .unwrap_or(0)
+        }
+        let candidates: Vec<Vec<u8>> = self
+            .read(move |t| {
+                let mut out = Vec::new();
+                for item in t.signatures.iter() {
+                    let (k, v) = item.map_err(|e| t.err(e))?;
+                    if newest(&v) < cutoff_ms {
+                        out.push(k.to_vec());
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
         self.write(move |t| {
             let mut n = 0;
-            for item in t.signatures.iter() {
-                let (k, v) = item.map_err(|e| t.err(e))?;
-                let newest = serde_json::from_slice::<Occurrences>(&v)
-                    .ok()
-                    .and_then(|o| o.seen.last().map(|(at, _)| *at))
-                    .unwrap_or(0);
-                if newest < cutoff_ms {
-                    t.signatures.remove(k).map_err(|e| t.err(e))?;
+            for k in candidates {
+                let stale = t
+                    .signatures
+                    .get(&k)
+                    .map_err(|e| t.err(e))?
+                    .is_some_and(|v| newest(&v) < cutoff_ms);
+                if stale {
+                    t.signatures.remove(&k).map_err(|e| t.err(e))?;
                     n += 1;
                 }
             }
