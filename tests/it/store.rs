@@ -733,7 +733,7 @@ async fn a_data_directory_written_before_the_store_layer_opens_and_continues() {
             .expect("insert");
         db.open_tree("signatures")
             .expect("tree")
-            .insert(b"t\0abc\0000001\0th", &[])
+            .insert(b"t\x00abc\x0000000000000000001000\x00th", &[])
             .expect("insert");
         db.flush().expect("flush");
     }
