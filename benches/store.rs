@@ -15,7 +15,8 @@
 //!
 //! Run: `cargo bench --bench store` (release build). Output: one line per figure.
 //! `DBABOT_BENCH_BACKEND=sled|postgres` runs one backend, `DBABOT_BENCH_CACHE_MB` sets sled's
-//! cache (default: the `[store] cache_mb` default).
+//! cache (default: the `[store] cache_mb` default), `DBABOT_BENCH_THREADS` the number of
+//! threads of phase 1 (RSS is printed every 10,000).
 
 use dbabot::memory::Memory;
 use dbabot::store::Store;
@@ -123,13 +124,30 @@ async fn run(backend: &str, store: Store, dir: &std::path::Path) {
     let rss0 = rss_mb();
     let first = turns(&e, "warm", WINDOW, question).await;
     let rss1 = rss_mb();
-    let rest = turns(&e, "thr", THREADS - WINDOW, question).await;
+    let threads: usize = std::env::var("DBABOT_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(THREADS)
+        .max(2 * WINDOW);
+    let mut rest = Vec::with_capacity(threads);
+    let mut done = WINDOW;
+    while done < threads {
+        let n = (threads - done).min(10_000 - done % 10_000);
+        rest.extend(turns(&e, &format!("thr{done}"), n, question).await);
+        done += n;
+        println!("{backend:8} RSS after {done} threads: {:.0} MB", rss_mb());
+    }
     let rss2 = rss_mb();
     let mut a = first.clone();
     let mut b = rest[rest.len() - WINDOW..].to_vec();
-    line(backend, "turn latency, 20,000 threads", &mut a, &mut b);
+    line(
+        backend,
+        &format!("turn latency, {threads} threads"),
+        &mut a,
+        &mut b,
+    );
     println!(
-        "{backend:8} RSS: start {rss0:.0} MB, after 1,000 threads {rss1:.0} MB, after 20,000 threads {rss2:.0} MB"
+        "{backend:8} RSS: start {rss0:.0} MB, after 1,000 threads {rss1:.0} MB, after {threads} threads {rss2:.0} MB"
     );
 
     // 2. cases

@@ -233,16 +233,19 @@ pub enum BackendKind {
 /// ```toml
 /// [store]
 /// backend = "sled"        # or "postgres"
-/// cache_mb = 64           # sled page cache
+/// cache_mb = 16           # sled page cache
 /// dsn_env = "DBABOT_STORE_DSN"   # postgres: DSN from this variable…
 /// # dsn_file = "/run/secrets/store-dsn"  # …or from this file
 /// ```
 #[derive(Clone)]
 pub struct StoreSettings {
     pub backend: BackendKind,
-    /// sled page-cache size in MiB (default 64). sled's own default is 1 GiB, under which RSS
-    /// grew with every thread handled (issue 16); 64 MiB holds the hot threads of a busy
-    /// workspace. Local choice.
+    /// sled page-cache size in MiB (default 16). sled's own default is 1 GiB, under which RSS
+    /// grew with every thread handled (issue 16). Measured with `benches/store.rs`: the
+    /// process's RSS settles at about 7–8 × this plus ~15 MB (16 MiB: 116 MB after 10,000
+    /// threads, 125 MB after 20,000, 131 MB after 60,000; 64 MiB: 277 MB after 20,000), with
+    /// the same turn latency, so 16 keeps the Kubernetes manifests' 256 MiB limit safe. Local
+    /// choice.
     pub cache_mb: u64,
     /// PostgreSQL DSN (resolved from `dsn_env` / `dsn_file`); never logged.
     pub dsn: Option<crate::config::Secret>,
@@ -265,7 +268,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             backend: BackendKind::Sled,
-            cache_mb: 64,
+            cache_mb: 16,
             dsn: None,
             pool_size: 8,
         }
