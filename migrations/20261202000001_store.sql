@@ -46,12 +46,17 @@ CREATE TABLE IF NOT EXISTS dedupe (
 );
 CREATE INDEX IF NOT EXISTS dedupe_expires_at ON dedupe (expires_at);
 
-CREATE TABLE IF NOT EXISTS signatures (
-    key       text PRIMARY KEY,
-    newest_ms bigint NOT NULL,
-    seen      text NOT NULL
+-- One row per error-signature occurrence: inserts never wait on each other (a single row per
+-- signature would serialise every turn reporting the same error); the count reads at most
+-- MAX_OCCURRENCES rows through the (key, at_ms) index; the hourly purge removes rows older
+-- than the 24-h window.
+CREATE TABLE IF NOT EXISTS signature_seen (
+    key    text NOT NULL,
+    at_ms  bigint NOT NULL,
+    thread text NOT NULL
 );
-CREATE INDEX IF NOT EXISTS signatures_newest ON signatures (newest_ms);
+CREATE INDEX IF NOT EXISTS signature_seen_key_at ON signature_seen (key, at_ms DESC);
+CREATE INDEX IF NOT EXISTS signature_seen_at ON signature_seen (at_ms);
 
 CREATE TABLE IF NOT EXISTS claims (
     job   text NOT NULL,

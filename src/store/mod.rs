@@ -6,7 +6,7 @@
 //! | [`Cases`] | escalation cases, compare-and-set on `version`, monotonic ids | `cases` tree + thread / due indexes, `meta/case_seq` | `cases` table, `case_seq` sequence row |
 //! | [`AuditLog`] | append-only hash chain with an anchored head | `audit` tree + `meta/audit_head` | `audit` table + `audit_head` row, appended under an advisory lock |
 //! | [`Dedupe`] | "first delivery" of an event id within a TTL | `dedupe` + expiry index | `INSERT … ON CONFLICT DO NOTHING` |
-//! | [`SignatureCounts`] | error-signature occurrences in a window, bounded | one record per signature, at most [`MAX_OCCURRENCES`] | same, as JSON |
+//! | [`SignatureCounts`] | error-signature occurrences in a window, bounded | one record per signature, at most [`MAX_OCCURRENCES`] | one row per occurrence, counted over the newest [`MAX_OCCURRENCES`] by index, purged after the window |
 //! | [`Claims`] | one replica runs each scheduled job slot | insert-if-absent | `INSERT … ON CONFLICT DO NOTHING` |
 //!
 //! No `sled` type appears outside `src/store/sled*`. Every method is `async` and no backend
@@ -175,7 +175,8 @@ pub trait SignatureCounts: Send + Sync {
         now_ms: u64,
         window_ms: u64,
     ) -> Result<Recurrence, StoreError>;
-    /// Deletes signatures with no occurrence since `cutoff_ms`; returns how many.
+    /// Forgets occurrences older than `cutoff_ms`; returns how many entries went (sled: whole
+    /// signatures with nothing newer; PostgreSQL: occurrence rows).
     async fn purge_signatures(&self, cutoff_ms: u64) -> Result<usize, StoreError>;
 }
 

@@ -12,12 +12,13 @@
 //! | delivery dedupe | `INSERT INTO dedupe … ON CONFLICT DO UPDATE … WHERE expires_at <= now` (nothing returned = seen) |
 //! | audit chain | appended in a transaction holding `pg_advisory_xact_lock`, head row updated with it |
 //! | scheduled jobs | `INSERT INTO claims … ON CONFLICT DO NOTHING` |
+//! | error signatures | one row per occurrence (no hot row); counted over the newest `MAX_OCCURRENCES` through an index |
 //!
 //! Every write is committed before the call returns (durability per turn).
 
 use super::{
     AuditBuilder, AuditHead, AuditLog, Backend, Cases, Claims, Dedupe, Dump, SignatureCounts, Sla,
-    StoreError, Threads, Versioned, REMINDERS_PER_CLAIM,
+    StoreError, Threads, Versioned, MAX_OCCURRENCES, REMINDERS_PER_CLAIM,
 };
 use crate::audit::AuditRecord;
 use crate::escalation::signature::Recurrence;
@@ -479,35 +480,32 @@ impl SignatureCounts for PgStore {
         window_ms: u64,
     ) -> Result<Recurrence, StoreError> {
         let key = format!("{target}/{signature}");
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO signatures (key, newest_ms, seen) VALUES ($1, 0, '[]') ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let seen: String =
-            sqlx::query_scalar("SELECT seen FROM signatures WHERE key = $1 FOR UPDATE")
-                .bind(&key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let mut seen: Vec<(u64, String)> = serde_json::from_str(&seen).unwrap_or_default();
-        let r = super::sled::count_occurrences(&mut seen, thread, now_ms, window_ms);
-        sqlx::query("UPDATE signatures SET newest_ms = $2, seen = $3 WHERE key = $1")
+        sqlx::query("INSERT INTO signature_seen (key, at_ms, thread) VALUES ($1, $2, $3)")
             .bind(&key)
             .bind(i(now_ms))
-            .bind(serde_json::to_string(&seen)?)
-            .execute(&mut *tx)
+            .bind(thread)
+            .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(r)
+        let row = sqlx::query(
+            "SELECT count(*), count(DISTINCT thread) FROM (
+               SELECT thread FROM signature_seen WHERE key = $1 AND at_ms >= $2
+               ORDER BY at_ms DESC LIMIT $3) newest",
+        )
+        .bind(&key)
+        .bind(i(now_ms.saturating_sub(window_ms)))
+        .bind(MAX_OCCURRENCES as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Recurrence {
+            count: u(row.get::<i64, _>(0)) as usize,
+            threads: u(row.get::<i64, _>(1)) as usize,
+        })
     }
 
     async fn purge_signatures(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
-        self.delete_before("DELETE FROM signatures WHERE newest_ms < $1", cutoff_ms)
+        self.delete_before("DELETE FROM signature_seen WHERE at_ms < $1", cutoff_ms)
             .await
     }
 }

@@ -893,7 +893,7 @@ struct Occurrences {
 }
 
 /// Trims `o` to the window and the cap, adds the occurrence, and counts.
-pub(crate) fn count_occurrences(
+fn count_occurrences(
     seen: &mut Vec<(u64, String)>,
     thread: &str,
     now_ms: u64,
