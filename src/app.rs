@@ -197,6 +197,7 @@ struct Connection {
 /// What `/readyz` checks.
 struct Readiness {
     memory: Memory,
+
     /// Slack over HTTP: the Web API must answer `auth.test`.
     slack_api: Option<dbabot_slack::SlackBot>,
     connections: Vec<Connection>,
@@ -221,7 +222,14 @@ impl Readiness {
         if self.shutting_down.load(Ordering::Relaxed) {
             put("shutdown", Err("shutting down".into()));
         }
-        put("store", store_writable(&self.memory).await);
+        put(
+            "store",
+            self.memory
+                .store()
+                .probe()
+                .await
+                .map_err(|e| format!("store not writable: {e}")),
+        );
         if let Some(bot) = &self.slack_api {
             let v = match tokio::time::timeout(PROBE_TIMEOUT, bot.api().bot_user_id()).await {
                 Ok(Ok(_)) => Ok(()),
@@ -243,23 +251,6 @@ impl Readiness {
         }
         (ok, checks)
     }
-}
-
-/// Writes and flushes a probe record in the store's `health` tree.
-async fn store_writable(memory: &Memory) -> Result<(), String> {
-    let tree = memory
-        .db()
-        .open_tree("health")
-        .map_err(|e| format!("store not writable: {e}"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    tree.insert(b"readyz", &now.to_be_bytes())
-        .map_err(|e| format!("store not writable: {e}"))?;
-    crate::flush::flush(memory.db())
-        .await
-        .map_err(|e| format!("store flush failed: {e}"))
 }
 
 async fn readyz(
@@ -329,16 +320,19 @@ impl App {
     /// Builds the engine, mounts each configured platform's routes, starts its listeners and
     /// the background jobs (escalation reminders every 30 s, retention purge hourly).
     ///
-    /// Must be called inside a Tokio runtime.
+    /// The store is the one `[store]` configures (sled in `data_dir/memory` by default).
     ///
     /// # Errors
     /// [`AppError`] when the store, catalog or a platform section is unusable.
-    pub fn build(cfg: Config, options: ServeOptions) -> Result<App, AppError> {
+    pub async fn build(cfg: Config, options: ServeOptions) -> Result<App, AppError> {
         let catalog = catalog(&cfg)?;
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| AppError::Store(format!("creating {}: {e}", cfg.data_dir.display())))?;
-        let memory = Memory::open(&cfg.data_dir.join("memory"))
+        let store = crate::store::open(&cfg.data_dir, &cfg.store)
+            .await
             .map_err(|e| AppError::Store(e.to_string()))?;
+        tracing::info!(backend = store.kind(), "store opened");
+        let memory = Memory::with_store(store);
         let engine = {
             let rec = recommender(&cfg)?;
             Engine::new(cfg, catalog, memory.clone(), rec)
@@ -466,7 +460,9 @@ impl App {
 
         engine.set_outbox(Arc::new(outbox));
 
-        // Escalation reminders: re-post unacknowledged cases after their SLA (schedule in sled).
+        // Escalation reminders: re-post unacknowledged cases after their SLA (the schedule is in
+        // each case; every reminder is claimed by compare-and-set, so with several replicas on
+        // one store each is posted once).
         let reminders = engine.clone();
         let s = stop.clone();
         jobs.spawn(async move {
@@ -483,8 +479,9 @@ impl App {
             }
         });
 
-        // Retention: purge expired threads hourly.
+        // Retention: purge expired threads, closed cases, old signatures and delivery ids hourly.
         let purger = engine.clone();
+        let owner = format!("{}:{}", std::process::id(), crate::store::unix_now());
         let s = stop.clone();
         jobs.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -492,6 +489,16 @@ impl App {
                 tokio::select! {
                     _ = s.cancelled() => break,
                     _ = tick.tick() => {}
+                }
+                // One replica per hour runs the purge.
+                let hour = crate::store::unix_now() / 3600;
+                match purger.memory().store().claim("purge", hour, &owner).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim the retention purge");
+                        continue;
+                    }
                 }
                 match purger.purge_expired().await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired threads deleted"),
@@ -586,7 +593,10 @@ impl App {
         self.jobs.abort_all();
         while self.jobs.join_next().await.is_some() {}
         self.engine.runner().close().await;
-        crate::flush::flush(self.engine.memory().db())
+        self.engine
+            .memory()
+            .store()
+            .flush()
             .await
             .map_err(|e| AppError::Store(format!("final flush: {e}")))?;
         tracing::info!("dbabot stopped");

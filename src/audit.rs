@@ -1,5 +1,13 @@
 //! The audit trail: every diagnostic run, EXPLAIN, denial, escalation action and forget,
-//! appended to a sled tree and chained by hash so tampering is detectable.
+//! appended to the store's audit log ([`crate::store::AuditLog`]) and chained by hash so
+//! tampering is detectable.
+//!
+//! The store also keeps an anchored head (the last record's sequence number and hash, written
+//! atomically with each record but apart from the records), so removing records from the end
+//! of the log — which leaves a perfectly linked shorter chain — is reported by
+//! [`Audit::verify`] too. Someone who can rewrite the store can rewrite the head as well: for
+//! that threat, keep the head printed by `dbabot audit verify` somewhere else (a ticket, a
+//! log shipper) and compare.
 //!
 //! Each record carries `prev_hash` (the previous record's `hash`) and `hash` =
 //! SHA-256(`prev_hash` + the record's canonical JSON without `hash`). Records hold no secrets and
@@ -10,15 +18,15 @@
 //! [`crate::redact::audit_id`].
 
 use crate::redact::{audit_field, audit_id};
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::sync::Mutex;
 
 /// Audit storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit storage error: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] StoreError),
     #[error("audit record is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("audit export failed: {0}")]
@@ -71,11 +79,10 @@ pub enum Verification {
     Broken { seq: u64, reason: String },
 }
 
-/// The append-only, hash-chained log.
+/// The append-only, hash-chained log. Cheap to clone.
+#[derive(Clone)]
 pub struct Audit {
-    tree: sled::Tree,
-    db: sled::Db,
-    append_lock: Mutex<()>,
+    store: Store,
 }
 
 fn digest(prev: &str, rec: &AuditRecord) -> Result<String, serde_json::Error> {
@@ -89,35 +96,19 @@ fn digest(prev: &str, rec: &AuditRecord) -> Result<String, serde_json::Error> {
 }
 
 impl Audit {
-    /// Opens the `audit` tree of the bot's sled database.
-    ///
-    /// # Errors
-    /// [`AuditError::Storage`] when sled fails.
-    pub fn open(db: &sled::Db) -> Result<Self, AuditError> {
-        Ok(Audit {
-            tree: db.open_tree("audit")?,
-            db: db.clone(),
-            append_lock: Mutex::new(()),
-        })
+    /// The audit log of `store`.
+    pub fn open(store: &Store) -> Self {
+        Audit {
+            store: store.clone(),
+        }
     }
 
-    /// Appends a record (flushed before returning).
+    /// Appends a record (durable before returning; one append at a time per store).
     ///
     /// # Errors
     /// [`AuditError`] when it cannot be written.
     pub async fn append(&self, e: Entry, now_ms: u64) -> Result<AuditRecord, AuditError> {
-        let rec = {
-            let _g = match self.append_lock.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            let (seq, prev_hash) = match self.tree.last()? {
-                Some((_, v)) => {
-                    let last: AuditRecord = serde_json::from_slice(&v)?;
-                    (last.seq + 1, last.hash)
-                }
-                None => (1, String::new()),
-            };
+        let build = move |seq: u64, prev: &str| -> Result<AuditRecord, serde_json::Error> {
             let mut rec = AuditRecord {
                 seq,
                 time_ms: now_ms,
@@ -130,56 +121,45 @@ impl Audit {
                 duration_ms: e.duration_ms,
                 rows: e.rows,
                 outcome: audit_field(&e.outcome),
-                prev_hash,
+                prev_hash: prev.to_string(),
                 hash: String::new(),
             };
             rec.hash = digest(&rec.prev_hash, &rec)?;
-            self.tree
-                .insert(seq.to_be_bytes(), serde_json::to_vec(&rec)?)?;
-            rec
+            Ok(rec)
         };
-        crate::flush::flush(&self.db).await?;
-        Ok(rec)
+        Ok(self.store.append_audit(Box::new(build)).await?)
     }
 
     /// All records in order (optionally within a time range in ms).
     ///
     /// # Errors
     /// [`AuditError`] on storage or decoding failure.
-    pub fn records(
+    pub async fn records(
         &self,
         since_ms: Option<u64>,
         until_ms: Option<u64>,
     ) -> Result<Vec<AuditRecord>, AuditError> {
-        let mut out = Vec::new();
-        for item in self.tree.iter() {
-            let (_, v) = item?;
-            let r: AuditRecord = serde_json::from_slice(&v)?;
-            if since_ms.is_some_and(|s| r.time_ms < s) || until_ms.is_some_and(|u| r.time_ms > u) {
-                continue;
-            }
-            out.push(r);
-        }
-        Ok(out)
+        Ok(self.store.audit_records(since_ms, until_ms).await?)
     }
 
-    /// Recomputes every hash and link.
+    /// Recomputes every hash and link, and checks the last record against the anchored head.
     ///
     /// # Errors
     /// [`AuditError`] when storage fails (a tampered record is a [`Verification::Broken`]).
-    pub fn verify(&self) -> Result<Verification, AuditError> {
+    pub async fn verify(&self) -> Result<Verification, AuditError> {
+        let raw = self.store.audit_raw().await?;
+        let head = self.store.audit_head().await?;
         let mut prev = String::new();
         let mut n = 0;
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let Ok(r) = serde_json::from_slice::<AuditRecord>(&v) else {
-                let seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let mut last_seq = 0;
+        for (seq, r) in raw {
+            let Ok(r) = r else {
                 return Ok(Verification::Broken {
                     seq,
                     reason: "record is not valid JSON".into(),
                 });
             };
-            if r.prev_hash != prev {
+            if r.prev_hash != prev || r.seq != last_seq + 1 {
                 return Ok(Verification::Broken { seq: r.seq, reason: "link to the previous record does not match (a record was removed or reordered)".into() });
             }
             if digest(&prev, &r)? != r.hash {
@@ -189,9 +169,23 @@ impl Audit {
                 });
             }
             prev = r.hash;
+            last_seq = r.seq;
             n += 1;
         }
-        Ok(Verification::Intact { records: n })
+        match head {
+            Some(h) if h.seq != last_seq || h.hash != prev => Ok(Verification::Broken {
+                seq: last_seq + 1,
+                reason: format!(
+                    "the log ends at record {last_seq} but its anchored head is record {} (records were removed from the end)",
+                    h.seq
+                ),
+            }),
+            None if n > 0 => Ok(Verification::Broken {
+                seq: 1,
+                reason: "the log has records but no anchored head".into(),
+            }),
+            _ => Ok(Verification::Intact { records: n }),
+        }
     }
 
     /// Writes records as CSV or JSON lines.
@@ -228,11 +222,6 @@ impl Audit {
         }
         Ok(())
     }
-
-    /// Test and forensics hook: the raw tree (tampering tests rewrite a record through it).
-    pub fn tree(&self) -> &sled::Tree {
-        &self.tree
-    }
 }
 
 #[cfg(test)]
@@ -242,8 +231,9 @@ mod tests {
     #[tokio::test]
     async fn chain_verifies_and_detects_tampering() {
         let dir = tempfile::tempdir().expect("tmp");
-        let db = sled::open(dir.path()).expect("sled");
-        let a = Audit::open(&db).expect("audit");
+        let store: Store =
+            std::sync::Arc::new(crate::store::sled::SledStore::open(dir.path(), 8).expect("sled"));
+        let a = Audit::open(&store);
         for i in 0..3 {
             a.append(
                 Entry {
@@ -258,12 +248,12 @@ mod tests {
             .expect("append");
         }
         assert_eq!(
-            a.verify().expect("verify"),
+            a.verify().await.expect("verify"),
             Verification::Intact { records: 3 }
         );
         let mut out = Vec::new();
         a.export(
-            &a.records(Some(1001), None).expect("records"),
+            &a.records(Some(1001), None).await.expect("records"),
             "csv",
             &mut out,
         )
@@ -271,16 +261,15 @@ mod tests {
         let text = String::from_utf8(out).expect("utf8");
         assert_eq!(text.lines().count(), 3, "{text}");
         // Tamper with record 2.
-        let key = 2u64.to_be_bytes();
-        let mut r: AuditRecord =
-            serde_json::from_slice(&a.tree().get(key).expect("get").expect("present"))
-                .expect("json");
-        r.outcome = "denied".into();
-        a.tree()
-            .insert(key, serde_json::to_vec(&r).expect("json"))
-            .expect("insert");
+        let sled = store
+            .as_any()
+            .downcast_ref::<crate::store::sled::SledStore>()
+            .expect("sled");
+        sled.forensics_rewrite_audit(2, |r| r["outcome"] = "denied".into())
+            .await
+            .expect("rewrite");
         assert!(matches!(
-            a.verify().expect("verify"),
+            a.verify().await.expect("verify"),
             Verification::Broken { seq: 2, .. }
         ));
     }
@@ -288,8 +277,9 @@ mod tests {
     #[tokio::test]
     async fn records_never_hold_literals_or_secrets() {
         let dir = tempfile::tempdir().expect("tmp");
-        let db = sled::open(dir.path()).expect("sled");
-        let a = Audit::open(&db).expect("audit");
+        let store: Store =
+            std::sync::Arc::new(crate::store::sled::SledStore::open(dir.path(), 8).expect("sled"));
+        let a = Audit::open(&store);
         // What a refusal used to carry into the chain: a parser message quoting the input.
         let reasons = [
             "the SQL does not parse: sql parser error: Expected: end of statement, found: 'Card-4111111111111111' at Line: 1, Column: 40",
@@ -311,7 +301,7 @@ mod tests {
             .await
             .expect("append");
         }
-        let records = a.records(None, None).expect("records");
+        let records = a.records(None, None).await.expect("records");
         let all = serde_json::to_string(&records).expect("json");
         for leak in [
             "4111111111111111",
@@ -332,7 +322,7 @@ mod tests {
             records[0].check
         );
         assert_eq!(
-            a.verify().expect("verify"),
+            a.verify().await.expect("verify"),
             Verification::Intact { records: 4 }
         );
     }

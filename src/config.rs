@@ -168,6 +168,8 @@ pub struct Config {
     pub min_confidence: f64,
     /// Where the configuration came from (`embedded default` or a path).
     pub source: String,
+    /// The `[store]` section: where memory, cases and the audit log live.
+    pub store: crate::store::StoreSettings,
     /// Sections owned by other components (`[slack]`, `[discord]`, `[teams]`, `[llm]`,
     /// `[escalation]`, `[access]`), passed to them unparsed; each validates its own.
     pub sections: std::collections::BTreeMap<String, toml::Value>,
@@ -186,6 +188,7 @@ impl Config {
             targets: Vec::new(),
             min_confidence: 0.45,
             source: "embedded default".into(),
+            store: Default::default(),
             sections: Default::default(),
         }
     }
@@ -255,6 +258,9 @@ impl Config {
                 cfg.memory.max_turns = t;
             }
         }
+        if let Some(st) = file.store {
+            cfg.store = resolve_store(st, base, env)?;
+        }
         if let Some(c) = file.classifier.and_then(|c| c.min_confidence) {
             cfg.min_confidence = c;
         }
@@ -280,7 +286,8 @@ impl Config {
     }
 
     /// Applies `DBABOT_DATA_DIR`, `DBABOT_RECOMMENDER`, `DBABOT_STATEMENT_TIMEOUT_MS`,
-    /// `DBABOT_ROW_CAP`, `DBABOT_INTENTS_DIR`.
+    /// `DBABOT_ROW_CAP`, `DBABOT_INTENTS_DIR`, `DBABOT_STORE_BACKEND` (`sled`/`postgres`) and
+    /// `DBABOT_STORE_DSN` (the PostgreSQL store's DSN when `[store]` names none).
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] when a variable does not parse.
@@ -301,6 +308,20 @@ impl Config {
                     )))
                 }
             };
+        }
+        if let Some(b) = env("DBABOT_STORE_BACKEND") {
+            self.store.backend = match b.as_str() {
+                "sled" => crate::store::BackendKind::Sled,
+                "postgres" => crate::store::BackendKind::Postgres,
+                other => {
+                    return Err(ConfigError::Invalid(format!(
+                        "DBABOT_STORE_BACKEND must be `sled` or `postgres`, not `{other}`"
+                    )))
+                }
+            };
+        }
+        if self.store.dsn.is_none() {
+            self.store.dsn = env("DBABOT_STORE_DSN").map(Secret::new);
         }
         if let Some(v) = env("DBABOT_STATEMENT_TIMEOUT_MS") {
             self.limits.statement_timeout_ms = v.parse().map_err(|_| {
@@ -484,6 +505,61 @@ struct FileConfig {
     escalation: Option<toml::Value>,
     access: Option<toml::Value>,
     server: Option<toml::Value>,
+    store: Option<FileStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    backend: Option<crate::store::BackendKind>,
+    cache_mb: Option<u64>,
+    dsn_env: Option<String>,
+    dsn_file: Option<PathBuf>,
+    pool_size: Option<u32>,
+}
+
+/// `[store]`: the DSN comes from `dsn_env` or `dsn_file` (never inline), like a target's.
+fn resolve_store(
+    f: FileStore,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::store::StoreSettings, ConfigError> {
+    let mut s = crate::store::StoreSettings::default();
+    if let Some(b) = f.backend {
+        s.backend = b;
+    }
+    if let Some(c) = f.cache_mb {
+        if c == 0 || c > 65_536 {
+            return Err(ConfigError::Invalid(
+                "store.cache_mb must be between 1 and 65536".into(),
+            ));
+        }
+        s.cache_mb = c;
+    }
+    if let Some(p) = f.pool_size {
+        s.pool_size = p.clamp(1, 256);
+    }
+    let err = |m: String| ConfigError::Invalid(format!("store: {m}"));
+    s.dsn = match (f.dsn_env, f.dsn_file) {
+        (Some(var), None) => {
+            Some(Secret::new(env(&var).ok_or_else(|| {
+                err(format!("environment variable {var} (dsn_env) is not set"))
+            })?))
+        }
+        (None, Some(file)) => {
+            let p = base.join(file);
+            let v = std::fs::read_to_string(&p)
+                .map_err(|e| err(format!("dsn_file {}: {e}", p.display())))?;
+            Some(Secret::new(v.trim()))
+        }
+        (Some(_), Some(_)) => return Err(err("set either dsn_env or dsn_file, not both".into())),
+        (None, None) => None,
+    };
+    if s.backend == crate::store::BackendKind::Postgres && s.dsn.is_none() {
+        // DBABOT_STORE_DSN (see `apply_env`) may still provide it.
+        s.dsn = env("DBABOT_STORE_DSN").map(Secret::new);
+    }
+    Ok(s)
 }
 
 #[derive(Deserialize)]

@@ -12,14 +12,14 @@
 //! | [`explain`] | proves user SQL is one SELECT before a plain EXPLAIN |
 //! | [`recommend`] | playbook-driven (rules) recommendations |
 //! | [`render`] | recommendations and reports as structured replies |
-//! | [`memory`] | per-thread state in sled |
+//! | [`memory`] | per-thread state (in the store) |
 //! | [`policy`] | who may run which diagnostics where; rate limits |
-//! | [`audit`] | hash-chained audit trail in sled |
+//! | [`audit`] | hash-chained audit trail with an anchored head |
 //! | [`escalation`] | cases, priorities, handoff to DBAs, reminders, error signatures |
 //! | [`config`] | `dbabot.toml` + environment, secrets kept out of sight |
 //! | [`demo`] | the bundled SQLite demo database |
 //! | [`redact`] | scrubbing secrets from text |
-//! | [`flush`] | durable sled writes, one flush at a time, off the async workers |
+//! | [`store`] | the store layer: traits, the sled backend (one writer), PostgreSQL |
 
 pub mod app;
 pub mod audit;
@@ -29,12 +29,12 @@ pub mod diagnostics;
 pub mod engine;
 pub mod escalation;
 pub mod explain;
-pub mod flush;
 pub mod intents;
 pub mod memory;
 pub mod policy;
 pub mod recommend;
 pub mod redact;
 pub mod render;
+pub mod store;
 
 pub use engine::Engine;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Store maintenance: copy a data directory between backends.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Run the HTTP endpoints of the configured chat platforms, `/healthz` and `/readyz`.
     Serve {
         /// Address to listen on.
@@ -65,6 +70,21 @@ enum Command {
         /// Maximum engine turns running at once; further turns wait.
         #[arg(long, env = "DBABOT_MAX_TURNS", default_value_t = 32)]
         max_turns: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything (threads, cases, case counter, audit chain and head) from one backend to
+    /// another, e.g. `--from sled --to postgres`. The target must be empty; the audit chain is
+    /// verified on the target afterwards.
+    Migrate {
+        /// Source backend: sled (the data directory's `memory`) or postgres.
+        #[arg(long)]
+        from: String,
+        /// Target backend: postgres (DSN from `[store]` or `DBABOT_STORE_DSN`) or sled.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -121,14 +141,23 @@ fn parse_time(s: &str) -> anyhow::Result<u64> {
     u64::try_from(secs * 1000).map_err(|_| bad())
 }
 
-fn open_store(cfg: &Config) -> anyhow::Result<Memory> {
-    let dir = cfg.data_dir.join("memory");
-    Memory::open(&dir).with_context(|| {
-        format!(
-            "opening {} (is `dbabot serve` running? sled allows one process)",
-            dir.display()
-        )
-    })
+/// Opens the configured store (`[store]`; sled in `data_dir/memory` by default).
+async fn open_store(cfg: &Config) -> anyhow::Result<Memory> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let store = dbabot::store::open(&cfg.data_dir, &cfg.store).await?;
+    Ok(Memory::with_store(store))
+}
+
+/// Opens one backend by name for `store migrate`.
+async fn open_backend(cfg: &Config, name: &str) -> anyhow::Result<dbabot::store::Store> {
+    let mut settings = cfg.store.clone();
+    settings.backend = match name {
+        "sled" => dbabot::store::BackendKind::Sled,
+        "postgres" => dbabot::store::BackendKind::Postgres,
+        other => anyhow::bail!("unknown backend `{other}` (sled or postgres)"),
+    };
+    Ok(dbabot::store::open(&cfg.data_dir, &settings).await?)
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -189,9 +218,7 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("error");
             let cfg = with_demo(load_config(&cli)?).await?;
             let catalog = catalog(&cfg)?;
-            std::fs::create_dir_all(&cfg.data_dir)
-                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-            let memory = Memory::open(&cfg.data_dir.join("memory"))?;
+            let memory = open_store(&cfg).await?;
             let history = Some(cfg.data_dir.join("console-history.txt"));
             let engine = {
                 let rec = recommender(&cfg)?;
@@ -235,8 +262,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Cases { status } => {
             init_tracing("error");
             let cfg = load_config(&cli)?;
-            let memory = open_store(&cfg)?;
-            let store = dbabot::escalation::CaseStore::open(memory.db())?;
+            let memory = open_store(&cfg).await?;
             let wanted = match status.as_deref() {
                 None => None,
                 Some("open") => Some(dbabot::escalation::CaseStatus::Open),
@@ -247,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
                     "unknown status `{other}` (open, acknowledged, resolved, cancelled)"
                 ),
             };
-            let cases = store.list(wanted);
+            let cases = memory.store().list_cases(wanted).await?;
             println!(
                 "{:<10} {:<3} {:<13} {:<16} {:<20} summary",
                 "case", "pri", "status", "target", "requester"
@@ -268,12 +294,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit { command } => {
             init_tracing("error");
             let cfg = load_config(&cli)?;
-            let memory = open_store(&cfg)?;
-            let audit = dbabot::audit::Audit::open(memory.db())?;
+            let memory = open_store(&cfg).await?;
+            let audit = dbabot::audit::Audit::open(memory.store());
             match command {
-                AuditCommand::Verify => match audit.verify()? {
+                AuditCommand::Verify => match audit.verify().await? {
                     dbabot::audit::Verification::Intact { records } => {
-                        println!("audit chain intact: {records} records")
+                        println!("audit chain intact: {records} records");
+                        if let Some(h) = memory.store().audit_head().await? {
+                            println!("head: record {} hash {}", h.seq, h.hash);
+                        }
                     }
                     dbabot::audit::Verification::Broken { seq, reason } => {
                         println!("audit chain BROKEN at record {seq}: {reason}");
@@ -287,8 +316,43 @@ async fn main() -> anyhow::Result<()> {
                 } => {
                     let since = since.as_deref().map(parse_time).transpose()?;
                     let until = until.as_deref().map(parse_time).transpose()?;
-                    let records = audit.records(since, until)?;
+                    let records = audit.records(since, until).await?;
                     audit.export(&records, format, &mut std::io::stdout().lock())?;
+                }
+            }
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { from, to },
+        } => {
+            init_tracing("error");
+            let cfg = load_config(&cli)?;
+            if from == to {
+                anyhow::bail!("--from and --to name the same backend");
+            }
+            let source = open_backend(&cfg, from).await?;
+            let target = open_backend(&cfg, to).await?;
+            if target.thread_count().await? > 0
+                || target.audit_head().await?.is_some()
+                || !target.list_cases(None).await?.is_empty()
+            {
+                anyhow::bail!("the {to} store is not empty; migrate into an empty store");
+            }
+            let dump = source.dump().await?;
+            let (threads, cases, records) =
+                (dump.threads.len(), dump.cases.len(), dump.audit.len());
+            target.restore(dump).await?;
+            target.flush().await?;
+            let verdict = dbabot::audit::Audit::open(&target).verify().await?;
+            println!(
+                "copied {threads} thread(s), {cases} case(s), {records} audit record(s) from {from} to {to}"
+            );
+            match verdict {
+                dbabot::audit::Verification::Intact { records } => {
+                    println!("audit chain intact on {to}: {records} records")
+                }
+                dbabot::audit::Verification::Broken { seq, reason } => {
+                    println!("audit chain BROKEN on {to} at record {seq}: {reason}");
+                    std::process::exit(1);
                 }
             }
         }
@@ -310,7 +374,7 @@ async fn serve(
     listen: std::net::SocketAddr,
     options: dbabot::app::ServeOptions,
 ) -> anyhow::Result<()> {
-    let app = dbabot::app::App::build(cfg, options)?;
+    let app = dbabot::app::App::build(cfg, options).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

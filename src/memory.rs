@@ -1,8 +1,8 @@
-//! Per-thread memory in sled: slots, the pending question, the last turns and findings.
+//! Per-thread memory: slots, the pending question, the last turns and findings.
 //!
-//! One sled tree, `threads`, maps the thread key (`platform/workspace/channel/thread`) to a JSON
-//! [`ThreadState`]. [`Memory::save`] flushes before returning, so a reply is only sent once its
-//! state is durable. Every text field (turns, slots including pasted SQL, the pending question,
+//! The thread key (`platform/workspace/channel/thread`) maps to a JSON [`ThreadState`] with a
+//! version, in the configured [`crate::store`] backend (sled or PostgreSQL).
+//! [`Memory::save`] returns once the state is durable, so a reply is only sent then. Every text field (turns, slots including pasted SQL, the pending question,
 //! finding titles, details and facts, recommendations) is passed through
 //! [`crate::redact::redact`] before it is stored: AWS keys, `-p<password>`, `password=…`, DSNs
 //! with credentials, bearer and Slack tokens never reach the disk. Quoted values keep their
@@ -10,6 +10,7 @@
 
 use crate::diagnostics::Finding;
 use crate::intents::Slots;
+use crate::store::{Store, StoreError, Versioned};
 use dbabot_chat::{Choice, ThreadKey};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -17,10 +18,8 @@ use std::path::Path;
 /// Storage failures. The turn is not answered when memory cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
-    #[error("cannot open memory at {path}: {source}")]
-    Open { path: String, source: sled::Error },
-    #[error("memory storage error: {0}")]
-    Storage(#[from] sled::Error),
+    #[error("memory: {0}")]
+    Store(#[from] StoreError),
     #[error("memory record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -149,52 +148,80 @@ impl ThreadState {
     }
 }
 
-/// The sled-backed thread store. Cheap to clone.
+/// The thread store, over any [`crate::store::Backend`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Memory {
-    db: sled::Db,
-    threads: sled::Tree,
+    store: Store,
 }
 
 impl Memory {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the embedded sled store in `dir` with the default cache
+    /// ([`crate::store::StoreSettings::default`]). Blocking: call it before serving.
     ///
     /// # Errors
-    /// [`MemoryError::Open`] when the directory is not writable or another process holds it.
+    /// [`MemoryError::Store`] when the directory is not writable, another process holds it, or
+    /// its files are damaged (the error names the directory and how to recover).
     pub fn open(dir: &Path) -> Result<Self, MemoryError> {
-        let db = sled::open(dir).map_err(|source| MemoryError::Open {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let threads = db.open_tree("threads")?;
-        Ok(Memory { db, threads })
+        let cache = crate::store::StoreSettings::default().cache_mb;
+        let store = crate::store::sled::SledStore::open(dir, cache)?;
+        Ok(Memory {
+            store: std::sync::Arc::new(store),
+        })
     }
 
-    /// The underlying database, for other stores (audit, cases) that share the file.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
+    /// Memory over an already opened store (`dbabot serve` opens it from `[store]`).
+    pub fn with_store(store: Store) -> Self {
+        Memory { store }
+    }
+
+    /// The store behind this memory, shared with audit, cases and signatures.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The thread's state, if it has one.
     ///
     /// # Errors
     /// [`MemoryError`] on storage or decoding failure.
-    pub fn load(&self, key: &ThreadKey) -> Result<Option<ThreadState>, MemoryError> {
-        match self.threads.get(key.to_string().as_bytes())? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+    pub async fn load(&self, key: &ThreadKey) -> Result<Option<ThreadState>, MemoryError> {
+        Ok(self
+            .store
+            .load_thread(&key.to_string())
+            .await?
+            .map(|v| v.value))
     }
 
-    /// Stores the state, redacted ([`ThreadState::redacted`]), and flushes to disk.
+    /// The thread's state with the version it was read at (for [`Memory::save_if`]).
+    ///
+    /// # Errors
+    /// [`MemoryError`] on storage or decoding failure.
+    pub async fn load_versioned(
+        &self,
+        key: &ThreadKey,
+    ) -> Result<Option<Versioned<ThreadState>>, MemoryError> {
+        Ok(self.store.load_thread(&key.to_string()).await?)
+    }
+
+    /// Stores the state, redacted ([`ThreadState::redacted`]), durably (see
+    /// [`crate::store`] "Durability per turn").
     ///
     /// # Errors
     /// [`MemoryError`] when the write or flush fails.
     pub async fn save(&self, state: &ThreadState) -> Result<(), MemoryError> {
-        let bytes = serde_json::to_vec(&state.redacted())?;
-        self.threads.insert(state.key.as_bytes(), bytes)?;
-        crate::flush::flush(&self.db).await?;
+        self.store.save_thread(&state.redacted(), None).await?;
         Ok(())
+    }
+
+    /// As [`Memory::save`], only if the stored version is still `version` (0 = not stored);
+    /// returns the new version.
+    ///
+    /// # Errors
+    /// [`MemoryError::Store`] with [`StoreError::Conflict`] when another writer saved first.
+    pub async fn save_if(&self, state: &ThreadState, version: u64) -> Result<u64, MemoryError> {
+        Ok(self
+            .store
+            .save_thread(&state.redacted(), Some(version))
+            .await?)
     }
 
     /// Deletes the thread's state; returns whether there was any.
@@ -202,12 +229,7 @@ impl Memory {
     /// # Errors
     /// [`MemoryError`] when the delete or flush fails.
     pub async fn forget(&self, key: &ThreadKey) -> Result<Option<ThreadState>, MemoryError> {
-        let old = self.threads.remove(key.to_string().as_bytes())?;
-        crate::flush::flush(&self.db).await?;
-        Ok(match old {
-            Some(v) => serde_json::from_slice(&v).ok(),
-            None => None,
-        })
+        Ok(self.store.delete_thread(&key.to_string()).await?)
     }
 
     /// Deletes threads not updated for `retention_secs`; returns how many were deleted.
@@ -215,31 +237,24 @@ impl Memory {
     /// # Errors
     /// [`MemoryError`] on storage failure (corrupt records are deleted, not fatal).
     pub async fn purge(&self, now: u64, retention_secs: u64) -> Result<usize, MemoryError> {
-        let mut n = 0;
-        for item in self.threads.iter() {
-            let (k, v) = item?;
-            let expired = match serde_json::from_slice::<ThreadState>(&v) {
-                Ok(s) => now.saturating_sub(s.updated_at) > retention_secs,
-                Err(_) => true,
-            };
-            if expired {
-                self.threads.remove(k)?;
-                n += 1;
+        let cutoff = now.saturating_sub(retention_secs);
+        Ok(self.store.purge_threads(cutoff).await?)
+    }
+
+    /// Number of stored threads (0 when the store cannot be read; the error is logged).
+    pub async fn len(&self) -> usize {
+        match self.store.thread_count().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count threads");
+                0
             }
         }
-        if n > 0 {
-            crate::flush::flush(&self.db).await?;
-        }
-        Ok(n)
     }
 
-    /// Number of stored threads.
-    pub fn len(&self) -> usize {
-        self.threads.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.threads.is_empty()
+    /// No thread is stored.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
     }
 }
 
@@ -259,15 +274,15 @@ mod tests {
         s.push_turn("bot", "b", None, 100, 2);
         s.push_turn("user", "c", None, 100, 2);
         mem.save(&s).await.expect("save");
-        let back = mem.load(&key).expect("load").expect("present");
+        let back = mem.load(&key).await.expect("load").expect("present");
         assert_eq!(back.turns.len(), 2);
         assert_eq!(back.slots.target.as_deref(), Some("demo"));
         assert_eq!(mem.purge(100 + 10, 60).await.expect("purge"), 0);
         assert_eq!(mem.purge(100 + 61, 60).await.expect("purge"), 1);
-        assert!(mem.load(&key).expect("load").is_none());
+        assert!(mem.load(&key).await.expect("load").is_none());
         mem.save(&s).await.expect("save");
         assert!(mem.forget(&key).await.expect("forget").is_some());
-        assert!(mem.load(&key).expect("load").is_none());
+        assert!(mem.load(&key).await.expect("load").is_none());
     }
 
     #[tokio::test]
@@ -324,7 +339,7 @@ mod tests {
         for secret in secrets {
             assert!(!raw.contains(secret), "{secret} was written to disk");
         }
-        let back = mem.load(&key).expect("load").expect("present");
+        let back = mem.load(&key).await.expect("load").expect("present");
         // The pasted query still parses as SQL after redaction.
         assert_eq!(
             back.slots.sql.as_deref(),

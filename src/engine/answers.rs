@@ -325,13 +325,18 @@ impl Engine {
             let where_ = target
                 .map(|t| t.alias.clone())
                 .unwrap_or_else(|| "unknown".into());
-            match self.inner.signatures.record(
-                &where_,
-                &line,
-                &msg.thread_key().to_string(),
-                self.now() * 1000,
-                24 * 3600 * 1000,
-            ) {
+            match self
+                .inner
+                .signatures
+                .record(
+                    &where_,
+                    &line,
+                    &msg.thread_key().to_string(),
+                    self.now() * 1000,
+                    24 * 3600 * 1000,
+                )
+                .await
+            {
                 Ok(r) if r.count >= 2 => {
                     reply.push(Part::Context {
                         text: format!(
@@ -347,14 +352,16 @@ impl Engine {
         }
         // Policy triggers for automatic escalation (only with an [escalation] section).
         let esc = &self.inner.escalation;
-        if esc.enabled
-            && state.case_id.as_deref().is_none_or(|id| {
-                self.inner
-                    .cases
-                    .get(id)
-                    .is_none_or(|c| c.status.is_closed())
-            })
-        {
+        let case_closed = match state.case_id.as_deref() {
+            None => true,
+            Some(id) => self
+                .inner
+                .cases
+                .get(id)
+                .await
+                .is_none_or(|c| c.status.is_closed()),
+        };
+        if esc.enabled && case_closed {
             let trigger = if esc.auto_on_critical_prod
                 && target.is_some_and(|t| t.environment == "prod")
                 && rec.severity == Severity::Critical

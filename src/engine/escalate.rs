@@ -279,6 +279,7 @@ impl Engine {
             .inner
             .cases
             .open_for_thread(&key)
+            .await
             .filter(|c| state.case_id.as_deref() == Some(c.id.as_str()))
         {
             let mut r = Reply::text(format!(
@@ -334,7 +335,7 @@ impl Engine {
             .and_then(|i| self.inner.catalog.intent(i))
             .map(|i| i.title.to_lowercase())
             .unwrap_or_else(|| "a database problem".into());
-        let id = match self.inner.cases.next_id() {
+        let id = match self.inner.cases.next_id().await {
             Ok(id) => id,
             Err(e) => return Reply::text(format!("I could not create a case: {e}")),
         };
@@ -421,6 +422,7 @@ impl Engine {
             next_reminder_at: Some(now + self.inner.escalation.sla(prio)),
             reminders_sent: 0,
             posted_to: None,
+            version: 0,
         };
         let mut case = scrubbed(&case);
         let delivered = match &self.inner.escalation.destination {
@@ -431,7 +433,11 @@ impl Engine {
             None => None,
         };
         case.posted_to = delivered.clone();
-        if let Err(e) = self.inner.cases.save(&case).await {
+        if delivered.is_none() {
+            // Nowhere to re-post: no reminder schedule (it would only be claimed and skipped).
+            case.next_reminder_at = None;
+        }
+        if let Err(e) = self.inner.cases.insert(&case).await {
             tracing::error!(error = %e, "could not store case");
         }
         state.case_id = Some(id.clone());
@@ -490,110 +496,55 @@ impl Engine {
         if let Err(denied) = self.authorize(msg, None, Action::EscalationAction).await {
             return denied;
         }
-        let Some(mut case) = self.inner.cases.get(id) else {
-            return Reply::text(format!("There is no case {}.", normalize_id(id)));
+        // Compare-and-set: decide on the case as read, store only if nobody changed it since
+        // (another DBA, a reminder, another replica); on a lost race decide again on the fresh
+        // copy, so two DBAs taking one case get one "you took it" and one "already taken".
+        let mut tries = 0;
+        let (case, status_line, audit_action, notice) = loop {
+            let Some(current) = self.inner.cases.get(id).await else {
+                return Reply::text(format!("There is no case {}.", normalize_id(id)));
+            };
+            let now = self.now();
+            match self.decide_case_action(current, verb, text, &msg.user.display_name, now) {
+                Err(reply) => return reply,
+                Ok((next, status_line, audit_action, notice)) => {
+                    let id_now = next.id.clone();
+                    let stored = if audit_action == "case_ask" {
+                        // Asking changes nothing but the time; not worth a lost race.
+                        Some(next)
+                    } else {
+                        match self.inner.cases.replace(&next).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not store case");
+                                return Reply::text(format!(
+                                    "I could not update {}: the store failed. Try again.",
+                                    next.id
+                                ));
+                            }
+                        }
+                    };
+                    match stored {
+                        Some(c) => break (c, status_line, audit_action, notice),
+                        None if tries < 5 => tries += 1,
+                        None => {
+                            return Reply::text(format!(
+                                "{id_now} keeps changing under me; try again in a moment."
+                            ))
+                        }
+                    }
+                }
+            }
         };
-        let now = self.now();
-        let who = msg.user.display_name.clone();
+        // Only the winner tells the requester and PagerDuty.
         let requester = Destination::thread_of(&case.source);
-        let (status_line, audit_action) = match verb {
-            "ack" | "take" => {
-                if case.status != CaseStatus::Open {
-                    return Reply::text(format!(
-                        "{} is already {}.",
-                        case.id,
-                        case.status.as_str()
-                    ));
-                }
-                case.status = CaseStatus::Acknowledged;
-                case.acknowledged_by = Some(who.clone());
-                case.acknowledged_at = Some(now);
-                case.next_reminder_at = None;
-                self.post(
-                    &requester,
-                    &Reply::text(format!(
-                        "🙋 {who} from the DBA team took {} at {}.",
-                        case.id,
-                        clock_time(now)
-                    )),
-                )
-                .await;
-                if let Some(pd) = &self.inner.escalation.pagerduty {
-                    pd.event("acknowledge", &case.id, "", "", "").await;
-                }
-                (
-                    format!("You took {}. The requester was told.", case.id),
-                    "case_ack",
-                )
+        self.post(&requester, &Reply::text(notice)).await;
+        if let Some(pd) = &self.inner.escalation.pagerduty {
+            match audit_action {
+                "case_ack" => pd.event("acknowledge", &case.id, "", "", "").await,
+                "case_resolve" => pd.event("resolve", &case.id, "", "", "").await,
+                _ => {}
             }
-            "resolve" => {
-                if case.status.is_closed() {
-                    return Reply::text(format!(
-                        "{} is already {}.",
-                        case.id,
-                        case.status.as_str()
-                    ));
-                }
-                let note = if text.trim().is_empty() {
-                    "resolved by the DBA team".to_string()
-                } else {
-                    text.trim().to_string()
-                };
-                case.status = CaseStatus::Resolved;
-                let note = scrub(&clip(&note, NOTE_MAX));
-                case.resolution = Some(note.clone());
-                case.resolved_at = Some(now);
-                case.next_reminder_at = None;
-                self.post(
-                    &requester,
-                    &Reply::text(format!(
-                        "✅ {} was resolved by {who} at {}: {note}",
-                        case.id,
-                        clock_time(now)
-                    )),
-                )
-                .await;
-                if let Some(pd) = &self.inner.escalation.pagerduty {
-                    pd.event("resolve", &case.id, "", "", "").await;
-                }
-                (
-                    format!("{} is resolved. The requester was told.", case.id),
-                    "case_resolve",
-                )
-            }
-            "ask" => {
-                if text.trim().is_empty() {
-                    return Reply::text(format!(
-                        "Type your question: case ask {} <question>",
-                        case.id
-                    ));
-                }
-                self.post(
-                    &requester,
-                    &Reply::text(format!(
-                        "❓ {who} (DBA team) asks about {}: {} — please answer in this thread.",
-                        case.id,
-                        scrub(&clip(text.trim(), NOTE_MAX))
-                    )),
-                )
-                .await;
-                (
-                    format!(
-                        "Your question was posted in the requester's thread for {}.",
-                        case.id
-                    ),
-                    "case_ask",
-                )
-            }
-            other => {
-                return Reply::text(format!(
-                    "Unknown case action `{other}`: use ack, resolve or ask."
-                ))
-            }
-        };
-        case.updated_at = now;
-        if let Err(e) = self.inner.cases.save(&case).await {
-            tracing::error!(error = %e, "could not store case");
         }
         self.audit_event(
             msg,
@@ -609,6 +560,91 @@ impl Engine {
         r
     }
 
+    /// What `verb` does to `case` (no side effects): the updated case, the DBA's reply, the
+    /// audit action and the requester's notice; or the reply refusing it.
+    #[allow(clippy::type_complexity)]
+    fn decide_case_action(
+        &self,
+        mut case: Case,
+        verb: &str,
+        text: &str,
+        who: &str,
+        now: u64,
+    ) -> Result<(Case, String, &'static str, String), Reply> {
+        let already = |c: &Case| {
+            let by = match (&c.acknowledged_by, c.status) {
+                (Some(b), CaseStatus::Acknowledged) => format!(" by {b}"),
+                _ => String::new(),
+            };
+            Reply::text(format!("{} is already {}{by}.", c.id, c.status.as_str()))
+        };
+        let out = match verb {
+            "ack" | "take" => {
+                if case.status != CaseStatus::Open {
+                    return Err(already(&case));
+                }
+                case.status = CaseStatus::Acknowledged;
+                case.acknowledged_by = Some(who.to_string());
+                case.acknowledged_at = Some(now);
+                case.next_reminder_at = None;
+                let notice = format!(
+                    "🙋 {who} from the DBA team took {} at {}.",
+                    case.id,
+                    clock_time(now)
+                );
+                let line = format!("You took {}. The requester was told.", case.id);
+                (line, "case_ack", notice)
+            }
+            "resolve" => {
+                if case.status.is_closed() {
+                    return Err(already(&case));
+                }
+                let note = if text.trim().is_empty() {
+                    "resolved by the DBA team".to_string()
+                } else {
+                    text.trim().to_string()
+                };
+                case.status = CaseStatus::Resolved;
+                let note = scrub(&clip(&note, NOTE_MAX));
+                case.resolution = Some(note.clone());
+                case.resolved_at = Some(now);
+                case.next_reminder_at = None;
+                let notice = format!(
+                    "✅ {} was resolved by {who} at {}: {note}",
+                    case.id,
+                    clock_time(now)
+                );
+                let line = format!("{} is resolved. The requester was told.", case.id);
+                (line, "case_resolve", notice)
+            }
+            "ask" => {
+                if text.trim().is_empty() {
+                    return Err(Reply::text(format!(
+                        "Type your question: case ask {} <question>",
+                        case.id
+                    )));
+                }
+                let notice = format!(
+                    "❓ {who} (DBA team) asks about {}: {} — please answer in this thread.",
+                    case.id,
+                    scrub(&clip(text.trim(), NOTE_MAX))
+                );
+                let line = format!(
+                    "Your question was posted in the requester's thread for {}.",
+                    case.id
+                );
+                (line, "case_ask", notice)
+            }
+            other => {
+                return Err(Reply::text(format!(
+                    "Unknown case action `{other}`: use ack, resolve or ask."
+                )))
+            }
+        };
+        case.updated_at = now;
+        Ok((case, out.0, out.1, out.2))
+    }
+
     /// Open cases for `cases` (DBAs only).
     pub(super) async fn list_cases(&self, msg: &InboundMessage) -> Reply {
         if let Err(denied) = self.authorize(msg, None, Action::ListCases).await {
@@ -618,6 +654,7 @@ impl Engine {
             .inner
             .cases
             .list(None)
+            .await
             .into_iter()
             .filter(|c| !c.status.is_closed())
             .collect();
@@ -664,25 +701,34 @@ impl Engine {
 
     /// Re-posts every unacknowledged case whose SLA has passed; returns how many. The schedule
     /// is stored in each case, so it survives restarts. Called periodically by `dbabot serve`.
+    ///
+    /// The store claims each due reminder before anything is posted (it counts the reminder and
+    /// moves the next one on atomically, see [`crate::store::Cases::claim_due_reminders`]): a
+    /// case acknowledged meanwhile is not claimed, an acknowledgement is never reverted, and
+    /// with several replicas each reminder is posted once. A post that then fails is not
+    /// retried before the next SLA period (logged).
     pub async fn run_due_reminders(&self) -> usize {
         let now = self.now();
+        let esc = self.inner.escalation.clone();
+        let sla: crate::store::Sla = std::sync::Arc::new(move |p: &str| esc.sla(p));
+        let claimed = match self.inner.cases.claim_due(now, sla).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim due reminders");
+                return 0;
+            }
+        };
         let mut n = 0;
-        for mut c in self.inner.cases.list(Some(CaseStatus::Open)) {
-            let (Some(due), Some(dest)) = (c.next_reminder_at, c.posted_to.clone()) else {
+        for c in claimed {
+            let Some(dest) = c.posted_to.clone() else {
                 continue;
             };
-            if due > now {
-                continue;
+            if self
+                .post(&dest, &self.handoff(&c, Some(c.reminders_sent)))
+                .await
+            {
+                n += 1;
             }
-            c.reminders_sent += 1;
-            c.next_reminder_at = Some(now + self.inner.escalation.sla(&c.priority));
-            c.updated_at = now;
-            self.post(&dest, &self.handoff(&c, Some(c.reminders_sent)))
-                .await;
-            if let Err(e) = self.inner.cases.save(&c).await {
-                tracing::error!(error = %e, "could not store case");
-            }
-            n += 1;
         }
         n
     }

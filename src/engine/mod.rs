@@ -1,11 +1,11 @@
 //! The engine: one conversation turn from [`InboundMessage`] to [`Reply`].
 //!
 //! ```text
-//! handle(msg) ─► lock thread ─► load ThreadState (sled)
+//! handle(msg) ─► lock thread ─► load ThreadState (store, versioned)
 //!             ─► turn::respond: pending answer? command? slots + intent ─► ask for a slot
 //!                                                                     └─► answers::* (diagnostics,
 //!                                                                         recommender, render)
-//!             ─► save ThreadState (flushed) ─► Reply
+//!             ─► save ThreadState (durable, compare-and-set on its version) ─► Reply
 //! ```
 
 mod advice;
@@ -111,13 +111,10 @@ impl Engine {
             }
             None => crate::escalation::EscalationConfig::default(),
         };
-        let db = memory.db().clone();
-        let audit =
-            crate::audit::Audit::open(&db).map_err(|e| EngineError::Storage(e.to_string()))?;
-        let cases = crate::escalation::CaseStore::open(&db)
-            .map_err(|e| EngineError::Storage(e.to_string()))?;
-        let signatures = crate::escalation::signature::Signatures::open(&db)
-            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let store = memory.store().clone();
+        let audit = crate::audit::Audit::open(&store);
+        let cases = crate::escalation::CaseStore::open(&store);
+        let signatures = crate::escalation::signature::Signatures::open(&store);
         let classifier = Classifier::new(&catalog.intents);
         let runner = Runner::new(&config.targets, config.limits);
         let target_names = config
@@ -204,10 +201,25 @@ impl Engine {
             .purge(self.now(), retention)
             .await
             .map_err(|e| HandlerError::Memory(e.to_string()))?;
+        let cutoff = self.now().saturating_sub(retention);
         let cases = self
             .inner
             .cases
-            .purge_closed(self.now().saturating_sub(retention));
+            .purge_closed(cutoff)
+            .await
+            .map_err(|e| HandlerError::Memory(e.to_string()))?;
+        let store = self.inner.memory.store();
+        // Signatures outside the 24 h window and expired delivery ids: bounded maps.
+        let day_ms = 24 * 3600 * 1000;
+        let signatures = store
+            .purge_signatures((self.now() * 1000).saturating_sub(day_ms))
+            .await
+            .map_err(|e| HandlerError::Memory(e.to_string()))?;
+        let dedupe = store
+            .purge_dedupe(self.now())
+            .await
+            .map_err(|e| HandlerError::Memory(e.to_string()))?;
+        tracing::debug!(threads, cases, signatures, dedupe, "retention purge");
         Ok(threads + cases)
     }
 
@@ -230,12 +242,16 @@ impl Engine {
         let _guard = lock.lock().await;
         let now = self.now();
         let mem_err = |e: crate::memory::MemoryError| HandlerError::Memory(e.to_string());
-        let mut state = self
+        let (mut state, mut version) = match self
             .inner
             .memory
-            .load(&key)
+            .load_versioned(&key)
+            .await
             .map_err(mem_err)?
-            .unwrap_or_else(|| ThreadState::new(&key, now));
+        {
+            Some(v) => (v.value, v.version),
+            None => (ThreadState::new(&key, now), 0),
+        };
         let max_turns = self.inner.config.memory.max_turns;
         state.push_turn("user", &msg.text, None, now, max_turns);
         let outcome = self.respond(&msg, &mut state).await;
@@ -246,7 +262,44 @@ impl Engine {
         let summary: String = reply.plain_text().chars().take(1500).collect();
         state.push_turn("bot", &summary, reply.intent.as_deref(), now, max_turns);
         state.updated_at = now;
-        self.inner.memory.save(&state).await.map_err(mem_err)?;
+        // Optimistic versions: another replica (PostgreSQL store) may have saved this thread
+        // meanwhile. Keep its state and add this turn's two messages to it, then try again.
+        let mut tries = 0;
+        loop {
+            match self.inner.memory.save_if(&state, version).await {
+                Ok(_) => break,
+                Err(crate::memory::MemoryError::Store(crate::store::StoreError::Conflict {
+                    ..
+                })) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(thread = %key, "thread saved concurrently; merging this turn");
+                    let mine: Vec<crate::memory::Turn> =
+                        state.turns.iter().rev().take(2).rev().cloned().collect();
+                    let Some(latest) = self
+                        .inner
+                        .memory
+                        .load_versioned(&key)
+                        .await
+                        .map_err(mem_err)?
+                    else {
+                        version = 0;
+                        continue;
+                    };
+                    version = latest.version;
+                    let mut merged = latest.value;
+                    for t in mine {
+                        merged.turns.push(t);
+                    }
+                    if merged.turns.len() > max_turns {
+                        let drop = merged.turns.len() - max_turns;
+                        merged.turns.drain(..drop);
+                    }
+                    merged.updated_at = now;
+                    state = merged;
+                }
+                Err(e) => return Err(mem_err(e)),
+            }
+        }
         Ok(reply)
     }
 }
@@ -299,6 +352,6 @@ impl MessageHandler for Engine {
     }
 
     async fn knows_thread(&self, thread: &dbabot_chat::ThreadKey) -> bool {
-        matches!(self.inner.memory.load(thread), Ok(Some(_)))
+        matches!(self.inner.memory.load(thread).await, Ok(Some(_)))
     }
 }

@@ -1,5 +1,7 @@
-//! Escalation cases and their sled store.
+//! Escalation cases and their store ([`crate::store::Cases`]): monotonic ids, compare-and-set
+//! updates on `version`, indexed lookups by thread and by reminder due time.
 
+use crate::store::{Store, StoreError};
 use dbabot_chat::{Destination, Severity, ThreadKey};
 use serde::{Deserialize, Serialize};
 
@@ -72,90 +74,104 @@ pub struct Case {
     pub reminders_sent: u32,
     /// Where the handoff was posted (None when no destination is configured).
     pub posted_to: Option<Destination>,
+    /// Store version for compare-and-set updates (1 when created; 0 in records written before
+    /// versions existed).
+    #[serde(default)]
+    pub version: u64,
 }
 
-/// Cases in sled: `cases` tree (id → JSON) and a counter for ids.
+/// The case store. Cheap to clone.
 #[derive(Clone)]
 pub struct CaseStore {
-    tree: sled::Tree,
-    db: sled::Db,
+    store: Store,
 }
 
 impl CaseStore {
-    /// # Errors
-    /// sled errors.
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(CaseStore {
-            tree: db.open_tree("cases")?,
-            db: db.clone(),
-        })
+    /// The cases of `store`.
+    pub fn open(store: &Store) -> Self {
+        CaseStore {
+            store: store.clone(),
+        }
     }
 
-    /// The next id, `CASE-0001` upwards.
+    /// The next id, `CASE-0001` upwards, without gaps across restarts.
     ///
     /// # Errors
-    /// sled errors.
-    pub fn next_id(&self) -> Result<String, sled::Error> {
-        let n = self.db.generate_id()? + 1;
+    /// [`StoreError`] when the counter cannot be written.
+    pub async fn next_id(&self) -> Result<String, StoreError> {
+        let n = self.store.next_case_number().await?;
         Ok(format!("CASE-{n:04}"))
     }
 
-    /// Stores a case and flushes.
+    /// Stores a new case (version 1); returns it as stored.
     ///
     /// # Errors
-    /// sled or JSON errors, as strings.
-    pub async fn save(&self, c: &Case) -> Result<(), String> {
-        let bytes = serde_json::to_vec(c).map_err(|e| e.to_string())?;
-        self.tree
-            .insert(c.id.as_bytes(), bytes)
-            .map_err(|e| e.to_string())?;
-        crate::flush::flush(&self.db)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+    /// [`StoreError`] when it cannot be written.
+    pub async fn insert(&self, c: &Case) -> Result<Case, StoreError> {
+        self.store.insert_case(c).await
     }
 
-    pub fn get(&self, id: &str) -> Option<Case> {
+    /// Compare-and-set: stores `c` only if nobody changed it since it was read (its `version`).
+    /// `Ok(None)` means another writer won; re-read and decide again.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn replace(&self, c: &Case) -> Result<Option<Case>, StoreError> {
+        self.store.replace_case(c).await
+    }
+
+    /// The case (`case-3`, `3`, `CASE-0003` all work); `None` also when the store fails (logged).
+    pub async fn get(&self, id: &str) -> Option<Case> {
         let id = normalize_id(id);
-        self.tree
-            .get(id.as_bytes())
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice(&v).ok())
+        match self.store.get_case(&id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read case");
+                None
+            }
+        }
     }
 
-    /// All cases, oldest first; `status` filters.
-    pub fn list(&self, status: Option<CaseStatus>) -> Vec<Case> {
-        let mut v: Vec<Case> = self
-            .tree
-            .iter()
-            .filter_map(|i| i.ok())
-            .filter_map(|(_, v)| serde_json::from_slice::<Case>(&v).ok())
-            .filter(|c| status.is_none_or(|s| c.status == s))
-            .collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        v
+    /// All cases, oldest first; `status` filters. Empty when the store fails (logged).
+    pub async fn list(&self, status: Option<CaseStatus>) -> Vec<Case> {
+        match self.store.list_cases(status).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list cases");
+                Vec::new()
+            }
+        }
     }
 
-    /// The open or acknowledged case of a thread, if any.
-    pub fn open_for_thread(&self, key: &ThreadKey) -> Option<Case> {
-        self.list(None)
-            .into_iter()
-            .find(|c| &c.source == key && !c.status.is_closed())
+    /// The open or acknowledged case of a thread, if any (an index lookup).
+    pub async fn open_for_thread(&self, key: &ThreadKey) -> Option<Case> {
+        match self.store.open_case_for_thread(&key.to_string()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the thread's case");
+                None
+            }
+        }
+    }
+
+    /// Claims the reminders due at `now` (see [`crate::store::Cases::claim_due_reminders`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn claim_due(
+        &self,
+        now: u64,
+        sla: crate::store::Sla,
+    ) -> Result<Vec<Case>, StoreError> {
+        self.store.claim_due_reminders(now, sla).await
     }
 
     /// Deletes closed cases last updated before `cutoff` (unix seconds); returns how many.
-    pub fn purge_closed(&self, cutoff: u64) -> usize {
-        let mut n = 0;
-        for c in self.list(None) {
-            if c.status.is_closed()
-                && c.updated_at < cutoff
-                && self.tree.remove(c.id.as_bytes()).is_ok()
-            {
-                n += 1;
-            }
-        }
-        n
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn purge_closed(&self, cutoff: u64) -> Result<usize, StoreError> {
+        self.store.purge_closed_cases(cutoff).await
     }
 }
 

@@ -35,57 +35,37 @@ pub struct Recurrence {
     pub threads: usize,
 }
 
-/// Sliding-window counts in sled (`signatures` tree: `target \0 sig \0 time_ms \0 thread`).
+/// Sliding-window counts in the store ([`crate::store::SignatureCounts`]): one bounded record
+/// per target and signature, so a turn's cost does not grow with history.
+#[derive(Clone)]
 pub struct Signatures {
-    tree: sled::Tree,
+    store: crate::store::Store,
 }
 
 impl Signatures {
-    /// # Errors
-    /// sled errors.
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Signatures {
-            tree: db.open_tree("signatures")?,
-        })
+    /// The signature counts of `store`.
+    pub fn open(store: &crate::store::Store) -> Self {
+        Signatures {
+            store: store.clone(),
+        }
     }
 
     /// Records one occurrence and returns the counts within `window_ms` up to `now_ms`.
     ///
     /// # Errors
-    /// sled errors.
-    pub fn record(
+    /// [`crate::store::StoreError`] when the store fails.
+    pub async fn record(
         &self,
         target: &str,
         message: &str,
         thread: &str,
         now_ms: u64,
         window_ms: u64,
-    ) -> Result<Recurrence, sled::Error> {
+    ) -> Result<Recurrence, crate::store::StoreError> {
         let sig = signature(message);
-        let prefix = format!("{target}\0{sig}\0");
-        self.tree
-            .insert(format!("{prefix}{now_ms:020}\0{thread}").as_bytes(), &[])?;
-        let since = now_ms.saturating_sub(window_ms);
-        let mut count = 0;
-        let mut threads = std::collections::BTreeSet::new();
-        for item in self.tree.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = item?;
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let mut parts = key.rsplitn(3, '\0');
-            let thread = parts.next().unwrap_or("").to_string();
-            let time: u64 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
-            if time < since {
-                // Outside the window: drop it so the tree does not grow forever.
-                self.tree.remove(&k)?;
-                continue;
-            }
-            count += 1;
-            threads.insert(thread);
-        }
-        Ok(Recurrence {
-            count,
-            threads: threads.len(),
-        })
+        self.store
+            .record_signature(target, &sig, thread, now_ms, window_ms)
+            .await
     }
 }
 
@@ -109,17 +89,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn counts_within_the_window() {
+    #[tokio::test]
+    async fn counts_within_the_window() {
         let dir = tempfile::tempdir().expect("tmp");
-        let s = Signatures::open(&sled::open(dir.path()).expect("sled")).expect("open");
+        let store: crate::store::Store =
+            std::sync::Arc::new(crate::store::sled::SledStore::open(dir.path(), 8).expect("sled"));
+        let s = Signatures::open(&store);
         let day = 24 * 3600 * 1000;
         s.record("t", "ERROR 1205 lock wait on row 1", "a", 1_000, day)
+            .await
             .expect("r");
         s.record("t", "ERROR 1205 lock wait on row 2", "b", 2_000, day)
+            .await
             .expect("r");
         let r = s
             .record("t", "ERROR 1205 lock wait on row 3", "b", 3_000, day)
+            .await
             .expect("r");
         assert_eq!(
             r,
@@ -136,6 +121,7 @@ mod tests {
                 1_000 + day + 1,
                 day,
             )
+            .await
             .expect("r");
         assert_eq!(r.count, 3, "the first one left the window");
     }

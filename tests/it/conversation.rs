@@ -78,7 +78,12 @@ async fn answers_by_number_or_typo_and_forgets_on_request() {
     );
     let key = msg("f1", "").thread_key();
     assert!(
-        bot.engine.memory().load(&key).expect("load").is_none(),
+        bot.engine
+            .memory()
+            .load(&key)
+            .await
+            .expect("load")
+            .is_none(),
         "thread state still stored"
     );
 
@@ -411,5 +416,5 @@ async fn forget_also_forgets_the_escalation_link() {
     assert!(!text.contains("already escalated"), "{text}");
     assert!(text.contains("CASE-0002"), "a new case: {text}");
     // The first case itself stays with the DBA team.
-    assert_eq!(bot.engine.cases().list(None).len(), 2);
+    assert_eq!(bot.engine.cases().list(None).await.len(), 2);
 }

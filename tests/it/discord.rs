@@ -797,7 +797,7 @@ async fn discord_signed_report_is_deferred_then_answered_with_embeds_and_csv() {
         }
     }
     // The engine remembers the channel's thread.
-    assert_eq!(h.bot.engine.memory().len(), 1);
+    assert_eq!(h.bot.engine.memory().len().await, 1);
 }
 
 #[tokio::test]
@@ -857,7 +857,11 @@ async fn discord_bad_signatures_are_refused_and_nothing_happens() {
     }
     // Give a wrongly accepted request time to reach the engine and the stand-in.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(h.bot.engine.memory().len(), 0, "the engine saw nothing");
+    assert_eq!(
+        h.bot.engine.memory().len().await,
+        0,
+        "the engine saw nothing"
+    );
     assert!(
         h.standin.requests().is_empty(),
         "nothing was sent to Discord"
@@ -878,7 +882,7 @@ async fn discord_ping_gets_pong() {
     assert_callback_on_spec(&ack);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(h.standin.requests().is_empty());
-    assert_eq!(h.bot.engine.memory().len(), 0);
+    assert_eq!(h.bot.engine.memory().len().await, 0);
 }
 
 #[tokio::test]
@@ -967,7 +971,11 @@ async fn discord_choice_click_updates_the_message_and_answers() {
         .iter()
         .any(|t| t.starts_with("Health report")));
     assert!(h.standin.errors().is_empty(), "{:?}", h.standin.errors());
-    assert_eq!(h.bot.engine.memory().len(), 1, "one thread: the channel");
+    assert_eq!(
+        h.bot.engine.memory().len().await,
+        1,
+        "one thread: the channel"
+    );
 }
 
 #[tokio::test]
@@ -1292,8 +1300,7 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
         channel_messages(&reqs, CHANNEL).is_empty(),
         "nothing posted in the channel itself"
     );
-    let keys = |b: &TestBot| b.engine.memory().len();
-    assert_eq!(keys(&bot), 1);
+    assert_eq!(bot.engine.memory().len().await, 1);
 
     // 2. A follow-up in that thread without a mention is answered there.
     let before = channel_messages(&standin.requests(), thread).len();
@@ -1307,7 +1314,7 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
     )
     .await;
     assert!(got, "follow-up not answered: {:?}", standin.errors());
-    assert_eq!(keys(&bot), 1, "same thread");
+    assert_eq!(bot.engine.memory().len().await, 1, "same thread");
 
     // 2b. A mention inside an existing thread (looked up: type 11) is answered in that thread,
     // without starting another.
@@ -1334,8 +1341,8 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
     let memory = bot.engine.clone();
     assert!(
         wait_until(30, || {
-            let n = memory.memory().len();
-            async move { n == 2 }
+            let m = memory.clone();
+            async move { m.memory().len().await == 2 }
         })
         .await
     );
@@ -1402,12 +1409,12 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
     let memory = bot.engine.clone();
     assert!(
         wait_until(30, || {
-            let n = memory.memory().len();
-            async move { n == 4 }
+            let m = memory.clone();
+            async move { m.memory().len().await == 4 }
         })
         .await,
         "{} threads",
-        keys(&bot)
+        bot.engine.memory().len().await
     );
     run.abort();
 }
@@ -1415,16 +1422,17 @@ async fn discord_gateway_mention_thread_follow_up_dm_and_slash_command() {
 #[tokio::test]
 async fn discord_a_replayed_interaction_runs_its_diagnostics_once() {
     let h = Harness::start("").await;
-    let diagnostics = |h: &Harness| {
+    async fn diagnostics(h: &Harness) -> usize {
         h.bot
             .engine
             .audit()
             .records(None, None)
+            .await
             .expect("audit")
             .iter()
             .filter(|r| r.action == "diagnostic")
             .count()
-    };
+    }
     let interaction = fixture("interaction_command.json");
     // One validly signed request, captured and sent four times.
     let body = serde_json::to_vec(&interaction).expect("json");
@@ -1456,10 +1464,10 @@ async fn discord_a_replayed_interaction_runs_its_diagnostics_once() {
         .wait_for(60, |r| csv_file(r).is_some() && !embed_titles(r).is_empty())
         .await;
     assert!(arrived, "{:#?}", h.standin.requests());
-    let ran = diagnostics(&h);
+    let ran = diagnostics(&h).await;
     assert!(ran > 0, "the first delivery ran the report's checks");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(diagnostics(&h), ran, "a replay ran diagnostics");
+    assert_eq!(diagnostics(&h).await, ran, "a replay ran diagnostics");
     let edits = h
         .standin
         .requests()
@@ -1480,5 +1488,5 @@ async fn discord_a_replayed_interaction_runs_its_diagnostics_once() {
     let (status, _) = h.post_raw(&body, Some(stale_sig), Some(stale)).await;
     assert_eq!(status, 401);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(diagnostics(&h), ran);
+    assert_eq!(diagnostics(&h).await, ran);
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 /// Records every post (destination + plain text).
 #[derive(Default)]
-struct Recorder(Mutex<Vec<(Destination, String)>>);
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<(Destination, String)>>);
 
 #[async_trait]
 impl Outbox for Recorder {
@@ -27,6 +27,13 @@ impl Outbox for Recorder {
 }
 
 impl Recorder {
+    /// Every posted text, in order.
+    pub(crate) fn texts(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(_, t)| t.clone()).collect())
+            .unwrap_or_default()
+    }
     fn to_channel(&self, channel: &str) -> Vec<String> {
         self.0
             .lock()
@@ -125,6 +132,7 @@ async fn critical_prod_finding_escalates_and_the_dba_lifecycle_reaches_the_reque
         .engine
         .cases()
         .list(Some(CaseStatus::Open))
+        .await
         .pop()
         .expect("a case");
     assert_eq!(case.priority, "P1", "prod × critical");
@@ -190,12 +198,12 @@ async fn critical_prod_finding_escalates_and_the_dba_lifecycle_reaches_the_reque
         "{updates:?}"
     );
     assert_eq!(
-        b.engine.cases().get(&case.id).expect("case").status,
+        b.engine.cases().get(&case.id).await.expect("case").status,
         CaseStatus::Resolved
     );
 
     // Every action is in the audit trail, and the chain verifies.
-    let records = b.engine.audit().records(None, None).expect("records");
+    let records = b.engine.audit().records(None, None).await.expect("records");
     for action in [
         "diagnostic",
         "escalation",
@@ -209,7 +217,7 @@ async fn critical_prod_finding_escalates_and_the_dba_lifecycle_reaches_the_reque
         );
     }
     assert!(matches!(
-        b.engine.audit().verify().expect("verify"),
+        b.engine.audit().verify().await.expect("verify"),
         Verification::Intact { .. }
     ));
     b.engine.runner().close().await;
@@ -232,7 +240,7 @@ async fn reminders_fire_after_the_sla_and_survive_a_restart_of_the_schedule() {
         "{}",
         r.plain_text()
     );
-    let case = b.engine.cases().list(None).pop().expect("case");
+    let case = b.engine.cases().list(None).await.pop().expect("case");
     assert_eq!(case.priority, "P4");
     assert_eq!(b.engine.run_due_reminders().await, 0, "not due yet");
     // P4 SLA is 4 h by default.
@@ -248,7 +256,7 @@ async fn reminders_fire_after_the_sla_and_survive_a_restart_of_the_schedule() {
         posts.last().is_some_and(|p| p.contains("Reminder 1")),
         "{posts:?}"
     );
-    let stored = b.engine.cases().get(&case.id).expect("case");
+    let stored = b.engine.cases().get(&case.id).await.expect("case");
     assert_eq!(stored.reminders_sent, 1);
     assert!(stored
         .next_reminder_at
@@ -290,6 +298,7 @@ async fn a_viewer_is_denied_with_a_reason_and_an_audit_record() {
         .engine
         .audit()
         .records(None, None)
+        .await
         .expect("records")
         .into_iter()
         .find(|r| r.action == "denial")
@@ -328,7 +337,7 @@ async fn recurring_errors_are_counted_and_escalated() {
         "{last}"
     );
     assert!(last.contains("Escalated to the DBA team"), "{last}");
-    let case = b.engine.cases().list(None).pop().expect("case");
+    let case = b.engine.cases().list(None).await.pop().expect("case");
     assert!(case.trigger.contains("seen 3 times"), "{}", case.trigger);
 }
 
@@ -341,7 +350,13 @@ async fn audit_tampering_is_detected_and_forget_keeps_the_audit() {
         .handle(from("U1", "a-1", "report schema demo"))
         .await
         .expect("turn");
-    let before = b.engine.audit().records(None, None).expect("records").len();
+    let before = b
+        .engine
+        .audit()
+        .records(None, None)
+        .await
+        .expect("records")
+        .len();
     let r = b
         .engine
         .handle(from("U1", "a-1", "forget"))
@@ -349,8 +364,8 @@ async fn audit_tampering_is_detected_and_forget_keeps_the_audit() {
         .expect("turn");
     assert!(r.plain_text().contains("deleted"), "{}", r.plain_text());
     let key = from("U1", "a-1", "").thread_key();
-    assert!(b.engine.memory().load(&key).expect("load").is_none());
-    let records = b.engine.audit().records(None, None).expect("records");
+    assert!(b.engine.memory().load(&key).await.expect("load").is_none());
+    let records = b.engine.audit().records(None, None).await.expect("records");
     assert_eq!(
         records.len(),
         before + 1,
@@ -361,20 +376,22 @@ async fn audit_tampering_is_detected_and_forget_keeps_the_audit() {
         "audit holds no result content"
     );
     assert_eq!(
-        b.engine.audit().verify().expect("verify"),
+        b.engine.audit().verify().await.expect("verify"),
         Verification::Intact {
             records: records.len() as u64
         }
     );
     // Rewrite one record: the chain breaks exactly there.
-    let tree = b.engine.audit().tree();
-    let (k, v) = tree.iter().nth(1).expect("second").expect("read");
-    let mut rec: serde_json::Value = serde_json::from_slice(&v).expect("json");
-    rec["outcome"] = "ok-but-edited".into();
-    tree.insert(k, serde_json::to_vec(&rec).expect("json"))
+    let store = b.engine.memory().store().clone();
+    let sled = store
+        .as_any()
+        .downcast_ref::<dbabot::store::sled::SledStore>()
+        .expect("the default store is sled");
+    sled.forensics_rewrite_audit(2, |rec| rec["outcome"] = "ok-but-edited".into())
+        .await
         .expect("write");
     assert!(matches!(
-        b.engine.audit().verify().expect("verify"),
+        b.engine.audit().verify().await.expect("verify"),
         Verification::Broken { seq: 2, .. }
     ));
 }
@@ -386,7 +403,7 @@ async fn retention_deletes_old_threads_and_closed_cases() {
         .handle(from("U1", "old-1", "escalate please"))
         .await
         .expect("turn");
-    let case = b.engine.cases().list(None).pop().expect("case");
+    let case = b.engine.cases().list(None).await.pop().expect("case");
     let r = b
         .engine
         .handle(from(
@@ -399,16 +416,17 @@ async fn retention_deletes_old_threads_and_closed_cases() {
     assert!(r.plain_text().contains("is resolved"), "{}", r.plain_text());
     b.clock.fetch_add(31 * 24 * 3600, Ordering::SeqCst);
     assert_eq!(
-        b.engine.cases().get(&case.id).expect("case").status,
+        b.engine.cases().get(&case.id).await.expect("case").status,
         CaseStatus::Resolved
     );
     let purged = b.engine.purge_expired().await.expect("purge");
     assert!(purged >= 2, "threads and the closed case: {purged}");
-    assert!(b.engine.cases().get(&case.id).is_none());
+    assert!(b.engine.cases().get(&case.id).await.is_none());
     assert!(b
         .engine
         .memory()
         .load(&from("U1", "old-1", "").thread_key())
+        .await
         .expect("load")
         .is_none());
     let _ = Platform::Test;
@@ -458,7 +476,7 @@ async fn p1_cases_go_to_pagerduty_and_the_cli_lists_cases_and_verifies_the_audit
         .handle(from("U1", "pd-1", "run a security audit on shop-prod"))
         .await
         .expect("turn");
-    let case = b.engine.cases().list(None).pop().expect("case");
+    let case = b.engine.cases().list(None).await.pop().expect("case");
     assert_eq!(case.priority, "P1");
     b.engine
         .handle(from("UDBA", "dba", &format!("case ack {}", case.id)))
@@ -624,7 +642,7 @@ async fn notes_and_summaries_are_redacted_before_they_are_stored_or_posted() {
         "{}",
         r.plain_text()
     );
-    let case = b.engine.cases().list(None).pop().expect("a case");
+    let case = b.engine.cases().list(None).await.pop().expect("a case");
     let stored = serde_json::to_string(&case).expect("json");
     let posted = b.outbox.to_channel("CDBA").join("\n");
     assert!(posted.contains("Tried / note"), "{posted}");

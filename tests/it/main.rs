@@ -2,6 +2,7 @@
 //! MariaDB, the bundled SQLite demo, and the built `dbabot` binary over pipes.
 
 mod advice;
+mod burst;
 mod classifier;
 mod console;
 mod conversation;
@@ -23,5 +24,7 @@ mod serve_lifecycle;
 mod slack;
 mod slack_standin;
 mod sqlite_demo;
+mod store;
+mod store_replicas;
 mod support;
 mod teams;

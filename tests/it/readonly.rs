@@ -646,7 +646,7 @@ async fn llm_tool_calls_are_audited_and_budgeted() {
         "queries on events are slow on demo, why?",
     )
     .await;
-    let records = engine.audit().records(None, None).expect("audit");
+    let records = engine.audit().records(None, None).await.expect("audit");
     // A tool call for a check the turn already ran is answered from its results (no database
     // work, no budget); every other call takes from the budget like the user's own.
     let llm_runs: Vec<_> = records

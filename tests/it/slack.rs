@@ -89,11 +89,12 @@ impl Harness {
     }
 
     /// Diagnostics the engine has audited so far.
-    fn diagnostics_run(&self) -> usize {
+    async fn diagnostics_run(&self) -> usize {
         self.bot
             .engine
             .audit()
             .records(None, None)
+            .await
             .expect("audit")
             .iter()
             .filter(|r| r.action == "diagnostic")
@@ -273,7 +274,7 @@ async fn bad_signatures_are_rejected_and_change_nothing() {
         .expect("send");
     assert_eq!(r.status(), 401, "missing headers");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(h.bot.engine.memory().len(), 0, "memory changed");
+    assert_eq!(h.bot.engine.memory().len().await, 0, "memory changed");
     assert!(h.slack.messages().is_empty(), "something was posted");
 
     // url_verification is answered once signed.
@@ -651,10 +652,10 @@ async fn a_replayed_slash_command_runs_its_diagnostics_once() {
             .any(|m| all_text(m).contains("Health report — demo"))
     })
     .await;
-    let ran = h.diagnostics_run();
+    let ran = h.diagnostics_run().await;
     assert!(ran > 0, "the first delivery ran the report's checks");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(h.diagnostics_run(), ran, "a replay ran diagnostics");
+    assert_eq!(h.diagnostics_run().await, ran, "a replay ran diagnostics");
     let reports = h
         .slack
         .messages()
@@ -677,7 +678,7 @@ async fn a_replayed_slash_command_runs_its_diagnostics_once() {
         .await;
     assert_eq!(r.status(), 401);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.diagnostics_run(), ran);
+    assert_eq!(h.diagnostics_run().await, ran);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,7 +726,7 @@ async fn a_replayed_button_click_runs_nothing() {
     let form = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
     let ts = now().to_string();
     let sig = sign(SECRET, &ts, form.as_bytes());
-    let before = h.diagnostics_run();
+    let before = h.diagnostics_run().await;
     for _ in 0..4 {
         let r = h
             .post_captured("/slack/interactivity", &form, &ts, &sig)
@@ -736,10 +737,14 @@ async fn a_replayed_button_click_runs_nothing() {
         thread_text(s, "1699999999.000900").contains("idx_orders_customer_dup")
     })
     .await;
-    let ran = h.diagnostics_run();
+    let ran = h.diagnostics_run().await;
     assert!(ran > before, "the click ran its check");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(h.diagnostics_run(), ran, "a replayed click ran diagnostics");
+    assert_eq!(
+        h.diagnostics_run().await,
+        ran,
+        "a replayed click ran diagnostics"
+    );
     let answers = h
         .slack
         .thread("1699999999.000900")

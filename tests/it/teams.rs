@@ -115,7 +115,7 @@ fn rfc3339(secs: i64, millis: u32) -> String {
     )
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");
@@ -421,7 +421,7 @@ async fn unsigned_or_badly_signed_requests_are_refused_before_anything_happens()
             "{what}: {json}"
         );
         assert_eq!(
-            bot.engine.memory().len(),
+            bot.engine.memory().len().await,
             0,
             "{what}: the engine was called"
         );
@@ -432,12 +432,12 @@ async fn unsigned_or_badly_signed_requests_are_refused_before_anything_happens()
     let (status, json) = post_signed(&base, &old).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
     assert_eq!(json["error"], "replayed", "{json}");
-    assert_eq!(bot.engine.memory().len(), 0);
+    assert_eq!(bot.engine.memory().len().await, 0);
 
     // The same body with the right signature is answered and remembered.
     let (status, json) = post(&base, &body, Some(&good)).await;
     assert_eq!(status, StatusCode::OK, "{json}");
-    assert_eq!(bot.engine.memory().len(), 1);
+    assert_eq!(bot.engine.memory().len().await, 1);
     bot.engine.runner().close().await;
 }
 
@@ -488,6 +488,7 @@ async fn a_fast_question_is_answered_synchronously_with_a_valid_card() {
         .engine
         .memory()
         .load(&thread_key("1700000000100"))
+        .await
         .expect("load")
         .expect("thread remembered");
     assert_eq!(state.turns.len(), 4);
@@ -563,6 +564,7 @@ async fn a_duplicated_activity_is_answered_once() {
         .engine
         .memory()
         .load(&thread_key("1700000000300"))
+        .await
         .expect("load")
         .expect("thread");
     assert_eq!(state.turns.len(), 2, "one user turn and one bot turn");
@@ -646,6 +648,7 @@ async fn slow_diagnostics_answer_working_on_it_then_the_card_arrives_through_the
     let state = engine
         .memory()
         .load(&thread_key("1700000000400"))
+        .await
         .expect("load")
         .expect("thread");
     assert_eq!(state.turns.len(), 2);
