@@ -19,6 +19,7 @@
 //! | [`config`] | `dbabot.toml` + environment, secrets kept out of sight |
 //! | [`demo`] | the bundled SQLite demo database |
 //! | [`redact`] | scrubbing secrets from text |
+//! | [`logs`] | PostgreSQL and MySQL/MariaDB log analysis: fingerprints, errors, locks, charts |
 //! | [`flush`] | durable sled writes, one flush at a time, off the async workers |
 
 pub mod app;
@@ -31,6 +32,7 @@ pub mod escalation;
 pub mod explain;
 pub mod flush;
 pub mod intents;
+pub mod logs;
 pub mod memory;
 pub mod policy;
 pub mod recommend;

@@ -111,6 +111,9 @@ pub enum AttachmentBody {
     Text(String),
     /// A platform URL the adapter can fetch (inbound uploads).
     Url(String),
+    /// A file the bot wrote on its own host (a chart or CSV export), by path. Adapters that
+    /// can upload read and attach it; the console shows the path.
+    File(String),
 }
 
 /// The user picked one of the choices a previous [`crate::Reply`] offered (a button, a select,

@@ -112,6 +112,10 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
                 let size = match &a.body {
                     AttachmentBody::Text(t) => format!("{} lines", t.lines().count()),
                     AttachmentBody::Url(u) => u.clone(),
+                    AttachmentBody::File(path) => {
+                        out.push_str(&format!("[file {} ({}): {path}]\n", a.name, a.content_type));
+                        continue;
+                    }
                 };
                 out.push_str(&style(
                     &format!(

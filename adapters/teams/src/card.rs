@@ -453,6 +453,10 @@ fn build(reply: &Reply, opts: &CardOptions, max_block: usize) -> Builder {
                         )));
                     }
                     AttachmentBody::Url(u) => b.text(u, &[]),
+                    // Outgoing webhooks cannot carry files: name where the bot wrote it.
+                    AttachmentBody::File(path) => {
+                        b.text(&format!("Written on the bot host: {path}"), &[])
+                    }
                     AttachmentBody::Text(t) => attachment_preview(&mut b, t, &a.content_type, opts),
                 }
             }
