@@ -71,7 +71,9 @@ pub fn parse(data: &[u8], file: usize, start_line: u64, window: &Window, agg: &m
             detail: opt(&rec[14]),
             statement: opt(&rec[19]),
         };
-        pg_event::apply(&ev, &mut st, agg);
+        if !pg_event::apply(&ev, &mut st, agg) {
+            agg.bad(file, line);
+        }
     }
 }
 

@@ -63,7 +63,9 @@ pub fn parse(data: &[u8], file: usize, start_line: u64, window: &Window, agg: &m
             detail: e.detail.as_deref(),
             statement: e.statement.as_deref(),
         };
-        pg_event::apply(&ev, &mut st, agg);
+        if !pg_event::apply(&ev, &mut st, agg) {
+            agg.bad(file, n);
+        }
     }
 }
 

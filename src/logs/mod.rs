@@ -182,3 +182,39 @@ impl Analysis {
         bytes as f64 / 1e6 / self.elapsed_secs.max(1e-9)
     }
 }
+
+/// One analysis as the CLI and the chat ask for it.
+pub struct Request {
+    pub inputs: Vec<Input>,
+    pub options: Options,
+    /// Write CSV exports here.
+    pub csv_dir: Option<PathBuf>,
+    /// Draw PNG charts here.
+    pub charts_dir: Option<PathBuf>,
+    /// Statements shown in the reply's table (the CSV has all).
+    pub top: usize,
+}
+
+/// Statements shown by default: 10, what fits a chat message.
+pub const DEFAULT_TOP: usize = 10;
+
+/// Analyses, writes the requested files and builds the reply (blocking: run it off async
+/// threads).
+///
+/// # Errors
+/// What [`analyze`], [`export::write_csv`] and [`chart::write_charts`] return.
+pub fn run(
+    req: Request,
+    progress: Option<reader::Progress<'_>>,
+) -> Result<(Analysis, dbabot_chat::Reply), LogError> {
+    let a = analyze(req.inputs, &req.options, progress)?;
+    let mut out = report::Outputs::default();
+    if let Some(dir) = &req.csv_dir {
+        out.files.extend(export::write_csv(&a, dir)?);
+    }
+    if let Some(dir) = &req.charts_dir {
+        out.files.extend(chart::write_charts(&a, dir)?);
+    }
+    let reply = report::reply(&a, req.top.max(1), &out);
+    Ok((a, reply))
+}

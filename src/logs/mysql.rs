@@ -31,7 +31,7 @@ pub fn is_slow_record_start(line: &[u8], prev: Option<&[u8]>) -> bool {
 fn is_banner(line: &str) -> bool {
     line.contains(", Version: ")
         || line.starts_with("Tcp port:")
-        || line.starts_with("Time ") && line.contains("Command")
+        || line.starts_with("Time") && line.contains("Command") && line.contains("Argument")
 }
 
 #[derive(Default)]

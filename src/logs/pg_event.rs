@@ -109,16 +109,25 @@ fn is_sqlstate(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
-/// Records the meaning of `ev` into `agg`.
-pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
+/// Records the meaning of `ev` into `agg`. Returns false when the event is malformed (a
+/// `duration:` without a number, as a truncated last line has): the caller counts it as not
+/// understood.
+pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) -> bool {
     agg.postgres = true;
+    apply_inner(ev, st, agg)
+}
+
+fn apply_inner(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) -> bool {
     let msg = ev.message;
     match ev.severity {
-        "ERROR" | "FATAL" | "PANIC" => return error(ev, st, agg),
+        "ERROR" | "FATAL" | "PANIC" => {
+            error(ev, st, agg);
+            return true;
+        }
         "LOG" => {}
         _ => {
             agg.seen(ev.ts_ms);
-            return;
+            return true;
         }
     }
     if let Some(rest) = msg.strip_prefix("duration: ") {
@@ -134,34 +143,37 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
                 t.split_once(": ").map(|(_, q)| q)
             } else if rest.starts_with("parse ") || rest.starts_with("bind ") {
                 agg.seen(ev.ts_ms);
-                return;
+                return true;
             } else if let Some(plan) = rest.strip_prefix("plan:") {
-                return auto_explain(ev, plan, st, agg);
+                {
+                    auto_explain(ev, plan, st, agg);
+                    return true;
+                }
             } else if rest.is_empty() {
                 // log_duration after a bare `statement:` of the same process.
                 match ev.pid.and_then(|p| st.pending.remove(p)) {
                     Some(q) => {
                         agg.untimed = agg.untimed.saturating_sub(1);
                         record_call(ev, &q, ms, st, agg);
-                        return;
+                        return true;
                     }
                     None => {
                         agg.seen(ev.ts_ms);
-                        return;
+                        return true;
                     }
                 }
-            } else if let Some(t) = rest.strip_prefix("fastpath function call: ") {
-                Some(t)
             } else {
-                None
+                rest.strip_prefix("fastpath function call: ")
             };
             if let Some(q) = text {
                 record_call(ev, q, ms, st, agg);
-                return;
+                return true;
             }
+            agg.seen(ev.ts_ms);
+            return true;
         }
         agg.seen(ev.ts_ms);
-        return;
+        return false;
     }
     if let Some(q) = msg.strip_prefix("statement: ") {
         agg.seen(ev.ts_ms);
@@ -171,10 +183,11 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
                 st.pending.insert(pid.to_string(), q.to_string());
             }
         }
-        return;
+        return true;
     }
     if msg.starts_with("process ") {
-        return lock_message(ev, st, agg);
+        lock_message(ev, st, agg);
+        return true;
     }
     if let Some(rest) = msg.strip_prefix("temporary file: ") {
         // path "base/pgsql_tmp/pgsql_tmp123.0", size 123456
@@ -197,7 +210,7 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
             s.temp_bytes += size;
             st.fp = fp;
         }
-        return;
+        return true;
     }
     if let Some(reason) = msg
         .strip_prefix("checkpoint starting: ")
@@ -211,7 +224,7 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
         if let Some(m) = agg.minute(ev.ts_ms) {
             m.checkpoints += 1;
         }
-        return;
+        return true;
     }
     if let Some(rest) = msg
         .strip_prefix("checkpoint complete: ")
@@ -236,12 +249,12 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
             c.total_secs += t;
             c.max_secs = c.max_secs.max(t);
         }
-        return;
+        return true;
     }
     if msg.starts_with("checkpoints are occurring too frequently") {
         agg.seen(ev.ts_ms);
         agg.checkpoints.too_frequent += 1;
-        return;
+        return true;
     }
     for (prefix, analyze) in [
         ("automatic vacuum of table \"", false),
@@ -263,7 +276,7 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
                     e.0 += 1
                 }
             }
-            return;
+            return true;
         }
     }
     if msg.starts_with("connection received:") {
@@ -272,7 +285,7 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
         if let Some(m) = agg.minute(ev.ts_ms) {
             m.connections += 1;
         }
-        return;
+        return true;
     }
     if let Some(rest) = msg.strip_prefix("connection authorized: ") {
         agg.seen(ev.ts_ms);
@@ -288,7 +301,7 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
         if cn.by_user_db.len() < MAX_NAMES || cn.by_user_db.contains_key(&key) {
             *cn.by_user_db.entry(key).or_default() += 1;
         }
-        return;
+        return true;
     }
     if let Some(rest) = msg.strip_prefix("disconnection: session time: ") {
         agg.seen(ev.ts_ms);
@@ -299,9 +312,10 @@ pub fn apply(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) {
         if let [h, m, s] = parts[..] {
             agg.connections.session_secs += h * 3600.0 + m * 60.0 + s;
         }
-        return;
+        return true;
     }
     agg.seen(ev.ts_ms);
+    true
 }
 
 fn record_call(ev: &PgEvent<'_>, q: &str, ms: f64, st: &mut PgState, agg: &mut Aggregate) {

@@ -23,6 +23,9 @@ enum Part {
 #[derive(Default)]
 struct Builder {
     open: bool,
+    /// File index and line of the primary line.
+    file: usize,
+    line: u64,
     ts_ms: Option<i64>,
     pid: String,
     user: String,
@@ -84,7 +87,9 @@ impl Builder {
             detail: self.has_detail.then_some(self.detail.as_str()),
             statement: self.has_statement.then_some(self.statement.as_str()),
         };
-        pg_event::apply(&ev, st, agg);
+        if !pg_event::apply(&ev, st, agg) {
+            agg.bad(self.file, self.line);
+        }
     }
 }
 
@@ -180,6 +185,8 @@ pub fn parse(
         }
         b.flush(window, &mut st, agg);
         b.start(&fields, sev, msg);
+        b.file = file;
+        b.line = n;
     }
     b.flush(window, &mut st, agg);
 }

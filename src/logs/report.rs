@@ -314,7 +314,7 @@ fn findings(a: &Analysis) -> Vec<Finding> {
                 .threshold("lines matching none of the format's record shapes"),
         );
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 
@@ -507,7 +507,7 @@ pub fn reply(a: &Analysis, top: usize, outputs: &Outputs) -> Reply {
     let agg = &a.agg;
     if !agg.queries.is_empty() {
         r.push(Part::Table(top_table(agg, top)));
-        if let Some((fp, s)) = agg.top().first() {
+        if let Some((_, s)) = agg.top().first() {
             if let Some(w) = &s.worst {
                 let when = w.ts_ms.map(format_ms).unwrap_or_else(|| "?".into());
                 r.push(Part::Paragraph {
@@ -519,7 +519,6 @@ pub fn reply(a: &Analysis, top: usize, outputs: &Outputs) -> Reply {
                             .unwrap_or_default()
                     ),
                 });
-                let _ = fp;
                 r.push(Part::Code {
                     language: Some("sql".into()),
                     code: fingerprint::redact_literals(&w.text),
