@@ -665,3 +665,191 @@ fn bad_input_is_counted_not_fatal() {
     assert_eq!(a.agg.total_calls(), 0);
     assert_eq!(a.agg.bad_lines, a.agg.lines);
 }
+
+/// A stand-in for a platform's download: copies a local file (the Slack and Discord fetchers
+/// do the same from their URLs).
+struct CopyFetcher(PathBuf);
+
+#[async_trait::async_trait]
+impl dbabot_chat::AttachmentFetcher for CopyFetcher {
+    async fn fetch(
+        &self,
+        _a: &dbabot_chat::Attachment,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, dbabot_chat::FetchError> {
+        let n =
+            tokio::fs::copy(&self.0, dest)
+                .await
+                .map_err(|e| dbabot_chat::FetchError::Failed {
+                    name: "x".into(),
+                    message: e.to_string(),
+                })?;
+        assert!(n <= max_bytes);
+        Ok(n)
+    }
+}
+
+fn today_at(h: i64, m: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let day = now.div_euclid(86_400_000) * 86_400_000;
+    logs::time::format_ms(day + (h * 60 + m) * 60_000)
+}
+
+fn synthetic_log(dir: &Path) -> PathBuf {
+    let p = dir.join("synthetic.log");
+    let mut s = String::new();
+    for (t, ms, sql) in [
+        (today_at(2, 10), 12.5, "SELECT * FROM orders WHERE id = 42"),
+        (today_at(2, 20), 7.5, "SELECT * FROM orders WHERE id = 43"),
+        (
+            today_at(4, 0),
+            900.0,
+            "DELETE FROM sessions WHERE expires < now()",
+        ),
+    ] {
+        s.push_str(&format!(
+            "{t}.000 UTC [77] app@shop LOG:  duration: {ms:.3} ms  statement: {sql}\n"
+        ));
+    }
+    s.push_str(&format!(
+        "{}.000 UTC [78] app@shop ERROR:  relation \"nope\" does not exist\n",
+        today_at(2, 30)
+    ));
+    std::fs::write(&p, s).expect("write synthetic log");
+    p
+}
+
+fn user_msg(platform: dbabot_chat::Platform, text: &str) -> dbabot_chat::InboundMessage {
+    dbabot_chat::InboundMessage::text(
+        platform,
+        "T1",
+        "C1",
+        "logs-thread",
+        dbabot_chat::User {
+            id: "U1".into(),
+            display_name: "Dana Dev".into(),
+            groups: vec![],
+        },
+        text,
+    )
+}
+
+#[tokio::test]
+async fn the_engine_analyses_console_paths_shared_files_and_target_logs() {
+    use dbabot_chat::{Attachment, AttachmentBody, MessageHandler, Part, Platform};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = synthetic_log(dir.path());
+    let target = dbabot::demo::ensure(dir.path()).await.expect("demo db");
+    let alias = target.alias.clone();
+    let mut cfg = dbabot::config::Config::embedded(dir.path().to_path_buf());
+    cfg.targets = vec![target];
+    // Set directly: the config loader only accepts paths under LOG_DIRS (tested in config).
+    cfg.log_paths.insert(alias.to_lowercase(), log.clone());
+    let engine = dbabot::Engine::new(
+        cfg,
+        dbabot::intents::Catalog::embedded().expect("catalog"),
+        dbabot::memory::Memory::open(&dir.path().join("memory")).expect("memory"),
+        std::sync::Arc::new(dbabot::recommend::RulesRecommender),
+    )
+    .expect("engine");
+
+    // Console: a path typed by the console user.
+    let text = format!("analyze log {}", log.display());
+    let r = engine
+        .handle(user_msg(Platform::Console, &text))
+        .await
+        .expect("turn");
+    assert_eq!(r.intent.as_deref(), Some("log_analysis"));
+    let plain = r.plain_text();
+    assert!(plain.contains("Top statements by total time"), "{plain}");
+    assert!(
+        plain.contains("select * from orders where id = $1"),
+        "{plain}"
+    );
+    assert!(plain.contains("42P01"), "{plain}");
+    assert!(
+        !plain.contains("id = 42"),
+        "literals stay out of chat: {plain}"
+    );
+    let charts: Vec<&str> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Attachment(Attachment {
+                body: AttachmentBody::File(f),
+                ..
+            }) => Some(f.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(charts.len(), 2, "{charts:?}");
+    assert!(charts.iter().all(|c| Path::new(c).exists()));
+
+    // The same request from Slack: no paths off the console.
+    let r = engine
+        .handle(user_msg(Platform::Slack, &text))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text().contains("only in the console"),
+        "{}",
+        r.plain_text()
+    );
+
+    // A file shared on Discord, fetched by the adapter's fetcher.
+    engine.set_fetcher(
+        Platform::Discord,
+        std::sync::Arc::new(CopyFetcher(log.clone())),
+    );
+    let mut m = user_msg(Platform::Discord, "");
+    m.attachments.push(Attachment {
+        name: "postgresql.log".into(),
+        content_type: "text/plain".into(),
+        body: AttachmentBody::Remote {
+            url: "https://cdn.discordapp.com/attachments/1/2/postgresql.log".into(),
+            size: Some(400),
+        },
+    });
+    let r = engine.handle(m).await.expect("turn");
+    assert!(
+        r.plain_text()
+            .contains("3 timed statements in 2 fingerprints"),
+        "{}",
+        r.plain_text()
+    );
+
+    // Teams: plainly no files.
+    let r = engine
+        .handle(user_msg(Platform::Teams, "can you analyze this log?"))
+        .await
+        .expect("turn");
+    assert!(
+        r.plain_text()
+            .contains("outgoing webhooks do not deliver files"),
+        "{}",
+        r.plain_text()
+    );
+
+    // A target's configured log, for a window.
+    let r = engine
+        .handle(user_msg(
+            Platform::Slack,
+            &format!("what happened on {alias} today between 02:00 and 03:00?"),
+        ))
+        .await
+        .expect("turn");
+    let plain = r.plain_text();
+    assert!(
+        plain.contains("2 timed statements in 1 fingerprints"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("1 events outside the requested window"),
+        "{plain}"
+    );
+    assert!(!plain.contains("delete from sessions"), "{plain}");
+}

@@ -439,7 +439,7 @@ fn sort(reply: &Reply, opts: &RenderOptions) -> Sorted {
                         });
                     }
                 }
-                AttachmentBody::Url(u) => {
+                AttachmentBody::Url(u) | AttachmentBody::Remote { url: u, .. } => {
                     text_units(&mut s.body, &format!("📎 [{}]({u})", a.name), Join::Line);
                 }
                 AttachmentBody::File(path) => {
