@@ -23,6 +23,7 @@
 //! | [`sketch`] | the bounded quantile sketch per fingerprint |
 //! | [`aggregate`] | the mergeable totals every worker fills |
 //! | [`time`] | timestamps in log formats to Unix milliseconds |
+//! | [`generate`] | synthetic logs for the benchmark and the agreement test |
 //!
 //! Streaming: no file is ever held in memory whole; each worker holds one chunk
 //! ([`reader::CHUNK_BYTES`]) and its own [`aggregate::Aggregate`], whose maps are bounded
@@ -34,6 +35,7 @@ pub mod csvlog;
 pub mod detect;
 pub mod export;
 pub mod fingerprint;
+pub mod generate;
 pub mod jsonlog;
 pub mod mysql;
 pub mod pg_event;

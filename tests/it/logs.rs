@@ -853,3 +853,108 @@ async fn the_engine_analyses_console_paths_shared_files_and_target_logs() {
     );
     assert!(!plain.contains("delete from sessions"), "{plain}");
 }
+
+fn peer_installed(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    // CI installs the peers (.ci/run): there, a missing peer is a failure, not a skip.
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{tool} is not installed but CI is set"
+    );
+    found
+}
+
+/// Our top 20 (by total time) against a peer's (calls, total ms) per shape key.
+fn assert_agree(ours: &Analysis, peer: &std::collections::HashMap<String, (u64, f64)>, name: &str) {
+    let top = ours.agg.top();
+    assert!(top.len() >= 20, "at least 20 fingerprints");
+    for (fp, s) in top.iter().take(20) {
+        let key = logs::generate::shape_key(fp);
+        let (calls, total) = peer
+            .get(&key)
+            .unwrap_or_else(|| panic!("{name} has no entry for `{fp}`"));
+        let rel = |a: f64, b: f64| (a - b).abs() / b.max(1e-9);
+        assert!(
+            rel(s.calls as f64, *calls as f64) <= 0.01,
+            "{name}: `{fp}` calls {} vs {calls}",
+            s.calls
+        );
+        assert!(
+            rel(s.total_ms, *total) <= 0.01,
+            "{name}: `{fp}` total {:.3} ms vs {total:.3} ms",
+            s.total_ms
+        );
+    }
+}
+
+#[test]
+fn top_fingerprints_agree_with_pgbadger_and_pt_query_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (n, shapes) = (30_000, 300);
+    let pg = dir.path().join("pg.log");
+    let slow = dir.path().join("slow.log");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&pg).expect("create"));
+        logs::generate::pg_stderr(&mut w, n, shapes, 42).expect("generate");
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&slow).expect("create"));
+        logs::generate::mysql_slow(&mut w, n, shapes, 42).expect("generate");
+    }
+    let ours_pg = analyse(&pg, None);
+    let ours_my = analyse(&slow, None);
+    assert_eq!(ours_pg.agg.total_calls(), n as u64);
+    assert_eq!(ours_my.agg.total_calls(), n as u64);
+
+    if peer_installed("pgbadger") {
+        let out = dir.path().join("pgbadger.json");
+        let st = Command::new("pgbadger")
+            .args(["-j", "1", "-q", "--prefix", "%m [%p] %q%u@%d ", "-o"])
+            .arg(&out)
+            .arg(&pg)
+            .status()
+            .expect("run pgbadger");
+        assert!(st.success(), "pgbadger failed");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).expect("pgbadger json")).expect("json");
+        let mut peer = std::collections::HashMap::new();
+        for (_db, queries) in v["normalyzed_info"].as_object().expect("normalyzed_info") {
+            for (q, e) in queries.as_object().expect("queries") {
+                let count = e["count"].as_u64().unwrap_or(0);
+                let ms = e["duration"].as_f64().unwrap_or(0.0);
+                let slot = peer
+                    .entry(logs::generate::shape_key(q))
+                    .or_insert((0u64, 0f64));
+                slot.0 += count;
+                slot.1 += ms;
+            }
+        }
+        assert_agree(&ours_pg, &peer, "pgbadger");
+    }
+    if peer_installed("pt-query-digest") {
+        let out = Command::new("pt-query-digest")
+            .args(["--output", "json", "--limit", "100"])
+            .arg(&slow)
+            .output()
+            .expect("run pt-query-digest");
+        assert!(out.status.success(), "pt-query-digest failed");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let mut peer = std::collections::HashMap::new();
+        for c in v["classes"].as_array().expect("classes") {
+            let fp = c["fingerprint"].as_str().unwrap_or("");
+            let count = c["query_count"].as_u64().unwrap_or(0);
+            let secs: f64 = c["metrics"]["Query_time"]["sum"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.0);
+            let slot = peer
+                .entry(logs::generate::shape_key(fp))
+                .or_insert((0u64, 0f64));
+            slot.0 += count;
+            slot.1 += secs * 1000.0;
+        }
+        assert_agree(&ours_my, &peer, "pt-query-digest");
+    }
+}
