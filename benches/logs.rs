@@ -6,7 +6,8 @@
 //! `dbabot logs analyze` (the release binary), `pgbadger -j 1 -o out.json` and
 //! `pt-query-digest --output json` on them and prints MB/s, wall time, peak RSS and the
 //! throughput ratios. Peers that are not installed (Debian packages `pgbadger`,
-//! `percona-toolkit`) are skipped. Peak RSS is the process's `VmHWM` (Linux), read until it
+//! `percona-toolkit`) are skipped, and `DBABOT_BENCH_PEERS=off` skips them on purpose (for a
+//! memory run on a large file: `DBABOT_BENCH_STATEMENTS=5500000`, about 1 GB). Peak RSS is the process's `VmHWM` (Linux), read until it
 //! exits.
 
 use std::io::BufWriter;
@@ -59,6 +60,9 @@ fn measure(cmd: &mut Command) -> Option<Run> {
 }
 
 fn installed(tool: &str) -> bool {
+    if std::env::var("DBABOT_BENCH_PEERS").is_ok_and(|v| v == "off") {
+        return false;
+    }
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
