@@ -19,6 +19,20 @@ fn out_err(path: &Path) -> impl Fn(csv::Error) -> LogError + '_ {
     }
 }
 
+/// Flushes `w` (the file at `p`) and records `p` as written.
+fn finish(
+    mut w: csv::Writer<std::fs::File>,
+    p: PathBuf,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), LogError> {
+    w.flush().map_err(|e| LogError::Output {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    written.push(p);
+    Ok(())
+}
+
 fn ts(v: Option<i64>) -> String {
     v.map(format_ms).unwrap_or_default()
 }
@@ -96,11 +110,7 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
         ])
         .map_err(out_err(&p))?;
     }
-    w.flush().map_err(|e| LogError::Output {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
-    written.push(p);
+    finish(w, p, &mut written)?;
 
     let p = dir.join("errors.csv");
     let mut w = writer(&p)?;
@@ -128,11 +138,7 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
         ])
         .map_err(out_err(&p))?;
     }
-    w.flush().map_err(|e| LogError::Output {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
-    written.push(p);
+    finish(w, p, &mut written)?;
 
     let p = dir.join("lock_waits.csv");
     let mut w = writer(&p)?;
@@ -160,11 +166,7 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
         ])
         .map_err(out_err(&p))?;
     }
-    w.flush().map_err(|e| LogError::Output {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
-    written.push(p);
+    finish(w, p, &mut written)?;
 
     let p = dir.join("timeline.csv");
     let mut w = writer(&p)?;
@@ -194,10 +196,6 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
         ])
         .map_err(out_err(&p))?;
     }
-    w.flush().map_err(|e| LogError::Output {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
-    written.push(p);
+    finish(w, p, &mut written)?;
     Ok(written)
 }
