@@ -616,6 +616,7 @@ pub fn reply(a: &Analysis, top: usize, outputs: &Outputs) -> Reply {
     if let Some((m, busiest)) = agg
         .timeline
         .iter()
+        .filter(|(_, v)| v.queries > 0)
         .max_by(|a, b| a.1.total_ms.total_cmp(&b.1.total_ms))
     {
         r.push(Part::Paragraph {
