@@ -422,6 +422,11 @@ impl App {
                 .iter()
                 .map(|r| r.name.clone())
                 .collect();
+            // Files shared into a thread are downloaded from Discord's CDN for log analysis.
+            engine.set_fetcher(
+                dbabot_chat::Platform::Discord,
+                Arc::new(dbabot_discord::fetch::DiscordFetcher::default()),
+            );
             let mode = dc.mode;
             if matches!(
                 mode,

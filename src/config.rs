@@ -173,6 +173,46 @@ pub struct Config {
     /// Sections owned by other components (`[slack]`, `[discord]`, `[teams]`, `[llm]`,
     /// `[escalation]`, `[access]`), passed to them unparsed; each validates its own.
     pub sections: std::collections::BTreeMap<String, toml::Value>,
+    /// Per target (alias, lower case): the server log the bot may read for "what happened on
+    /// orders-prod last night?" (`log_path` in the target's table). Validated to be an absolute
+    /// path under one of [`LOG_DIRS`]; opened read-only.
+    pub log_paths: std::collections::BTreeMap<String, PathBuf>,
+}
+
+/// The only directories a target's `log_path` may point into: where PostgreSQL, MySQL and
+/// MariaDB packages write their logs (Debian/Ubuntu, RHEL, the official images) and `/var/log`.
+/// A log elsewhere can be symlinked or copied into one of them.
+pub const LOG_DIRS: &[&str] = &[
+    "/var/log",
+    "/var/lib/postgresql",
+    "/var/lib/pgsql",
+    "/var/lib/mysql",
+    "/var/lib/mariadb",
+];
+
+/// Checks a `log_path`: absolute, no `..`, inside one of [`LOG_DIRS`].
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming the target and the rule broken.
+pub fn validate_log_path(alias: &str, p: &Path) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError::Invalid(format!("targets.{alias}.log_path `{}` {why}", p.display()))
+    };
+    if !p.is_absolute() {
+        return Err(bad("must be an absolute path"));
+    }
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(bad("must not contain `..`"));
+    }
+    if !LOG_DIRS.iter().any(|d| p.starts_with(d)) {
+        return Err(bad(&format!(
+            "must be inside one of {}",
+            LOG_DIRS.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 impl Config {
@@ -190,6 +230,7 @@ impl Config {
             source: "embedded default".into(),
             store: Default::default(),
             sections: Default::default(),
+            log_paths: Default::default(),
         }
     }
 
@@ -277,7 +318,11 @@ impl Config {
                 cfg.sections.insert(name.to_string(), v);
             }
         }
-        for t in file.targets {
+        for mut t in file.targets {
+            if let Some(p) = t.log_path.take() {
+                validate_log_path(&t.alias, &p)?;
+                cfg.log_paths.insert(t.alias.to_lowercase(), p);
+            }
             cfg.targets.push(resolve_target(t, base, env)?);
         }
         cfg.apply_env(env)?;
@@ -595,6 +640,8 @@ struct FileTarget {
     cloud: Option<String>,
     dsn_env: Option<String>,
     dsn_file: Option<PathBuf>,
+    /// The server's log, read-only (see [`LOG_DIRS`]).
+    log_path: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -634,6 +681,27 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("line 4"), "{msg}");
         assert!(msg.contains("statement_timout_ms"), "{msg}");
+    }
+
+    #[test]
+    fn log_path_must_be_absolute_and_allow_listed() {
+        let toml = |p: &str| {
+            format!("[[targets]]\nalias = \"orders-prod\"\nengine = \"postgres\"\nenvironment = \"prod\"\ndsn_env = \"ORDERS_DSN\"\nlog_path = \"{p}\"\n")
+        };
+        let cfg = Config::from_toml(
+            &toml("/var/log/postgresql/postgresql-15-main.log"),
+            Path::new("dbabot.toml"),
+            &env,
+        )
+        .expect("valid log_path");
+        assert_eq!(
+            cfg.log_paths["orders-prod"],
+            PathBuf::from("/var/log/postgresql/postgresql-15-main.log")
+        );
+        for bad in ["relative.log", "/etc/shadow", "/var/log/../../etc/shadow"] {
+            let err = Config::from_toml(&toml(bad), Path::new("dbabot.toml"), &env).expect_err(bad);
+            assert!(err.to_string().contains("log_path"), "{err}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! | [`demo`] | the bundled SQLite demo database |
 //! | [`redact`] | scrubbing secrets from text |
 //! | [`store`] | the store layer: traits, the sled backend (one writer), PostgreSQL |
+//! | [`logs`] | PostgreSQL and MySQL/MariaDB log analysis: fingerprints, errors, locks, charts |
 
 pub mod app;
 pub mod audit;
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod escalation;
 pub mod explain;
 pub mod intents;
+pub mod logs;
 pub mod memory;
 pub mod policy;
 pub mod recommend;

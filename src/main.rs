@@ -2,6 +2,7 @@
 //!
 //! * `dbabot chat` — the console adapter (embedded demo when no config exists)
 //! * `dbabot check-config` — validate the configuration and test every target
+//! * `dbabot logs analyze FILE…` — analyse PostgreSQL or MySQL/MariaDB logs
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -70,6 +71,51 @@ enum Command {
         /// Maximum engine turns running at once; further turns wait.
         #[arg(long, env = "DBABOT_MAX_TURNS", default_value_t = 32)]
         max_turns: usize,
+    },
+    /// Analyse database logs (PostgreSQL stderr/csvlog/jsonlog, MySQL/MariaDB slow and general logs).
+    Logs {
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogsCommand {
+    /// Rank statements by total time, group errors, find lock waits and deadlocks.
+    Analyze {
+        /// Log files, plain or gzip; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// auto, pg-stderr, csvlog, jsonlog, mysql-slow or mysql-general.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// The server's log_line_prefix for stderr logs (detected when omitted).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Write statements/errors/lock_waits/timeline CSV files into this directory.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Draw timeline and top-statement PNG charts into this directory.
+        #[arg(long)]
+        charts: Option<PathBuf>,
+        /// Statements shown in the table.
+        #[arg(long, default_value_t = dbabot::logs::DEFAULT_TOP)]
+        top: usize,
+        /// Only events from this time (YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or …THH:MM:SSZ, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (same formats).
+        #[arg(long)]
+        until: Option<String>,
+        /// Refuse inputs larger than this many bytes (after decompression).
+        #[arg(long, default_value_t = dbabot::logs::DEFAULT_MAX_BYTES)]
+        max_bytes: u64,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print the reply as the structured reply model in JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -354,6 +400,86 @@ async fn main() -> anyhow::Result<()> {
                     println!("audit chain BROKEN on {to} at record {seq}: {reason}");
                     std::process::exit(1);
                 }
+            }
+        }
+        Command::Logs {
+            command:
+                LogsCommand::Analyze {
+                    files,
+                    format,
+                    prefix,
+                    csv,
+                    charts,
+                    top,
+                    since,
+                    until,
+                    max_bytes,
+                    threads,
+                    json,
+                },
+        } => {
+            init_tracing("warn");
+            let bound = |s: &Option<String>| -> anyhow::Result<Option<i64>> {
+                s.as_deref()
+                    .map(|v| {
+                        dbabot::logs::time::parse_bound(v).ok_or_else(|| {
+                            anyhow::anyhow!("`{v}` is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)")
+                        })
+                    })
+                    .transpose()
+            };
+            let format = match format.as_str() {
+                "auto" => None,
+                f => Some(dbabot::logs::Format::parse(f).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown format `{f}` (auto, pg-stderr, csvlog, jsonlog, mysql-slow, mysql-general)"
+                    )
+                })?),
+            };
+            let req = dbabot::logs::Request {
+                inputs: files
+                    .iter()
+                    .map(|f| {
+                        if f.as_os_str() == "-" {
+                            dbabot::logs::Input::Stdin
+                        } else {
+                            dbabot::logs::Input::Path(f.clone())
+                        }
+                    })
+                    .collect(),
+                options: dbabot::logs::Options {
+                    format,
+                    prefix: prefix.clone(),
+                    since_ms: bound(since)?,
+                    until_ms: bound(until)?,
+                    max_bytes: *max_bytes,
+                    threads: *threads,
+                },
+                csv_dir: csv.clone(),
+                charts_dir: charts.clone(),
+                top: *top,
+            };
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let (_, reply) = tokio::task::spawn_blocking(move || {
+                let progress = |done: u64, total: u64| {
+                    if let Some(pct) = (done * 100).checked_div(total) {
+                        eprint!("\ranalysing… {pct:>3}%");
+                    }
+                };
+                let result = dbabot::logs::run(req, tty.then_some(&progress as _));
+                if tty {
+                    eprint!("\r                \r");
+                }
+                result
+            })
+            .await
+            .context("the analysis thread failed")??;
+            if *json {
+                println!("{}", serde_json::to_string(&reply)?);
+            } else {
+                let color = std::env::var_os("NO_COLOR").is_none()
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout());
+                print!("{}", dbabot_console::render_text(&reply, color));
             }
         }
         Command::CheckConfig => {

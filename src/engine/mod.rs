@@ -13,6 +13,7 @@ mod answers;
 pub mod command;
 mod escalate;
 mod gate;
+pub mod logs;
 mod turn;
 
 use crate::config::{Config, Target};
@@ -70,6 +71,8 @@ struct Inner {
     signatures: crate::escalation::signature::Signatures,
     escalation: crate::escalation::EscalationConfig,
     outbox: std::sync::OnceLock<Arc<dyn dbabot_chat::Outbox>>,
+    /// Per platform: how to download files shared into a thread (log analysis).
+    fetchers: Mutex<HashMap<dbabot_chat::Platform, Arc<dyn dbabot_chat::AttachmentFetcher>>>,
     thread_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock: Clock,
 }
@@ -143,6 +146,7 @@ impl Engine {
                 signatures,
                 escalation,
                 outbox: std::sync::OnceLock::new(),
+                fetchers: Mutex::new(HashMap::new()),
                 thread_locks: Mutex::new(HashMap::new()),
                 clock,
             }),
@@ -152,6 +156,30 @@ impl Engine {
     /// Where escalation handoffs and requester updates are posted (set once, at startup).
     pub fn set_outbox(&self, outbox: Arc<dyn dbabot_chat::Outbox>) {
         let _ = self.inner.outbox.set(outbox);
+    }
+
+    /// Sets how files shared on `platform` are downloaded (the adapter's fetcher).
+    pub fn set_fetcher(
+        &self,
+        platform: dbabot_chat::Platform,
+        fetcher: Arc<dyn dbabot_chat::AttachmentFetcher>,
+    ) {
+        let mut map = match self.inner.fetchers.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.insert(platform, fetcher);
+    }
+
+    fn fetcher(
+        &self,
+        platform: dbabot_chat::Platform,
+    ) -> Option<Arc<dyn dbabot_chat::AttachmentFetcher>> {
+        let map = match self.inner.fetchers.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(&platform).cloned()
     }
 
     /// Escalation cases.

@@ -149,7 +149,12 @@ impl Engine {
             }
         }
 
-        // 2. Explicit commands.
+        // 2. Log analysis: a shared file, a console path, a target's configured log.
+        if let Some(ask) = self.log_ask(msg) {
+            return self.log_answer(ask, msg).await.into();
+        }
+
+        // 3. Explicit commands.
         if let Some(cmd) = command::parse(text) {
             return self.run_command(cmd, msg, state).await;
         }

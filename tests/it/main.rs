@@ -11,6 +11,7 @@ mod escalation;
 mod heldout;
 mod knowledge;
 mod llm;
+mod logs;
 mod mssql;
 mod mysql;
 mod openai_standin;

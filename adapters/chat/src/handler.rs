@@ -86,3 +86,35 @@ pub trait Outbox: Send + Sync {
         reply: &Reply,
     ) -> Result<Option<String>, OutboxError>;
 }
+
+/// Why an attachment could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The file is larger than the caller allows; nothing (or only a prefix) was kept.
+    #[error("{name} is larger than the limit of {limit} bytes")]
+    TooLarge { name: String, limit: u64 },
+    /// The platform refused or could not be reached.
+    #[error("downloading {name} failed: {message}")]
+    Failed { name: String, message: String },
+    /// This adapter cannot fetch this kind of attachment.
+    #[error("this platform cannot deliver the file {name} to the bot")]
+    Unsupported { name: String },
+}
+
+/// Downloads the bytes of an inbound attachment; each adapter implements it with its
+/// platform's credentials (Slack: the bot token on `url_private`; Discord: the CDN URL).
+#[async_trait]
+pub trait AttachmentFetcher: Send + Sync {
+    /// Writes the attachment into `dest` (created or truncated), at most `max_bytes` bytes;
+    /// returns the bytes written.
+    ///
+    /// # Errors
+    /// [`FetchError::TooLarge`] past `max_bytes` (announced or counted while streaming),
+    /// [`FetchError::Failed`] for HTTP or I/O errors, [`FetchError::Unsupported`] otherwise.
+    async fn fetch(
+        &self,
+        attachment: &crate::Attachment,
+        dest: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<u64, FetchError>;
+}

@@ -16,7 +16,9 @@ mod message;
 pub mod replay;
 mod reply;
 
-pub use handler::{Destination, HandlerError, MessageHandler, Outbox, OutboxError};
+pub use handler::{
+    AttachmentFetcher, Destination, FetchError, HandlerError, MessageHandler, Outbox, OutboxError,
+};
 pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,
 };

@@ -109,8 +109,15 @@ pub struct Attachment {
 pub enum AttachmentBody {
     /// Inline text content (CSV, SQL, logs).
     Text(String),
-    /// A platform URL the adapter can fetch (inbound uploads).
+    /// A link (outbound: shown as a link; older inbound adapters).
     Url(String),
+    /// An upload on the platform (a file shared into the thread): the URL the adapter's
+    /// [`crate::AttachmentFetcher`] downloads (with the platform's credentials) and the size
+    /// the platform announced, in bytes.
+    Remote { url: String, size: Option<u64> },
+    /// A file the bot wrote on its own host (a chart or CSV export), by path. Adapters that
+    /// can upload read and attach it; the console shows the path.
+    File(String),
 }
 
 /// The user picked one of the choices a previous [`crate::Reply`] offered (a button, a select,

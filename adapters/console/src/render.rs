@@ -112,7 +112,11 @@ pub fn render_text(reply: &Reply, color: bool) -> String {
             Part::Attachment(a) => {
                 let size = match &a.body {
                     AttachmentBody::Text(t) => format!("{} lines", t.lines().count()),
-                    AttachmentBody::Url(u) => u.clone(),
+                    AttachmentBody::Url(u) | AttachmentBody::Remote { url: u, .. } => u.clone(),
+                    AttachmentBody::File(path) => {
+                        out.push_str(&format!("[file {} ({}): {path}]\n", a.name, a.content_type));
+                        continue;
+                    }
                 };
                 out.push_str(&style(
                     &format!(

@@ -177,7 +177,12 @@ pub fn route_message(msg: &Message, facts: &MessageFacts) -> MessageRoute {
         thread: thread_channel,
         message_id: Some(msg.id.get().to_string()),
         user: message_user(msg),
-        text: if text.is_empty() { "help".into() } else { text },
+        // A file shared without words is a request to look at it.
+        text: match (text.is_empty(), msg.attachments.is_empty()) {
+            (false, _) => text,
+            (true, true) => "help".into(),
+            (true, false) => "analyze this log".into(),
+        },
         attachments: msg
             .attachments
             .iter()
@@ -187,7 +192,10 @@ pub fn route_message(msg: &Message, facts: &MessageFacts) -> MessageRoute {
                     .content_type
                     .clone()
                     .unwrap_or_else(|| "application/octet-stream".into()),
-                body: AttachmentBody::Url(a.url.clone()),
+                body: AttachmentBody::Remote {
+                    url: a.url.clone(),
+                    size: Some(u64::from(a.size)),
+                },
             })
             .collect(),
         mentioned,

@@ -23,6 +23,7 @@
 pub mod commands;
 pub mod config;
 pub mod convert;
+pub mod fetch;
 mod gateway;
 mod interactions;
 mod limits;

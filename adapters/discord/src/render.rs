@@ -463,8 +463,15 @@ fn sort(reply: &Reply, opts: &RenderOptions) -> Sorted {
                         });
                     }
                 }
-                AttachmentBody::Url(u) => {
+                AttachmentBody::Url(u) | AttachmentBody::Remote { url: u, .. } => {
                     text_units(&mut s.body, &format!("📎 [{}]({u})", a.name), Join::Line);
+                }
+                AttachmentBody::File(path) => {
+                    text_units(
+                        &mut s.body,
+                        &format!("📎 `{}` written on the bot host: `{path}`", a.name),
+                        Join::Line,
+                    );
                 }
             },
             Part::Context { text } => s.small_print.push(text.clone()),

@@ -1,6 +1,6 @@
 //! Slack payloads → the engine's [`InboundMessage`].
 
-use dbabot_chat::{InboundMessage, Platform, SelectedChoice, User};
+use dbabot_chat::{Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, User};
 use serde_json::Value;
 
 /// Removes `<@U…>` mentions of the bot (all user mentions when the bot id is unknown), decodes
@@ -100,7 +100,44 @@ pub fn from_event(team: &str, event: &Value, bot_user: Option<&str>, allow_bots:
     );
     m.message_id = Some(ts);
     m.mentioned = mentioned;
+    m.attachments = files(event);
+    if m.text.trim().is_empty() && !m.attachments.is_empty() {
+        // A file shared without words is a request to look at it.
+        m.text = "analyze this log".into();
+    }
     Incoming::Message(Box::new(m))
+}
+
+/// The files of a `file_share` message: name, type, `url_private_download` (fetched with the
+/// bot token) and size.
+fn files(event: &Value) -> Vec<Attachment> {
+    let Some(list) = event.get("files").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|f| {
+            let url = f
+                .get("url_private_download")
+                .or_else(|| f.get("url_private"))
+                .and_then(Value::as_str)?;
+            Some(Attachment {
+                name: f
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("file")
+                    .to_string(),
+                content_type: f
+                    .get("mimetype")
+                    .and_then(Value::as_str)
+                    .unwrap_or("application/octet-stream")
+                    .to_string(),
+                body: AttachmentBody::Remote {
+                    url: url.to_string(),
+                    size: f.get("size").and_then(Value::as_u64),
+                },
+            })
+        })
+        .collect()
 }
 
 /// A `block_actions` click on one of our choices → a message carrying the selected choice, in
@@ -243,6 +280,20 @@ mod tests {
             panic!("ignored")
         };
         assert_eq!(m.thread, "1700000000.000100");
+    }
+
+    #[test]
+    fn shared_files_become_attachments() {
+        let ev = json!({"type": "message", "subtype": "file_share", "channel": "C1", "channel_type": "im",
+            "user": "U1", "ts": "1.5", "text": "", "files": [{"name": "postgresql.log", "mimetype": "text/plain",
+            "size": 1234, "url_private_download": "https://files.slack.com/files-pri/T1-F1/download/postgresql.log"}]});
+        let Incoming::Message(m) = from_event("T1", &ev, Some("UBOT"), false) else {
+            panic!("a file shared in a DM is a message");
+        };
+        assert_eq!(m.text, "analyze this log");
+        assert_eq!(m.attachments.len(), 1);
+        assert!(matches!(&m.attachments[0].body,
+            AttachmentBody::Remote { url, size: Some(1234) } if url.starts_with("https://files.slack.com/")));
     }
 
     #[test]

@@ -453,7 +453,13 @@ fn build(reply: &Reply, opts: &CardOptions, max_block: usize) -> Builder {
                             u
                         )));
                     }
-                    AttachmentBody::Url(u) => b.text(u, &[]),
+                    AttachmentBody::Url(u) | AttachmentBody::Remote { url: u, .. } => {
+                        b.text(u, &[])
+                    }
+                    // Outgoing webhooks cannot carry files: name where the bot wrote it.
+                    AttachmentBody::File(path) => {
+                        b.text(&format!("Written on the bot host: {path}"), &[])
+                    }
                     AttachmentBody::Text(t) => attachment_preview(&mut b, t, &a.content_type, opts),
                 }
             }

@@ -85,7 +85,7 @@ fn mention_inside_a_thread_stays_in_that_thread() {
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].name, "slow.sql");
     assert!(
-        matches!(&m.attachments[0].body, AttachmentBody::Url(u) if u.starts_with("https://cdn.discordapp.com/"))
+        matches!(&m.attachments[0].body, AttachmentBody::Remote { url, size: Some(_) } if url.starts_with("https://cdn.discordapp.com/"))
     );
 }
 
