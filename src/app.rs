@@ -160,6 +160,10 @@ impl MessageHandler for TrackedHandler {
         self.turns.touch();
         self.inner.knows_thread(thread).await
     }
+
+    async fn claim_delivery(&self, key: &str) -> bool {
+        self.inner.claim_delivery(key).await
+    }
 }
 
 /// Routes unsolicited messages (escalations, case updates) to the platform of their destination.

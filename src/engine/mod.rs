@@ -348,8 +348,30 @@ impl From<Reply> for Outcome {
     }
 }
 
+/// How long a claimed delivery key is remembered, in seconds: Slack retries a delivery three
+/// times within about five minutes (Slack API docs, "Events API: retries"), Teams and Discord
+/// do not retry after an answer; an hour covers every retry with margin.
+const DELIVERY_TTL_SECS: u64 = 3600;
+
 #[async_trait]
 impl MessageHandler for Engine {
+    async fn claim_delivery(&self, key: &str) -> bool {
+        match self
+            .inner
+            .memory
+            .store()
+            .first_delivery(key, self.now(), DELIVERY_TTL_SECS)
+            .await
+        {
+            Ok(first) => first,
+            Err(e) => {
+                // Better answered twice than not at all: the store is down, the turn will say so.
+                tracing::warn!(error = %e, "delivery claim failed; processing the event");
+                true
+            }
+        }
+    }
+
     async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError> {
         let span = tracing::info_span!(
             "turn",

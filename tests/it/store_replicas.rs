@@ -92,6 +92,30 @@ async fn three_replicas_share_one_postgres_store() {
     }
     assert_eq!(ids, ["CASE-0001", "CASE-0002", "CASE-0003"]);
 
+    // The same Activity delivered to two replicas at once is answered by one of them only.
+    let (a, b) = tokio::join!(
+        say(
+            &http,
+            &replicas[1].server.base,
+            "twice-1",
+            "requester",
+            "help"
+        ),
+        say(
+            &http,
+            &replicas[2].server.base,
+            "twice-1",
+            "requester",
+            "help"
+        ),
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    let ignored = [&a.1, &b.1]
+        .iter()
+        .filter(|t| t.contains("duplicate delivery ignored"))
+        .count();
+    assert_eq!(ignored, 1, "exactly one replica answers: {a:?} {b:?}");
+
     // Two DBAs take CASE-0001 at once, on two replicas: one wins, the other is told.
     for id in &ids {
         let (ida, idb) = (format!("ack-a-{id}"), format!("ack-b-{id}"));

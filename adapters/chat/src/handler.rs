@@ -37,6 +37,15 @@ pub trait MessageHandler: Send + Sync {
     async fn knows_thread(&self, _thread: &crate::ThreadKey) -> bool {
         false
     }
+
+    /// Claims one platform delivery (`slack:event:<event_id>`, `teams:activity:<id>`) for this
+    /// bot across every replica that shares its store: `true` the first time the key is seen
+    /// anywhere, `false` for a duplicate, which the adapter acknowledges and drops. Adapters keep
+    /// their own in-process guard in front of it (a redelivery to the same replica never gets
+    /// here). The default claims everything, for handlers without shared state.
+    async fn claim_delivery(&self, _key: &str) -> bool {
+        true
+    }
 }
 
 /// Where the bot posts something nobody asked for in that place: an escalation handoff in the

@@ -117,6 +117,11 @@ impl SlackBot {
         self.inner.seen_requests.first_delivery(keys)
     }
 
+    /// Claims a delivery key across replicas through the handler's shared store.
+    pub async fn claim_delivery(&self, key: &str) -> bool {
+        self.inner.handler.claim_delivery(key).await
+    }
+
     /// Handles the JSON of an `event_callback` envelope (already verified and acknowledged).
     pub async fn on_event(&self, envelope: Value) {
         let team = envelope

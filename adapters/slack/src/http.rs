@@ -147,7 +147,17 @@ async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
                 return StatusCode::OK.into_response();
             }
             let bot = state.bot.clone();
-            tokio::spawn(async move { bot.on_event(envelope).await });
+            tokio::spawn(async move {
+                // Another replica may have received the same delivery (Slack retries to any
+                // instance behind the load balancer): the shared store decides, after the ack.
+                if !event_id.is_empty()
+                    && !bot.claim_delivery(&format!("slack:event:{event_id}")).await
+                {
+                    tracing::info!(%event_id, "delivery already claimed by another replica, not processed");
+                    return;
+                }
+                bot.on_event(envelope).await
+            });
             StatusCode::OK.into_response()
         }
         Some("app_rate_limited") => {

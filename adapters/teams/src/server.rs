@@ -221,6 +221,13 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Response 
         Ok(mut s) => s.first_time(&id, Instant::now()),
         Err(poisoned) => poisoned.into_inner().first_time(&id, Instant::now()),
     };
+    // ... on every replica sharing the bot's store, too.
+    let first = first
+        && (id.is_empty()
+            || st
+                .handler
+                .claim_delivery(&format!("teams:activity:{id}"))
+                .await);
     if !first {
         tracing::info!("duplicate teams activity ignored");
         return Json(card::text_message(
