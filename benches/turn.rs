@@ -95,5 +95,10 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No HTML plots: criterion's plotters backend needs system fonts the container lacks.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);
