@@ -220,6 +220,15 @@ impl Drop for TestDb {
                                 format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
                             )
                             .await;
+                            // Slots a test created for this database (`<db>_slot`), also when the
+                            // test failed before dropping them: a forgotten slot retains WAL.
+                            let _ = sqlx::query(
+                                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                                 WHERE slot_name LIKE $1 || '%' AND NOT active",
+                            )
+                            .bind(&name)
+                            .execute(&mut c)
+                            .await;
                             for l in &logins {
                                 let _ = sqlx::Executor::execute(
                                     &mut c,
