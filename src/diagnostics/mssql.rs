@@ -800,11 +800,7 @@ fn map_error(e: tiberius::error::Error) -> RunError {
             ),
             code if super::privilege::is_privilege_error(&code.to_string()) => {
                 RunError::Privilege {
-                    grant: super::privilege::grant_for(
-                        &code.to_string(),
-                        t.message(),
-                        super::runner::PENDING_LOGIN,
-                    )
+                    grant: super::privilege::grant_template(&code.to_string(), t.message())
                     .unwrap_or_default(),
                     message: format!("{} (Msg {code})", t.message().trim()),
                 }

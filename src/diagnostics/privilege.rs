@@ -21,32 +21,44 @@
 use regex::Regex;
 use std::sync::LazyLock;
 
+/// The reader of the grant for a missing-privilege error `code` (SQLSTATE or server error
+/// number), or `None` when the code is not about privileges.
+fn reader(code: &str) -> Option<fn(&str) -> Option<String>> {
+    Some(match code {
+        "42501" => pg_grant,
+        "1142" | "1143" => my_table_grant,
+        "1044" => my_db_grant,
+        "1227" => my_global_grant,
+        "229" | "230" | "297" | "300" => mssql_grant,
+        _ => return None,
+    })
+}
+
 /// Whether `code` (SQLSTATE or server error number) is a missing-privilege error.
 pub fn is_privilege_error(code: &str) -> bool {
-    matches!(
-        code,
-        "42501" | "1142" | "1143" | "1044" | "1227" | "229" | "230" | "297" | "300"
-    )
+    reader(code).is_some()
 }
 
-/// The grant that would let the statement run, or `None` when the error is not about privileges.
-/// `code` is the SQLSTATE (PostgreSQL) or the server error number (MySQL, MariaDB, SQL Server);
-/// `login` is the bot's login as the engine spells it in GRANT (`dbabot`, `'dbabot'@'%'`), taken
-/// from `current_user` / `CURRENT_USER()` (MySQL's errors name the connecting host, not the
-/// account's host pattern).
+/// The grant that would let the statement run, with the login still to be named (see
+/// [`name_login`]), or `None` when the error is not about privileges. `code` is the SQLSTATE
+/// (PostgreSQL) or the server error number (MySQL, MariaDB, SQL Server).
+pub fn grant_template(code: &str, message: &str) -> Option<String> {
+    reader(code)?(message)
+}
+
+/// Fills the bot's login into a [`grant_template`]: `login` as the engine spells it in GRANT
+/// (`dbabot`, `'dbabot'@'%'`), taken from `current_user` / `CURRENT_USER()` (MySQL's errors name
+/// the connecting host, not the account's host pattern).
+pub fn name_login(template: &str, login: &str) -> String {
+    template.replace(LOGIN, login)
+}
+
+/// The grant for `code`/`message` with `login` filled in.
 pub fn grant_for(code: &str, message: &str, login: &str) -> Option<String> {
-    let g = match code {
-        "42501" => pg_grant(message),
-        "1142" | "1143" => my_table_grant(message),
-        "1044" => my_db_grant(message),
-        "1227" => my_global_grant(message),
-        "229" | "230" | "297" | "300" => mssql_grant(message),
-        _ => None,
-    }?;
-    Some(g.replace(LOGIN, login))
+    grant_template(code, message).map(|g| name_login(&g, login))
 }
 
-/// Stands for the login until [`grant_for`] fills it in.
+/// Stands for the login until [`name_login`] fills it in.
 const LOGIN: &str = "\u{0}login\u{0}";
 
 static PG_OBJECT: LazyLock<Regex> = LazyLock::new(|| {

@@ -71,8 +71,7 @@ impl RunError {
                     .unwrap_or(code);
                 if super::privilege::is_privilege_error(&code) {
                     return RunError::Privilege {
-                        grant: super::privilege::grant_for(&code, &msg, PENDING_LOGIN)
-                            .unwrap_or_default(),
+                        grant: super::privilege::grant_template(&code, &msg).unwrap_or_default(),
                         message: format!("{msg} (SQLSTATE/code {code})"),
                     };
                 }
@@ -91,9 +90,6 @@ impl RunError {
         }
     }
 }
-
-/// Stands for the login in a grant until the runner names it (`Runner::name_login`).
-pub(super) const PENDING_LOGIN: &str = "\u{1}bot-login\u{1}";
 
 /// The login as GRANT spells it, from what the server reports as the current user:
 /// PostgreSQL `current_user` (quoted when not a plain lower-case identifier), MySQL/MariaDB
@@ -221,7 +217,7 @@ impl Runner {
         let grant = if grant.is_empty() {
             "the privilege the server names above".to_string()
         } else {
-            grant.replace(PENDING_LOGIN, &login)
+            super::privilege::name_login(&grant, &login)
         };
         RunError::Privilege { message, grant }
     }
