@@ -61,6 +61,9 @@ struct Inner {
     catalog: Catalog,
     classifier: Classifier,
     target_names: Vec<TargetName>,
+    /// Every target name and alias as one word-bounded, case-insensitive pattern, built once:
+    /// blanked out of a question before it is classified.
+    target_words: Option<regex::Regex>,
     report_names: Vec<String>,
     runner: Runner,
     memory: Memory,
@@ -120,7 +123,7 @@ impl Engine {
         let signatures = crate::escalation::signature::Signatures::open(&store);
         let classifier = Classifier::new(&catalog.intents);
         let runner = Runner::new(&config.targets, config.limits);
-        let target_names = config
+        let target_names: Vec<TargetName> = config
             .targets
             .iter()
             .map(|t| TargetName {
@@ -135,6 +138,7 @@ impl Engine {
                 config,
                 catalog,
                 classifier,
+                target_words: turn::target_words(&target_names),
                 target_names,
                 report_names,
                 runner,

@@ -206,10 +206,10 @@ impl Engine {
         let slot_only_change = merged.changed;
         // Urgency words ("help!!", "it's on fire", "asap") are not the question.
         // Target names are not the question's words ("idle-pg" is not about idle sessions).
-        let classification = self
-            .inner
-            .classifier
-            .understand(&without_target_names(text, &self.inner.target_names));
+        let classification = self.inner.classifier.understand(&without_target_names(
+            text,
+            self.inner.target_words.as_ref(),
+        ));
         let threshold = self.inner.config.min_confidence;
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
@@ -923,27 +923,34 @@ fn what_about(text: &str) -> Option<String> {
     (!matches!(w.as_str(), "it" | "that" | "this" | "them" | "now" | "then")).then_some(w)
 }
 
-/// `text` with every configured target name and alias blanked out, word-bounded and
-/// case-insensitive, so the classifier reads only the question.
-fn without_target_names(text: &str, targets: &[crate::intents::slots::TargetName]) -> String {
-    let mut out = text.to_string();
-    for t in targets {
-        for name in std::iter::once(&t.alias).chain(&t.aliases) {
-            if name.is_empty() {
-                continue;
-            }
-            let re = regex::RegexBuilder::new(&format!(
-                r"(^|[^A-Za-z0-9_-]){}($|[^A-Za-z0-9_-])",
-                regex::escape(name)
-            ))
-            .case_insensitive(true)
-            .build();
-            if let Ok(re) = re {
-                out = re.replace_all(&out, "$1 $2").into_owned();
-            }
-        }
+/// One word-bounded, case-insensitive pattern matching every configured target name and alias
+/// (`None` without targets).
+pub(super) fn target_words(targets: &[crate::intents::slots::TargetName]) -> Option<regex::Regex> {
+    let names: Vec<String> = targets
+        .iter()
+        .flat_map(|t| std::iter::once(&t.alias).chain(&t.aliases))
+        .filter(|n| !n.is_empty())
+        .map(|n| regex::escape(n))
+        .collect();
+    if names.is_empty() {
+        return None;
     }
-    out
+    regex::RegexBuilder::new(&format!(
+        r"(^|[^A-Za-z0-9_-])(?:{})($|[^A-Za-z0-9_-])",
+        names.join("|")
+    ))
+    .case_insensitive(true)
+    .build()
+    .ok()
+}
+
+/// `text` with every configured target name and alias blanked out, so the classifier reads
+/// only the question.
+fn without_target_names(text: &str, names: Option<&regex::Regex>) -> String {
+    match names {
+        Some(re) => re.replace_all(text, "$1 $2").into_owned(),
+        None => text.to_string(),
+    }
 }
 
 fn base_name(alias: &str) -> String {
