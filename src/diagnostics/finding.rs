@@ -57,7 +57,7 @@ impl Finding {
 
 /// Keeps a rule's citations to `engine`: inside each parenthesised list of sources separated by
 /// `; `, a source that belongs to another engine ("PostgreSQL docs …", "MySQL manual …",
-/// "MariaDB KB …", "SQLite docs …", "Microsoft Learn …") is dropped, and a list left empty is
+/// "MariaDB KB …", "SQLite docs …", "Microsoft Learn …", "PgHero …") is dropped, and a list left empty is
 /// removed. Shared evaluators cite every engine they serve; the reader sees their own.
 pub fn scope_citations(text: &str, engine: crate::config::Engine) -> String {
     use crate::config::Engine as E;
@@ -68,7 +68,7 @@ pub fn scope_citations(text: &str, engine: crate::config::Engine) -> String {
                 .iter()
                 .any(|m| s.starts_with(m) || s.contains(&format!(", {m}")))
         };
-        if cites(&["PostgreSQL"]) {
+        if cites(&["PostgreSQL", "PgHero"]) {
             Some(E::Postgres)
         } else if cites(&["MySQL", "MariaDB", "InnoDB"]) {
             Some(E::Mysql)
@@ -186,7 +186,12 @@ mod citation_tests {
             ),
             "any lock wait is a warning"
         );
-        let neutral = "≥ 90% warning (PgHero sequence danger), ≥ 98% critical";
-        assert_eq!(scope_citations(neutral, Engine::Mysql), neutral);
+        // PgHero is a PostgreSQL tool: its figure is cited to PostgreSQL readers only.
+        let pghero = "≥ 90% warning (PgHero sequence danger), ≥ 98% critical";
+        assert_eq!(scope_citations(pghero, Engine::Postgres), pghero);
+        assert_eq!(
+            scope_citations(pghero, Engine::Mysql),
+            "≥ 90% warning, ≥ 98% critical"
+        );
     }
 }

@@ -12,7 +12,9 @@ pub mod mssql;
 pub mod privilege;
 mod result;
 mod runner;
+pub mod thresholds;
 
 pub use finding::Finding;
 pub use result::{thousands, ResultSet, Row, Value};
 pub use runner::{CheckOutcome, CheckStatus, RunError, Runner};
+pub use thresholds::{Threshold, Thresholds};

@@ -1032,6 +1032,7 @@ impl MssqlPool {
                 .collect(),
             truncated: false,
             total: None,
+            thresholds: Default::default(),
         })
     }
 

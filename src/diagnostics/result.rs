@@ -86,6 +86,10 @@ pub struct ResultSet {
     /// statement cannot be wrapped (`SHOW`, `PRAGMA`) or when the count failed or timed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+    /// The thresholds the check grades these rows by (the runner sets the loaded ones;
+    /// `Default` is the embedded copy).
+    #[serde(skip)]
+    pub thresholds: super::thresholds::Thresholds,
 }
 
 impl ResultSet {
@@ -96,7 +100,13 @@ impl ResultSet {
             rows,
             truncated: false,
             total: None,
+            thresholds: Default::default(),
         }
+    }
+
+    /// The threshold entry `key` of `intents/thresholds.toml` this check grades by.
+    pub fn threshold_for(&self, key: &str) -> &super::thresholds::Threshold {
+        self.thresholds.get(key)
     }
 
     /// Iterates rows with by-name access.

@@ -166,18 +166,33 @@ pub struct Runner {
 struct Inner {
     pools: HashMap<String, (Target, Pool)>,
     limits: Limits,
+    thresholds: super::Thresholds,
 }
 
 impl Runner {
     /// Builds lazy pools (no connection is made until a check runs).
     pub fn new(targets: &[Target], limits: Limits) -> Self {
+        Self::with_thresholds(targets, limits, super::Thresholds::embedded())
+    }
+
+    /// Like [`Runner::new`], grading findings by `thresholds` (the catalog's, which may be an
+    /// edited `intents/thresholds.toml`).
+    pub fn with_thresholds(
+        targets: &[Target],
+        limits: Limits,
+        thresholds: super::Thresholds,
+    ) -> Self {
         let mut pools = HashMap::new();
         for t in targets {
             let pool = build_pool(t, &limits);
             pools.insert(t.alias.to_lowercase(), (t.clone(), pool));
         }
         Runner {
-            inner: Arc::new(Inner { pools, limits }),
+            inner: Arc::new(Inner {
+                pools,
+                limits,
+                thresholds,
+            }),
         }
     }
 
@@ -345,7 +360,7 @@ impl Runner {
                 }
             }
             match self.query(alias, check.sql).await {
-                Ok(rows) => return evaluate(check, rows),
+                Ok(rows) => return evaluate(check, rows, &self.inner.thresholds),
                 Err(e @ RunError::Privilege { .. }) => {
                     if let RunError::Privilege { message, grant } =
                         self.name_login(alias, engine, e).await
@@ -482,7 +497,8 @@ fn status_of(e: &RunError) -> CheckStatus {
     }
 }
 
-fn evaluate(check: &Check, rows: ResultSet) -> CheckOutcome {
+fn evaluate(check: &Check, mut rows: ResultSet, thresholds: &super::Thresholds) -> CheckOutcome {
+    rows.thresholds = thresholds.clone();
     let mut findings = (check.evaluate)(&rows);
     for f in &mut findings {
         if let Some(rule) = &f.threshold {

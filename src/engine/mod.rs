@@ -122,7 +122,8 @@ impl Engine {
         let cases = crate::escalation::CaseStore::open(&store);
         let signatures = crate::escalation::signature::Signatures::open(&store);
         let classifier = Classifier::new(&catalog.intents);
-        let runner = Runner::new(&config.targets, config.limits);
+        let runner =
+            Runner::with_thresholds(&config.targets, config.limits, catalog.thresholds.clone());
         let target_names: Vec<TargetName> = config
             .targets
             .iter()

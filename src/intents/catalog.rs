@@ -59,6 +59,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "engine-vocabulary.toml",
         include_str!("../../intents/engine-vocabulary.toml"),
     ),
+    ("thresholds.toml", crate::diagnostics::thresholds::EMBEDDED),
 ];
 
 /// A set of engine tags (`engine = "postgres"` or `engine = ["postgres", "mysql"]`), checked
@@ -755,6 +756,9 @@ pub struct Catalog {
     brief: Vec<ErrorCode>,
     /// Engine-owned vocabulary (tests check every answer against it).
     pub vocabulary: Vocabulary,
+    /// What the diagnostics grade findings by (`thresholds.toml`; the embedded copy when the
+    /// directory has none).
+    pub thresholds: crate::diagnostics::Thresholds,
 }
 
 impl Catalog {
@@ -807,6 +811,7 @@ impl Catalog {
             compiled: Vec::new(),
             brief: Vec::new(),
             vocabulary: Vocabulary::default(),
+            thresholds: crate::diagnostics::Thresholds::embedded(),
         };
         for (name, text) in files {
             let perr = |e: toml::de::Error| CatalogError::Parse {
@@ -852,6 +857,15 @@ impl Catalog {
                         .collect();
                     cat.error_codes = f.code;
                     cat.patterns = f.pattern;
+                }
+                "thresholds.toml" => {
+                    cat.thresholds =
+                        crate::diagnostics::Thresholds::parse(&name, &text).map_err(|e| {
+                            CatalogError::Parse {
+                                file: name.clone(),
+                                message: format!("line {}: `{}`: {}", e.line, e.key, e.message),
+                            }
+                        })?;
                 }
                 "engine-vocabulary.toml" => {
                     let f = toml::from_str::<VocabularyFile>(&text).map_err(perr)?;

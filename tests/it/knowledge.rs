@@ -520,6 +520,18 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
             "code = \"2200X\"\nmatch",
             "code",
         ),
+        (
+            "thresholds.toml",
+            "[dead_tuples]",
+            "[dead_tuple]",
+            "dead_tuple",
+        ),
+        (
+            "thresholds.toml",
+            "warning_size = \"100 MB\"",
+            "warning_size = \"100 MiBs\"",
+            "unused_index",
+        ),
     ];
     for (file, from, to, key) in cases {
         let err = edit(file, from, to);
@@ -532,6 +544,56 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
         );
         assert!(err.contains(key), "expected key {key}: {err}");
     }
+}
+
+/// A DBA who edits a number in `thresholds.toml` changes how the live finding is graded and the
+/// rule shown under it; nothing else is needed (the demo's unindexed `events.customer_id`, ~120,000
+/// rows, is a warning at the default 10,000 rows and info at 500,000).
+#[tokio::test]
+async fn an_edited_threshold_regrades_a_live_finding() {
+    use dbabot_chat::{Part, Severity};
+    let finding = |bot_reply: &dbabot_chat::Reply| {
+        bot_reply
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Findings { items } => Some(items.clone()),
+                _ => None,
+            })
+            .flatten()
+            .find(|f| f.title.contains("events.customer_id"))
+            .expect("the unindexed foreign key is reported")
+    };
+    let stock = crate::support::TestBot::demo().await;
+    let before = finding(&stock.ask("t1", "report index-usage demo").await);
+    assert_eq!(before.severity, Severity::Warning, "{before:?}");
+    assert!(
+        before
+            .rule
+            .as_deref()
+            .unwrap_or("")
+            .contains("≥ 10,000 rows"),
+        "{before:?}"
+    );
+
+    let intents = tempfile::tempdir().expect("tempdir");
+    for (name, text) in dbabot::intents::catalog::EMBEDDED {
+        let text = if *name == "thresholds.toml" {
+            text.replacen("warning_rows = 10000", "warning_rows = 500000", 1)
+        } else {
+            text.to_string()
+        };
+        std::fs::write(intents.path().join(name), text).expect("write");
+    }
+    let catalog = Catalog::from_dir(intents.path()).expect("edited copy loads");
+    let rule = catalog.thresholds.get("fk_without_index").citation();
+    assert!(rule.contains("≥ 500,000 rows"), "{rule}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo db");
+    let edited = crate::support::TestBot::with_catalog(dir, vec![demo], catalog);
+    let after = finding(&edited.ask("t1", "report index-usage demo").await);
+    // Info findings carry no rule line; the finding is still reported.
+    assert_eq!(after.severity, Severity::Info, "{after:?}");
 }
 
 /// Scope detection: the server's VERSION() decides the MySQL flavour; words decide without it.

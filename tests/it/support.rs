@@ -285,16 +285,15 @@ impl TestBot {
     }
 
     pub fn in_dir(dir: tempfile::TempDir, targets: Vec<Target>) -> TestBot {
+        Self::with_catalog(dir, targets, Catalog::embedded().expect("catalog"))
+    }
+
+    /// Like [`TestBot::in_dir`] with a given catalog (an edited copy of `intents/`).
+    pub fn with_catalog(dir: tempfile::TempDir, targets: Vec<Target>, catalog: Catalog) -> TestBot {
         let mut cfg = Config::embedded(dir.path().to_path_buf());
         cfg.targets = targets;
         let memory = Memory::open(&dir.path().join("memory")).expect("memory");
-        let engine = Engine::new(
-            cfg,
-            Catalog::embedded().expect("catalog"),
-            memory,
-            Arc::new(RulesRecommender),
-        )
-        .expect("engine");
+        let engine = Engine::new(cfg, catalog, memory, Arc::new(RulesRecommender)).expect("engine");
         TestBot {
             engine,
             dir,

@@ -863,20 +863,21 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             .fact("uptime_s", r.i64("uptime_s").unwrap_or(0)),
     );
     let max = r.i64("max_connections").unwrap_or(0);
+    let limit = rs.threshold_for("connections_used");
     if max > 0 {
         let p = used as f64 * 100.0 / max as f64;
-        if p >= 80.0 {
+        if limit.grade(p) > Severity::Ok {
             out.push(
                 Finding::new(
                     "overview",
                     "connections_high",
-                    if p >= 95.0 { Severity::Critical } else { Severity::Warning },
+                    limit.grade(p),
                     format!("{used} of {max} user connections in use ({p:.0}%)"),
                 )
                 .fact("used", used)
                 .fact("max", max)
                 .fact("pct", format!("{p:.0}"))
-                .threshold("≥ 80% warning, ≥ 95% critical of @@MAX_CONNECTIONS (Microsoft Learn, Configure the user connections server configuration option)"),
+                .threshold(limit.citation()),
             );
         }
     }
@@ -899,21 +900,22 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             );
         }
     }
+    let max_limit = rs.threshold_for("database_max_size");
     if let (Some(max_size), true) = (r.i64("max_size_bytes").filter(|m| *m > 0), size > 0) {
         let p = size as f64 * 100.0 / max_size as f64;
-        if p >= 90.0 {
+        if max_limit.grade(p) > Severity::Ok {
             out.push(
                 Finding::new(
                     "overview",
                     "database_near_max_size",
-                    if p >= 98.0 { Severity::Critical } else { Severity::Warning },
+                    max_limit.grade(p),
                     format!("database {db} uses {} of its {} maximum ({p:.0}%): at the limit inserts and updates fail (error 40544)", human_bytes(size), human_bytes(max_size)),
                 )
                 .fact("database", &db)
                 .fact("size", human_bytes(size))
                 .fact("max_size", human_bytes(max_size))
                 .fact("pct", format!("{p:.0}"))
-                .threshold("≥ 90% warning, ≥ 98% critical of MaxSizeInBytes (Microsoft Learn, Manage file space for databases in Azure SQL Database)"),
+                .threshold(max_limit.citation()),
             );
         }
     }
@@ -1028,23 +1030,22 @@ fn resource_usage(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn active_queries(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("statement_runtime");
     rs.iter()
         .filter_map(|r| {
             let wait = r.str("wait_event");
             // Requests that wait on purpose (WAITFOR, Service Broker RECEIVE) are not long runners.
-            if matches!(wait.as_str(), "WAITFOR" | "BROKER_RECEIVE_WAITFOR" | "TRACEWRITE") {
+            if matches!(
+                wait.as_str(),
+                "WAITFOR" | "BROKER_RECEIVE_WAITFOR" | "TRACEWRITE"
+            ) {
                 return None;
             }
             let d = r.f64("duration_s").unwrap_or(0.0);
-            let sev = if d >= 300.0 {
-                Severity::Critical
-            } else if d >= 60.0 {
-                Severity::Warning
-            } else if d >= 5.0 {
-                Severity::Info
-            } else {
+            let sev = limit.grade(d);
+            if sev == Severity::Ok {
                 return None;
-            };
+            }
             let blocked_by = r.i64("blocked_by").filter(|b| *b > 0);
             Some(
                 Finding::new(
@@ -1056,8 +1057,14 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
                         r.str("pid"),
                         r.str("usr"),
                         human_secs(d),
-                        if wait.is_empty() { String::new() } else { format!(" waiting on {wait}") },
-                        blocked_by.map(|b| format!(", blocked by session {b}")).unwrap_or_default(),
+                        if wait.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" waiting on {wait}")
+                        },
+                        blocked_by
+                            .map(|b| format!(", blocked by session {b}"))
+                            .unwrap_or_default(),
                         short_query(&r.str("query"), 120)
                     ),
                 )
@@ -1071,7 +1078,7 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
                 .fact("cpu_ms", r.i64("cpu_ms").unwrap_or(0))
                 .fact("logical_reads", r.i64("logical_reads").unwrap_or(0))
                 .fact("query", short_query(&r.str("query"), 300))
-                .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical for OLTP requests (common operational guidance)"),
+                .threshold(limit.citation()),
             )
         })
         .collect()
@@ -1100,11 +1107,8 @@ fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
                 .copied()
                 .unwrap_or(rows[0]);
             let wait = longest.f64("wait_s").unwrap_or(0.0);
-            let sev = if wait >= 60.0 {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
+            let lock_wait = rs.threshold_for("lock_wait");
+            let sev = lock_wait.grade(wait).max(Severity::Warning);
             let head_query = longest.str("head_query");
             let head_query = if head_query.trim().is_empty() {
                 "(statement text not available)".to_string()
@@ -1160,6 +1164,8 @@ fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
+    let idle_limit = rs.threshold_for("idle_in_transaction");
+    let open_limit = rs.threshold_for("open_transaction");
     rs.iter()
         .filter_map(|r| {
             let age = r.f64("age_s").unwrap_or(0.0);
@@ -1168,13 +1174,7 @@ fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
             let query = r.str("query");
             let sleeping = r.str("state").eq_ignore_ascii_case("sleeping");
             if sleeping {
-                let sev = if idle >= 600.0 {
-                    Severity::Critical
-                } else if idle >= 60.0 {
-                    Severity::Warning
-                } else {
-                    Severity::Info
-                };
+                let sev = idle_limit.grade(idle).max(Severity::Info);
                 Some(
                     Finding::new(
                         "idle_in_transaction",
@@ -1199,14 +1199,14 @@ fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
                     .fact("idle_s", format!("{idle:.0}"))
                     .fact("log_bytes", log)
                     .fact("query", short_query(&query, 300))
-                    .threshold("< 60 s info, ≥ 60 s warning, ≥ 600 s critical idle inside a transaction: it holds its locks and keeps the log from truncating (Microsoft Learn, Transaction locking and row versioning guide; log_reuse_wait ACTIVE_TRANSACTION)"),
+                    .threshold(idle_limit.citation()),
                 )
-            } else if age >= 300.0 {
+            } else if open_limit.grade(age) > Severity::Ok {
                 Some(
                     Finding::new(
                         "idle_in_transaction",
                         "long_transaction",
-                        if age >= 3600.0 { Severity::Critical } else { Severity::Warning },
+                        open_limit.grade(age),
                         format!(
                             "session {} ({}) has a transaction open for {} and is still running ({} of log): {}",
                             r.str("pid"),
@@ -1221,7 +1221,7 @@ fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
                     .fact("age_s", format!("{age:.0}"))
                     .fact("log_bytes", log)
                     .fact("query", short_query(&query, 300))
-                    .threshold("open ≥ 300 s warning, ≥ 3600 s critical (common guidance: long transactions block log truncation and hold locks)"),
+                    .threshold(open_limit.citation()),
                 )
             } else {
                 None
@@ -1387,6 +1387,7 @@ fn waits(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn top_statements(rs: &ResultSet) -> Vec<Finding> {
+    let slow = rs.threshold_for("slow_statement_mean");
     rs.iter()
         .take(5)
         .map(|r| {
@@ -1400,7 +1401,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "top_statements",
                 "top_statement",
-                if mean >= 1000.0 { Severity::Warning } else { Severity::Info },
+                slow.grade(mean / 1000.0).max(Severity::Info),
                 format!(
                     "{} calls, {total:.0} ms total, {mean:.1} ms mean, {cpu:.0} ms CPU, {} logical reads ({}): {}",
                     r.str("calls"),
@@ -1416,7 +1417,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             .fact("cpu_ms", format!("{cpu:.0}"))
             .fact("logical_reads", r.i64("logical_reads").unwrap_or(0))
             .fact("plans", r.i64("plans").unwrap_or(0))
-            .threshold("mean ≥ 1000 ms warning for interactive statements (common guidance); statistics cover plans still in cache")
+            .threshold(format!("{}; statistics cover plans still in cache", slow.citation()))
         })
         .collect()
 }
@@ -1625,6 +1626,7 @@ fn duplicate_indexes(rs: &ResultSet) -> Vec<Finding> {
             .collect(),
         truncated: rs.truncated,
         total: rs.total,
+        thresholds: rs.thresholds.clone(),
     };
     let mut out = duplicate_indexes_by_columns("duplicate_indexes", &mapped, |t, i| {
         format!("DROP INDEX {} ON {};", quote_name(i), quote_name(t))
@@ -1675,11 +1677,12 @@ fn index_list(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn fragmentation(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("index_fragmentation");
     rs.iter()
         .filter_map(|r| {
             let frag = r.f64("frag_pct").unwrap_or(0.0);
             let pages = r.i64("pages").unwrap_or(0);
-            if frag < 30.0 || pages < 1000 {
+            if frag < limit.value("min_pct") || (pages as f64) < limit.value("min_pages") {
                 return None;
             }
             let table = r.str("tbl");
@@ -1704,7 +1707,7 @@ fn fragmentation(rs: &ResultSet) -> Vec<Finding> {
                 .fact("frag_pct", format!("{frag:.0}"))
                 .fact("pages", pages)
                 .fact("fix_sql", fix)
-                .threshold("avg_fragmentation_in_percent ≥ 30% and page_count ≥ 1,000 (Microsoft Learn, Optimize index maintenance to improve query performance and reduce resource consumption — maintain only where it measurably helps)"),
+                .threshold(limit.citation()),
             )
         })
         .collect()
@@ -1751,14 +1754,24 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
         if let Some(max) = r.i64("max_size_bytes").filter(|m| *m > 0) {
             let data = r.i64("data_bytes").unwrap_or(size);
             let p = data as f64 * 100.0 / max as f64;
-            if p >= 90.0 {
+            let limit = rs.threshold_for("database_max_size");
+            if limit.grade(p) > Severity::Ok {
                 out.push(
-                    Finding::new("database_size", "database_near_max_size", if p >= 98.0 { Severity::Critical } else { Severity::Warning }, format!("database {db} data files use {} of its {} maximum ({p:.0}%)", human_bytes(data), human_bytes(max)))
-                        .fact("database", &db)
-                        .fact("size", human_bytes(data))
-                        .fact("max_size", human_bytes(max))
-                        .fact("pct", format!("{p:.0}"))
-                        .threshold("≥ 90% warning, ≥ 98% critical of MaxSizeInBytes (Microsoft Learn, Manage file space for databases in Azure SQL Database; error 40544 at the limit)"),
+                    Finding::new(
+                        "database_size",
+                        "database_near_max_size",
+                        limit.grade(p),
+                        format!(
+                            "database {db} data files use {} of its {} maximum ({p:.0}%)",
+                            human_bytes(data),
+                            human_bytes(max)
+                        ),
+                    )
+                    .fact("database", &db)
+                    .fact("size", human_bytes(data))
+                    .fact("max_size", human_bytes(max))
+                    .fact("pct", format!("{p:.0}"))
+                    .threshold(limit.citation()),
                 );
             }
         }
@@ -1798,12 +1811,13 @@ fn file_space(rs: &ResultSet) -> Vec<Finding> {
         let growth = r.i64("growth").unwrap_or(0);
         let percent_growth = r.bool("is_percent_growth").unwrap_or(false);
         let used_pct = pct(used as f64, size as f64).unwrap_or(0.0);
-        if growth == 0 && used_pct >= 90.0 {
+        let full = rs.threshold_for("file_full");
+        if growth == 0 && full.grade(used_pct) > Severity::Ok {
             out.push(
-                Finding::new("file_space", "file_full", if used_pct >= 98.0 { Severity::Critical } else { Severity::Warning }, format!("{kind} file {file} is {used_pct:.0}% full ({} of {}) and autogrowth is off", human_bytes(used), human_bytes(size)))
+                Finding::new("file_space", "file_full", full.grade(used_pct), format!("{kind} file {file} is {used_pct:.0}% full ({} of {}) and autogrowth is off", human_bytes(used), human_bytes(size)))
                     .fact("file", &file)
                     .fact("pct", format!("{used_pct:.0}"))
-                    .threshold("≥ 90% used with autogrowth off warning, ≥ 98% critical (error 1105 / 9002 when full; Microsoft Learn, Troubleshoot a full transaction log / MSSQLSERVER_1105)"),
+                    .threshold(full.citation()),
             );
         }
         if let Some(max) = r.i64("max_bytes").filter(|m| *m > 0) {
@@ -1828,13 +1842,23 @@ fn file_space(rs: &ResultSet) -> Vec<Finding> {
         if let (Some(total), Some(free)) = (r.i64("volume_bytes"), r.i64("volume_free_bytes")) {
             if total > 0 && volumes_seen.insert((total, free)) {
                 let free_pct = free as f64 * 100.0 / total as f64;
-                if free_pct < 10.0 {
+                let low = rs.threshold_for("volume_free");
+                if low.grade(free_pct) > Severity::Ok {
                     out.push(
-                        Finding::new("file_space", "disk_space_low", if free_pct < 5.0 { Severity::Critical } else { Severity::Warning }, format!("the volume holding {file} has {} free of {} ({free_pct:.1}%)", human_bytes(free), human_bytes(total)))
-                            .fact("file", &file)
-                            .fact("free", human_bytes(free))
-                            .fact("pct", format!("{free_pct:.1}"))
-                            .threshold("< 10% free warning, < 5% critical (common operational guidance; sys.dm_os_volume_stats)"),
+                        Finding::new(
+                            "file_space",
+                            "disk_space_low",
+                            low.grade(free_pct),
+                            format!(
+                                "the volume holding {file} has {} free of {} ({free_pct:.1}%)",
+                                human_bytes(free),
+                                human_bytes(total)
+                            ),
+                        )
+                        .fact("file", &file)
+                        .fact("free", human_bytes(free))
+                        .fact("pct", format!("{free_pct:.1}"))
+                        .threshold(low.citation()),
                     );
                 }
             }
@@ -1860,14 +1884,29 @@ fn log_space(rs: &ResultSet) -> Vec<Finding> {
             "CHECKPOINT" | "NOTHING" | "OLDEST_PAGE" | "OTHER_TRANSIENT" | "" => "",
             _ => "see log_reuse_wait_desc in Microsoft Learn, The transaction log",
         };
-        if used_pct >= 75.0 {
+        let limit = rs.threshold_for("log_space_used");
+        if limit.grade(used_pct) > Severity::Ok {
             out.push(
-                Finding::new("log_space", "log_space_high", if used_pct >= 90.0 { Severity::Critical } else { Severity::Warning }, format!("transaction log of {db} is {used_pct:.0}% used ({} of {}){}", human_bytes(used), human_bytes(size), if fix.is_empty() { String::new() } else { format!("; it cannot be reused because of {wait}: {fix}") }))
-                    .fact("database", &db)
-                    .fact("pct", format!("{used_pct:.0}"))
-                    .fact("log_reuse_wait", &wait)
-                    .fact("recovery_model", r.str("recovery_model"))
-                    .threshold("≥ 75% used warning, ≥ 90% critical (error 9002 when full; Microsoft Learn, Troubleshoot a full transaction log (SQL Server Error 9002))"),
+                Finding::new(
+                    "log_space",
+                    "log_space_high",
+                    limit.grade(used_pct),
+                    format!(
+                        "transaction log of {db} is {used_pct:.0}% used ({} of {}){}",
+                        human_bytes(used),
+                        human_bytes(size),
+                        if fix.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; it cannot be reused because of {wait}: {fix}")
+                        }
+                    ),
+                )
+                .fact("database", &db)
+                .fact("pct", format!("{used_pct:.0}"))
+                .fact("log_reuse_wait", &wait)
+                .fact("recovery_model", r.str("recovery_model"))
+                .threshold(limit.citation()),
             );
         } else if !fix.is_empty() {
             out.push(
@@ -1878,12 +1917,16 @@ fn log_space(rs: &ResultSet) -> Vec<Finding> {
                     .threshold("log_reuse_wait_desc other than NOTHING/CHECKPOINT (Microsoft Learn, The transaction log: factors that can delay log truncation)"),
             );
         }
-        if let Some(vlfs) = r.i64("vlf_count").filter(|v| *v > 1000) {
+        let vlf = rs.threshold_for("vlf_count");
+        if let Some(vlfs) = r
+            .i64("vlf_count")
+            .filter(|v| *v as f64 > vlf.value("warning"))
+        {
             out.push(
                 Finding::new("log_space", "vlf_count_high", Severity::Warning, format!("the log of {db} has {vlfs} virtual log files: slow recovery, restores and log backups"))
                     .fact("database", &db)
                     .fact("vlf_count", vlfs)
-                    .threshold("> 1,000 VLFs (SQL Server's own error-log warning \"more than 1000 virtual log files which is excessive\"; Microsoft Learn, SQL Server transaction log architecture and management guide)"),
+                    .threshold(vlf.citation()),
             );
         }
     }

@@ -471,44 +471,36 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
         .fact("max", max)
         .fact("pct", format!("{pct:.0}")),
     );
-    if pct >= 80.0 {
+    let limit = rs.threshold_for("connections_used");
+    if limit.grade(pct) > Severity::Ok {
         out.push(
             Finding::new(
                 "overview",
                 "connections_high",
-                if pct >= 95.0 {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                },
+                limit.grade(pct),
                 format!("{used} of {max} connections in use ({pct:.0}%)"),
             )
             .fact("used", used)
             .fact("max", max)
             .fact("pct", format!("{pct:.0}"))
-            .threshold("≥ 80% warning, ≥ 95% critical of max_connections (MySQL manual §7.1.8)"),
+            .threshold(limit.citation()),
         );
     }
     let req = r.f64("bp_requests").unwrap_or(0.0);
     let disk = r.f64("bp_disk_reads").unwrap_or(0.0);
-    if req > 100_000.0 {
+    let limit = rs.threshold_for("buffer_pool_hit");
+    if req >= limit.value("min_block_requests") {
         let hit = 100.0 * (1.0 - disk / req);
-        if hit < 99.0 {
+        if limit.grade(hit) > Severity::Ok {
             out.push(
                 Finding::new(
                     "overview",
                     "cache_hit_low",
-                    if hit < 95.0 {
-                        Severity::Warning
-                    } else {
-                        Severity::Info
-                    },
+                    limit.grade(hit),
                     format!("InnoDB buffer pool hit ratio is {hit:.1}%"),
                 )
                 .fact("ratio_pct", format!("{hit:.1}"))
-                .threshold(
-                    "< 99% info, < 95% warning (MySQL manual §17.5.1 Buffer Pool; common guidance)",
-                ),
+                .threshold(limit.citation()),
             );
         }
     }
@@ -550,6 +542,7 @@ fn metadata_locks(rs: &ResultSet) -> Vec<Finding> {
         rows,
         truncated: false,
         total: None,
+        thresholds: rs.thresholds.clone(),
     };
     blocking_pairs("metadata_locks", &first, Engine::Mysql)
 }
@@ -564,10 +557,12 @@ fn connections(rs: &ResultSet) -> Vec<Finding> {
 
 fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
     let mut out = table_sizes("largest_tables", rs);
+    let limit = rs.threshold_for("table_fragmentation");
     for r in rs.iter() {
         let size = r.i64("size_bytes").unwrap_or(0);
         let free = r.i64("free_bytes").unwrap_or(0);
-        if size > 100 * 1024 * 1024 && free * 5 > size {
+        let free_pct = free as f64 * 100.0 / size.max(1) as f64;
+        if size as f64 > limit.value("min_size") && free_pct > limit.value("warning") {
             out.push(
                 Finding::new(
                     "largest_tables",
@@ -584,7 +579,7 @@ fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
                 .fact("dead", free)
                 .fact("live", size)
                 .fact("pct", format!("{:.0}", free as f64 * 100.0 / size as f64))
-                .threshold("DATA_FREE > 20% of a table over 100 MB (MySQL manual, OPTIMIZE TABLE)"),
+                .threshold(limit.citation()),
             );
         }
     }
@@ -647,6 +642,7 @@ fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .map(|r| {
             unused_with_window(
+                rs.threshold_for("unused_index"),
                 &r,
                 None,
                 "the server started (performance_schema counts since startup)",
@@ -661,11 +657,12 @@ fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("rows_examined_no_index");
     rs.iter()
         .filter_map(|r| {
             let examined = r.i64("rows_examined").unwrap_or(0);
             let calls = r.i64("calls").unwrap_or(0).max(1);
-            if examined / calls < 1_000 {
+            if ((examined / calls) as f64) < limit.value("min_rows") {
                 return None;
             }
             let query = r.str("query");
@@ -688,7 +685,7 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("seq_tup_read", examined)
             .fact("idx_scan", 0)
             .fact("rows", examined / calls)
-            .threshold("no index used and ≥ 1,000 rows examined per execution (MySQL manual §10.2.1.1; performance_schema SUM_NO_INDEX_USED)");
+            .threshold(limit.citation());
             if let Some(c) = first_unindexed(&column.into_iter().collect::<Vec<_>>(), "") {
                 f = f
                     .fact("column", &c)
@@ -713,6 +710,7 @@ fn first_table(query: &str) -> Option<String> {
 }
 
 fn top_statements(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("slow_statement_mean");
     rs.iter()
         .take(5)
         .map(|r| {
@@ -721,11 +719,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "top_statements",
                 "top_statement",
-                if mean >= 1000.0 {
-                    Severity::Warning
-                } else {
-                    Severity::Info
-                },
+                limit.grade(mean / 1000.0).max(Severity::Info),
                 format!(
                     "{} calls, {total:.0} ms total, {mean:.1} ms mean: {}",
                     r.str("calls"),
@@ -736,7 +730,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             .fact("calls", r.str("calls"))
             .fact("total_ms", format!("{total:.0}"))
             .fact("mean_ms", format!("{mean:.1}"))
-            .threshold("mean ≥ 1000 ms warning for interactive statements (common guidance)")
+            .threshold(limit.citation())
         })
         .collect()
 }
@@ -798,6 +792,7 @@ fn replication(rs: &ResultSet) -> Vec<Finding> {
             .collect(),
         truncated: false,
         total: None,
+        thresholds: rs.thresholds.clone(),
     };
     replication_rows("replication", &mapped)
 }

@@ -508,13 +508,8 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
         .fact("pct", format!("{pct:.0}"))
         .fact("stats_reset", r.str("stats_reset")),
     );
-    let sev = if pct >= 95.0 {
-        Severity::Critical
-    } else if pct >= 80.0 {
-        Severity::Warning
-    } else {
-        Severity::Ok
-    };
+    let limit = rs.threshold_for("connections_used");
+    let sev = limit.grade(pct);
     if sev > Severity::Ok {
         out.push(
             Finding::new(
@@ -526,17 +521,16 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
             .fact("used", used)
             .fact("max", usable)
             .fact("pct", format!("{pct:.0}"))
-            .threshold("≥ 80% warning, ≥ 95% critical of max_connections minus superuser_reserved_connections (PostgreSQL docs §20.3.1)"),
+            .threshold(limit.citation()),
         );
     }
     if let Some(hit) = r.f64("cache_hit_pct") {
         // Ratios over a handful of blocks mean nothing; require some traffic.
-        if r.f64("block_requests").unwrap_or(0.0) > 10_000.0 && hit < 99.0 {
-            let sev = if hit < 90.0 {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
+        let limit = rs.threshold_for("cache_hit");
+        let sev = limit.grade(hit);
+        if r.f64("block_requests").unwrap_or(0.0) >= limit.value("min_block_requests")
+            && sev > Severity::Ok
+        {
             out.push(
                 Finding::new(
                     "overview",
@@ -545,7 +539,7 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                     format!("Buffer cache hit ratio is {hit:.1}%"),
                 )
                 .fact("ratio_pct", format!("{hit:.1}"))
-                .threshold("< 99% info, < 90% warning for OLTP workloads (PostgreSQL wiki, Performance Optimization; common guidance)"),
+                .threshold(limit.citation()),
             );
         }
     }
@@ -590,6 +584,8 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
         "thread"
     };
     let mut quick = 0;
+    let runtime = rs.threshold_for("statement_runtime");
+    let lock_wait = rs.threshold_for("lock_wait");
     rows.into_iter()
         .filter_map(|r| {
             let d = r.f64("duration_s").unwrap_or(0.0);
@@ -608,7 +604,7 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                     Finding::new(
                         "active_queries",
                         "lock_wait",
-                        if d >= 60.0 { Severity::Critical } else { Severity::Warning },
+                        lock_wait.grade(d).max(Severity::Warning),
                         format!(
                             "{word} {pid} is blocked, not running: it has waited {} for a lock{}{}: {}",
                             human_secs(d),
@@ -624,16 +620,11 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                     .fact("wait_event", &wait)
                     .fact("blocked_by", by)
                     .fact("query", &query)
-                    .threshold("waiting on a lock: warning, ≥ 60 s critical (PostgreSQL docs §28.2.3 wait_event_type Lock; MySQL manual §17.15 INNODB_TRX trx_state)"),
+                    .threshold(lock_wait.citation()),
                 );
             }
-            let sev = if d >= 300.0 {
-                Severity::Critical
-            } else if d >= 60.0 {
-                Severity::Warning
-            } else if d >= 5.0 {
-                Severity::Info
-            } else {
+            let sev = runtime.grade(d);
+            if sev == Severity::Ok {
                 quick += 1;
                 if quick > 5 {
                     return None;
@@ -650,7 +641,7 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                     .fact("duration_s", format!("{d:.0}"))
                     .fact("query", &query),
                 );
-            };
+            }
             let state = r.str("state");
             let mut f = Finding::new(
                 "active_queries",
@@ -675,7 +666,7 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                     format!("KILL QUERY {pid};")
                 },
             )
-            .threshold("≥ 5 s info, ≥ 60 s warning, ≥ 300 s critical for OLTP statements (common operational guidance)");
+            .threshold(runtime.citation());
             if !state.is_empty() {
                 f = f.fact("state", state);
             }
@@ -738,14 +729,11 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
                 .total_cmp(&a.f64("wait_s").unwrap_or(0.0)),
         )
     });
+    let lock_wait = rs.threshold_for("lock_wait");
     rows.into_iter()
         .map(|r| {
             let wait = r.f64("wait_s").unwrap_or(0.0);
-            let sev = if wait >= 60.0 {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
+            let sev = lock_wait.grade(wait).max(Severity::Warning);
             let blocker = r.str("blocker_pid");
             let victim = r.str("blocked_pid");
             let head = head_of(&victim);
@@ -816,10 +804,7 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             .fact("blocker_xact_s", format!("{:.0}", r.f64("blocker_xact_s").unwrap_or(0.0)))
             .fact("remedy", remedy)
             .fact("remedy_sql", remedy_sql)
-            .threshold(match engine {
-                Engine::Postgres => "any lock wait is a warning, ≥ 60 s critical (lock_timeout guidance, PostgreSQL docs §20.11.1)",
-                _ => "any lock wait is a warning, ≥ 60 s critical (innodb_lock_wait_timeout defaults to 50 s and lock_wait_timeout for metadata locks to a year: MySQL manual §17.14 InnoDB System Variables; MariaDB KB \"lock_wait_timeout\")",
-            })
+            .threshold(lock_wait.citation())
         })
         .collect()
 }
@@ -836,18 +821,13 @@ fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
 /// one that blocks nobody gets "ask its owner" advice instead.
 pub(super) fn idle_sessions(check: &str, rs: &ResultSet, engine: Engine) -> Vec<Finding> {
     let word = "pid";
+    let limit = rs.threshold_for("idle_in_transaction");
     rs.iter()
         .map(|r| {
             let age = r.f64("age_s").unwrap_or(0.0);
             let idle = r.f64("idle_s").unwrap_or(age);
             let blocking = r.i64("blocking").unwrap_or(0);
-            let mut sev = if idle >= 600.0 {
-                Severity::Critical
-            } else if idle >= 60.0 {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
+            let mut sev = limit.grade(idle).max(Severity::Info);
             if blocking > 0 {
                 sev = sev.max(Severity::Warning);
             }
@@ -875,7 +855,7 @@ pub(super) fn idle_sessions(check: &str, rs: &ResultSet, engine: Engine) -> Vec<
             .fact("age_s", format!("{age:.0}"))
             .fact("idle_s", format!("{idle:.0}"))
             .fact("blocking", blocking)
-            .threshold("< 60 s info, ≥ 60 s warning, ≥ 600 s critical idle inside a transaction (holds locks and blocks vacuum; PostgreSQL docs §20.11.1 idle_in_transaction_session_timeout)");
+            .threshold(limit.citation());
             if !query.trim().is_empty() {
                 f = f.fact("query", short_query(&query, 300));
             }
@@ -945,24 +925,21 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
             .fact("count", r.str("count")),
         );
     }
+    let limit = rs.threshold_for("connections_used");
     if max > 0 {
         let pct = total as f64 * 100.0 / max as f64;
-        if pct >= 80.0 {
+        if limit.grade(pct) > Severity::Ok {
             out.push(
                 Finding::new(
                     check,
                     "connections_high",
-                    if pct >= 95.0 {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
+                    limit.grade(pct),
                     format!("{total} of {max} usable connections in use on the server ({pct:.0}%)"),
                 )
                 .fact("used", total)
                 .fact("max", max)
                 .fact("pct", format!("{pct:.0}"))
-                .threshold("≥ 80% warning, ≥ 95% critical of max_connections minus reserved slots (PostgreSQL docs §20.3.1; MySQL manual §7.1.8)"),
+                .threshold(limit.citation()),
             );
         }
     }
@@ -1027,25 +1004,26 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
 /// 0.2, PostgreSQL docs §25.1.6) warning, ≥ 50% critical. `autovacuum_disabled`: the table has
 /// `autovacuum_enabled = false` in its reloptions (warning; critical with dead rows) or the
 /// server runs with `autovacuum = off` (critical) — PostgreSQL docs §25.1.6 and §20.10.
-/// An inactive slot retaining ≥ 1 GiB of WAL is a warning, ≥ 10 GiB or `wal_status = 'lost'`
-/// critical (the slot is already broken); an active slot (a lagging consumer) warns from 10 GiB.
-/// Smaller inactive slots are info: they grow until the consumer returns or the slot is dropped.
-/// Source: PostgreSQL docs §27.2.6 Replication Slots ("slots retain WAL … until the consumer
-/// confirms"), §20.6.2 `max_slot_wal_keep_size`; 1 GiB/10 GiB are this project's defaults.
-const SLOT_WARN_BYTES: i64 = 1 << 30;
-const SLOT_CRIT_BYTES: i64 = 10 << 30;
-
+/// An inactive slot retaining `replication_slot_retained.warning` of WAL (default 1 GiB) is a
+/// warning, `critical` (10 GiB) or `wal_status = 'lost'` critical (the slot is already broken);
+/// an active slot (a lagging consumer) warns from `critical`. Smaller inactive slots are info:
+/// they grow until the consumer returns or the slot is dropped. Source: PostgreSQL docs §27.2.6
+/// Replication Slots ("slots retain WAL … until the consumer confirms"), §20.6.2
+/// `max_slot_wal_keep_size`; the figures are this project's defaults in intents/thresholds.toml.
 fn replication_slots(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("replication_slot_retained");
+    let (warn_bytes, crit_bytes) = (limit.value("warning"), limit.value("critical"));
     rs.iter()
         .filter_map(|r| {
             let slot = r.str("slot");
             let active = r.bool("active").unwrap_or(false);
             let retained = r.i64("retained_bytes").unwrap_or(0);
+            let bytes = retained as f64;
             let status = r.str("wal_status");
-            let severity = if status == "lost" || (!active && retained >= SLOT_CRIT_BYTES) {
+            let severity = if status == "lost" || (!active && bytes >= crit_bytes) {
                 Severity::Critical
-            } else if (!active && (retained >= SLOT_WARN_BYTES || status == "unreserved"))
-                || retained >= SLOT_CRIT_BYTES
+            } else if (!active && (bytes >= warn_bytes || status == "unreserved"))
+                || bytes >= crit_bytes
             {
                 Severity::Warning
             } else if !active {
@@ -1054,7 +1032,11 @@ fn replication_slots(rs: &ResultSet) -> Vec<Finding> {
                 return None;
             };
             let kind = if r.str("slot_type") == "logical" {
-                format!("logical slot {slot} (plugin {}, database {})", r.str("plugin"), r.str("database"))
+                format!(
+                    "logical slot {slot} (plugin {}, database {})",
+                    r.str("plugin"),
+                    r.str("database")
+                )
             } else {
                 format!("physical slot {slot}")
             };
@@ -1065,16 +1047,24 @@ fn replication_slots(rs: &ResultSet) -> Vec<Finding> {
                     severity,
                     format!(
                         "{kind} is {}, retaining {} of WAL{}",
-                        if active { "active" } else { "inactive (no consumer connected)" },
+                        if active {
+                            "active"
+                        } else {
+                            "inactive (no consumer connected)"
+                        },
                         human_bytes(retained),
-                        if status.is_empty() { String::new() } else { format!(" (wal_status {status})") }
+                        if status.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (wal_status {status})")
+                        }
                     ),
                 )
                 .fact("slot", &slot)
                 .fact("retained", human_bytes(retained))
                 .fact("retained_bytes", retained)
                 .fact("active", active)
-                .threshold("inactive slot ≥ 1 GiB warning, ≥ 10 GiB or wal_status lost critical: a slot keeps WAL until its consumer confirms it (PostgreSQL docs §27.2.6 Replication Slots; §20.6.2 max_slot_wal_keep_size)"),
+                .threshold(limit.citation()),
             )
         })
         .collect()
@@ -1084,18 +1074,20 @@ fn replication_slots(rs: &ResultSet) -> Vec<Finding> {
 /// this database, slots of this database or physical ones; since PostgreSQL 14 other databases'
 /// sessions do not hold back its tables): VACUUM cannot remove row versions newer than it, so
 /// dead rows pile up everywhere while it lasts (PostgreSQL docs §25.1.2 Recovering Disk Space,
-/// §25.1.5 Preventing Transaction ID Wraparound). A session holding it ≥ 1 h, a prepared
-/// transaction ≥ 5 min (2PC transactions are meant to finish in seconds) or a slot holding it
-/// while inactive is a warning; otherwise the holder is info, so the answer still names it.
+/// §25.1.5 Preventing Transaction ID Wraparound). A session holding it for
+/// `xmin_horizon_age.session` (default 1 h), a prepared transaction for `prepared_transaction`
+/// (5 min: 2PC transactions are meant to finish in seconds) or a slot holding it while inactive
+/// is a warning; otherwise the holder is info, so the answer still names it.
 fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
     let Some(r) = rs.first() else { return vec![] };
+    let limit = rs.threshold_for("xmin_horizon_age");
     let kind = r.str("kind");
     let holder = r.str("holder");
     let held = r.f64("held_s").unwrap_or(0.0);
     let age = r.i64("xmin_age").unwrap_or(0);
     let severity = match kind.as_str() {
-        "session" if held >= 3600.0 => Severity::Warning,
-        "prepared" if held >= 300.0 => Severity::Warning,
+        "session" if held >= limit.value("session") => Severity::Warning,
+        "prepared" if held >= limit.value("prepared_transaction") => Severity::Warning,
         "slot" if r.str("state") == "inactive" => Severity::Warning,
         _ => Severity::Info,
     };
@@ -1124,7 +1116,7 @@ fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
     .fact("holder_kind", &kind)
     .fact("xmin_age", age)
     .fact("held", human_secs(held))
-    .threshold("session ≥ 1 h, prepared transaction ≥ 5 min or inactive slot: warning (PostgreSQL docs §25.1.2 Recovering Disk Space; §25.1.5 Preventing Transaction ID Wraparound)");
+    .threshold(limit.citation());
     if kind == "session" {
         f = f.fact("pid", &holder);
         let q = r.str("query");
@@ -1137,6 +1129,7 @@ fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
 
 fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
     let mut out = Vec::new();
+    let limit = rs.threshold_for("dead_tuples");
     let server_off = rs.first().and_then(|r| r.bool("server_autovacuum")) == Some(false);
     if server_off {
         out.push(
@@ -1158,7 +1151,8 @@ fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
         let pct = r.f64("dead_pct").unwrap_or(0.0);
         let table = r.str("tbl");
         let table_off = r.bool("table_autovacuum_off").unwrap_or(false);
-        let bloated = dead >= 10_000 && pct >= 20.0;
+        let bloated =
+            dead as f64 >= limit.value("min_dead_rows") && limit.grade(pct) > Severity::Ok;
         if table_off {
             out.push(
                 Finding::new(
@@ -1179,11 +1173,7 @@ fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
         if !bloated {
             continue;
         }
-        let sev = if pct >= 50.0 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
+        let sev = limit.grade(pct);
         let why = if table_off {
             "; autovacuum is disabled on this table"
         } else if server_off {
@@ -1206,8 +1196,11 @@ fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
             .fact("live", r.i64("live").unwrap_or(0))
             .fact("pct", format!("{pct:.0}"))
             .fact("last_autovacuum", r.str("last_vacuum"))
-            .fact("autovacuum", if table_off || server_off { "off" } else { "on" })
-            .threshold("≥ 10,000 dead rows and ≥ 20% dead (autovacuum_vacuum_scale_factor default 0.2, PostgreSQL docs §25.1.6) warning; ≥ 50% critical"),
+            .fact(
+                "autovacuum",
+                if table_off || server_off { "off" } else { "on" },
+            )
+            .threshold(limit.citation()),
         );
     }
     out
@@ -1219,13 +1212,15 @@ fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
 /// Preventing Transaction ID Wraparound Failures.
 fn wraparound(rs: &ResultSet) -> Vec<Finding> {
     const LIMIT: f64 = 2_147_483_647.0;
+    let limit = rs.threshold_for("xid_age");
+    let critical = limit.value("critical");
     let mut out: Vec<Finding> = rs
         .iter()
         .filter_map(|r| {
             let age = r.i64("xid_age").unwrap_or(0);
             let freeze = r.i64("freeze_max_age").unwrap_or(200_000_000);
             let pct = age as f64 * 100.0 / LIMIT;
-            let sev = if age >= 1_000_000_000 {
+            let sev = if age as f64 >= critical {
                 Severity::Critical
             } else if age > freeze {
                 Severity::Warning
@@ -1246,7 +1241,7 @@ fn wraparound(rs: &ResultSet) -> Vec<Finding> {
                 .fact("age", age)
                 .fact("pct", format!("{pct:.1}"))
                 .fact("freeze_max_age", freeze)
-                .threshold("> autovacuum_freeze_max_age warning, ≥ 1 billion critical (PostgreSQL docs §25.1.5 Preventing Transaction ID Wraparound Failures)"),
+                .threshold(limit.citation()),
             )
         })
         .collect();
@@ -1273,15 +1268,13 @@ fn wraparound(rs: &ResultSet) -> Vec<Finding> {
     out
 }
 
-/// Days of statistics an index must have gone unscanned before it is called unused: a monthly
-/// business cycle (month-end jobs), common operational guidance; PgHero lists idx_scan = 0 and
-/// leaves the window to the reader.
-pub const UNUSED_MIN_STATS_DAYS: f64 = 30.0;
-
-/// Shared by PostgreSQL and MySQL: unused indexes, only when the statistics window is known and at
-/// least [`UNUSED_MIN_STATS_DAYS`] long (`stats_age_s`); otherwise `unused_index_unproven`
-/// (info, no drop advice) saying why it cannot be called unused yet.
+/// Shared by PostgreSQL and MySQL: unused indexes, only when the statistics window is known and
+/// at least `unused_index.min_stats_age` long (default 30 days, a monthly business cycle with
+/// its month-end jobs: common operational guidance; PgHero lists idx_scan = 0 and leaves the
+/// window to the reader); otherwise `unused_index_unproven` (info, no drop advice) saying why it
+/// cannot be called unused yet. From `warning_size` (100 MB) an unused index is a warning.
 pub(super) fn unused_with_window(
+    limit: &crate::diagnostics::Threshold,
     r: &crate::diagnostics::Row<'_>,
     size: Option<i64>,
     window: &str,
@@ -1293,13 +1286,14 @@ pub(super) fn unused_with_window(
     let size_text = size
         .map(|b| format!(" ({})", human_bytes(b)))
         .unwrap_or_default();
+    let min_days = limit.value("min_stats_age") / 86_400.0;
     match age {
-        Some(a) if a / 86_400.0 >= UNUSED_MIN_STATS_DAYS => {
+        Some(a) if a / 86_400.0 >= min_days => {
             let days = a / 86_400.0;
             let mut f = Finding::new(
                 "unused_indexes",
                 "unused_index",
-                if size.unwrap_or(0) >= 100 * 1024 * 1024 { Severity::Warning } else { Severity::Info },
+                if size.unwrap_or(0) as f64 >= limit.value("warning_size") { Severity::Warning } else { Severity::Info },
                 format!("{idx} on {table}{size_text} has not been scanned in the {days:.0} days since {window}"),
             )
             .fact("index", &idx)
@@ -1307,7 +1301,7 @@ pub(super) fn unused_with_window(
             .fact("scans", "0")
             .fact("stats_days", format!("{days:.0}"))
             .fact("drop_sql", drop_sql)
-            .threshold(format!("no scans over ≥ {UNUSED_MIN_STATS_DAYS:.0} days of statistics; ≥ 100 MB warning (check replicas too: their usage is not counted here)"));
+            .threshold(limit.citation());
             if let Some(b) = size {
                 f = f.fact("size", human_bytes(b));
             }
@@ -1318,7 +1312,7 @@ pub(super) fn unused_with_window(
             "unused_index_unproven",
             Severity::Info,
             format!(
-                "{idx} on {table}{size_text} has no scans, but {window} was only {} ago: too short to call it unused (needs {UNUSED_MIN_STATS_DAYS:.0} days)",
+                "{idx} on {table}{size_text} has no scans, but {window} was only {} ago: too short to call it unused (needs {min_days:.0} days)",
                 human_secs(a)
             ),
         )
@@ -1335,15 +1329,14 @@ pub(super) fn unused_with_window(
     }
 }
 
-/// Share of an id type already used, from which a sequence / AUTO_INCREMENT is a warning: PgHero's
-/// "sequence danger" threshold (90%). ≥ 98% is critical (days to weeks left on a busy table).
-pub const ID_EXHAUSTION_WARN_PCT: f64 = 90.0;
-
 /// Shared by PostgreSQL and MySQL: `object`, `current_value`, `max_value`, `pct`, `column_name`,
 /// `column_type`; rows ranked by `pct` in SQL. Always reports the highest one (ok) so an answer
-/// can state the figure; `id_exhaustion` from [`ID_EXHAUSTION_WARN_PCT`].
+/// can state the figure; `id_exhaustion` from `id_exhaustion.warning` of the type's maximum
+/// (default 90%, PgHero's "sequence danger"), critical from `critical` (98%: days to weeks left
+/// on a busy table).
 pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
     let mut out = Vec::new();
+    let limit = rs.threshold_for("id_exhaustion");
     for r in rs.iter() {
         let pct = r.f64("pct").unwrap_or(0.0);
         let object = r.str("object");
@@ -1356,7 +1349,8 @@ pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
         } else {
             format!("{column} ({ctype})")
         };
-        if pct < ID_EXHAUSTION_WARN_PCT {
+        let sev = limit.grade(pct);
+        if sev == Severity::Ok {
             if out.is_empty() {
                 out.push(
                     Finding::new(
@@ -1378,11 +1372,6 @@ pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
             }
             break;
         }
-        let sev = if pct >= 98.0 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
         let (fix_text, fix_sql) = match engine {
             Engine::Postgres => {
                 let mut sql = Vec::new();
@@ -1427,7 +1416,7 @@ pub(super) fn id_rows(rs: &ResultSet, engine: Engine) -> Vec<Finding> {
         .fact("max_value", &max)
         .fact("pct", format!("{pct:.2}"))
         .fact("fix_text", fix_text)
-        .threshold(format!("≥ {ID_EXHAUSTION_WARN_PCT:.0}% of the type's maximum warning (PgHero sequence danger), ≥ 98% critical; max of the narrower of the sequence and its column (PostgreSQL docs §8.1.1 Integer Types; MySQL manual §13.1.2 Integer Types)"));
+        .threshold(limit.citation());
         if !fix_sql.is_empty() {
             f = f.fact("fix_sql", fix_sql);
         }
@@ -1455,6 +1444,7 @@ fn id_exhaustion(rs: &ResultSet) -> Vec<Finding> {
         rows: rs.rows.clone(),
         truncated: rs.truncated,
         total: rs.total,
+        thresholds: rs.thresholds.clone(),
     };
     id_rows(&mapped, Engine::Postgres)
 }
@@ -1463,6 +1453,7 @@ fn unused_indexes(rs: &ResultSet) -> Vec<Finding> {
     rs.iter()
         .map(|r| {
             unused_with_window(
+                rs.threshold_for("unused_index"),
                 &r,
                 Some(r.i64("size_bytes").unwrap_or(0)),
                 "the statistics reset",
@@ -1538,13 +1529,17 @@ fn invalid_indexes(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("seq_scan_heavy");
     rs.iter()
         .filter_map(|r| {
             let seq = r.i64("seq_scan").unwrap_or(0);
             let read = r.i64("seq_tup_read").unwrap_or(0);
             let rows = r.i64("live_rows").unwrap_or(0);
             let per_scan = read / seq.max(1);
-            if rows < 10_000 || per_scan < 10_000 || seq < 3 {
+            if (rows as f64) < limit.value("min_table_rows")
+                || (per_scan as f64) < limit.value("min_rows_per_scan")
+                || (seq as f64) < limit.value("min_scans")
+            {
                 return None;
             }
             let idx = r.i64("idx_scan").unwrap_or(0);
@@ -1581,7 +1576,7 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("seq_tup_read", read)
             .fact("idx_scan", idx)
             .fact("rows", rows)
-            .threshold("table ≥ 10,000 rows, ≥ 3 sequential scans averaging ≥ 10,000 rows each (PostgreSQL docs §28.2.19 pg_stat_all_tables; common guidance)");
+            .threshold(limit.citation());
             match column {
                 Some(c) => {
                     let name = format!("{}_{}_idx", r.str("relname"), c);
@@ -1604,6 +1599,7 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn top_statements(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("slow_statement_mean");
     rs.iter()
         .take(5)
         .map(|r| {
@@ -1612,11 +1608,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             Finding::new(
                 "top_statements",
                 "top_statement",
-                if mean >= 1000.0 {
-                    Severity::Warning
-                } else {
-                    Severity::Info
-                },
+                limit.grade(mean / 1000.0).max(Severity::Info),
                 format!(
                     "{} calls, {:.0} ms total, {:.1} ms mean: {}",
                     r.str("calls"),
@@ -1629,7 +1621,7 @@ fn top_statements(rs: &ResultSet) -> Vec<Finding> {
             .fact("calls", r.str("calls"))
             .fact("total_ms", format!("{total:.0}"))
             .fact("mean_ms", format!("{mean:.1}"))
-            .threshold("mean ≥ 1000 ms warning for interactive statements (common guidance)")
+            .threshold(limit.citation())
         })
         .collect()
 }
@@ -1644,34 +1636,54 @@ pub(super) fn replication_rows(check: &str, rs: &ResultSet) -> Vec<Finding> {
             "No replicas are attached to this server and it is not a replica",
         )];
     }
+    let limit = rs.threshold_for("replication_lag");
     rs.iter()
         .map(|r| {
             let lag_s = r.f64("lag_s");
             let lag_b = r.i64("lag_bytes").unwrap_or(0);
             let state = r.str("state");
             let broken = !r.str("error").is_empty()
-                || matches!(state.to_lowercase().as_str(), "no wal receiver" | "stopped" | "no");
+                || matches!(
+                    state.to_lowercase().as_str(),
+                    "no wal receiver" | "stopped" | "no"
+                );
             if broken {
                 return Finding::new(
                     check,
                     "replication_broken",
                     Severity::Critical,
-                    format!("replication on {} is not running: {} {}", r.str("replica"), state, r.str("error")),
+                    format!(
+                        "replication on {} is not running: {} {}",
+                        r.str("replica"),
+                        state,
+                        r.str("error")
+                    ),
                 )
                 .fact("replica", r.str("replica"))
-                .fact("error", format!("{state} {}", r.str("error")).trim().to_string());
+                .fact(
+                    "error",
+                    format!("{state} {}", r.str("error")).trim().to_string(),
+                );
             }
             let secs = lag_s.unwrap_or(0.0);
-            let sev = if secs >= 300.0 || lag_b >= 10 * 1024 * 1024 * 1024 {
+            let bytes = lag_b as f64;
+            let sev = if secs >= limit.value("critical_delay")
+                || bytes >= limit.value("critical_bytes")
+            {
                 Severity::Critical
-            } else if secs >= 30.0 || lag_b >= 1024 * 1024 * 1024 {
+            } else if secs >= limit.value("warning_delay") || bytes >= limit.value("warning_bytes")
+            {
                 Severity::Warning
             } else {
                 Severity::Ok
             };
             Finding::new(
                 check,
-                if sev > Severity::Ok { "replication_lag" } else { "replication_ok" },
+                if sev > Severity::Ok {
+                    "replication_lag"
+                } else {
+                    "replication_ok"
+                },
                 sev,
                 format!(
                     "{}: state {state}, lag {} / {}",
@@ -1683,7 +1695,7 @@ pub(super) fn replication_rows(check: &str, rs: &ResultSet) -> Vec<Finding> {
             .fact("replica", r.str("replica"))
             .fact("lag_bytes", lag_b)
             .fact("lag_s", format!("{secs:.0}"))
-            .threshold("≥ 30 s or 1 GB warning, ≥ 300 s or 10 GB critical (common guidance; tune to your RPO)")
+            .threshold(limit.citation())
         })
         .collect()
 }

@@ -213,7 +213,8 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
     )
     .fact("size", human_bytes(size))
     .fact("size_bytes", size)];
-    if pct >= 20.0 && free > 100 {
+    let limit = rs.threshold_for("sqlite_freelist");
+    if pct >= limit.value("min_pct") && free as f64 >= limit.value("min_free_pages") {
         out.push(
             Finding::new(
                 "database_size",
@@ -223,7 +224,7 @@ fn database_size(rs: &ResultSet) -> Vec<Finding> {
             )
             .fact("free_pages", free)
             .fact("pct", format!("{pct:.0}"))
-            .threshold("freelist ≥ 20% of pages (SQLite docs, VACUUM)"),
+            .threshold(limit.citation()),
         );
     }
     out
@@ -287,12 +288,13 @@ fn tables_without_pk(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("fk_without_index");
     rs.iter()
         .map(|r| {
             let rows = r.i64("est_rows");
             let table = r.str("tbl");
             let col = r.str("col");
-            let big = rows.unwrap_or(0) >= 10_000;
+            let big = rows.unwrap_or(0) as f64 >= limit.value("warning_rows");
             Finding::new(
                 "seq_scans",
                 "missing_index_candidate",
@@ -310,7 +312,7 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("seq_tup_read", "n/a")
             .fact("idx_scan", "0")
             .fact("create_sql", format!("CREATE INDEX {table}_{col}_idx ON {table} ({col});"))
-            .threshold("a foreign-key column without an index forces full scans for joins and lookups; ≥ 10,000 rows warning (SQLite docs, Foreign Key Support §3 Required and Suggested Database Indexes)")
+            .threshold(limit.citation())
         })
         .collect()
 }
