@@ -313,10 +313,9 @@ impl Thresholds {
                 .iter()
                 .filter_map(|n| values.get(*n).copied())
                 .collect();
-            let ordered =
-                order
-                    .windows(2)
-                    .all(|w| if spec.below { w[0] > w[1] } else { w[0] < w[1] });
+            let ordered = order
+                .windows(2)
+                .all(|w| if spec.below { w[0] > w[1] } else { w[0] < w[1] });
             if !ordered {
                 return Err(err(
                     &key,

@@ -153,7 +153,10 @@ impl Engine {
         // checks.
         let triage = target.is_some() && is_symptom(&msg.text);
         if triage {
-            for c in TRIAGE {
+            // Slowness and timeouts also get the scan statistics: a table read whole for want
+            // of an index is the commonest cause, and the evidence is cheap to read.
+            let slow = is_hang(&msg.text) || msg.text.to_lowercase().contains("timeout");
+            for c in TRIAGE.iter().chain(slow.then_some(&"seq_scans")) {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
                 }
@@ -741,6 +744,7 @@ fn is_hang(text: &str) -> bool {
         "slow",
         "frozen",
         "timing out",
+        "timed out",
         "spinning",
         "never finish",
         "forever",

@@ -184,6 +184,7 @@ pub const FINDINGS: &[Finding] = &[
         facts: &[
             "table",
             "column",
+            "scan_filter",
             "seq_scan",
             "seq_tup_read",
             "idx_scan",

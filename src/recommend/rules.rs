@@ -227,12 +227,13 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             }
         }
     }
-    // What to find out first, when a finding cannot name its fix yet.
+    // What to find out first, when a finding cannot name its fix yet (with the statement for a
+    // candidate fix, `next_sql`, to run only once that is confirmed).
     for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
         if let Some(step) = f.facts.get("next_step") {
             let a = Action {
                 text: format!("{step}."),
-                sql: None,
+                sql: f.facts.get("next_sql").cloned(),
             };
             if !immediate.contains(&a) {
                 immediate.push(a);

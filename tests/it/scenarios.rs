@@ -351,6 +351,68 @@ async fn pg_long_query() {
     bot.engine.runner().close().await;
 }
 
+/// A missing index with no query text to show it: `orders.customer_id` has no index, the app
+/// looks orders up by customer, and pg_stat_statements is not installed. The evidence is the
+/// scan counts; the answer must name the table's unindexed reference column as the candidate (to
+/// confirm with EXPLAIN) with its CONCURRENTLY build, and never call it CPU trouble.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_missing_index_without_query_texts() {
+    let db = TestDb::postgres().await;
+    let mut app = db.pg().await;
+    app.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, total numeric);
+         INSERT INTO orders SELECT g, g % 5000, 'new', g / 100.0 FROM generate_series(1, 60000) g;
+         ANALYZE orders;",
+    )
+    .await
+    .expect("orders");
+    for i in 1..=6 {
+        app.execute(format!("SELECT count(*) FROM orders WHERE customer_id = {i}").as_str())
+            .await
+            .expect("lookup");
+    }
+    app.close().await.ok();
+    let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
+    assert!(
+        wait_until(15, || {
+            let p = probe_pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT coalesce(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'orders'",
+                )
+                .fetch_optional(&p)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|n| n >= 3)
+            }
+        })
+        .await,
+        "the scans never reached the statistics"
+    );
+    probe_pool.close().await;
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    let phrasings = [
+        "loading order history is super slow on orders-pg",
+        "customers are timing out on their orders page, orders-pg",
+        "orders-pg is crawling since this morning's release",
+        "why is looking up a customer's orders so slow on orders-pg?",
+    ];
+    let passed = probe(
+        &bot,
+        "pg_missing_index",
+        &phrasings,
+        &[
+            "customer_id".to_string(),
+            "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);".to_string(),
+        ],
+        &["DROP ".to_string(), "High CPU".to_string()],
+    )
+    .await;
+    assert!(passed >= 3, "most phrasings name the candidate column");
+    bot.engine.runner().close().await;
+}
+
 /// A duplicate index pair: exactly one is dropped, the constraint's index is kept, and the kept
 /// one is never called unused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1543,6 +1543,7 @@ fn missing_indexes(rs: &ResultSet) -> Vec<Finding> {
                 .fact("table", &table)
                 .fact("database", r.str("database_name"))
                 .fact("column", &first_col)
+                .fact("scan_filter", format!("The optimizer recorded a missing index on {first_col} (sys.dm_db_missing_index_details)"))
                 .fact("equality_columns", unbracket(&eq))
                 .fact("inequality_columns", unbracket(&ineq))
                 .fact("included_columns", unbracket(&incl))

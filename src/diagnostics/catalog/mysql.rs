@@ -686,7 +686,15 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("idx_scan", 0)
             .fact("rows", examined / calls)
             .threshold(limit.citation());
-            if let Some(c) = first_unindexed(&column.into_iter().collect::<Vec<_>>(), "") {
+            let unindexed = first_unindexed(&column.into_iter().collect::<Vec<_>>(), "");
+            f = f.fact(
+                "scan_filter",
+                match &unindexed {
+                    Some(c) => format!("The statement filters on {c} and used no index"),
+                    None => "Which column the statement filters on is not visible in its digest".to_string(),
+                },
+            );
+            if let Some(c) = unindexed {
                 f = f
                     .fact("column", &c)
                     .fact("create_sql", format!("ALTER TABLE {table} ADD INDEX idx_{c} ({c}), ALGORITHM=INPLACE, LOCK=NONE;"));

@@ -317,6 +317,11 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT string_agg(a.attname, ',') FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = t.relid) AS indexed_leading,
+       (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname LIKE '%\\_id'
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
+       ) AS unindexed_refs,
        (SELECT string_agg(DISTINCT left(s.query, 1000), E'\\n;;\\n') FROM pg_stat_statements s
          WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND s.query ILIKE '%' || t.relname || '%') AS sample_queries
@@ -340,6 +345,11 @@ pub(super) static CHECKS: &[Check] = &[
        (SELECT string_agg(a.attname, ',') FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = t.relid) AS indexed_leading,
+       (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname LIKE '%\\_id'
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
+       ) AS unindexed_refs,
        (SELECT string_agg(DISTINCT left(s.query, 1000), E'\\n;;\\n') FROM pg_stat_activity s
          WHERE s.datname = current_database() AND s.pid <> pg_backend_pid()
            AND s.query ILIKE '%' || t.relname || '%') AS sample_queries
@@ -1577,6 +1587,13 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("idx_scan", idx)
             .fact("rows", rows)
             .threshold(limit.citation());
+            f = f.fact(
+                "scan_filter",
+                match &column {
+                    Some(c) => format!("Queries filter on {c}, which no index leads with"),
+                    None => "Which column the scans filter on is not visible in the query texts here".to_string(),
+                },
+            );
             match column {
                 Some(c) => {
                     let name = format!("{}_{}_idx", r.str("relname"), c);
@@ -1586,11 +1603,41 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
                 }
                 None => {
                     // No query text names the filtering column: say how to find it instead of
-                    // showing a statement with a hole in it.
-                    f = f.fact(
-                        "next_step",
-                        format!("The query texts available do not show which column {table} is filtered on; pg_stat_statements (PostgreSQL docs F.30) records them, or run EXPLAIN on the slow query to see the Seq Scan filter"),
-                    );
+                    // showing a statement with a hole in it. Columns named like references
+                    // (`*_id`) that no index leads with are the usual suspects: named as
+                    // candidates to confirm with EXPLAIN, never as the finding.
+                    let refs: Vec<String> = r
+                        .str("unindexed_refs")
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .take(3)
+                        .map(str::to_string)
+                        .collect();
+                    let how = "pg_stat_statements (PostgreSQL docs F.30) records the query texts, or run EXPLAIN on the slow query to see the Seq Scan's Filter";
+                    if refs.is_empty() {
+                        f = f.fact(
+                            "next_step",
+                            format!("The query texts available do not show which column {table} is filtered on; {how}"),
+                        );
+                    } else {
+                        let relname = r.str("relname");
+                        f = f
+                            .fact("candidates", refs.join(", "))
+                            .fact(
+                                "next_step",
+                                format!(
+                                    "The query texts available do not show which column {table} is filtered on. Columns named like references that no index leads with: {}. If EXPLAIN of the slow query shows a Seq Scan on {table} with a Filter on one of them, index that column ({how})",
+                                    refs.join(", ")
+                                ),
+                            )
+                            .fact(
+                                "next_sql",
+                                refs.iter()
+                                    .map(|c| format!("CREATE INDEX CONCURRENTLY {relname}_{c}_idx ON {table} ({c});"))
+                                    .collect::<Vec<_>>()
+                                    .join("\n"),
+                            );
+                    }
                 }
             }
             Some(f)

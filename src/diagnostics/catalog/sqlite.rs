@@ -307,6 +307,7 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             )
             .fact("table", &table)
             .fact("column", &col)
+            .fact("scan_filter", format!("Lookups and joins by {col} (a foreign key) have no index to use"))
             .fact("rows", rows.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into()))
             .fact("seq_scan", "n/a")
             .fact("seq_tup_read", "n/a")
