@@ -111,6 +111,7 @@ pub const SPECS: &[Spec] = &[
     ),
     above("table_fragmentation", &["min_size", "warning"], MY),
     above("rows_examined_no_index", &["min_rows"], MY),
+    above("unindexed_reference", &["min_rows"], MY),
     // SQL Server and Azure SQL.
     above("open_transaction", &["warning", "critical"], MS),
     above("database_max_size", &["warning", "critical"], MS),

@@ -155,7 +155,11 @@ impl Engine {
         if triage {
             // Slowness and timeouts also get the scan statistics: a table read whole for want
             // of an index is the commonest cause, and the evidence is cheap to read.
-            let slow = is_hang(&msg.text) || msg.text.to_lowercase().contains("timeout");
+            let lower = msg.text.to_lowercase();
+            let slow = is_hang(&msg.text)
+                || ["timeout", "time out", "times out", "timing out"]
+                    .iter()
+                    .any(|w| lower.contains(w));
             for c in TRIAGE.iter().chain(slow.then_some(&"seq_scans")) {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());

@@ -681,6 +681,54 @@ async fn my_orders(db: &TestDb) {
         .expect("rows");
 }
 
+/// MariaDB with performance_schema off (its default): no statement statistics at all. The
+/// schema still shows `orders.customer_id`, a reference-like column no index leads with; the
+/// answer names it as the candidate to confirm with EXPLAIN, with MariaDB's online ADD INDEX,
+/// and gives no PostgreSQL advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_missing_index_with_performance_schema_off() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    let ps: i64 = sqlx::query_scalar("SELECT @@performance_schema + 0")
+        .fetch_one(&mut c)
+        .await
+        .expect("performance_schema");
+    c.execute(
+        "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, status VARCHAR(20) NOT NULL) ENGINE=InnoDB",
+    )
+    .await
+    .expect("orders");
+    c.execute("INSERT INTO orders SELECT seq, seq % 5000, 'new' FROM seq_1_to_30000")
+        .await
+        .expect("rows");
+    c.execute("ANALYZE TABLE orders").await.expect("analyze");
+    let bot = with_decoys(db.target("orders-my", "prod", "onprem"));
+    let expected = if ps == 0 {
+        "ALTER TABLE orders ADD INDEX idx_customer_id (customer_id), ALGORITHM=INPLACE, LOCK=NONE;"
+    } else {
+        // A server with performance_schema on reports digests instead; the column still shows.
+        "customer_id"
+    };
+    let passed = probe(
+        &bot,
+        "mariadb_missing_index",
+        &[
+            "loading order history is super slow on orders-my",
+            "customers time out on the orders page, orders-my",
+            "orders-my got really slow after the deploy, lookups by customer take seconds",
+        ],
+        &["customer_id".to_string(), expected.to_string()],
+        &[
+            "CONCURRENTLY".to_string(),
+            "pg_stat".to_string(),
+            "High CPU".to_string(),
+        ],
+    )
+    .await;
+    assert!(passed >= 2, "most phrasings name the candidate column");
+    bot.engine.runner().close().await;
+}
+
 fn kills(id: u64) -> Vec<String> {
     vec![
         format!("KILL {id};"),

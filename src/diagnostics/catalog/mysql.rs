@@ -359,6 +359,29 @@ pub(super) static CHECKS: &[Check] = &[
         precondition: Some(PS_ON),
         evaluate: seq_scans,
     },
+    // Without performance_schema (MariaDB's default) no statement says which column it filters
+    // on; the schema still shows reference-like columns (`*_id`) that no index leads with.
+    Check {
+        name: "seq_scans",
+        engine: E,
+        title: "Reference-like columns no index leads with (performance_schema is off)",
+        sql: "SELECT CONCAT(c.TABLE_SCHEMA, '.', c.TABLE_NAME) AS tbl, c.TABLE_NAME AS relname,
+       c.COLUMN_NAME AS col, t.TABLE_ROWS AS est_rows
+  FROM information_schema.COLUMNS c
+  JOIN information_schema.TABLES t
+    ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND t.TABLE_TYPE = 'BASE TABLE'
+ WHERE c.TABLE_SCHEMA = DATABASE() AND c.COLUMN_NAME LIKE '%\\_id'
+   AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS s
+                    WHERE s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME
+                      AND s.COLUMN_NAME = c.COLUMN_NAME AND s.SEQ_IN_INDEX = 1)
+ ORDER BY t.TABLE_ROWS DESC
+ LIMIT 20",
+        precondition: Some(Precondition {
+            sql: "SELECT @@performance_schema = 0",
+            unavailable: "",
+        }),
+        evaluate: unindexed_references,
+    },
     Check {
         name: "top_statements",
         engine: E,
@@ -700,6 +723,49 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
                     .fact("create_sql", format!("ALTER TABLE {table} ADD INDEX idx_{c} ({c}), ALGORITHM=INPLACE, LOCK=NONE;"));
             }
             Some(f)
+        })
+        .collect()
+}
+
+/// Schema-only missing-index candidates (performance_schema off): a reference-like column of a
+/// table of at least `unindexed_reference.min_rows` rows (estimate) that no index leads with. Info
+/// only, and phrased as a candidate: no statement shows that queries filter on it, so the fix is
+/// to confirm with EXPLAIN first (`next_step` / `next_sql`), never an immediate action.
+fn unindexed_references(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("unindexed_reference");
+    rs.iter()
+        .filter(|r| r.i64("est_rows").unwrap_or(0) as f64 >= limit.value("min_rows"))
+        .take(5)
+        .map(|r| {
+            let table = r.str("relname");
+            let col = r.str("col");
+            let rows = r.i64("est_rows").unwrap_or(0);
+            Finding::new(
+                "seq_scans",
+                "missing_index_candidate",
+                Severity::Info,
+                format!(
+                    "{}.{col} looks like a reference column and no index leads with it (~{} rows); with performance_schema off, which statements filter on it is not visible",
+                    r.str("tbl"),
+                    crate::diagnostics::thousands(rows.max(0) as u64)
+                ),
+            )
+            .fact("table", &table)
+            .fact("column", &col)
+            .fact("rows", rows)
+            .fact(
+                "scan_filter",
+                format!("{col} looks like a reference column and no index leads with it; the statements that filter on it are not visible with performance_schema off"),
+            )
+            .fact(
+                "next_step",
+                format!("If EXPLAIN of the slow query shows type ALL on {table} with {col} in its WHERE clause, index {col} (InnoDB builds it online)"),
+            )
+            .fact(
+                "next_sql",
+                format!("ALTER TABLE {table} ADD INDEX idx_{col} ({col}), ALGORITHM=INPLACE, LOCK=NONE;"),
+            )
+            .threshold(limit.citation())
         })
         .collect()
 }
