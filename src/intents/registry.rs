@@ -55,8 +55,21 @@ pub const FINDINGS: &[Finding] = &[
     },
     Finding {
         code: "deadlocks_seen",
-        facts: &["deadlocks", "database"],
+        facts: &["deadlocks", "database", "since"],
         engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "deadlock_latest",
+        facts: &[
+            "deadlock_at",
+            "tables",
+            "transactions",
+            "victim_thread",
+            "victim_statement",
+            "statement_1",
+            "statement_2",
+        ],
+        engines: &["mysql"],
     },
     Finding {
         code: "long_running_query",

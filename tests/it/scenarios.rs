@@ -729,6 +729,70 @@ async fn mariadb_missing_index_with_performance_schema_off() {
     bot.engine.runner().close().await;
 }
 
+/// A real InnoDB deadlock between two transfers that update the same two rows in opposite
+/// order. The answer must name both statements and the table from InnoDB's own record of the
+/// deadlock, say which one was rolled back, and give no KILL (a deadlock is already resolved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_deadlock_names_both_statements() {
+    let db = TestDb::mysql().await;
+    let mut setup = db.my().await;
+    setup
+        .execute(
+            "CREATE TABLE ledger_accounts (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB;
+             INSERT INTO ledger_accounts VALUES (1, 100), (2, 100);",
+        )
+        .await
+        .expect("accounts");
+    let mut a = db.my().await;
+    let mut b = db.my().await;
+    a.execute("BEGIN").await.expect("begin a");
+    b.execute("BEGIN").await.expect("begin b");
+    a.execute("UPDATE ledger_accounts SET balance = balance - 10 WHERE id = 1")
+        .await
+        .expect("a locks 1");
+    b.execute("UPDATE ledger_accounts SET balance = balance - 10 WHERE id = 2")
+        .await
+        .expect("b locks 2");
+    let a_next = tokio::spawn(async move {
+        let r = a
+            .execute("UPDATE ledger_accounts SET balance = balance + 10 WHERE id = 2")
+            .await;
+        (a, r.is_ok())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let b_ok = b
+        .execute("UPDATE ledger_accounts SET balance = balance + 10 WHERE id = 1")
+        .await
+        .is_ok();
+    let (mut a, a_ok) = a_next.await.expect("a");
+    assert!(
+        a_ok != b_ok,
+        "exactly one side of the deadlock is rolled back"
+    );
+    a.execute("ROLLBACK").await.ok();
+    b.execute("ROLLBACK").await.ok();
+    let bot = with_decoys(db.target("orders-my", "prod", "onprem"));
+    let passed = probe(
+        &bot,
+        "mariadb_deadlock",
+        &[
+            "we keep getting deadlock errors on orders-my, transfers are failing",
+            "Deadlock found when trying to get lock; try restarting transaction — on orders-my",
+            "what deadlocked on orders-my just now?",
+        ],
+        &[
+            "UPDATE ledger_accounts SET balance = balance + 10 WHERE id = 2".to_string(),
+            "UPDATE ledger_accounts SET balance = balance + 10 WHERE id = 1".to_string(),
+            "ledger_accounts".to_string(),
+            "rolled back".to_string(),
+        ],
+        &["KILL ".to_string(), "pg_".to_string()],
+    )
+    .await;
+    assert!(passed >= 2, "most phrasings name both statements");
+    bot.engine.runner().close().await;
+}
+
 fn kills(id: u64) -> Vec<String> {
     vec![
         format!("KILL {id};"),

@@ -937,10 +937,11 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 "overview",
                 "deadlocks_seen",
                 Severity::Info,
-                format!("{d} deadlocks since the instance started"),
+                format!("{d} deadlock{} since the instance started", if d == 1 { "" } else { "s" }),
             )
             .fact("deadlocks", d)
             .fact("database", &db)
+            .fact("since", "the instance started (the counter is instance-wide)")
             .threshold("any deadlock (Number of Deadlocks/sec counter, cumulative since start; Microsoft Learn, SQL Server, Locks object)"),
         );
     }

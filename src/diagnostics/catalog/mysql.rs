@@ -15,9 +15,14 @@ use dbabot_chat::Severity;
 const E: Engine = Engine::Mysql;
 
 /// The only non-SELECT statements in the MySQL catalog: replication status has no SELECT form
-/// on MariaDB (`SHOW ALL SLAVES STATUS`) or before MySQL 8 performance_schema tables.
+/// on MariaDB (`SHOW ALL SLAVES STATUS`) or before MySQL 8 performance_schema tables, and the
+/// InnoDB monitor's record of the latest deadlock exists only in `SHOW ENGINE INNODB STATUS`.
 #[cfg(test)]
-pub(super) const ALLOWED_SHOW: &[&str] = &["SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS"];
+pub(super) const ALLOWED_SHOW: &[&str] = &[
+    "SHOW ALL SLAVES STATUS",
+    "SHOW REPLICA STATUS",
+    "SHOW ENGINE INNODB STATUS",
+];
 
 const PS_ON: Precondition = Precondition {
     sql: "SELECT @@performance_schema = 1",
@@ -416,6 +421,14 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: replication,
     },
     Check {
+        name: "latest_deadlock",
+        engine: E,
+        title: "The latest InnoDB deadlock: both transactions, their statements and locks (SHOW ENGINE INNODB STATUS)",
+        sql: "SHOW ENGINE INNODB STATUS",
+        precondition: None,
+        evaluate: latest_deadlock,
+    },
+    Check {
         name: "settings",
         engine: E,
         title: "Key settings review",
@@ -533,10 +546,17 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 "overview",
                 "deadlocks_seen",
                 Severity::Info,
-                format!("{d} InnoDB deadlocks since start"),
+                format!(
+                    "{d} InnoDB deadlock{} since the server started",
+                    if d == 1 { "" } else { "s" }
+                ),
             )
             .fact("deadlocks", d)
-            .fact("database", r.str("db")),
+            .fact("database", r.str("db"))
+            .fact(
+                "since",
+                "the server started (InnoDB's counter is server-wide)",
+            ),
         );
     }
     out
@@ -770,6 +790,172 @@ fn unindexed_references(rs: &ResultSet) -> Vec<Finding> {
         .collect()
 }
 
+/// One transaction of InnoDB's LATEST DETECTED DEADLOCK section.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct DeadlockTrx {
+    /// `(1)`, `(2)` as InnoDB numbers them.
+    number: String,
+    thread: String,
+    statement: String,
+    /// `` `db`.`table` `` of the lock it waited for, and the index.
+    table: String,
+    index: String,
+    lock_mode: String,
+}
+
+/// Parses the LATEST DETECTED DEADLOCK section of `SHOW ENGINE INNODB STATUS` (MySQL manual
+/// §17.17.3 InnoDB Standard Monitor Output; MariaDB KB "SHOW ENGINE INNODB STATUS"): the time,
+/// each transaction's thread id, statement and awaited lock, and the victim InnoDB rolled back.
+fn parse_latest_deadlock(status: &str) -> Option<(String, Vec<DeadlockTrx>, String)> {
+    let start = status.find("LATEST DETECTED DEADLOCK")?;
+    let body = &status[start..];
+    // The section ends at the next monitor heading (a line of dashes before a title).
+    let end = body
+        .find("\n------------\nTRANSACTIONS")
+        .unwrap_or(body.len());
+    let lines: Vec<&str> = body[..end].lines().collect();
+    let at = lines
+        .iter()
+        .skip(1)
+        .find(|l| l.len() >= 19 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b' ')
+        .map(|l| l[..19].to_string())
+        .unwrap_or_default();
+    let mut trxs: Vec<DeadlockTrx> = Vec::new();
+    let mut victim = String::new();
+    // Lock lines under "WAITING FOR THIS LOCK TO BE GRANTED" name the awaited lock; MySQL 8
+    // also lists the ones held ("HOLDS THE LOCK(S)") and MariaDB the conflicting ones.
+    let mut awaiting = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i].trim();
+        if l.starts_with("***") {
+            awaiting = l.contains("WAITING FOR THIS LOCK");
+        }
+        if let Some(n) = l
+            .strip_prefix("*** (")
+            .and_then(|r| r.strip_suffix(") TRANSACTION:"))
+        {
+            trxs.push(DeadlockTrx {
+                number: n.to_string(),
+                ..Default::default()
+            });
+        } else if let Some(t) = trxs.last_mut() {
+            if let Some(pos) = l.find(" thread id ") {
+                t.thread = l[pos + 11..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let mut stmt = Vec::new();
+                while i + 1 < lines.len() && !lines[i + 1].starts_with("***") {
+                    i += 1;
+                    stmt.push(lines[i].trim());
+                }
+                t.statement = stmt.join(" ").trim().to_string();
+            } else if awaiting && (l.starts_with("RECORD LOCKS") || l.starts_with("TABLE LOCK")) {
+                if t.table.is_empty() {
+                    if let Some(p) = l.find(" of table ") {
+                        t.table = l[p + 10..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                    } else if let Some(p) = l.find("table ") {
+                        t.table = l[p + 6..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                    }
+                    if let Some(p) = l.find(" index ") {
+                        t.index = l[p + 7..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                    }
+                    if let Some(p) = l.find("lock_mode ").or_else(|| l.find("lock mode ")) {
+                        t.lock_mode = l[p + 10..].trim_end_matches(" waiting").to_string();
+                    }
+                }
+            }
+        }
+        if let Some(v) = l
+            .strip_prefix("*** WE ROLL BACK TRANSACTION (")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            victim = v.to_string();
+        }
+        i += 1;
+    }
+    (!trxs.is_empty()).then_some((at, trxs, victim))
+}
+
+/// The latest InnoDB deadlock, named: both statements, the table and index of the awaited row
+/// locks, and the victim. Info (InnoDB keeps only the last one and it may be old: its time is in
+/// the title); no deadlock recorded since the server started gives nothing.
+fn latest_deadlock(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    let Some((at, trxs, victim)) = parse_latest_deadlock(&r.str("status")) else {
+        return vec![];
+    };
+    let who = |t: &DeadlockTrx| {
+        format!(
+            "thread {} ran `{}`{}",
+            t.thread,
+            short_query(&t.statement, 160),
+            if t.table.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and waited for a lock on {}{}",
+                    t.table,
+                    if t.index.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (index {})", t.index)
+                    }
+                )
+            }
+        )
+    };
+    let mut tables: Vec<String> = trxs
+        .iter()
+        .map(|t| t.table.clone())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tables.dedup();
+    let victim_trx = trxs.iter().find(|t| t.number == victim);
+    let sides: Vec<String> = trxs.iter().map(who).collect();
+    let mut f = Finding::new(
+        "latest_deadlock",
+        "deadlock_latest",
+        Severity::Info,
+        format!(
+            "the latest deadlock ({at}): {}; InnoDB rolled back {}",
+            sides.join("; while "),
+            victim_trx
+                .map(|t| format!("transaction ({}) of thread {}", t.number, t.thread))
+                .unwrap_or_else(|| "one of them".into())
+        ),
+    )
+    .fact("deadlock_at", &at)
+    .fact("tables", tables.join(", "))
+    .fact("transactions", sides.join("; "))
+    .threshold("any deadlock rolls a transaction back (MySQL manual §17.7.5 Deadlocks in InnoDB; MariaDB KB \"InnoDB Lock Modes\")");
+    if let Some(v) = victim_trx {
+        f = f
+            .fact("victim_thread", &v.thread)
+            .fact("victim_statement", short_query(&v.statement, 300));
+    }
+    if let (Some(a), Some(b)) = (trxs.first(), trxs.get(1)) {
+        f = f
+            .fact("statement_1", short_query(&a.statement, 300))
+            .fact("statement_2", short_query(&b.statement, 300));
+    }
+    vec![f]
+}
+
 /// The first table a digest reads (`FROM t` / `FROM db.t`), backticks removed.
 fn first_table(query: &str) -> Option<String> {
     let lower = query.to_lowercase();
@@ -987,4 +1173,96 @@ fn backups(rs: &ResultSet) -> Vec<Finding> {
             r.str("sync_binlog")
         ),
     )]
+}
+
+#[cfg(test)]
+mod deadlock_tests {
+    use super::*;
+
+    /// The LATEST DETECTED DEADLOCK section as MariaDB 10.11 printed it for a real deadlock.
+    const MARIADB: &str = include_str!("fixtures/innodb-deadlock-mariadb-10.11.txt");
+
+    /// The same shape as MySQL 8.0 prints it (MySQL manual §17.17.3; "MySQL thread id").
+    const MYSQL8: &str = "------------------------
+LATEST DETECTED DEADLOCK
+------------------------
+2026-11-30 09:12:01 140207218325248
+*** (1) TRANSACTION:
+TRANSACTION 2078, ACTIVE 9 sec starting index read
+mysql tables in use 1, locked 1
+LOCK WAIT 3 lock struct(s), heap size 1128, 2 row lock(s), undo log entries 1
+MySQL thread id 21, OS thread handle 140206875866880, query id 188 localhost app updating
+UPDATE payments
+   SET state = 'done' WHERE id = 7
+*** (1) HOLDS THE LOCK(S):
+RECORD LOCKS space id 4 page no 4 n bits 72 index PRIMARY of table `shop`.`orders` trx id 2078 lock_mode X locks rec but not gap
+*** (1) WAITING FOR THIS LOCK TO BE GRANTED:
+RECORD LOCKS space id 5 page no 4 n bits 72 index PRIMARY of table `shop`.`payments` trx id 2078 lock_mode X locks rec but not gap waiting
+*** (2) TRANSACTION:
+TRANSACTION 2079, ACTIVE 5 sec starting index read
+MySQL thread id 22, OS thread handle 140206875600640, query id 190 localhost app updating
+UPDATE orders SET state = 'paid' WHERE id = 3
+*** (2) HOLDS THE LOCK(S):
+RECORD LOCKS space id 5 page no 4 n bits 72 index PRIMARY of table `shop`.`payments` trx id 2079 lock_mode X locks rec but not gap
+*** (2) WAITING FOR THIS LOCK TO BE GRANTED:
+RECORD LOCKS space id 4 page no 4 n bits 72 index PRIMARY of table `shop`.`orders` trx id 2079 lock_mode X locks rec but not gap waiting
+*** WE ROLL BACK TRANSACTION (2)
+------------
+TRANSACTIONS
+------------
+";
+
+    #[test]
+    fn mariadb_deadlock_record_is_read() {
+        let (at, trxs, victim) = parse_latest_deadlock(MARIADB).expect("a deadlock");
+        assert_eq!(at.len(), 19, "{at}");
+        assert_eq!(trxs.len(), 2);
+        assert!(
+            trxs[0].statement.starts_with("UPDATE ledger_accounts SET"),
+            "{trxs:?}"
+        );
+        assert!(
+            trxs.iter()
+                .all(|t| t.table.ends_with(".`ledger_accounts`") && t.index == "PRIMARY"),
+            "{trxs:?}"
+        );
+        assert!(trxs.iter().all(|t| !t.thread.is_empty()), "{trxs:?}");
+        assert_eq!(victim, "1");
+    }
+
+    /// MySQL 8 lists the locks each transaction holds before the one it waits for: the table
+    /// named is the awaited one, and a statement over several lines is joined.
+    #[test]
+    fn mysql8_deadlock_record_names_the_awaited_tables() {
+        let (at, trxs, victim) = parse_latest_deadlock(MYSQL8).expect("a deadlock");
+        assert_eq!(at, "2026-11-30 09:12:01");
+        assert_eq!(trxs[0].thread, "21");
+        assert_eq!(
+            trxs[0].statement,
+            "UPDATE payments SET state = 'done' WHERE id = 7"
+        );
+        assert_eq!(trxs[0].table, "`shop`.`payments`");
+        assert_eq!(trxs[1].table, "`shop`.`orders`");
+        assert_eq!(victim, "2");
+        let rs = ResultSet::new(
+            &["Type", "Name", "Status"],
+            vec![vec![
+                crate::diagnostics::Value::Text("InnoDB".into()),
+                crate::diagnostics::Value::Text(String::new()),
+                crate::diagnostics::Value::Text(MYSQL8.into()),
+            ]],
+        );
+        let f = latest_deadlock(&rs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].facts.get("victim_thread").map(String::as_str),
+            Some("22")
+        );
+        assert!(f[0].title.contains("thread 22"), "{}", f[0].title);
+    }
+
+    #[test]
+    fn no_deadlock_section_gives_nothing() {
+        assert!(parse_latest_deadlock("=====\nBACKGROUND THREAD\n-----\n").is_none());
+    }
 }

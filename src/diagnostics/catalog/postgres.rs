@@ -560,10 +560,20 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
                 "overview",
                 "deadlocks_seen",
                 Severity::Info,
-                format!("{deadlocks} deadlocks detected since statistics reset"),
+                format!(
+                    "{deadlocks} deadlock{} detected since statistics reset",
+                    if deadlocks == 1 { "" } else { "s" }
+                ),
             )
             .fact("deadlocks", deadlocks)
             .fact("database", r.str("database"))
+            .fact(
+                "since",
+                format!(
+                    "the statistics of database {} were last reset",
+                    r.str("database")
+                ),
+            )
             .threshold("any deadlock (pg_stat_database.deadlocks, PostgreSQL docs §28.2.16)"),
         );
     }
