@@ -852,31 +852,32 @@ fn parse_latest_deadlock(status: &str) -> Option<(String, Vec<DeadlockTrx>, Stri
                     stmt.push(lines[i].trim());
                 }
                 t.statement = stmt.join(" ").trim().to_string();
-            } else if awaiting && (l.starts_with("RECORD LOCKS") || l.starts_with("TABLE LOCK")) {
-                if t.table.is_empty() {
-                    if let Some(p) = l.find(" of table ") {
-                        t.table = l[p + 10..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                    } else if let Some(p) = l.find("table ") {
-                        t.table = l[p + 6..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                    }
-                    if let Some(p) = l.find(" index ") {
-                        t.index = l[p + 7..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                    }
-                    if let Some(p) = l.find("lock_mode ").or_else(|| l.find("lock mode ")) {
-                        t.lock_mode = l[p + 10..].trim_end_matches(" waiting").to_string();
-                    }
+            } else if awaiting
+                && t.table.is_empty()
+                && (l.starts_with("RECORD LOCKS") || l.starts_with("TABLE LOCK"))
+            {
+                if let Some(p) = l.find(" of table ") {
+                    t.table = l[p + 10..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                } else if let Some(p) = l.find("table ") {
+                    t.table = l[p + 6..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                }
+                if let Some(p) = l.find(" index ") {
+                    t.index = l[p + 7..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                }
+                if let Some(p) = l.find("lock_mode ").or_else(|| l.find("lock mode ")) {
+                    t.lock_mode = l[p + 10..].trim_end_matches(" waiting").to_string();
                 }
             }
         }
