@@ -303,7 +303,15 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     safety::guard_actions(&mut longer_term, &findings, worst);
     let verify = render(&pb.verify);
     if !ctx.outcomes.is_empty() {
-        if let Some(note) = safety::evidence_note(&ctx.intent.name, &findings) {
+        // The thresholds the checks graded by (the runner's, possibly an edited copy).
+        let thresholds = ctx
+            .outcomes
+            .first()
+            .map(|o| o.rows.thresholds.clone())
+            .unwrap_or_default();
+        let note =
+            safety::evidence_note(&ctx.intent.name, &findings, engine.as_deref(), &thresholds);
+        if let Some(note) = note {
             situation.push(' ');
             situation.push_str(&note);
         }

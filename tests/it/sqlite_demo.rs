@@ -117,3 +117,21 @@ async fn a_question_about_a_table_answers_about_the_table() {
         );
     }
 }
+
+/// "database is locked" on SQLite is answered from what the file shows (its journal mode), not
+/// with server vocabulary about sessions.
+#[tokio::test]
+async fn database_is_locked_is_answered_from_the_journal_mode() {
+    let bot = TestBot::demo().await;
+    let text = bot
+        .ask(
+            "l1",
+            "our app keeps getting \"database is locked\" on demo, what do we do?",
+        )
+        .await
+        .plain_text();
+    assert!(text.contains("journal mode delete"), "{text}");
+    assert!(text.contains("rollback journal"), "{text}");
+    assert!(!text.contains("no session waiting"), "{text}");
+    assert!(text.contains("PRAGMA busy_timeout"), "{text}");
+}

@@ -24,7 +24,8 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT sqlite_version() AS version,
        (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()) AS size_bytes,
        (SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%') AS tables,
-       (SELECT count(*) FROM sqlite_schema WHERE type = 'index') AS indexes",
+       (SELECT count(*) FROM sqlite_schema WHERE type = 'index') AS indexes,
+       (SELECT journal_mode FROM pragma_journal_mode()) AS journal_mode",
         precondition: None,
         evaluate: overview,
     },
@@ -183,14 +184,16 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
         "overview",
         Severity::Ok,
         format!(
-            "SQLite {}, {} in {} tables and {} indexes",
+            "SQLite {}, {} in {} tables and {} indexes, journal mode {}",
             r.str("version"),
             human_bytes(r.i64("size_bytes").unwrap_or(0)),
             r.str("tables"),
-            r.str("indexes")
+            r.str("indexes"),
+            r.str("journal_mode")
         ),
     )
-    .fact("version", r.str("version"))]
+    .fact("version", r.str("version"))
+    .fact("journal_mode", r.str("journal_mode"))]
 }
 
 fn database_size(rs: &ResultSet) -> Vec<Finding> {

@@ -233,7 +233,13 @@ fn get<'a>(f: &'a Finding, k: &str) -> &'a str {
 /// A sentence for the situation when the checks do not confirm what the question assumes
 /// (wraparound, a full connection table, lock waits, bloat…), with the measured figure; or, when
 /// they do, the headline figure. `None` when the intent has no premise to check.
-pub fn evidence_note(intent: &str, findings: &[Finding]) -> Option<String> {
+pub fn evidence_note(
+    intent: &str,
+    findings: &[Finding],
+    engine: Option<&str>,
+    thresholds: &crate::diagnostics::Thresholds,
+) -> Option<String> {
+    let sqlite = engine == Some("sqlite");
     match intent {
         "xid_wraparound" => {
             if let Some(f) = find(findings, "xid_age_high") {
@@ -296,12 +302,32 @@ pub fn evidence_note(intent: &str, findings: &[Finding]) -> Option<String> {
                     heads.into_iter().collect::<Vec<_>>().join(", ")
                 ));
             }
+            if sqlite {
+                // SQLite has no sessions to list; what the file shows is its journal mode.
+                let mode = findings
+                    .iter()
+                    .find(|f| f.code == "overview")
+                    .map(|f| get(f, "journal_mode"))
+                    .filter(|m| !m.is_empty())?;
+                return Some(if mode.eq_ignore_ascii_case("wal") {
+                    "The file is already in WAL mode, so readers do not block the writer: 'database is locked' means two connections wanted to write at once and one gave up before its busy timeout.".to_string()
+                } else {
+                    format!("The file uses the {mode} rollback journal, in which a reader and the writer block each other; WAL mode lets readers run beside one writer.")
+                });
+            }
             Some("The checks found no session waiting on a lock right now.".into())
         }
         "idle_in_transaction" => (!has(findings, &["idle_in_transaction"]))
             .then(|| "The checks found no session idle inside an open transaction right now.".into()),
-        "table_bloat_vacuum" => (!has(findings, &["dead_tuples_high", "autovacuum_disabled"])).then(|| {
-            "The checks found no table with ≥ 10,000 dead rows making up ≥ 20% of its rows, and none with automatic vacuuming switched off.".into()
+        "table_bloat_vacuum" => (!sqlite
+            && !has(findings, &["dead_tuples_high", "autovacuum_disabled"]))
+        .then(|| {
+            let t = thresholds.get("dead_tuples");
+            format!(
+                "The checks found no table with ≥ {} dead rows making up ≥ {}% of its rows, and none with automatic vacuuming switched off.",
+                crate::diagnostics::thousands(t.value("min_dead_rows") as u64),
+                t.value("warning")
+            )
         }),
         "deadlocks" => (!has(findings, &["deadlocks_seen"]))
             .then(|| "No deadlocks are recorded in the statistics since they were last reset.".into()),
@@ -311,7 +337,12 @@ pub fn evidence_note(intent: &str, findings: &[Finding]) -> Option<String> {
             } else if find(findings, "replication_none").is_some() {
                 Some("The checks found no replica attached to this server, and it is not a replica itself.".into())
             } else if find(findings, "replication_ok").is_some() {
-                Some("The checks found every replica within the lag thresholds (30 s / 1 GB).".into())
+                let t = thresholds.get("replication_lag");
+                Some(format!(
+                    "The checks found every replica within the lag thresholds ({} s / {}).",
+                    t.value("warning_delay"),
+                    crate::diagnostics::finding::human_bytes(t.value("warning_bytes") as i64)
+                ))
             } else {
                 None
             }
@@ -496,7 +527,8 @@ mod tests {
             .fact("database", "shop")
             .fact("pct", "0.0")
             .fact("freeze_max_age", "200000000")];
-        let n = evidence_note("xid_wraparound", &f).unwrap_or_default();
+        let n = evidence_note("xid_wraparound", &f, Some("postgres"), &Default::default())
+            .unwrap_or_default();
         assert!(
             n.contains("do not confirm") && n.contains("1234") && n.contains("0.0%"),
             "{n}"
@@ -505,7 +537,13 @@ mod tests {
             .fact("used", "6")
             .fact("usable", "97")
             .fact("pct", "6")];
-        let n = evidence_note("too_many_connections", &f).unwrap_or_default();
+        let n = evidence_note(
+            "too_many_connections",
+            &f,
+            Some("postgres"),
+            &Default::default(),
+        )
+        .unwrap_or_default();
         assert!(n.contains("6 of 97"), "{n}");
     }
 }
