@@ -383,6 +383,20 @@ impl Runner {
             return denied(variants[0].title, message, grant);
         }
         match last_error {
+            // A SQLite file that cannot be read as a database is the finding itself, whichever
+            // check tripped over it (SQLite result codes SQLITE_CORRUPT 11, SQLITE_NOTADB 26).
+            Some((_, msg)) if engine == Engine::Sqlite && sqlite_damage(&msg) => {
+                let mut out = failed(CheckStatus::Failed, variants[0].title, msg.clone());
+                out.findings = vec![Finding::new(
+                    name,
+                    "integrity_error",
+                    Severity::Critical,
+                    format!("the database file cannot be read: {msg}"),
+                )
+                .fact("detail", format!("the file cannot be read ({msg})"))
+                .threshold("SQLITE_CORRUPT / SQLITE_NOTADB: the file's pages do not form a valid database (SQLite docs, Result and Error Codes)")];
+                out
+            }
             Some((status, msg))
                 if last_unavailable.is_empty() || status == CheckStatus::Timeout =>
             {
@@ -495,6 +509,12 @@ fn status_of(e: &RunError) -> CheckStatus {
         RunError::Timeout(_) => CheckStatus::Timeout,
         _ => CheckStatus::Failed,
     }
+}
+
+/// True when a SQLite error says the file is damaged or not a database.
+fn sqlite_damage(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("malformed") || m.contains("file is not a database")
 }
 
 fn evaluate(check: &Check, mut rows: ResultSet, thresholds: &super::Thresholds) -> CheckOutcome {

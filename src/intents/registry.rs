@@ -306,13 +306,18 @@ pub const FINDINGS: &[Finding] = &[
     },
     Finding {
         code: "integrity_error",
-        facts: &["detail"],
-        engines: &["sqlite"],
+        facts: &["detail", "index", "reindex_sql"],
+        engines: &["postgres", "sqlite"],
     },
     Finding {
         code: "integrity_ok",
         facts: &[],
-        engines: &["sqlite"],
+        engines: &["postgres", "sqlite"],
+    },
+    Finding {
+        code: "checksums_off",
+        facts: &[],
+        engines: &["postgres"],
     },
     Finding {
         code: "archiving_failing",

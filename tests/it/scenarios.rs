@@ -1230,6 +1230,104 @@ async fn sqlite_duplicate_index_pair() {
     bot.engine.runner().close().await;
 }
 
+/// A SQLite file damaged the way a torn write leaves it: one row of `customers` changed on disk
+/// behind its index's back, so `quick_check` still says ok and only `integrity_check` sees it;
+/// then a file whose pages no longer parse at all. The answers must show the check's own words,
+/// rebuild only the index that disagrees, and never call the file intact.
+#[tokio::test]
+async fn sqlite_damaged_file_after_a_power_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.db");
+    {
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .expect("create sqlite");
+        c.execute(
+            "PRAGMA journal_mode = DELETE; CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        )
+        .await
+        .expect("table");
+        for chunk in 0..10 {
+            let values: Vec<String> = (0..500)
+                .map(|i| format!("('name-{:06}')", chunk * 500 + i))
+                .collect();
+            c.execute(format!("INSERT INTO customers (name) VALUES {}", values.join(",")).as_str())
+                .await
+                .expect("rows");
+        }
+        c.execute("CREATE INDEX customers_name ON customers (name)")
+            .await
+            .expect("index");
+        c.close().await.ok();
+    }
+    // Change one name in the table's leaf page (b-tree page type 0x0d; the index's leaves are
+    // 0x0a) without touching the index entry.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    let at = bytes
+        .windows(11)
+        .enumerate()
+        .filter(|(_, w)| *w == b"name-000123")
+        .map(|(i, _)| i)
+        .find(|i| {
+            let page = i / page_size;
+            let header = page * page_size + if page == 0 { 100 } else { 0 };
+            bytes[header] == 0x0d
+        })
+        .expect("row bytes in a table leaf");
+    bytes[at + 5..at + 8].copy_from_slice(b"999");
+    std::fs::write(&path, &bytes).expect("write");
+    let target = |p: &std::path::Path| dbabot::config::Target {
+        alias: "app-lite".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Sqlite,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("sqlite://{}", p.display())),
+    };
+    let bot = with_decoys(target(&path));
+    let intact = "the file is intact".to_string();
+    probe(
+        &bot,
+        "sqlite_index_damage",
+        &[
+            "we had a power cut last night, is app-lite corrupted?",
+            "can you check app-lite's file is intact after the crash?",
+            "run an integrity check on app-lite",
+        ],
+        &[
+            "row 124 missing from index customers_name".to_string(),
+            "REINDEX customers_name;".to_string(),
+        ],
+        &[intact.clone(), "VACUUM FULL".to_string(), "pg_".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+
+    // Garble the page headers after the first page: the file no longer parses.
+    let broken = dir.path().join("broken.db");
+    let mut bytes = std::fs::read(&path).expect("read");
+    for page in 1..bytes.len() / page_size {
+        bytes[page * page_size..page * page_size + 8]
+            .copy_from_slice(&[0x0d, 0, 0, 0xff, 0xff, 0, 0, 0]);
+    }
+    std::fs::write(&broken, &bytes).expect("write");
+    let bot = with_decoys(target(&broken));
+    let text = bot
+        .ask(
+            "broken",
+            "app-lite says database disk image is malformed, what now?",
+        )
+        .await
+        .plain_text();
+    assert!(text.contains("cannot be read"), "{text}");
+    assert!(text.contains(".recover"), "{text}");
+    assert!(!text.contains(&intact), "{text}");
+    bot.engine.runner().close().await;
+}
+
 /// A three-session chain: an idle transaction holds a lock on `orders`, an ALTER TABLE queues
 /// behind it, and a plain SELECT queues behind the ALTER. The head (the idle transaction) is the
 /// culprit; neither the ALTER nor the SELECT is ever signalled.

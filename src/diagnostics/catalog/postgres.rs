@@ -16,7 +16,33 @@ use dbabot_chat::Severity;
 
 const E: Engine = Engine::Postgres;
 
+/// Data checksums and the failures PostgreSQL recorded per database (PostgreSQL docs §28.2.16
+/// pg_stat_database `checksum_failures`, 12+; §30.2 Data Checksums).
+const INTEGRITY_SQL: &str = "SELECT current_setting('data_checksums') AS data_checksums,
+       d.datname::text AS database, coalesce(d.checksum_failures, 0)::bigint AS failures,
+       coalesce(d.checksum_last_failure::text, '') AS last_failure
+  FROM pg_stat_database d
+ WHERE d.datname IS NOT NULL
+ ORDER BY failures DESC, d.datname
+ LIMIT 20";
+
 pub(super) static CHECKS: &[Check] = &[
+    Check {
+        name: "integrity",
+        engine: E,
+        title: "Data checksums and recorded checksum failures",
+        sql: INTEGRITY_SQL,
+        precondition: None,
+        evaluate: integrity,
+    },
+    Check {
+        name: "integrity_full",
+        engine: E,
+        title: "Data checksums and recorded checksum failures",
+        sql: INTEGRITY_SQL,
+        precondition: None,
+        evaluate: integrity,
+    },
     Check {
         name: "overview",
         engine: E,
@@ -582,6 +608,50 @@ fn overview(rs: &ResultSet) -> Vec<Finding> {
 
 fn active_queries(rs: &ResultSet) -> Vec<Finding> {
     running_statements(rs, Engine::Postgres)
+}
+
+/// Checksum failures are critical (a page read from disk did not match its checksum: damage
+/// below PostgreSQL); with checksums off nothing can be claimed (info, no `integrity_ok`).
+fn integrity(rs: &ResultSet) -> Vec<Finding> {
+    let Some(first) = rs.first() else {
+        return vec![];
+    };
+    let mut out: Vec<Finding> = rs
+        .iter()
+        .filter(|r| r.i64("failures").unwrap_or(0) > 0)
+        .map(|r| {
+            let n = r.i64("failures").unwrap_or(0);
+            let detail = format!(
+                "{n} data-checksum failure{} in database {} (last {}): pages read from disk did not match their checksums",
+                if n == 1 { "" } else { "s" },
+                r.str("database"),
+                r.str("last_failure")
+            );
+            Finding::new("integrity", "integrity_error", Severity::Critical, detail.clone())
+                .fact("detail", detail)
+                .fact("database", r.str("database"))
+                .threshold("any checksum failure (PostgreSQL docs §30.2 Data Checksums; §28.2.16 pg_stat_database)")
+        })
+        .collect();
+    if first.str("data_checksums") != "on" {
+        out.push(
+            Finding::new(
+                "integrity",
+                "checksums_off",
+                Severity::Info,
+                "data checksums are off on this cluster: a damaged page is not noticed when it is read (amcheck checks table and index structure instead)",
+            )
+            .threshold("data_checksums = off (PostgreSQL docs §30.2 Data Checksums)"),
+        );
+    } else if out.is_empty() {
+        out.push(Finding::new(
+            "integrity",
+            "integrity_ok",
+            Severity::Ok,
+            "data checksums are on and no checksum failure is recorded in any database",
+        ));
+    }
+    out
 }
 
 /// Shared by PostgreSQL and MySQL: running statements, longest first.

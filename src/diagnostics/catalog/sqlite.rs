@@ -175,6 +175,17 @@ pub(super) static CHECKS: &[Check] = &[
         precondition: None,
         evaluate: integrity,
     },
+    // The full check for an integrity question: every index entry compared with its table
+    // (SQLite docs, PRAGMA integrity_check; it stops after 100 messages). Slower than quick_check, so
+    // the health check keeps quick_check.
+    Check {
+        name: "integrity_full",
+        engine: E,
+        title: "Integrity check (PRAGMA integrity_check)",
+        sql: "SELECT integrity_check AS quick_check FROM pragma_integrity_check()",
+        precondition: None,
+        evaluate: integrity_full,
+    },
 ];
 
 fn overview(rs: &ResultSet) -> Vec<Finding> {
@@ -322,26 +333,59 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
 }
 
 fn integrity(rs: &ResultSet) -> Vec<Finding> {
+    checked(rs, "integrity", "quick_check")
+}
+
+/// The index an integrity message blames when only an index disagrees with its table
+/// (`row 124 missing from index t_name`, `wrong # of entries in index t_name`,
+/// `non-unique entry in index t_name`): REINDEX rebuilds it from the table.
+fn damaged_index(message: &str) -> Option<String> {
+    [
+        "missing from index ",
+        "entries in index ",
+        "entry in index ",
+    ]
+    .iter()
+    .find_map(|m| message.find(m).map(|p| &message[p + m.len()..]))
+    .and_then(|rest| rest.split_whitespace().next())
+    .map(|i| i.trim_matches(|c| c == '"' || c == '\'').to_string())
+    .filter(|i| !i.is_empty())
+}
+
+fn integrity_full(rs: &ResultSet) -> Vec<Finding> {
+    checked(rs, "integrity_full", "integrity_check")
+}
+
+/// `ok` alone is the only clean result of both pragmas; every other row names damage.
+fn checked(rs: &ResultSet, check: &str, pragma: &str) -> Vec<Finding> {
     let lines: Vec<String> = rs.iter().map(|r| r.str("quick_check")).collect();
     if lines.len() == 1 && lines[0] == "ok" {
         return vec![Finding::new(
-            "integrity",
+            check,
             "integrity_ok",
             Severity::Ok,
-            "quick_check: ok",
+            format!("PRAGMA {pragma}: ok"),
         )];
     }
     lines
         .into_iter()
         .map(|l| {
-            Finding::new(
-                "integrity",
+            let f = Finding::new(
+                check,
                 "integrity_error",
                 Severity::Critical,
-                format!("quick_check: {l}"),
+                format!("PRAGMA {pragma}: {l}"),
             )
             .fact("detail", &l)
-            .threshold("any quick_check message other than ok (SQLite docs, PRAGMA quick_check)")
+            .threshold(format!(
+                "any {pragma} message other than ok (SQLite docs, PRAGMA {pragma})"
+            ));
+            match damaged_index(&l) {
+                Some(i) => f
+                    .fact("reindex_sql", format!("REINDEX {i};"))
+                    .fact("index", i),
+                None => f,
+            }
         })
         .collect()
 }
