@@ -71,6 +71,8 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         vars.insert("environment".into(), t.environment.clone());
         vars.insert("cloud".into(), t.cloud.clone());
     }
+    // Prose defaults for slots nobody gave ("the table"): fine in a sentence, never in SQL.
+    let mut defaulted: Vec<(&str, &str)> = Vec::new();
     for (k, default) in [
         ("target", "the database"),
         ("engine", "the engine"),
@@ -78,8 +80,10 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         ("cloud", "its hosting"),
         ("object", "the table"),
     ] {
-        vars.entry(k.to_string())
-            .or_insert_with(|| default.to_string());
+        if !vars.contains_key(k) {
+            vars.insert(k.to_string(), default.to_string());
+            defaulted.push((k, default));
+        }
     }
 
     let applies = |s: &Step| {
@@ -132,6 +136,29 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                     continue;
                 }
                 let text = fill(&s.text, &v);
+                // SQL needs the real name: a slot filled only with its prose default ("CHECK
+                // TABLE the table;") leaves the statement out, and the text says what is needed.
+                let mut sql_vars = v.clone();
+                for (k, default) in &defaulted {
+                    if sql_vars.get(*k).is_some_and(|x| x == default) {
+                        sql_vars.remove(*k);
+                    }
+                }
+                if s.sql
+                    .as_deref()
+                    .is_some_and(|q| safety::has_unfilled(q, &sql_vars))
+                {
+                    let a = Action {
+                        text: format!(
+                            "{text} (tell me which one and I will fill in the statement)"
+                        ),
+                        sql: None,
+                    };
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                    continue;
+                }
                 let sql = s.sql.as_ref().map(|q| fill(q, &v));
                 // Literal `<table>` holes: filled from the named object, else the statement is
                 // left out and the text says what is needed.

@@ -180,6 +180,33 @@ fn every_intent_for_every_engine_cloud_and_finding_stays_on_its_engine() {
                     };
                     let rec = rules::recommend(&ctx);
                     renders += 1;
+                    let dialect = match flavour {
+                        Some(Flavour::Postgres) => "postgres",
+                        Some(Flavour::MysqlFamily | Flavour::Mariadb | Flavour::Mysql) => "mysql",
+                        Some(Flavour::Sqlite) => "sqlite",
+                        Some(Flavour::Mssql) => "mssql",
+                        _ => "",
+                    };
+                    if let Some(f) = flavour {
+                        for a in rec
+                            .immediate
+                            .iter()
+                            .chain(&rec.longer_term)
+                            .chain(&rec.verify)
+                        {
+                            if let Some(problem) = a
+                                .sql
+                                .as_deref()
+                                .and_then(|q| crate::support::sql_problem(q, dialect))
+                            {
+                                problems.insert(format!(
+                                    "{} [{}] sql: {problem}",
+                                    intent.name,
+                                    f.name()
+                                ));
+                            }
+                        }
+                    }
                     for (sec, text) in texts(&rec) {
                         if let Some(u) = unfilled(&text) {
                             problems.insert(format!(

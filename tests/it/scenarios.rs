@@ -35,6 +35,27 @@ async fn probe(
             reply = bot.ask(&thread, primary).await;
         }
         let text = reply.plain_text();
+        // Every statement shown must parse in the answering engine's dialect.
+        let engine = reply.parts.iter().find_map(|p| match p {
+            dbabot_chat::Part::Fields { fields } => fields
+                .iter()
+                .find(|f| f.label == "Engine")
+                .map(|f| f.value.clone()),
+            _ => None,
+        });
+        let dialect = match engine.as_deref() {
+            Some(e) if e.contains("PostgreSQL") => "postgres",
+            Some(e) if e.contains("MySQL") || e.contains("MariaDB") => "mysql",
+            Some(e) if e.contains("SQLite") => "sqlite",
+            _ => "",
+        };
+        for p in &reply.parts {
+            if let dbabot_chat::Part::Code { code, .. } = p {
+                if let Some(problem) = crate::support::sql_problem(code, dialect) {
+                    panic!("{name}: SQL that does not parse as {dialect} in the answer to {q:?}: {problem}\n{text}");
+                }
+            }
+        }
         for bad in must_not {
             assert!(
                 !text.contains(bad.as_str()),
