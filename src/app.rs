@@ -166,10 +166,14 @@ impl MessageHandler for TrackedHandler {
     }
 }
 
-/// Routes unsolicited messages (escalations, case updates) to the platform of their destination.
+/// Routes unsolicited messages (escalation handoffs, case updates) to the platform of their
+/// destination: Slack through `chat.postMessage`, Discord through "Create Message" with the bot
+/// token, Teams through the channel's Workflows incoming webhook.
 #[derive(Default)]
 struct PlatformOutbox {
     slack: Option<dbabot_slack::SlackBot>,
+    discord: Option<Result<dbabot_discord::rest::ChannelOutbox, String>>,
+    teams: Option<dbabot_teams::TeamsOutbox>,
 }
 
 #[async_trait::async_trait]
@@ -179,15 +183,29 @@ impl dbabot_chat::Outbox for PlatformOutbox {
         d: &dbabot_chat::Destination,
         reply: &dbabot_chat::Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        match (d.platform, &self.slack) {
-            (dbabot_chat::Platform::Slack, Some(s)) => dbabot_chat::Outbox::post(s, d, reply).await,
-            (p, _) => Err(dbabot_chat::OutboxError {
-                platform: p,
-                channel: d.channel.clone(),
-                message:
-                    "escalation delivery to this platform is not configured (Slack is supported)"
-                        .into(),
-            }),
+        use dbabot_chat::Platform;
+        let unavailable = |message: String| dbabot_chat::OutboxError {
+            platform: d.platform,
+            channel: d.channel.clone(),
+            message,
+        };
+        match d.platform {
+            Platform::Slack => match &self.slack {
+                Some(s) => s.post(d, reply).await,
+                None => Err(unavailable("no [slack] section is configured".into())),
+            },
+            Platform::Discord => match &self.discord {
+                Some(Ok(o)) => o.post(d, reply).await,
+                Some(Err(e)) => Err(unavailable(e.clone())),
+                None => Err(unavailable("no [discord] section is configured".into())),
+            },
+            Platform::Teams => match &self.teams {
+                Some(o) => o.post(d, reply).await,
+                None => Err(unavailable("no [teams] section is configured".into())),
+            },
+            p => Err(unavailable(format!(
+                "{p:?} has no outbound channel in `serve` (Slack, Discord and Teams do)"
+            ))),
         }
     }
 }
@@ -431,6 +449,10 @@ impl App {
                 dbabot_chat::Platform::Discord,
                 Arc::new(dbabot_discord::fetch::DiscordFetcher::default()),
             );
+            // Handoffs and case updates for Discord go out through "Create Message"; without a
+            // bot token (interactions-only deployments) they fail with this reason.
+            outbox.discord =
+                Some(dbabot_discord::rest::ChannelOutbox::new(&dc).map_err(|e| e.to_string()));
             let mode = dc.mode;
             if matches!(
                 mode,
@@ -463,6 +485,7 @@ impl App {
                     message: e.to_string(),
                 },
             )?;
+            outbox.teams = Some(dbabot_teams::TeamsOutbox::new(tc.clone()));
             router = router.merge(dbabot_teams::router(handler.clone(), tc));
             mounted.push("teams");
         }
@@ -535,6 +558,11 @@ impl App {
             options,
             mounted,
         })
+    }
+
+    /// The engine behind every platform (tests drive turns through it directly).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The turn counters (in flight, queued).

@@ -15,6 +15,7 @@ mod logs;
 mod mssql;
 mod mysql;
 mod openai_standin;
+mod outbox;
 mod postgres;
 mod privileges;
 mod readonly;

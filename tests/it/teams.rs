@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The security token Teams shows once when the outgoing webhook is created (base64, 32 bytes).
-const TOKEN: &str = "vqF0En+Z0ucuRTM/01o2GuhMH3hKKk/N2bOmlM31zaA=";
+pub(crate) const TOKEN: &str = "vqF0En+Z0ucuRTM/01o2GuhMH3hKKk/N2bOmlM31zaA=";
 const OTHER_TOKEN: &str = "q2lHnWn2yEoVhn0ydSXOYIzZKx3MI7eK9mYtTVY1nbQ=";
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const CHANNEL: &str = "19:c3b9a2e4f1d64b8c9e0f7a6b5c4d3e2f@thread.tacv2";
+pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(crate) const CHANNEL: &str = "19:c3b9a2e4f1d64b8c9e0f7a6b5c4d3e2f@thread.tacv2";
 const TEAM: &str = "19:0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e@thread.tacv2";
 const DANA_AAD: &str = "6f0c2a1e-4b7d-4e2a-9c3f-8d1e5b7a9c20";
 
@@ -245,7 +245,7 @@ async fn post_signed(base: &str, activity: &Value) -> (StatusCode, Value) {
 // ---------------------------------------------------------------------------------------------
 // a local stand-in for the Workflows "When a Teams webhook request is received" trigger
 
-struct Workflows {
+pub(crate) struct Workflows {
     schema: jsonschema::Validator,
     posts: Mutex<Vec<Value>>,
     problems: Mutex<Vec<String>>,
@@ -254,10 +254,10 @@ struct Workflows {
 }
 
 impl Workflows {
-    fn posts(&self) -> Vec<Value> {
+    pub(crate) fn posts(&self) -> Vec<Value> {
         self.posts.lock().expect("lock").clone()
     }
-    fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         self.problems.lock().expect("lock").clone()
     }
 }
@@ -305,7 +305,7 @@ async fn workflows_trigger(
 }
 
 /// Starts the stand-in; returns it and its trigger URL (shaped like the real one, `sig` and all).
-async fn workflows(throttle_once: bool) -> (Arc<Workflows>, String) {
+pub(crate) async fn workflows(throttle_once: bool) -> (Arc<Workflows>, String) {
     let w = Arc::new(Workflows {
         schema: schema(),
         posts: Mutex::new(Vec::new()),

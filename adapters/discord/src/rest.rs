@@ -1,5 +1,7 @@
 //! A small client for the REST routes interactions use: the interaction callback, "Edit Original
-//! Interaction Response", "Create Followup Message" and the bulk command overwrite.
+//! Interaction Response", "Create Followup Message" and the bulk command overwrite, plus "Create
+//! Message" for messages nobody asked for in that place ([`ChannelOutbox`]: escalation handoffs in
+//! the DBA channel, case updates in the requester's thread).
 //!
 //! Its base URL is configurable (`[discord] api_base`), so tests point it at a local stand-in.
 //! On HTTP 429 it waits for Discord's `retry_after` (JSON body, seconds; else the `Retry-After`
@@ -164,6 +166,35 @@ impl Rest {
         .await
     }
 
+    /// `POST /channels/{channel_id}/messages` — a new message in a channel or thread (Discord
+    /// threads are channels), e.g. an escalation handoff or a case update. Needs the bot token.
+    /// Returns Discord's message object.
+    ///
+    /// # Errors
+    /// [`DiscordError::Config`] without a token or when `channel_id` is not a snowflake;
+    /// [`DiscordError::Api`] / [`DiscordError::Transport`].
+    pub async fn create_message(
+        &self,
+        channel_id: &str,
+        msg: &OutMessage,
+    ) -> Result<Value, DiscordError> {
+        if self.token.is_none() {
+            return Err(DiscordError::Config(
+                "posting to a channel needs the bot token (discord.token_env)".into(),
+            ));
+        }
+        let id = channel_id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DiscordError::Config(format!(
+                "a Discord channel id is a number, not {:?}",
+                crate::wire::truncate(id, 40)
+            )));
+        }
+        let path = format!("/channels/{id}/messages");
+        self.send(Method::POST, &path, &path, message_body(msg)?, true)
+            .await
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -271,4 +302,67 @@ fn message_body(msg: &OutMessage) -> Result<Body<'_>, DiscordError> {
         },
         None => Body::Json(serde_json::to_vec(msg)?),
     })
+}
+
+/// Posts escalation handoffs and case updates to Discord channels and threads through
+/// `POST /channels/{channel_id}/messages` with the bot token.
+///
+/// A [`dbabot_chat::Destination`] names the channel (`channel`, a snowflake) and optionally a
+/// thread (`thread`); Discord threads are channels, so the thread id, when set, is where the
+/// message goes. A reply too long for one message is split by [`crate::render::render`]; every
+/// part goes to the same place.
+#[derive(Clone, Debug)]
+pub struct ChannelOutbox {
+    rest: Rest,
+    opts: crate::render::RenderOptions,
+}
+
+impl ChannelOutbox {
+    /// An outbox for `config`'s API base and bot token.
+    ///
+    /// # Errors
+    /// [`DiscordError::Config`] without a bot token; [`DiscordError::Transport`] when the HTTP
+    /// client cannot be built.
+    pub fn new(config: &DiscordConfig) -> Result<Self, DiscordError> {
+        if config.token.is_none() {
+            return Err(DiscordError::Config(
+                "escalation delivery to Discord needs the bot token (discord.token_env)".into(),
+            ));
+        }
+        Ok(ChannelOutbox {
+            rest: Rest::new(config)?,
+            opts: crate::render::RenderOptions {
+                max_file_bytes: config.max_file_bytes,
+            },
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for ChannelOutbox {
+    async fn post(
+        &self,
+        destination: &dbabot_chat::Destination,
+        reply: &dbabot_chat::Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        let channel = destination
+            .thread
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&destination.channel);
+        let mut first = None;
+        for m in crate::render::render(reply, &self.opts) {
+            let posted = self.rest.create_message(channel, &m).await.map_err(|e| {
+                dbabot_chat::OutboxError {
+                    platform: destination.platform,
+                    channel: channel.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+            if first.is_none() {
+                first = posted.get("id").and_then(Value::as_str).map(str::to_string);
+            }
+        }
+        Ok(first)
+    }
 }

@@ -222,6 +222,88 @@ impl IncomingWebhook {
     }
 }
 
+/// Posts escalation handoffs and case updates to Teams channels through their Workflows
+/// incoming webhooks (the only outbound path this adapter models: it has no Bot Framework
+/// registration, so it cannot reply inside a reply chain).
+///
+/// A [`dbabot_chat::Destination`]'s `channel` is a Teams channel id (`19:…@thread.tacv2`, the
+/// key of `[teams.channel_webhooks]`) or `default`/empty for `incoming_webhook_url_env`; a
+/// channel without its own flow uses the default one. A requester's thread is a channel id plus
+/// the root message id: the update is posted as a new card in that channel (a Workflows flow
+/// cannot answer in a reply chain) and opens with a link to the thread it is about.
+#[derive(Clone, Debug)]
+pub struct TeamsOutbox {
+    config: TeamsConfig,
+}
+
+impl TeamsOutbox {
+    /// An outbox using `config`'s webhooks, retry policy, timeout and card limits.
+    pub fn new(config: TeamsConfig) -> Self {
+        TeamsOutbox { config }
+    }
+
+    /// The webhook client for `channel`, if one is configured.
+    ///
+    /// # Errors
+    /// [`TeamsError::Config`] when the HTTP client cannot be built.
+    pub fn hook_for(&self, channel: &str) -> Result<Option<IncomingWebhook>, TeamsError> {
+        let c = channel.trim();
+        if c.is_empty() || c == "default" {
+            IncomingWebhook::for_channel(&self.config, None)
+        } else {
+            IncomingWebhook::for_channel(&self.config, Some(c))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for TeamsOutbox {
+    async fn post(
+        &self,
+        destination: &dbabot_chat::Destination,
+        reply: &Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        let err = |message: String| dbabot_chat::OutboxError {
+            platform: destination.platform,
+            channel: destination.channel.clone(),
+            message,
+        };
+        let hook = self
+            .hook_for(&destination.channel)
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| {
+                err("no Workflows webhook is configured for this channel (teams.channel_webhooks or teams.incoming_webhook_url_env)".into())
+            })?;
+        let opts = CardOptions {
+            max_card_bytes: self.config.max_card_bytes,
+            csv_preview_rows: self.config.csv_preview_rows,
+            bot_name: self.config.bot_name.clone(),
+            requester: None,
+        };
+        let mut reply = reply.clone();
+        if let Some(root) = destination.thread.as_deref().filter(|t| !t.is_empty()) {
+            // A case update for the requester: the flow posts a new card in the channel, so
+            // link the thread it is about.
+            let link = crate::activity::deep_link(
+                &destination.channel,
+                root,
+                root,
+                &destination.workspace,
+            );
+            reply.parts.insert(
+                0,
+                dbabot_chat::Part::Context {
+                    text: format!("Update on [this question]({link})"),
+                },
+            );
+        }
+        hook.post_reply(&reply, &opts)
+            .await
+            .map(|_| None)
+            .map_err(|e| err(e.to_string()))
+    }
+}
+
 /// A number in [0, 1) that differs between calls (no cryptographic quality needed).
 fn unit_random() -> f64 {
     use std::hash::{BuildHasher, Hasher};
