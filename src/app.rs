@@ -405,6 +405,9 @@ impl App {
                 dbabot_slack::SlackBot::new(handler.clone(), sc).map_err(|e| err(e.to_string()))?;
             // Escalation handoffs and requester updates for Slack threads go out through the bot.
             outbox.slack = Some(bot.clone());
+            // Learn the bot's user id even if Slack is unreachable right now (retried with
+            // backoff until it succeeds; aborted on shutdown).
+            jobs.spawn(bot.clone().resolve_identity());
             match transport {
                 dbabot_slack::Transport::Http => {
                     router = router.merge(dbabot_slack::router(bot.clone()));
