@@ -12,6 +12,8 @@
 //! delivery is not tracked by the engine side, so the shutdown waits until no turn is in the
 //! engine and the adapters have not called it for [`DELIVERY_SETTLE`] before the runtime stops.
 
+pub mod metrics;
+
 use crate::config::{self, Config};
 use crate::intents::Catalog;
 use crate::memory::Memory;
@@ -34,6 +36,48 @@ pub const DELIVERY_SETTLE: Duration = Duration::from_secs(2);
 /// platform not ready. Kubernetes' default probe `timeoutSeconds` is 1 s; the manifests in
 /// `deploy/kubernetes` set 5 s, so 3 s leaves room for the store probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often the Prometheus recorder's histograms are drained (`run_upkeep`; the exporter's
+/// own default is 5 s).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// How often the store is probed for `dbabot_store_seconds{op="probe"}`: a quarter of
+/// Prometheus' default 1-minute scrape interval, so each scrape sees fresh probes.
+const STORE_PROBE_EVERY: Duration = Duration::from_secs(15);
+
+struct MetricsState {
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    turns: Arc<Turns>,
+}
+
+async fn metrics_endpoint(
+    axum::extract::State(m): axum::extract::State<Arc<MetricsState>>,
+) -> impl axum::response::IntoResponse {
+    metrics::turns(m.turns.in_flight(), m.turns.waiting(), m.turns.max());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.handle.render(),
+    )
+}
+
+/// Times every request until its response is ready, labelled with the route template.
+async fn time_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    metrics::ack(&route, resp.status().as_u16(), started.elapsed());
+    resp
+}
 
 /// Failures while assembling or running the service.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +190,10 @@ impl MessageHandler for TrackedHandler {
         self.turns.waiting.fetch_sub(1, Ordering::Relaxed);
         let _permit =
             permit.map_err(|_| HandlerError::Internal("the service is shutting down".into()))?;
+        let platform = message.platform;
+        let started = Instant::now();
         let r = self.inner.handle(message).await;
+        metrics::turn(platform, r.as_ref().map_err(|_| ()), started.elapsed());
         self.turns.touch();
         r
     }
@@ -158,11 +205,17 @@ impl MessageHandler for TrackedHandler {
 
     async fn knows_thread(&self, thread: &ThreadKey) -> bool {
         self.turns.touch();
-        self.inner.knows_thread(thread).await
+        let started = Instant::now();
+        let known = self.inner.knows_thread(thread).await;
+        metrics::store("knows_thread", true, started.elapsed());
+        known
     }
 
     async fn claim_delivery(&self, key: &str) -> bool {
-        self.inner.claim_delivery(key).await
+        let started = Instant::now();
+        let first = self.inner.claim_delivery(key).await;
+        metrics::store("claim_delivery", true, started.elapsed());
+        first
     }
 }
 
@@ -189,7 +242,7 @@ impl dbabot_chat::Outbox for PlatformOutbox {
             channel: d.channel.clone(),
             message,
         };
-        match d.platform {
+        let posted = match d.platform {
             Platform::Slack => match &self.slack {
                 Some(s) => s.post(d, reply).await,
                 None => Err(unavailable("no [slack] section is configured".into())),
@@ -206,7 +259,9 @@ impl dbabot_chat::Outbox for PlatformOutbox {
             p => Err(unavailable(format!(
                 "{p:?} has no outbound channel in `serve` (Slack, Discord and Teams do)"
             ))),
-        }
+        };
+        metrics::outbox(d.platform, reply, posted.is_ok());
+        posted
     }
 }
 
@@ -550,6 +605,45 @@ impl App {
             shutting_down: shutting_down.clone(),
         });
         router = router.route("/readyz", axum::routing::get(readyz).with_state(readiness));
+
+        // Prometheus: `/metrics`, the ack latency of every request, store probes, upkeep.
+        if let Some(handle) = metrics::install() {
+            let upkeep = handle.clone();
+            let s = stop.clone();
+            jobs.spawn(async move {
+                let mut tick = tokio::time::interval(METRICS_UPKEEP);
+                loop {
+                    tokio::select! {
+                        _ = s.cancelled() => break,
+                        _ = tick.tick() => upkeep.run_upkeep(),
+                    }
+                }
+            });
+            let state = Arc::new(MetricsState {
+                handle,
+                turns: turns.clone(),
+            });
+            router = router.route(
+                "/metrics",
+                axum::routing::get(metrics_endpoint).with_state(state),
+            );
+            mounted.push("metrics");
+        }
+        router = router.layer(axum::middleware::from_fn(time_request));
+        let probe_memory = engine.memory().clone();
+        let s = stop.clone();
+        jobs.spawn(async move {
+            let mut tick = tokio::time::interval(STORE_PROBE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let started = Instant::now();
+                let ok = probe_memory.store().probe().await.is_ok();
+                metrics::store("probe", ok, started.elapsed());
+            }
+        });
 
         Ok(App {
             router,

@@ -12,6 +12,7 @@ mod heldout;
 mod knowledge;
 mod llm;
 mod logs;
+mod metrics;
 mod mssql;
 mod mysql;
 mod openai_standin;

@@ -1,0 +1,183 @@
+//! `GET /metrics` of an in-process `serve` (built by `App::build`, served by `App::run` on
+//! loopback) after a real Slack turn through the stand-in, parsed with a Prometheus
+//! text-format parser (`prometheus-parse`).
+
+use crate::slack_standin::SlackStandIn;
+use dbabot::app::{App, ServeOptions};
+use prometheus_parse::{Sample, Scrape, Value};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "xoxb-metrics";
+const SECRET: &str = "metrics-signing-secret";
+
+fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .collect()
+}
+
+fn counter(s: &Sample) -> f64 {
+    match s.value {
+        Value::Counter(v) | Value::Untyped(v) | Value::Gauge(v) => v,
+        _ => f64::NAN,
+    }
+}
+
+/// The `+Inf` bucket (the number of observations) of a histogram sample.
+fn observations(s: &Sample) -> f64 {
+    match &s.value {
+        Value::Histogram(buckets) => buckets
+            .iter()
+            .find(|b| b.less_than.is_infinite())
+            .map(|b| b.count)
+            .unwrap_or(0.0),
+        _ => f64::NAN,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_after_a_slack_turn_have_turns_acks_diagnostics_store_and_gauges() {
+    let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
+    std::env::set_var("DBABOT_METRICS_TEST_SLACK_TOKEN", TOKEN);
+    std::env::set_var("DBABOT_METRICS_TEST_SLACK_SECRET", SECRET);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = dbabot::config::Config::embedded(dir.path().to_path_buf());
+    cfg.targets = vec![dbabot::demo::ensure(dir.path()).await.expect("demo")];
+    cfg.sections.insert(
+        "slack".into(),
+        toml::from_str(&format!(
+            "transport = \"http\"\napi_url = \"{}\"\nbot_token_env = \"DBABOT_METRICS_TEST_SLACK_TOKEN\"\nsigning_secret_env = \"DBABOT_METRICS_TEST_SLACK_SECRET\"\nupload_csv = false\n",
+            slack.api_url()
+        ))
+        .expect("toml"),
+    );
+    let app = App::build(cfg, ServeOptions::default()).await.expect("app");
+    assert!(app.mounted.contains(&"metrics"), "{:?}", app.mounted);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.run(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let body = json!({"type": "event_callback", "team_id": "T1", "event_id": "EvMetrics", "event_time": 1,
+        "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> report health demo", "ts": "1699999999.000777", "channel": "C1"}})
+    .to_string();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", &ts)
+        .header(
+            "x-slack-signature",
+            dbabot_slack::verify::sign(SECRET, &ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("event");
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !slack.messages().iter().any(|m| m.blocks.len() > 1) {
+        assert!(
+            Instant::now() < deadline,
+            "no answer: {:#?}",
+            slack.messages()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The turn is counted when the engine returns, just before the answer is posted.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let resp = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = resp.text().await.expect("body");
+    let scrape =
+        Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format");
+
+    let turns = find(
+        &scrape,
+        "dbabot_turns_total",
+        &[("platform", "slack"), ("outcome", "answered")],
+    );
+    assert!(
+        turns.iter().map(|s| counter(s)).sum::<f64>() >= 1.0,
+        "{text}"
+    );
+    let latency = find(&scrape, "dbabot_turn_seconds", &[("platform", "slack")]);
+    assert!(
+        latency.iter().map(|s| observations(s)).sum::<f64>() >= 1.0,
+        "{text}"
+    );
+    let acks = find(
+        &scrape,
+        "dbabot_ack_seconds",
+        &[("route", "/slack/events"), ("status", "2xx")],
+    );
+    assert!(
+        acks.iter().map(|s| observations(s)).sum::<f64>() >= 1.0,
+        "{text}"
+    );
+    let checks = find(&scrape, "dbabot_diagnostics_total", &[("status", "ok")]);
+    assert!(!checks.is_empty(), "no diagnostics counted: {text}");
+    assert!(
+        checks.iter().all(|s| s.labels.get("check").is_some()),
+        "{text}"
+    );
+    assert!(
+        !find(&scrape, "dbabot_diagnostic_seconds", &[("status", "ok")]).is_empty(),
+        "{text}"
+    );
+    assert!(
+        find(&scrape, "dbabot_recommendations_total", &[("by", "rules")])
+            .iter()
+            .map(|s| counter(s))
+            .sum::<f64>()
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        !find(&scrape, "dbabot_store_seconds", &[("op", "claim_delivery")]).is_empty(),
+        "{text}"
+    );
+    for g in [
+        "dbabot_turns_in_flight",
+        "dbabot_turns_waiting",
+        "dbabot_turns_max",
+    ] {
+        assert_eq!(find(&scrape, g, &[]).len(), 1, "{g} missing: {text}");
+    }
+    assert_eq!(counter(find(&scrape, "dbabot_turns_max", &[])[0]), 32.0);
+    assert!(
+        scrape.docs.contains_key("dbabot_turns_total"),
+        "no HELP: {text}"
+    );
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .expect("serve stopped")
+        .expect("task")
+        .expect("clean shutdown");
+}
