@@ -33,6 +33,22 @@ pub const SECONDS_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
 ];
 
+/// Every series name this module records (the table above), for the dashboard test.
+pub const SERIES: [&str; 12] = [
+    "dbabot_turns_total",
+    "dbabot_turn_seconds",
+    "dbabot_ack_seconds",
+    "dbabot_diagnostics_total",
+    "dbabot_diagnostic_seconds",
+    "dbabot_recommendations_total",
+    "dbabot_denials_total",
+    "dbabot_outbox_posts_total",
+    "dbabot_store_seconds",
+    "dbabot_turns_in_flight",
+    "dbabot_turns_waiting",
+    "dbabot_turns_max",
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the Prometheus recorder once per process and returns its handle; `None` when

@@ -174,10 +174,85 @@ async fn metrics_after_a_slack_turn_have_turns_acks_diagnostics_store_and_gauges
         "no HELP: {text}"
     );
 
+    // Every series in the scrape is one the module documents.
+    for s in &scrape.samples {
+        if s.metric.starts_with("dbabot_") {
+            let base = s
+                .metric
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_count")
+                .trim_end_matches("_sum");
+            assert!(
+                dbabot::app::metrics::SERIES.contains(&base),
+                "undocumented series {}",
+                s.metric
+            );
+        }
+    }
+
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), served)
         .await
         .expect("serve stopped")
         .expect("task")
         .expect("clean shutdown");
+}
+
+/// The metric names a PromQL expression uses (`dbabot_…`, histogram suffixes removed).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("dbabot_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        out.push(base.to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_series_serve_exports_and_covers_them_all() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/dbabot.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
+    assert_eq!(dash["uid"], "dbabot-serve");
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut used = std::collections::BTreeSet::new();
+    for p in panels {
+        assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{p}");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{p}");
+        for t in targets {
+            let expr = t["expr"].as_str().expect("expr");
+            assert_eq!(
+                expr.matches('(').count(),
+                expr.matches(')').count(),
+                "{expr}"
+            );
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{expr}");
+            for n in names {
+                assert!(
+                    dbabot::app::metrics::SERIES.contains(&n.as_str()),
+                    "{expr} uses {n}, which serve does not export"
+                );
+                if expr.contains("histogram_quantile") {
+                    assert!(expr.contains(&format!("{n}_bucket")), "{expr}");
+                }
+                used.insert(n);
+            }
+        }
+    }
+    for s in dbabot::app::metrics::SERIES {
+        assert!(used.contains(s), "no panel shows {s}");
+    }
 }
