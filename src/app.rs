@@ -12,6 +12,7 @@
 //! delivery is not tracked by the engine side, so the shutdown waits until no turn is in the
 //! engine and the adapters have not called it for [`DELIVERY_SETTLE`] before the runtime stops.
 
+pub mod check;
 pub mod metrics;
 
 use crate::config::{self, Config};

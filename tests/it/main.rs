@@ -3,6 +3,7 @@
 
 mod advice;
 mod burst;
+mod check_config;
 mod classifier;
 mod console;
 mod conversation;
