@@ -238,11 +238,7 @@ impl dbabot_chat::Outbox for PlatformOutbox {
         reply: &dbabot_chat::Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
         use dbabot_chat::Platform;
-        let unavailable = |message: String| dbabot_chat::OutboxError {
-            platform: d.platform,
-            channel: d.channel.clone(),
-            message,
-        };
+        let unavailable = |message: String| dbabot_chat::OutboxError::at(d, message);
         let posted = match d.platform {
             Platform::Slack => match &self.slack {
                 Some(s) => s.post(d, reply).await,
@@ -555,14 +551,9 @@ impl App {
         // each case; every reminder is claimed by compare-and-set, so with several replicas on
         // one store each is posted once).
         let reminders = engine.clone();
-        let s = stop.clone();
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
+        spawn_every(&mut jobs, &stop, Duration::from_secs(30), move || {
+            let reminders = reminders.clone();
+            async move {
                 let n = reminders.run_due_reminders().await;
                 if n > 0 {
                     tracing::info!(reminders = n, "escalation reminders posted");
@@ -572,23 +563,22 @@ impl App {
 
         // Retention: purge expired threads, closed cases, old signatures and delivery ids hourly.
         let purger = engine.clone();
-        let owner = format!("{}:{}", std::process::id(), crate::store::unix_now());
-        let s = stop.clone();
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
+        let owner = Arc::new(format!(
+            "{}:{}",
+            std::process::id(),
+            crate::store::unix_now()
+        ));
+        spawn_every(&mut jobs, &stop, Duration::from_secs(3600), move || {
+            let (purger, owner) = (purger.clone(), owner.clone());
+            async move {
                 // One replica per hour runs the purge.
                 let hour = crate::store::unix_now() / 3600;
                 match purger.memory().store().claim("purge", hour, &owner).await {
                     Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(false) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim the retention purge");
-                        continue;
+                        return;
                     }
                 }
                 match purger.purge_expired().await {
@@ -610,15 +600,9 @@ impl App {
         // Prometheus: `/metrics`, the ack latency of every request, store probes, upkeep.
         if let Some(handle) = metrics::install() {
             let upkeep = handle.clone();
-            let s = stop.clone();
-            jobs.spawn(async move {
-                let mut tick = tokio::time::interval(METRICS_UPKEEP);
-                loop {
-                    tokio::select! {
-                        _ = s.cancelled() => break,
-                        _ = tick.tick() => upkeep.run_upkeep(),
-                    }
-                }
+            spawn_every(&mut jobs, &stop, METRICS_UPKEEP, move || {
+                upkeep.run_upkeep();
+                std::future::ready(())
             });
             let state = Arc::new(MetricsState {
                 handle,
@@ -632,16 +616,11 @@ impl App {
         }
         router = router.layer(axum::middleware::from_fn(time_request));
         let probe_memory = engine.memory().clone();
-        let s = stop.clone();
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(STORE_PROBE_EVERY);
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
+        spawn_every(&mut jobs, &stop, STORE_PROBE_EVERY, move || {
+            let memory = probe_memory.clone();
+            async move {
                 let started = Instant::now();
-                let ok = probe_memory.store().probe().await.is_ok();
+                let ok = memory.store().probe().await.is_ok();
                 metrics::store("probe", ok, started.elapsed());
             }
         });
@@ -737,6 +716,29 @@ impl App {
         tracing::info!("dbabot stopped");
         served.map_err(|e| AppError::Http(e.to_string()))
     }
+}
+
+/// Runs `job` every `period` (the first time at once) until `stop` is cancelled.
+fn spawn_every<F, Fut>(
+    jobs: &mut tokio::task::JoinSet<()>,
+    stop: &CancellationToken,
+    period: Duration,
+    mut job: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let stop = stop.clone();
+    jobs.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            job().await;
+        }
+    });
 }
 
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C).

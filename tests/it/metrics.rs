@@ -38,6 +38,11 @@ fn observations(s: &Sample) -> f64 {
     }
 }
 
+/// The sum of `value` over the samples of `metric` with `labels`.
+fn total(scrape: &Scrape, metric: &str, labels: &[(&str, &str)], value: fn(&Sample) -> f64) -> f64 {
+    find(scrape, metric, labels).into_iter().map(value).sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_a_slack_turn_have_turns_acks_diagnostics_store_and_gauges() {
     let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
@@ -116,29 +121,33 @@ async fn metrics_after_a_slack_turn_have_turns_acks_diagnostics_store_and_gauges
     let scrape =
         Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format");
 
-    let turns = find(
-        &scrape,
-        "dbabot_turns_total",
-        &[("platform", "slack"), ("outcome", "answered")],
-    );
-    assert!(
-        turns.iter().map(|s| counter(s)).sum::<f64>() >= 1.0,
-        "{text}"
-    );
-    let latency = find(&scrape, "dbabot_turn_seconds", &[("platform", "slack")]);
-    assert!(
-        latency.iter().map(|s| observations(s)).sum::<f64>() >= 1.0,
-        "{text}"
-    );
-    let acks = find(
-        &scrape,
-        "dbabot_ack_seconds",
-        &[("route", "/slack/events"), ("status", "2xx")],
-    );
-    assert!(
-        acks.iter().map(|s| observations(s)).sum::<f64>() >= 1.0,
-        "{text}"
-    );
+    for (metric, labels, value) in [
+        (
+            "dbabot_turns_total",
+            &[("platform", "slack"), ("outcome", "answered")][..],
+            counter as fn(&Sample) -> f64,
+        ),
+        (
+            "dbabot_turn_seconds",
+            &[("platform", "slack")][..],
+            observations,
+        ),
+        (
+            "dbabot_ack_seconds",
+            &[("route", "/slack/events"), ("status", "2xx")][..],
+            observations,
+        ),
+        (
+            "dbabot_recommendations_total",
+            &[("by", "rules")][..],
+            counter,
+        ),
+    ] {
+        assert!(
+            total(&scrape, metric, labels, value) >= 1.0,
+            "{metric} {labels:?}: {text}"
+        );
+    }
     let checks = find(&scrape, "dbabot_diagnostics_total", &[("status", "ok")]);
     assert!(!checks.is_empty(), "no diagnostics counted: {text}");
     assert!(
@@ -147,14 +156,6 @@ async fn metrics_after_a_slack_turn_have_turns_acks_diagnostics_store_and_gauges
     );
     assert!(
         !find(&scrape, "dbabot_diagnostic_seconds", &[("status", "ok")]).is_empty(),
-        "{text}"
-    );
-    assert!(
-        find(&scrape, "dbabot_recommendations_total", &[("by", "rules")])
-            .iter()
-            .map(|s| counter(s))
-            .sum::<f64>()
-            >= 1.0,
         "{text}"
     );
     assert!(

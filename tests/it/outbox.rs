@@ -116,14 +116,8 @@ impl DiscordApi {
                 axum::routing::post(create_message),
             )
             .with_state(s.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (s, format!("http://{addr}"))
+        let base = crate::teams::serve(app).await;
+        (s, base)
     }
 
     fn created(&self) -> Vec<Created> {
@@ -153,6 +147,31 @@ async fn app(dir: &std::path::Path, sections: &[(&str, String)]) -> App {
         .expect("app builds")
 }
 
+/// U1 asks to escalate from `channel`/`thread`; returns the case that was opened.
+async fn escalate_from(
+    engine: &dbabot::Engine,
+    platform: Platform,
+    workspace: &str,
+    channel: &str,
+    thread: &str,
+) -> dbabot::escalation::Case {
+    let ask = InboundMessage::text(
+        platform,
+        workspace,
+        channel,
+        thread,
+        user("U1"),
+        "escalate the replica is 2 hours behind and I am stuck",
+    );
+    let r = engine.handle(ask).await.expect("turn");
+    assert!(
+        r.plain_text().contains("Escalated to the DBA team"),
+        "{}",
+        r.plain_text()
+    );
+    engine.cases().list(None).await.pop().expect("a case")
+}
+
 fn texts_of(v: &Value) -> String {
     v.to_string()
 }
@@ -175,21 +194,7 @@ async fn escalation_handoff_and_case_update_reach_discord_channels_and_threads()
     )
     .await;
     let engine = app.engine().clone();
-    let ask = InboundMessage::text(
-        Platform::Discord,
-        GUILD,
-        THREAD,
-        THREAD,
-        user("U1"),
-        "escalate the replica is 2 hours behind and I am stuck",
-    );
-    let r = engine.handle(ask).await.expect("turn");
-    assert!(
-        r.plain_text().contains("Escalated to the DBA team"),
-        "{}",
-        r.plain_text()
-    );
-    let case = engine.cases().list(None).await.pop().expect("a case");
+    let case = escalate_from(&engine, Platform::Discord, GUILD, THREAD, THREAD).await;
     let created = api.created();
     let handoff: Vec<&Created> = created
         .iter()
@@ -292,21 +297,7 @@ async fn escalation_handoff_and_case_update_reach_teams_channels_through_workflo
     .await;
     let engine = app.engine().clone();
     let root = "1700000123456";
-    let ask = InboundMessage::text(
-        Platform::Teams,
-        TENANT,
-        TEAMS_CHANNEL,
-        root,
-        user("U1"),
-        "escalate the replica is 2 hours behind and I am stuck",
-    );
-    let r = engine.handle(ask).await.expect("turn");
-    assert!(
-        r.plain_text().contains("Escalated to the DBA team"),
-        "{}",
-        r.plain_text()
-    );
-    let case = engine.cases().list(None).await.pop().expect("a case");
+    let case = escalate_from(&engine, Platform::Teams, TENANT, TEAMS_CHANNEL, root).await;
     let handoff = dba_flow.posts();
     assert_eq!(handoff.len(), 1, "{:?}", dba_flow.problems());
     assert!(

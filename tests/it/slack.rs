@@ -2,7 +2,7 @@
 //! engine behind it, and a stand-in of the Slack Web API recording what the bot sends.
 
 use crate::slack_standin::{self as standin, SlackStandIn};
-use crate::support::{two_target_bot, TestBot};
+use crate::support::{two_target_bot, wait_until, TestBot};
 use dbabot_slack::config::SlackConfig;
 use dbabot_slack::verify::sign;
 use dbabot_slack::SlackBot;
@@ -763,14 +763,7 @@ async fn adapter_for(
     let mut cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
     tweak(&mut cfg);
     let adapter = SlackBot::new(Arc::new(bot.engine.clone()), cfg).expect("slack bot");
-    let app = dbabot_slack::router(adapter.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let url = crate::teams::serve(dbabot_slack::router(adapter.clone())).await;
     (adapter, url)
 }
 
@@ -819,22 +812,19 @@ async fn twenty_questions_in_twenty_channels_are_all_answered_within_seconds() {
             .find(|m| m.channel == c && all_text(m).contains("Health report"))
             .map(|m| m.at)
     };
-    let deadline = started + Duration::from_secs(30);
-    let mut at = Vec::new();
-    for c in &channels {
-        loop {
-            if let Some(t) = answered(&slack, c) {
-                at.push(t.duration_since(started));
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{c} not answered: {:#?}",
-                slack.messages()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    assert!(
+        wait_until(30, || async {
+            channels.iter().all(|c| answered(&slack, c).is_some())
+        })
+        .await,
+        "not all answered: {:#?}",
+        slack.messages()
+    );
+    let mut at: Vec<Duration> = channels
+        .iter()
+        .filter_map(|c| answered(&slack, c))
+        .map(|t| t.duration_since(started))
+        .collect();
     at.sort();
     let (first, last) = (at[0], at[at.len() - 1]);
     println!("20 channels: first answer {first:?}, last {last:?}");
@@ -945,21 +935,17 @@ async fn a_refused_final_update_replaces_the_placeholder_with_a_short_error() {
         send_event(&reqwest::Client::new(), &url, "EvTooLong", ev).await,
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = thread_text(&slack, ts);
-        if text.contains("could not post this answer") {
-            assert!(text.contains("msg_too_long"), "{text}");
-            assert!(!text.contains("Running the"), "placeholder left: {text}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no error shown: {:#?}",
-            slack.messages()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until(20, || async {
+            thread_text(&slack, ts).contains("could not post this answer")
+        })
+        .await,
+        "no error shown: {:#?}",
+        slack.messages()
+    );
+    let text = thread_text(&slack, ts);
+    assert!(text.contains("msg_too_long"), "{text}");
+    assert!(!text.contains("Running the"), "placeholder left: {text}");
     assert_eq!(slack.thread(ts).len(), 1, "{:#?}", slack.thread(ts));
 }
 
@@ -972,11 +958,10 @@ async fn while_auth_test_fails_a_mention_in_a_thread_is_answered_once_and_it_is_
     let http = reqwest::Client::new();
     let root = "1699999999.000950";
     send_event(&http, &url, "EvRoot", mention("help", root, None)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while slack.thread(root).is_empty() {
-        assert!(Instant::now() < deadline, "root mention not answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until(20, || async { !slack.thread(root).is_empty() }).await,
+        "root mention not answered"
+    );
     // A mention inside the thread arrives twice: as app_mention and as a message event.
     let ts = "1699999999.000951";
     let as_message = json!({"type": "message", "channel_type": "channel", "user": "U1", "text": "<@UBOT> help", "ts": ts, "thread_ts": root, "channel": "C1", "event_ts": ts});

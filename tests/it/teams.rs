@@ -206,7 +206,8 @@ fn config(deadline_ms: u64, webhook: Option<&str>) -> TeamsConfig {
     .expect("teams config")
 }
 
-async fn serve(app: axum::Router) -> String {
+/// Serves `app` on a random loopback port; returns its base URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");

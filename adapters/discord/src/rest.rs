@@ -352,13 +352,11 @@ impl dbabot_chat::Outbox for ChannelOutbox {
             .unwrap_or(&destination.channel);
         let mut first = None;
         for m in crate::render::render(reply, &self.opts) {
-            let posted = self.rest.create_message(channel, &m).await.map_err(|e| {
-                dbabot_chat::OutboxError {
-                    platform: destination.platform,
-                    channel: channel.to_string(),
-                    message: e.to_string(),
-                }
-            })?;
+            let posted = self
+                .rest
+                .create_message(channel, &m)
+                .await
+                .map_err(|e| dbabot_chat::OutboxError::at(destination, e.to_string()))?;
             if first.is_none() {
                 first = posted.get("id").and_then(Value::as_str).map(str::to_string);
             }

@@ -494,11 +494,7 @@ impl dbabot_chat::Outbox for SlackBot {
         destination: &dbabot_chat::Destination,
         reply: &Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        let err = |message: String| dbabot_chat::OutboxError {
-            platform: destination.platform,
-            channel: destination.channel.clone(),
-            message,
-        };
+        let err = |message: String| dbabot_chat::OutboxError::at(destination, message);
         let mut first = None;
         let mut thread = destination.thread.clone();
         for m in blocks::render(reply) {

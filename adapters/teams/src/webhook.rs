@@ -263,11 +263,7 @@ impl dbabot_chat::Outbox for TeamsOutbox {
         destination: &dbabot_chat::Destination,
         reply: &Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        let err = |message: String| dbabot_chat::OutboxError {
-            platform: destination.platform,
-            channel: destination.channel.clone(),
-            message,
-        };
+        let err = |message: String| dbabot_chat::OutboxError::at(destination, message);
         let hook = self
             .hook_for(&destination.channel)
             .map_err(|e| err(e.to_string()))?
