@@ -39,6 +39,9 @@ struct DiscordApi {
     created: Arc<Mutex<Vec<Created>>>,
     errors: Arc<Mutex<Vec<String>>>,
     next: Arc<AtomicU64>,
+    /// Answer this many of the next requests with HTTP 502 (a Discord outage).
+    fail_next: Arc<AtomicU64>,
+    attempts: Arc<AtomicU64>,
 }
 
 async fn create_message(
@@ -47,6 +50,13 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    s.attempts.fetch_add(1, Ordering::SeqCst);
+    if s.fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (StatusCode::BAD_GATEWAY, "upstream connect error").into_response();
+    }
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -331,4 +341,36 @@ async fn escalation_handoff_and_case_update_reach_teams_channels_through_workflo
         "the update does not link the requester's thread: {text}"
     );
     assert!(dba_flow.problems().is_empty() && default_flow.problems().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discord_5xx_is_retried_with_backoff_and_a_bad_channel_id_is_refused_locally() {
+    let (api, base) = DiscordApi::start().await;
+    let mut cfg = dbabot_discord::DiscordConfig::new(1_100_000_000_000_000_001);
+    cfg.api_base = base;
+    cfg.token = Some(dbabot_discord::Secret::new("outbox-bot-token"));
+    let outbox = dbabot_discord::rest::ChannelOutbox::new(&cfg).expect("outbox");
+    let d = dbabot_chat::Destination {
+        platform: Platform::Discord,
+        workspace: GUILD.into(),
+        channel: DBA_CHANNEL.into(),
+        thread: None,
+    };
+    api.fail_next.store(2, Ordering::SeqCst);
+    let id = dbabot_chat::Outbox::post(&outbox, &d, &dbabot_chat::Reply::text("hello"))
+        .await
+        .expect("posted after two 502s");
+    assert!(id.is_some());
+    assert_eq!(api.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(api.created().len(), 1);
+    // Not a snowflake: refused before any request.
+    let bad = dbabot_chat::Destination {
+        channel: "general".into(),
+        ..d
+    };
+    let e = dbabot_chat::Outbox::post(&outbox, &bad, &dbabot_chat::Reply::text("hello"))
+        .await
+        .expect_err("not an id");
+    assert!(e.to_string().contains("channel id is a number"), "{e}");
+    assert_eq!(api.attempts.load(Ordering::SeqCst), 3);
 }
