@@ -17,9 +17,8 @@
 //!
 //! Interactions are deferred at once (type 5, or type 7 for a click) and answered by editing the
 //! original response and posting follow-ups through [`rest::Rest`], a small client that honours
-//! Discord's `retry_after` on HTTP 429 and retries 5xx with backoff; [`rest::ChannelOutbox`]
-//! posts escalation handoffs and case updates with it. Gateway-mode channel messages go through
-//! serenity's `Http`, whose ratelimiter handles 429s there.
+//! Discord's `retry_after` on HTTP 429. Gateway-mode channel messages go through serenity's
+//! `Http`, whose ratelimiter handles 429s there.
 
 pub mod commands;
 pub mod config;
