@@ -12,6 +12,9 @@
 //! delivery is not tracked by the engine side, so the shutdown waits until no turn is in the
 //! engine and the adapters have not called it for [`DELIVERY_SETTLE`] before the runtime stops.
 
+pub mod check;
+pub mod metrics;
+
 use crate::config::{self, Config};
 use crate::intents::Catalog;
 use crate::memory::Memory;
@@ -34,6 +37,48 @@ pub const DELIVERY_SETTLE: Duration = Duration::from_secs(2);
 /// platform not ready. Kubernetes' default probe `timeoutSeconds` is 1 s; the manifests in
 /// `deploy/kubernetes` set 5 s, so 3 s leaves room for the store probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often the Prometheus recorder's histograms are drained (`run_upkeep`; the exporter's
+/// own default is 5 s).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// How often the store is probed for `dbabot_store_seconds{op="probe"}`: a quarter of
+/// Prometheus' default 1-minute scrape interval, so each scrape sees fresh probes.
+const STORE_PROBE_EVERY: Duration = Duration::from_secs(15);
+
+struct MetricsState {
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    turns: Arc<Turns>,
+}
+
+async fn metrics_endpoint(
+    axum::extract::State(m): axum::extract::State<Arc<MetricsState>>,
+) -> impl axum::response::IntoResponse {
+    metrics::turns(m.turns.in_flight(), m.turns.waiting(), m.turns.max());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.handle.render(),
+    )
+}
+
+/// Times every request until its response is ready, labelled with the route template.
+async fn time_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    metrics::ack(&route, resp.status().as_u16(), started.elapsed());
+    resp
+}
 
 /// Failures while assembling or running the service.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +191,10 @@ impl MessageHandler for TrackedHandler {
         self.turns.waiting.fetch_sub(1, Ordering::Relaxed);
         let _permit =
             permit.map_err(|_| HandlerError::Internal("the service is shutting down".into()))?;
+        let platform = message.platform;
+        let started = Instant::now();
         let r = self.inner.handle(message).await;
+        metrics::turn(platform, r.as_ref().map_err(|_| ()), started.elapsed());
         self.turns.touch();
         r
     }
@@ -158,18 +206,28 @@ impl MessageHandler for TrackedHandler {
 
     async fn knows_thread(&self, thread: &ThreadKey) -> bool {
         self.turns.touch();
-        self.inner.knows_thread(thread).await
+        let started = Instant::now();
+        let known = self.inner.knows_thread(thread).await;
+        metrics::store("knows_thread", true, started.elapsed());
+        known
     }
 
     async fn claim_delivery(&self, key: &str) -> bool {
-        self.inner.claim_delivery(key).await
+        let started = Instant::now();
+        let first = self.inner.claim_delivery(key).await;
+        metrics::store("claim_delivery", true, started.elapsed());
+        first
     }
 }
 
-/// Routes unsolicited messages (escalations, case updates) to the platform of their destination.
+/// Routes unsolicited messages (escalation handoffs, case updates) to the platform of their
+/// destination: Slack through `chat.postMessage`, Discord through "Create Message" with the bot
+/// token, Teams through the channel's Workflows incoming webhook.
 #[derive(Default)]
 struct PlatformOutbox {
     slack: Option<dbabot_slack::SlackBot>,
+    discord: Option<Result<dbabot_discord::rest::ChannelOutbox, String>>,
+    teams: Option<dbabot_teams::TeamsOutbox>,
 }
 
 #[async_trait::async_trait]
@@ -179,16 +237,28 @@ impl dbabot_chat::Outbox for PlatformOutbox {
         d: &dbabot_chat::Destination,
         reply: &dbabot_chat::Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        match (d.platform, &self.slack) {
-            (dbabot_chat::Platform::Slack, Some(s)) => dbabot_chat::Outbox::post(s, d, reply).await,
-            (p, _) => Err(dbabot_chat::OutboxError {
-                platform: p,
-                channel: d.channel.clone(),
-                message:
-                    "escalation delivery to this platform is not configured (Slack is supported)"
-                        .into(),
-            }),
-        }
+        use dbabot_chat::Platform;
+        let unavailable = |message: String| dbabot_chat::OutboxError::at(d, message);
+        let posted = match d.platform {
+            Platform::Slack => match &self.slack {
+                Some(s) => s.post(d, reply).await,
+                None => Err(unavailable("no [slack] section is configured".into())),
+            },
+            Platform::Discord => match &self.discord {
+                Some(Ok(o)) => o.post(d, reply).await,
+                Some(Err(e)) => Err(unavailable(e.clone())),
+                None => Err(unavailable("no [discord] section is configured".into())),
+            },
+            Platform::Teams => match &self.teams {
+                Some(o) => o.post(d, reply).await,
+                None => Err(unavailable("no [teams] section is configured".into())),
+            },
+            p => Err(unavailable(format!(
+                "{p:?} has no outbound channel in `serve` (Slack, Discord and Teams do)"
+            ))),
+        };
+        metrics::outbox(d.platform, reply, posted.is_ok());
+        posted
     }
 }
 
@@ -387,6 +457,9 @@ impl App {
                 dbabot_slack::SlackBot::new(handler.clone(), sc).map_err(|e| err(e.to_string()))?;
             // Escalation handoffs and requester updates for Slack threads go out through the bot.
             outbox.slack = Some(bot.clone());
+            // Learn the bot's user id even if Slack is unreachable right now (retried with
+            // backoff until it succeeds; aborted on shutdown).
+            jobs.spawn(bot.clone().resolve_identity());
             match transport {
                 dbabot_slack::Transport::Http => {
                     router = router.merge(dbabot_slack::router(bot.clone()));
@@ -431,6 +504,10 @@ impl App {
                 dbabot_chat::Platform::Discord,
                 Arc::new(dbabot_discord::fetch::DiscordFetcher::default()),
             );
+            // Handoffs and case updates for Discord go out through "Create Message"; without a
+            // bot token (interactions-only deployments) they fail with this reason.
+            outbox.discord =
+                Some(dbabot_discord::rest::ChannelOutbox::new(&dc).map_err(|e| e.to_string()));
             let mode = dc.mode;
             if matches!(
                 mode,
@@ -463,6 +540,7 @@ impl App {
                     message: e.to_string(),
                 },
             )?;
+            outbox.teams = Some(dbabot_teams::TeamsOutbox::new(tc.clone()));
             router = router.merge(dbabot_teams::router(handler.clone(), tc));
             mounted.push("teams");
         }
@@ -473,14 +551,9 @@ impl App {
         // each case; every reminder is claimed by compare-and-set, so with several replicas on
         // one store each is posted once).
         let reminders = engine.clone();
-        let s = stop.clone();
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
+        spawn_every(&mut jobs, &stop, Duration::from_secs(30), move || {
+            let reminders = reminders.clone();
+            async move {
                 let n = reminders.run_due_reminders().await;
                 if n > 0 {
                     tracing::info!(reminders = n, "escalation reminders posted");
@@ -490,23 +563,22 @@ impl App {
 
         // Retention: purge expired threads, closed cases, old signatures and delivery ids hourly.
         let purger = engine.clone();
-        let owner = format!("{}:{}", std::process::id(), crate::store::unix_now());
-        let s = stop.clone();
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
+        let owner = Arc::new(format!(
+            "{}:{}",
+            std::process::id(),
+            crate::store::unix_now()
+        ));
+        spawn_every(&mut jobs, &stop, Duration::from_secs(3600), move || {
+            let (purger, owner) = (purger.clone(), owner.clone());
+            async move {
                 // One replica per hour runs the purge.
                 let hour = crate::store::unix_now() / 3600;
                 match purger.memory().store().claim("purge", hour, &owner).await {
                     Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(false) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim the retention purge");
-                        continue;
+                        return;
                     }
                 }
                 match purger.purge_expired().await {
@@ -525,6 +597,34 @@ impl App {
         });
         router = router.route("/readyz", axum::routing::get(readyz).with_state(readiness));
 
+        // Prometheus: `/metrics`, the ack latency of every request, store probes, upkeep.
+        if let Some(handle) = metrics::install() {
+            let upkeep = handle.clone();
+            spawn_every(&mut jobs, &stop, METRICS_UPKEEP, move || {
+                upkeep.run_upkeep();
+                std::future::ready(())
+            });
+            let state = Arc::new(MetricsState {
+                handle,
+                turns: turns.clone(),
+            });
+            router = router.route(
+                "/metrics",
+                axum::routing::get(metrics_endpoint).with_state(state),
+            );
+            mounted.push("metrics");
+        }
+        router = router.layer(axum::middleware::from_fn(time_request));
+        let probe_memory = engine.memory().clone();
+        spawn_every(&mut jobs, &stop, STORE_PROBE_EVERY, move || {
+            let memory = probe_memory.clone();
+            async move {
+                let started = Instant::now();
+                let ok = memory.store().probe().await.is_ok();
+                metrics::store("probe", ok, started.elapsed());
+            }
+        });
+
         Ok(App {
             router,
             engine,
@@ -535,6 +635,11 @@ impl App {
             options,
             mounted,
         })
+    }
+
+    /// The engine behind every platform (tests drive turns through it directly).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The turn counters (in flight, queued).
@@ -611,6 +716,29 @@ impl App {
         tracing::info!("dbabot stopped");
         served.map_err(|e| AppError::Http(e.to_string()))
     }
+}
+
+/// Runs `job` every `period` (the first time at once) until `stop` is cancelled.
+fn spawn_every<F, Fut>(
+    jobs: &mut tokio::task::JoinSet<()>,
+    stop: &CancellationToken,
+    period: Duration,
+    mut job: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let stop = stop.clone();
+    jobs.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            job().await;
+        }
+    });
 }
 
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C).

@@ -510,67 +510,9 @@ async fn serve(
 }
 
 async fn check_config(cfg: &Config) -> anyhow::Result<bool> {
-    println!("configuration: {} (valid)", cfg.source);
-    println!("data directory: {}", cfg.data_dir.display());
-    println!("recommender: {:?}", cfg.recommender);
-    println!(
-        "limits: statement timeout {} ms, row cap {} rows, pool {} per target, connect timeout {} ms",
-        cfg.limits.statement_timeout_ms, cfg.limits.row_cap, cfg.limits.pool_size, cfg.limits.connect_timeout_ms
-    );
-    let cat = catalog(cfg)?;
-    println!(
-        "intent catalog: {} intents, {} reports, {} error codes",
-        cat.intents.len(),
-        cat.reports.len(),
-        cat.error_codes.len()
-    );
-    let mut all_ok = true;
-    for (name, section) in &cfg.sections {
-        let verdict = match name.as_str() {
-            "slack" => dbabot_slack::SlackConfig::from_toml(section, &config::process_env)
-                .map(|c| format!("{:?} transport", c.transport))
-                .map_err(|e| e.to_string()),
-            "teams" => dbabot_teams::TeamsConfig::from_toml(section, &config::process_env)
-                .map(|_| "outgoing webhook".to_string())
-                .map_err(|e| e.to_string()),
-            _ => Ok("present".to_string()),
-        };
-        match verdict {
-            Ok(v) => println!("[{name}]: OK ({v})"),
-            Err(e) => {
-                all_ok = false;
-                println!("[{name}]: INVALID: {}", dbabot::redact::redact(&e));
-            }
-        }
+    let report = dbabot::app::check::run(cfg, &config::process_env).await?;
+    for line in &report.lines {
+        println!("{line}");
     }
-    let runner = dbabot::diagnostics::Runner::new(&cfg.targets, cfg.limits);
-    println!("targets:");
-    for t in &cfg.targets {
-        let started = std::time::Instant::now();
-        let verdict = match runner.ping(&t.alias).await {
-            Ok(v) => format!(
-                "OK ({}) in {} ms",
-                dbabot::diagnostics::finding::short_query(&v, 60),
-                started.elapsed().as_millis()
-            ),
-            Err(e) => {
-                all_ok = false;
-                format!(
-                    "FAILED after {} ms: {}",
-                    started.elapsed().as_millis(),
-                    dbabot::redact::redact(&e.to_string())
-                )
-            }
-        };
-        println!(
-            "  {:<20} {:<9} {:<8} {:<8} dsn from {:<30} {verdict}",
-            t.alias,
-            t.engine.as_str(),
-            t.environment,
-            t.cloud,
-            t.dsn_source
-        );
-    }
-    runner.close().await;
-    Ok(all_ok)
+    Ok(report.ok)
 }

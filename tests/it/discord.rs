@@ -38,19 +38,19 @@ fn spec() -> &'static Value {
     })
 }
 
-fn request_schema(path: &str, method: &str) -> Value {
+pub(crate) fn request_schema(path: &str, method: &str) -> Value {
     let s = spec()["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
         .clone();
     assert!(!s.is_null(), "spec has no JSON body for {method} {path}");
     s
 }
 
-fn component_schema(name: &str) -> Value {
+pub(crate) fn component_schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
 /// Validates `instance` against `schema` (which may `$ref` the spec's components).
-fn spec_check(schema: &Value, instance: &Value) -> Result<(), String> {
+pub(crate) fn spec_check(schema: &Value, instance: &Value) -> Result<(), String> {
     type Cache = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = schema.to_string();

@@ -3,6 +3,7 @@
 
 mod advice;
 mod burst;
+mod check_config;
 mod classifier;
 mod console;
 mod conversation;
@@ -12,9 +13,11 @@ mod heldout;
 mod knowledge;
 mod llm;
 mod logs;
+mod metrics;
 mod mssql;
 mod mysql;
 mod openai_standin;
+mod outbox;
 mod postgres;
 mod privileges;
 mod readonly;

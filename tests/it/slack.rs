@@ -2,7 +2,7 @@
 //! engine behind it, and a stand-in of the Slack Web API recording what the bot sends.
 
 use crate::slack_standin::{self as standin, SlackStandIn};
-use crate::support::{two_target_bot, TestBot};
+use crate::support::{two_target_bot, wait_until, TestBot};
 use dbabot_slack::config::SlackConfig;
 use dbabot_slack::verify::sign;
 use dbabot_slack::SlackBot;
@@ -752,4 +752,243 @@ async fn a_replayed_button_click_runs_nothing() {
         .filter(|m| all_text(m).contains("idx_orders_customer_dup"))
         .count();
     assert_eq!(answers, 1, "answered more than once");
+}
+
+/// The adapter on loopback in front of `slack` (its own channels), with `cfg` tweaked.
+async fn adapter_for(
+    slack: &SlackStandIn,
+    bot: &TestBot,
+    tweak: impl FnOnce(&mut SlackConfig),
+) -> (SlackBot, String) {
+    let mut cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
+    tweak(&mut cfg);
+    let adapter = SlackBot::new(Arc::new(bot.engine.clone()), cfg).expect("slack bot");
+    let url = crate::teams::serve(dbabot_slack::router(adapter.clone())).await;
+    (adapter, url)
+}
+
+async fn send_event(http: &reqwest::Client, url: &str, event_id: &str, event: Value) -> u16 {
+    let body = json!({
+        "token": "deprecated", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+        "event_id": event_id, "event_time": 1700000000, "event": event,
+        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": true}]
+    })
+    .to_string();
+    let ts = now().to_string();
+    http.post(format!("{url}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", sign(SECRET, &ts, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_questions_in_twenty_channels_are_all_answered_within_seconds() {
+    let channels: Vec<String> = (1..=20).map(|i| format!("C{i:02}")).collect();
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let slack = SlackStandIn::start(TOKEN, &names).await;
+    slack.enforce_channel_limit();
+    let bot = TestBot::demo().await;
+    let (_adapter, url) = adapter_for(&slack, &bot, |c| c.upload_csv = false).await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let sends = channels.iter().enumerate().map(|(i, c)| {
+        let (http, url) = (http.clone(), url.clone());
+        let ts = format!("1699999999.{:06}", 100 + i);
+        // One user per channel: the per-user diagnostic limit is not what is measured here.
+        let event = json!({"type": "app_mention", "user": format!("U{i:02}"), "text": "<@UBOT> report health demo", "ts": ts, "channel": c, "event_ts": ts});
+        async move { send_event(&http, &url, &format!("EvLoad{i}"), event).await }
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let answered = |s: &SlackStandIn, c: &str| {
+        s.messages()
+            .iter()
+            .find(|m| m.channel == c && all_text(m).contains("Health report"))
+            .map(|m| m.at)
+    };
+    assert!(
+        wait_until(30, || async {
+            channels.iter().all(|c| answered(&slack, c).is_some())
+        })
+        .await,
+        "not all answered: {:#?}",
+        slack.messages()
+    );
+    let mut at: Vec<Duration> = channels
+        .iter()
+        .filter_map(|c| answered(&slack, c))
+        .map(|t| t.duration_since(started))
+        .collect();
+    at.sort();
+    let (first, last) = (at[0], at[at.len() - 1]);
+    println!("20 channels: first answer {first:?}, last {last:?}");
+    // One bucket for the whole bot would space them by a second each (19 s from first to
+    // last); per channel they are all out within a few seconds.
+    assert!(
+        last < Duration::from_secs(8),
+        "last answer after {last:?} (first {first:?})"
+    );
+    assert!(
+        last - first < Duration::from_secs(5),
+        "answers serialised: {at:?}"
+    );
+    let limited: Vec<_> = slack
+        .all_calls()
+        .into_iter()
+        .filter(|c| c.throttled)
+        .collect();
+    assert!(
+        limited.is_empty(),
+        "the bot exceeded Slack's per-channel limit: {limited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_posts_in_one_channel_are_paced_at_one_per_second() {
+    let slack = SlackStandIn::start(TOKEN, &["C1", "C2"]).await;
+    slack.enforce_channel_limit();
+    let cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
+    let api = dbabot_slack::api::SlackApi::new(&cfg).expect("api");
+    let m = dbabot_slack::blocks::SlackMessage {
+        text: "hello".into(),
+        blocks: vec![],
+    };
+    let started = Instant::now();
+    let (a, b, c) = tokio::join!(
+        api.post("C1", None, &m),
+        api.post("C1", None, &m),
+        api.post("C2", None, &m)
+    );
+    a.expect("first");
+    b.expect("second");
+    c.expect("other channel");
+    let msgs = slack.messages();
+    let c1: Vec<Instant> = msgs
+        .iter()
+        .filter(|m| m.channel == "C1")
+        .map(|m| m.at)
+        .collect();
+    let c2 = msgs.iter().find(|m| m.channel == "C2").expect("C2").at;
+    assert_eq!(c1.len(), 2);
+    let gap = if c1[1] > c1[0] {
+        c1[1] - c1[0]
+    } else {
+        c1[0] - c1[1]
+    };
+    assert!(gap >= Duration::from_millis(900), "{gap:?}");
+    assert!(
+        c2.duration_since(started) < Duration::from_millis(500),
+        "C2 waited for C1"
+    );
+    assert!(slack.all_calls().iter().all(|c| !c.throttled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_api_5xx_is_retried_and_a_hanging_call_times_out() {
+    let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
+    let mut cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
+    cfg.request_timeout = Duration::from_millis(400);
+    let api = dbabot_slack::api::SlackApi::new(&cfg).expect("api");
+    let m = dbabot_slack::blocks::SlackMessage {
+        text: "hello".into(),
+        blocks: vec![],
+    };
+    slack.fail_next("chat.postMessage", 2, 503);
+    api.post("C1", None, &m)
+        .await
+        .expect("posted after two 503s");
+    assert_eq!(slack.calls("chat.postMessage").len(), 3);
+
+    // A hanging chat.postMessage fails after the timeout and is not sent again (it may have
+    // been posted); a hanging auth.test (safe to repeat) is retried.
+    slack.stall_next("chat.postMessage", 1, Duration::from_secs(5));
+    let t = Instant::now();
+    let e = api.post("C1", None, &m).await.expect_err("timed out");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(e.to_string().contains("timed out after 400 ms"), "{e}");
+    assert_eq!(slack.calls("chat.postMessage").len(), 4);
+    slack.stall_next("auth.test", 1, Duration::from_secs(5));
+    assert_eq!(api.bot_user_id().await.expect("auth.test"), "UBOT");
+    assert_eq!(slack.calls("auth.test").len(), 2);
+
+    // A 4xx other than 429 is final.
+    slack.fail_next("chat.postMessage", 1, 400);
+    assert!(api.post("C1", None, &m).await.is_err());
+    assert_eq!(slack.calls("chat.postMessage").len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_final_update_replaces_the_placeholder_with_a_short_error() {
+    let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
+    let bot = TestBot::demo().await;
+    let (_adapter, url) = adapter_for(&slack, &bot, |c| c.upload_csv = false).await;
+    slack.refuse_next("chat.update", 1, "msg_too_long");
+    let ts = "1699999999.000901";
+    let ev = json!({"type": "app_mention", "user": "U1", "text": "<@UBOT> report health demo", "ts": ts, "channel": "C1", "event_ts": ts});
+    assert_eq!(
+        send_event(&reqwest::Client::new(), &url, "EvTooLong", ev).await,
+        200
+    );
+    assert!(
+        wait_until(20, || async {
+            thread_text(&slack, ts).contains("could not post this answer")
+        })
+        .await,
+        "no error shown: {:#?}",
+        slack.messages()
+    );
+    let text = thread_text(&slack, ts);
+    assert!(text.contains("msg_too_long"), "{text}");
+    assert!(!text.contains("Running the"), "placeholder left: {text}");
+    assert_eq!(slack.thread(ts).len(), 1, "{:#?}", slack.thread(ts));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_auth_test_fails_a_mention_in_a_thread_is_answered_once_and_it_is_retried() {
+    let slack = SlackStandIn::start(TOKEN, &["C1"]).await;
+    slack.fail_next("auth.test", 1000, 503);
+    let bot = TestBot::demo().await;
+    let (adapter, url) = adapter_for(&slack, &bot, |c| c.max_retries = 0).await;
+    let http = reqwest::Client::new();
+    let root = "1699999999.000950";
+    send_event(&http, &url, "EvRoot", mention("help", root, None)).await;
+    assert!(
+        wait_until(20, || async { !slack.thread(root).is_empty() }).await,
+        "root mention not answered"
+    );
+    // A mention inside the thread arrives twice: as app_mention and as a message event.
+    let ts = "1699999999.000951";
+    let as_message = json!({"type": "message", "channel_type": "channel", "user": "U1", "text": "<@UBOT> help", "ts": ts, "thread_ts": root, "channel": "C1", "event_ts": ts});
+    let (a, b) = tokio::join!(
+        send_event(&http, &url, "EvMention", mention("help", ts, Some(root))),
+        send_event(&http, &url, "EvMessage", as_message)
+    );
+    assert_eq!((a, b), (200, 200));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answers = slack.thread(root).len();
+    assert_eq!(
+        answers,
+        2,
+        "root answer + one answer: {:#?}",
+        slack.thread(root)
+    );
+    assert!(
+        slack.calls("auth.test").len() >= 2,
+        "auth.test was not asked again"
+    );
+
+    // Slack comes back: the background task learns the id.
+    slack.clear_faults();
+    let identity = tokio::spawn(adapter.clone().resolve_identity());
+    tokio::time::timeout(Duration::from_secs(10), identity)
+        .await
+        .expect("resolve_identity finished")
+        .expect("task");
+    assert_eq!(adapter.bot_user().await.as_deref(), Some("UBOT"));
 }

@@ -8,6 +8,12 @@
 //! message (`message_not_found`), invalid blocks (`invalid_blocks`), missing arguments
 //! (`no_text`, `invalid_arguments`), duplicate reactions (`already_reacted`), a completed upload
 //! whose bytes never arrived (`file_not_found`) — and HTTP 429 with `Retry-After` on demand.
+//!
+//! On request ([`SlackStandIn::enforce_channel_limit`]) it enforces Slack's documented
+//! `chat.postMessage` limit of one message per second per channel: a faster post is answered
+//! HTTP 429 with `Retry-After: 1` and `{"ok": false, "error": "ratelimited"}`, as Slack does. It
+//! can also fail ([`SlackStandIn::fail_next`]) or stall ([`SlackStandIn::stall_next`]) the next
+//! calls of one method.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -37,6 +43,19 @@ pub struct Stored {
     pub thread_ts: Option<String>,
     pub text: String,
     pub blocks: Vec<Value>,
+    /// When it was posted or last updated.
+    pub at: std::time::Instant,
+}
+
+/// Injected failures for one method, `left` more times: HTTP `status`; 200 answers
+/// `{"ok": false, "error": code}`; 0 stalls for `stall`, then answers normally.
+#[derive(Debug, Clone)]
+struct Fault {
+    method: String,
+    left: usize,
+    status: u16,
+    code: String,
+    stall: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -52,6 +71,10 @@ struct Inner {
     /// Socket Mode: envelopes to push on the next connection, and the acks received.
     socket_queue: Vec<Value>,
     socket_acks: Vec<String>,
+    /// Per-channel limit: when each channel last accepted a `chat.postMessage`.
+    enforce_channel_limit: bool,
+    last_post: HashMap<String, std::time::Instant>,
+    faults: Vec<Fault>,
 }
 
 #[derive(Clone)]
@@ -107,6 +130,51 @@ impl SlackStandIn {
 
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base)
+    }
+
+    /// From now on a second `chat.postMessage` in one channel within a second (less 100 ms of
+    /// loopback jitter) is refused with HTTP 429, `Retry-After: 1`, as Slack documents.
+    pub fn enforce_channel_limit(&self) {
+        self.lock().enforce_channel_limit = true;
+    }
+
+    /// The next `n` calls of `method` are answered with HTTP `status` (e.g. 503).
+    pub fn fail_next(&self, method: &str, n: usize, status: u16) {
+        self.lock().faults.push(Fault {
+            method: method.into(),
+            left: n,
+            status,
+            code: String::new(),
+            stall: std::time::Duration::ZERO,
+        });
+    }
+
+    /// The next `n` calls of `method` are refused as Slack refuses them: HTTP 200 with
+    /// `{"ok": false, "error": code}` (`invalid_blocks`, `msg_too_long`).
+    pub fn refuse_next(&self, method: &str, n: usize, code: &str) {
+        self.lock().faults.push(Fault {
+            method: method.into(),
+            left: n,
+            status: 200,
+            code: code.into(),
+            stall: std::time::Duration::ZERO,
+        });
+    }
+
+    /// Removes every injected failure not used yet.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// The next `n` calls of `method` get no answer for `stall` (a hanging Slack).
+    pub fn stall_next(&self, method: &str, n: usize, stall: std::time::Duration) {
+        self.lock().faults.push(Fault {
+            method: method.into(),
+            left: n,
+            status: 0,
+            code: String::new(),
+            stall,
+        });
     }
 
     /// The next `n` API calls get HTTP 429 with `Retry-After: 1`.
@@ -274,11 +342,55 @@ async fn api(
         .throttle
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
+    let fault = {
+        let mut g = s.lock();
+        let f = g
+            .faults
+            .iter_mut()
+            .find(|f| f.method == method && f.left > 0)
+            .map(|f| {
+                f.left -= 1;
+                f.clone()
+            });
+        f
+    };
+    let channel_limited = method == "chat.postMessage" && fault.is_none() && {
+        let mut g = s.lock();
+        let channel = p
+            .get("channel")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let now = std::time::Instant::now();
+        let too_soon = g.enforce_channel_limit
+            && g.last_post
+                .get(&channel)
+                .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_millis(900));
+        if !too_soon {
+            g.last_post.insert(channel, now);
+        }
+        too_soon
+    };
+    let throttled = throttled || channel_limited;
     s.lock().calls.push(Call {
         method: method.clone(),
         params: p.clone(),
         throttled,
     });
+    if let Some(f) = fault {
+        if f.status == 0 {
+            tokio::time::sleep(f.stall).await;
+        } else if f.status == 200 {
+            return err(&f.code);
+        } else {
+            return (
+                StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [("content-type", "text/plain")],
+                "upstream failure",
+            )
+                .into_response();
+        }
+    }
     if throttled {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -325,6 +437,7 @@ async fn api(
                 };
                 m.text = text.clone();
                 m.blocks = blocks.clone();
+                m.at = std::time::Instant::now();
                 return Json(json!({"ok": true, "channel": channel, "ts": ts, "text": text, "message": {"text": text, "blocks": blocks}})).into_response();
             }
             let ts = s.next_ts();
@@ -338,7 +451,7 @@ async fn api(
                     }
                 }
             }
-            s.lock().messages.push(Stored { channel: channel.clone(), ts: ts.clone(), thread_ts: thread_ts.clone(), text: text.clone(), blocks: blocks.clone() });
+            s.lock().messages.push(Stored { channel: channel.clone(), ts: ts.clone(), thread_ts: thread_ts.clone(), text: text.clone(), blocks: blocks.clone(), at: std::time::Instant::now() });
             Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "user": "UBOT", "bot_id": "BBOT", "text": text, "ts": ts, "thread_ts": thread_ts, "blocks": blocks}})).into_response()
         }
         "chat.postEphemeral" => {

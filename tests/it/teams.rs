@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The security token Teams shows once when the outgoing webhook is created (base64, 32 bytes).
-const TOKEN: &str = "vqF0En+Z0ucuRTM/01o2GuhMH3hKKk/N2bOmlM31zaA=";
+pub(crate) const TOKEN: &str = "vqF0En+Z0ucuRTM/01o2GuhMH3hKKk/N2bOmlM31zaA=";
 const OTHER_TOKEN: &str = "q2lHnWn2yEoVhn0ydSXOYIzZKx3MI7eK9mYtTVY1nbQ=";
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const CHANNEL: &str = "19:c3b9a2e4f1d64b8c9e0f7a6b5c4d3e2f@thread.tacv2";
+pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(crate) const CHANNEL: &str = "19:c3b9a2e4f1d64b8c9e0f7a6b5c4d3e2f@thread.tacv2";
 const TEAM: &str = "19:0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e@thread.tacv2";
 const DANA_AAD: &str = "6f0c2a1e-4b7d-4e2a-9c3f-8d1e5b7a9c20";
 
@@ -206,7 +206,8 @@ fn config(deadline_ms: u64, webhook: Option<&str>) -> TeamsConfig {
     .expect("teams config")
 }
 
-async fn serve(app: axum::Router) -> String {
+/// Serves `app` on a random loopback port; returns its base URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -245,19 +246,21 @@ async fn post_signed(base: &str, activity: &Value) -> (StatusCode, Value) {
 // ---------------------------------------------------------------------------------------------
 // a local stand-in for the Workflows "When a Teams webhook request is received" trigger
 
-struct Workflows {
+pub(crate) struct Workflows {
     schema: jsonschema::Validator,
     posts: Mutex<Vec<Value>>,
     problems: Mutex<Vec<String>>,
     attempts: AtomicU32,
     throttle_once: AtomicBool,
+    /// Answer this many of the next POSTs with HTTP 503 (an outage of the flow).
+    fail_next: AtomicU32,
 }
 
 impl Workflows {
-    fn posts(&self) -> Vec<Value> {
+    pub(crate) fn posts(&self) -> Vec<Value> {
         self.posts.lock().expect("lock").clone()
     }
-    fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         self.problems.lock().expect("lock").clone()
     }
 }
@@ -268,6 +271,16 @@ async fn workflows_trigger(
     body: Bytes,
 ) -> Response {
     w.attempts.fetch_add(1, Ordering::SeqCst);
+    if w.fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "error": { "code": "ServiceUnavailable", "message": "The service is unavailable." } })),
+        )
+            .into_response();
+    }
     if w.throttle_once.swap(false, Ordering::SeqCst) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -305,13 +318,14 @@ async fn workflows_trigger(
 }
 
 /// Starts the stand-in; returns it and its trigger URL (shaped like the real one, `sig` and all).
-async fn workflows(throttle_once: bool) -> (Arc<Workflows>, String) {
+pub(crate) async fn workflows(throttle_once: bool) -> (Arc<Workflows>, String) {
     let w = Arc::new(Workflows {
         schema: schema(),
         posts: Mutex::new(Vec::new()),
         problems: Mutex::new(Vec::new()),
         attempts: AtomicU32::new(0),
         throttle_once: AtomicBool::new(throttle_once),
+        fail_next: AtomicU32::new(0),
     });
     let app = axum::Router::new()
         .route(
@@ -774,5 +788,85 @@ async fn an_answer_too_long_for_one_card_continues_through_the_webhook() {
     assert!(
         second.contains(&format!("part 2 of {expected}")),
         "{second}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_continuation_card_fails_a_closing_note_says_the_answer_is_incomplete() {
+    let (hook, url) = workflows(false).await;
+    // config() allows 4 attempts per POST: the first continuation card fails for good.
+    hook.fail_next.store(4, Ordering::SeqCst);
+    let base = teams(Arc::new(BigReport), config(4_500, Some(&url))).await;
+    let (status, json) = post_signed(
+        &base,
+        &activity("1700000000601", "1700000000600", "report space warehouse"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let total = dbabot_teams::render_cards(&big_report(), &CardOptions::default()).len();
+    assert!(total >= 3, "the report should need several cards: {total}");
+    assert!(
+        wait_until(20, || async { !hook.posts().is_empty() }).await,
+        "no closing note; problems {:?}",
+        hook.problems()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let posts = hook.posts();
+    assert_eq!(posts.len(), 1, "only the note after the failure: {posts:?}");
+    let note = posts[0].to_string();
+    assert!(
+        note.contains(&format!(
+            "This answer is incomplete: parts 2–{total} of {total} could not be posted (the channel's workflow answered HTTP 503)"
+        )),
+        "{note}"
+    );
+    assert!(!note.contains("sig="), "{note}");
+    assert!(hook.problems().is_empty(), "{:?}", hook.problems());
+}
+
+/// Answers after `delay`.
+struct Slow(Duration);
+
+#[async_trait]
+impl MessageHandler for Slow {
+    async fn handle(&self, _message: InboundMessage) -> Result<Reply, HandlerError> {
+        tokio::time::sleep(self.0).await;
+        Ok(Reply::text("done"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_deadline_leaves_at_least_one_and_a_half_seconds_of_teams_five() {
+    let section: toml::Value =
+        toml::from_str("security_token_env = \"TEAMS_SECURITY_TOKEN\"\n").expect("toml");
+    let cfg = TeamsConfig::from_toml(&section, &|k| {
+        (k == "TEAMS_SECURITY_TOKEN").then(|| TOKEN.to_string())
+    })
+    .expect("config");
+    assert_eq!(cfg.sync_deadline, Duration::from_millis(3_500));
+    assert_eq!(
+        TeamsConfig::new(TOKEN).expect("config").sync_deadline,
+        Duration::from_millis(3_500)
+    );
+    let base = teams(Arc::new(Slow(Duration::from_secs(6))), cfg).await;
+    let started = Instant::now();
+    let (status, json) = post_signed(
+        &base,
+        &activity("1700000000701", "1700000000700", "report health demo"),
+    )
+    .await;
+    let took = started.elapsed();
+    println!("Teams \"working on it\" after {took:?} (budget 5 s)");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert!(
+        json["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("longer than Teams waits")),
+        "{json}"
+    );
+    assert!(took >= Duration::from_millis(3_450), "{took:?}");
+    assert!(
+        took <= Duration::from_millis(3_500) + Duration::from_millis(150),
+        "less than ~1.5 s of the 5 s left: {took:?}"
     );
 }

@@ -82,6 +82,17 @@ pub struct OutboxError {
     pub message: String,
 }
 
+impl OutboxError {
+    /// A failure to post to `destination`'s channel.
+    pub fn at(destination: &Destination, message: impl Into<String>) -> Self {
+        OutboxError {
+            platform: destination.platform,
+            channel: destination.channel.clone(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Posts replies to destinations; implemented by each adapter (and by test recorders).
 #[async_trait]
 pub trait Outbox: Send + Sync {

@@ -1,14 +1,41 @@
-//! The Slack Web API calls the adapter makes, through slack-morphism. 429s are retried by the
-//! SDK's rate controller, honouring `Retry-After`; other failures are logged with Slack's error
-//! code and returned, never panicked on.
+//! The Slack Web API calls the adapter makes, through slack-morphism's request and response
+//! models, with the adapter's own delivery policy around every call:
+//!
+//! * **Rate limits as Slack documents them** ([`Limits`]): `chat.postMessage` at most one
+//!   message per second *per channel* ("Special" rate limit,
+//!   <https://api.slack.com/methods/chat.postMessage>), the other methods per workspace by
+//!   their tier (<https://api.slack.com/apis/rate-limits>: Tier 3 ≈ 50/min for `chat.update`
+//!   and `reactions.add`, Tier 4 ≈ 100/min for `chat.postEphemeral`, `auth.test` and the file
+//!   upload methods). slack-morphism's own throttle is not used: it keeps one bucket for the
+//!   whole bot when the token carries no team id, which serialised answers in different
+//!   channels at one per second.
+//! * **A timeout on every request** (`[slack] request_timeout_ms`, default 10 s).
+//! * **Retries with backoff** (`backon`, exponential from 250 ms with jitter, at most
+//!   `[slack] max_retries`): after HTTP 429 the wait is Slack's `Retry-After` (capped at
+//!   [`MAX_RETRY_AFTER`]); HTTP 5xx is retried for every method; a timeout or a connection
+//!   error only for methods that are safe to repeat (not `chat.postMessage`, which might have
+//!   posted already, and not the file upload steps).
+//!
+//! Failures are logged with Slack's error code and returned, never panicked on.
 
 use crate::blocks::SlackMessage;
 use crate::config::SlackConfig;
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// A Web API call failed (after the SDK's retries).
+/// Longest `Retry-After` honoured; a longer one fails the call (the turn should not hang on it).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Channels whose `chat.postMessage` pacing is remembered before idle entries are dropped.
+const MAX_TRACKED_CHANNELS: usize = 10_000;
+
+/// A Web API call failed (after the retries).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("Slack API {method} failed: {message}")]
@@ -22,22 +49,123 @@ pub enum ApiError {
     Block(String),
 }
 
+impl ApiError {
+    /// Slack's error code when Slack answered and refused (`invalid_blocks`, `msg_too_long`…).
+    pub fn slack_code(&self) -> Option<&str> {
+        match self {
+            ApiError::Call { message, .. } => message
+                .strip_prefix("error code `")
+                .and_then(|m| m.split('`').next()),
+            _ => None,
+        }
+    }
+}
+
 type Connector = SlackClientHyperHttpsConnector;
+
+/// Slack's documented per-method rate limits, enforced before each call (see the module docs).
+pub struct Limits {
+    /// `chat.postMessage`: one per second per channel.
+    per_channel: DefaultKeyedRateLimiter<String>,
+    /// Workspace-wide limits of the other methods, by tier.
+    per_method: HashMap<&'static str, DefaultDirectRateLimiter>,
+}
+
+/// Requests per minute of Slack's tiers 3 and 4 ("Rate limits", api.slack.com).
+const TIER3_PER_MINUTE: u32 = 50;
+const TIER4_PER_MINUTE: u32 = 100;
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Limits {
+    /// The documented limits.
+    pub fn slack() -> Self {
+        let tiers: [(&'static str, u32); 6] = [
+            ("chat.update", TIER3_PER_MINUTE),
+            ("reactions.add", TIER3_PER_MINUTE),
+            ("chat.postEphemeral", TIER4_PER_MINUTE),
+            ("auth.test", TIER4_PER_MINUTE),
+            ("files.getUploadURLExternal", TIER4_PER_MINUTE),
+            ("files.completeUploadExternal", TIER4_PER_MINUTE),
+        ];
+        Limits {
+            per_channel: RateLimiter::keyed(Quota::per_second(NonZeroU32::MIN)),
+            per_method: tiers
+                .into_iter()
+                .map(|(m, n)| (m, RateLimiter::direct(per_minute(n))))
+                .collect(),
+        }
+    }
+
+    /// Waits until `method` may be called (in `channel`, for per-channel methods).
+    pub async fn wait(&self, method: &'static str, channel: Option<&str>) {
+        if method == "chat.postMessage" {
+            if let Some(c) = channel {
+                let key = c.to_string();
+                self.per_channel.until_key_ready(&key).await;
+                if self.per_channel.len() > MAX_TRACKED_CHANNELS {
+                    self.per_channel.retain_recent();
+                }
+            }
+        } else if let Some(l) = self.per_method.get(method) {
+            l.until_ready().await;
+        }
+    }
+}
 
 /// Sends messages, updates, reactions and files for one workspace's bot token.
 #[derive(Clone)]
 pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
+    limits: Arc<Limits>,
+    timeout: Duration,
+    max_retries: usize,
 }
 
-fn call_err(method: &'static str, e: SlackClientError) -> ApiError {
+/// One failed attempt, before the retry decision.
+#[derive(Debug)]
+enum Attempt {
+    Slack(SlackClientError),
+    TimedOut(Duration),
+}
+
+impl Attempt {
+    /// Whether another attempt may help; `repeatable` methods also retry timeouts and
+    /// connection errors.
+    fn retryable(&self, repeatable: bool) -> bool {
+        match self {
+            Attempt::Slack(SlackClientError::RateLimitError(r)) => {
+                r.retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER)
+            }
+            Attempt::Slack(SlackClientError::HttpError(h)) => h.status_code.is_server_error(),
+            Attempt::Slack(
+                SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_),
+            ) => repeatable,
+            Attempt::TimedOut(_) => repeatable,
+            Attempt::Slack(_) => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Attempt::Slack(SlackClientError::RateLimitError(r)) => r.retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn call_err(method: &'static str, e: Attempt) -> ApiError {
     let message = match &e {
-        SlackClientError::ApiError(api) => format!("error code `{}`", api.code),
-        SlackClientError::RateLimitError(r) => {
+        Attempt::Slack(SlackClientError::ApiError(api)) => format!("error code `{}`", api.code),
+        Attempt::Slack(SlackClientError::RateLimitError(r)) => {
             format!("rate limited (retry after {:?})", r.retry_after)
         }
-        other => other.to_string(),
+        Attempt::Slack(SlackClientError::HttpError(h)) => format!("HTTP {}", h.status_code),
+        Attempt::Slack(other) => other.to_string(),
+        Attempt::TimedOut(d) => format!("timed out after {} ms", d.as_millis()),
     };
     tracing::warn!(method, error = %message, "Slack Web API call failed");
     ApiError::Call { method, message }
@@ -76,17 +204,57 @@ impl SlackApi {
         } else {
             builder.https_only().enable_http1().build()
         };
+        // No slack-morphism rate control: [`Limits`] and [`SlackApi::call`] do it per channel.
         let connector = SlackClientHyperConnector::with_connector(https)
-            .with_slack_api_url(config.api_url.trim_end_matches('/'))
-            .with_rate_control(
-                SlackApiRateControlConfig::new().with_max_retries(config.max_retries),
-            );
+            .with_slack_api_url(config.api_url.trim_end_matches('/'));
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(
                 config.bot_token.expose().to_string(),
             )),
+            limits: Arc::new(Limits::slack()),
+            timeout: config.request_timeout,
+            max_retries: config.max_retries,
         })
+    }
+
+    /// Runs one Web API call with the rate limit of `method` (in `channel`), the request
+    /// timeout and the retry policy of the module docs. `repeatable`: the call may be sent
+    /// again after a timeout or a connection error without doing anything twice.
+    async fn call<T, F, Fut>(
+        &self,
+        method: &'static str,
+        channel: Option<&str>,
+        repeatable: bool,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        let timeout = self.timeout;
+        let attempt = || async {
+            self.limits.wait(method, channel).await;
+            match tokio::time::timeout(timeout, f()).await {
+                Ok(r) => r.map_err(Attempt::Slack),
+                Err(_) => Err(Attempt::TimedOut(timeout)),
+            }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(8))
+            .with_max_times(self.max_retries)
+            .with_jitter();
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e| e.retryable(repeatable))
+            .adjust(|e, planned| planned.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e, wait| {
+                tracing::info!(method, error = ?e, wait_ms = wait.as_millis() as u64, "retrying a Slack Web API call");
+            })
+            .await
+            .map_err(|e| call_err(method, e))
     }
 
     /// The underlying slack-morphism client (same API URL and TLS settings), for Socket Mode.
@@ -99,8 +267,11 @@ impl SlackApi {
     /// # Errors
     /// [`ApiError`] when the call fails.
     pub async fn bot_user_id(&self) -> Result<String, ApiError> {
-        let s = self.client.open_session(&self.token);
-        let r = s.auth_test().await.map_err(|e| call_err("auth.test", e))?;
+        let r = self
+            .call("auth.test", None, true, || async {
+                self.client.open_session(&self.token).auth_test().await
+            })
+            .await?;
         Ok(r.user_id.to_string())
     }
 
@@ -114,7 +285,6 @@ impl SlackApi {
         thread_ts: Option<&str>,
         m: &SlackMessage,
     ) -> Result<String, ApiError> {
-        let s = self.client.open_session(&self.token);
         let mut req = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(channel.to_string()),
             content(m)?,
@@ -122,10 +292,14 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(SlackTs::new(ts.to_string()));
         }
-        let r = s
-            .chat_post_message(&req)
-            .await
-            .map_err(|e| call_err("chat.postMessage", e))?;
+        let r = self
+            .call("chat.postMessage", Some(channel), false, || async {
+                self.client
+                    .open_session(&self.token)
+                    .chat_post_message(&req)
+                    .await
+            })
+            .await?;
         Ok(r.ts.to_string())
     }
 
@@ -134,15 +308,18 @@ impl SlackApi {
     /// # Errors
     /// [`ApiError`] when Slack refuses the update.
     pub async fn update(&self, channel: &str, ts: &str, m: &SlackMessage) -> Result<(), ApiError> {
-        let s = self.client.open_session(&self.token);
         let req = SlackApiChatUpdateRequest::new(
             SlackChannelId::new(channel.to_string()),
             content(m)?,
             SlackTs::new(ts.to_string()),
         );
-        s.chat_update(&req)
-            .await
-            .map_err(|e| call_err("chat.update", e))?;
+        self.call("chat.update", Some(channel), true, || async {
+            self.client
+                .open_session(&self.token)
+                .chat_update(&req)
+                .await
+        })
+        .await?;
         Ok(())
     }
 
@@ -157,7 +334,6 @@ impl SlackApi {
         thread_ts: Option<&str>,
         text: &str,
     ) -> Result<(), ApiError> {
-        let s = self.client.open_session(&self.token);
         let mut req = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId::new(channel.to_string()),
             SlackUserId::new(user.to_string()),
@@ -166,9 +342,13 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(SlackTs::new(ts.to_string()));
         }
-        s.chat_post_ephemeral(&req)
-            .await
-            .map_err(|e| call_err("chat.postEphemeral", e))?;
+        self.call("chat.postEphemeral", Some(channel), false, || async {
+            self.client
+                .open_session(&self.token)
+                .chat_post_ephemeral(&req)
+                .await
+        })
+        .await?;
         Ok(())
     }
 
@@ -177,15 +357,19 @@ impl SlackApi {
     /// # Errors
     /// [`ApiError`] when Slack refuses the reaction.
     pub async fn react(&self, channel: &str, ts: &str, name: &str) -> Result<(), ApiError> {
-        let s = self.client.open_session(&self.token);
         let req = SlackApiReactionsAddRequest::new(
             SlackChannelId::new(channel.to_string()),
             SlackReactionName::new(name.to_string()),
             SlackTs::new(ts.to_string()),
         );
-        s.reactions_add(&req)
-            .await
-            .map_err(|e| call_err("reactions.add", e))?;
+        // Repeating it is harmless: a second one answers `already_reacted`.
+        self.call("reactions.add", Some(channel), true, || async {
+            self.client
+                .open_session(&self.token)
+                .reactions_add(&req)
+                .await
+        })
+        .await?;
         Ok(())
     }
 
@@ -203,33 +387,50 @@ impl SlackApi {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Result<(), ApiError> {
-        let s = self.client.open_session(&self.token);
-        let url = s
-            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
-                filename.to_string(),
-                bytes.len(),
-            ))
-            .await
-            .map_err(|e| call_err("files.getUploadURLExternal", e))?;
-        s.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-            url.upload_url,
+        let url = self
+            .call("files.getUploadURLExternal", None, true, || async {
+                self.client
+                    .open_session(&self.token)
+                    .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                        filename.to_string(),
+                        bytes.len(),
+                    ))
+                    .await
+            })
+            .await?;
+        let via = SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url.clone(),
             bytes,
             content_type.to_string(),
-        ))
-        .await
-        .map_err(|e| call_err("files.upload (upload URL)", e))?;
+        );
+        self.call("files.upload (upload URL)", None, false, || async {
+            self.client
+                .open_session(&self.token)
+                .files_upload_via_url(&via)
+                .await
+        })
+        .await?;
         let mut req =
             SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
-                url.file_id,
+                url.file_id.clone(),
             )
             .with_title(filename.to_string())])
             .with_channel_id(SlackChannelId::new(channel.to_string()));
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(SlackTs::new(ts.to_string()));
         }
-        s.files_complete_upload_external(&req)
-            .await
-            .map_err(|e| call_err("files.completeUploadExternal", e))?;
+        self.call(
+            "files.completeUploadExternal",
+            Some(channel),
+            false,
+            || async {
+                self.client
+                    .open_session(&self.token)
+                    .files_complete_upload_external(&req)
+                    .await
+            },
+        )
+        .await?;
         Ok(())
     }
 
@@ -245,10 +446,11 @@ impl SlackApi {
                 message: e.to_string(),
             })?;
         let req = SlackApiPostWebhookMessageRequest::new(content(m)?);
-        self.client
-            .respond_to_event(&SlackResponseUrl::new(url), &req)
-            .await
-            .map_err(|e| call_err("response_url", e))?;
+        let target = SlackResponseUrl::new(url);
+        self.call("response_url", None, false, || async {
+            self.client.respond_to_event(&target, &req).await
+        })
+        .await?;
         Ok(())
     }
 }

@@ -50,7 +50,8 @@ struct Inner {
     handler: Arc<dyn MessageHandler>,
     api: SlackApi,
     config: SlackConfig,
-    bot_user: tokio::sync::OnceCell<Option<String>>,
+    /// The bot's user id from `auth.test`; set once, on the first success.
+    bot_user: tokio::sync::OnceCell<String>,
     /// `event_id`s of Events API deliveries (Slack retries within minutes).
     seen_events: ReplayGuard,
     /// Delivery keys of slash commands and interactivity payloads (replay protection).
@@ -96,13 +97,45 @@ impl SlackBot {
         &self.inner.api
     }
 
-    /// The bot's user id, from `auth.test` once; `None` if Slack could not be asked.
+    /// The bot's user id from `auth.test`. Asks Slack while it is not known (a failure is not
+    /// remembered: the next event, and [`SlackBot::resolve_identity`], ask again); `None`
+    /// while Slack cannot be asked.
     pub async fn bot_user(&self) -> Option<String> {
-        self.inner
-            .bot_user
-            .get_or_init(|| async { self.inner.api.bot_user_id().await.ok() })
-            .await
-            .clone()
+        if let Some(u) = self.inner.bot_user.get() {
+            return Some(u.clone());
+        }
+        match self.inner.api.bot_user_id().await {
+            Ok(u) => Some(
+                self.inner
+                    .bot_user
+                    .get_or_init(|| async { u })
+                    .await
+                    .clone(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "bot user id unknown: auth.test failed");
+                None
+            }
+        }
+    }
+
+    /// Calls `auth.test` until it succeeds (exponential backoff from 1 s to at most 60 s, no
+    /// limit on attempts), so the bot learns its user id even when Slack was unreachable at
+    /// startup. Meant to run as a background task of `serve`.
+    pub async fn resolve_identity(self) {
+        use backon::{ExponentialBuilder, Retryable};
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter()
+            .without_max_times();
+        let found = (|| async { self.bot_user().await.ok_or(()) })
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .await;
+        if let Ok(u) = found {
+            tracing::info!(bot_user = %u, "Slack identity known (auth.test)");
+        }
     }
 
     /// True the first time an `event_id` is seen (within an hour); retries return false.
@@ -144,6 +177,18 @@ impl SlackBot {
                 if !m.mentioned && !self.inner.handler.knows_thread(&m.thread_key()).await {
                     tracing::debug!(thread = %m.thread_key(), "message in a thread the bot is not part of");
                     return;
+                }
+                // One answer per Slack message: a mention in a thread arrives both as
+                // `app_mention` and as `message` (two event ids), and while the bot's user id
+                // is unknown the `message` copy cannot be recognised as a mention.
+                if let Some(ts) = &m.message_id {
+                    let key = format!("slack:message:{team}:{}:{ts}", m.channel);
+                    if !self.inner.seen_events.first_delivery(&[key.as_str()])
+                        || !self.inner.handler.claim_delivery(&key).await
+                    {
+                        tracing::debug!(%key, "message already answered (other event type)");
+                        return;
+                    }
                 }
                 let channel = m.channel.clone();
                 let thread = m.thread.clone();
@@ -364,6 +409,9 @@ impl SlackBot {
             };
             if let Err(e) = sent {
                 tracing::warn!(error = %e, part = i, "could not deliver part of a reply");
+                self.tell_delivery_failed(channel, thread_ts, placeholder.as_deref(), i, &e)
+                    .await;
+                break;
             }
         }
         if self.inner.config.upload_csv {
@@ -391,6 +439,41 @@ impl SlackBot {
     }
 }
 
+impl SlackBot {
+    /// After part `part` of a reply could not be posted: replaces the placeholder ("Running the
+    /// health report…") with a short plain error, or posts it in the thread, so the user is not
+    /// left waiting. Slack's error code is named (`invalid_blocks`, `msg_too_long`); nothing
+    /// else of the failure is shown.
+    async fn tell_delivery_failed(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        placeholder: Option<&str>,
+        part: usize,
+        e: &crate::api::ApiError,
+    ) {
+        let why = match e.slack_code() {
+            Some(code) => format!("Slack refused the message (`{code}`)"),
+            None => "Slack could not be reached".to_string(),
+        };
+        let text = if part == 0 {
+            format!("Sorry, I could not post this answer: {why}. Please ask again; if it keeps failing, tell the DBA team.")
+        } else {
+            format!("Sorry, the rest of this answer could not be posted: {why}.")
+        };
+        let note = plain(&text);
+        let replaced = match (placeholder, part) {
+            (Some(ts), 0) => self.inner.api.update(channel, ts, &note).await.is_ok(),
+            _ => false,
+        };
+        if !replaced {
+            if let Err(e) = self.inner.api.post(channel, Some(thread_ts), &note).await {
+                tracing::warn!(error = %e, "could not post the delivery error either");
+            }
+        }
+    }
+}
+
 /// A one-paragraph message.
 fn plain(text: &str) -> SlackMessage {
     blocks::render(&Reply::text(text))
@@ -411,11 +494,7 @@ impl dbabot_chat::Outbox for SlackBot {
         destination: &dbabot_chat::Destination,
         reply: &Reply,
     ) -> Result<Option<String>, dbabot_chat::OutboxError> {
-        let err = |message: String| dbabot_chat::OutboxError {
-            platform: destination.platform,
-            channel: destination.channel.clone(),
-            message,
-        };
+        let err = |message: String| dbabot_chat::OutboxError::at(destination, message);
         let mut first = None;
         let mut thread = destination.thread.clone();
         for m in blocks::render(reply) {

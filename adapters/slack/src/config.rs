@@ -75,8 +75,13 @@ pub struct SlackConfig {
     pub per_channel_per_minute: u32,
     /// Upload report results as a CSV file into the thread.
     pub upload_csv: bool,
-    /// Retries after HTTP 429 (each waits the `Retry-After` Slack sends).
+    /// Retries of one Web API call after HTTP 429 (each waits the `Retry-After` Slack sends),
+    /// a 5xx, or (for calls that are safe to repeat) a timeout or connection error; default 3.
     pub max_retries: usize,
+    /// Timeout of one Web API request, default 10 s: a local choice, well above Slack's usual
+    /// sub-second answers and below the minutes a hanging connection would otherwise hold a
+    /// turn.
+    pub request_timeout: std::time::Duration,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +98,7 @@ struct File {
     per_channel_per_minute: Option<u32>,
     upload_csv: Option<bool>,
     max_retries: Option<usize>,
+    request_timeout_ms: Option<u64>,
 }
 
 impl SlackConfig {
@@ -100,7 +106,8 @@ impl SlackConfig {
     ///
     /// Defaults: transport `http`, `bot_token_env = "SLACK_BOT_TOKEN"`,
     /// `signing_secret_env = "SLACK_SIGNING_SECRET"`, `app_token_env = "SLACK_APP_TOKEN"`,
-    /// delivery `channel`, 10 diagnostics per user and 30 per channel per minute, 3 retries.
+    /// delivery `channel`, 10 diagnostics per user and 30 per channel per minute, 3 retries,
+    /// `request_timeout_ms = 10000`.
     ///
     /// # Errors
     /// [`ConfigError`] for unknown keys or missing secrets.
@@ -140,6 +147,9 @@ impl SlackConfig {
             per_channel_per_minute: f.per_channel_per_minute.unwrap_or(30).max(1),
             upload_csv: f.upload_csv.unwrap_or(true),
             max_retries: f.max_retries.unwrap_or(3),
+            request_timeout: std::time::Duration::from_millis(
+                f.request_timeout_ms.unwrap_or(10_000).max(100),
+            ),
         })
     }
 
@@ -158,6 +168,7 @@ impl SlackConfig {
             per_channel_per_minute: 30,
             upload_csv: true,
             max_retries: 3,
+            request_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

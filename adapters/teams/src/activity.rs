@@ -228,7 +228,7 @@ pub fn to_inbound(a: &Activity) -> Result<InboundMessage, TeamsError> {
 }
 
 /// `https://teams.microsoft.com/l/message/<channel>/<message>?tenantId=…&parentMessageId=…`.
-fn deep_link(channel: &str, message: &str, root: &str, tenant: &str) -> String {
+pub(crate) fn deep_link(channel: &str, message: &str, root: &str, tenant: &str) -> String {
     let mut s = format!(
         "https://teams.microsoft.com/l/message/{}/{}",
         pct(channel),

@@ -4,7 +4,7 @@
 //! [teams]
 //! security_token_env = "TEAMS_SECURITY_TOKEN"        # or a list, one per team's outgoing webhook
 //! incoming_webhook_url_env = "TEAMS_WEBHOOK_URL"     # Workflows URL for late answers (optional)
-//! sync_deadline_ms = 4500
+//! sync_deadline_ms = 3500
 //! max_card_bytes = 28000
 //!
 //! [teams.channel_webhooks]                           # optional: per-channel Workflows URLs
@@ -26,6 +26,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+/// Default of `sync_deadline_ms`, in milliseconds (see [`TeamsConfig::sync_deadline`]).
+pub const DEFAULT_SYNC_DEADLINE_MS: u64 = 3_500;
 
 /// A decoded outgoing-webhook security token (the HMAC key). Prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -147,8 +150,11 @@ pub struct TeamsConfig {
     pub incoming_webhook: Option<WebhookUrl>,
     /// Per-channel Workflows webhooks (Teams channel id → URL), used before the default.
     pub channel_webhooks: BTreeMap<String, WebhookUrl>,
-    /// How long a request waits for the engine before answering "working on it" (default
-    /// 4500 ms; Teams gives the webhook 5 s).
+    /// How long a request waits for the engine before answering "working on it". Default
+    /// 3500 ms: Teams gives an outgoing webhook 5 s for its response ("Create Outgoing Webhooks":
+    /// the response must arrive within 5 seconds), and 1.5 s are left for rendering the
+    /// card, TLS and the network between Teams and the bot (with 4500 ms the reply left the
+    /// bot at 4504–4512 ms on loopback, under 0.5 s before Teams gives up).
     pub sync_deadline: Duration,
     /// Largest message (envelope with one card) in bytes, serialized (default 28 000; Teams'
     /// limit is about 28 KB).
@@ -187,7 +193,7 @@ impl TeamsConfig {
             security_tokens,
             incoming_webhook: None,
             channel_webhooks: BTreeMap::new(),
-            sync_deadline: Duration::from_millis(4_500),
+            sync_deadline: Duration::from_millis(DEFAULT_SYNC_DEADLINE_MS),
             max_card_bytes: 28_000,
             max_body_bytes: 262_144,
             replay_window: Duration::from_secs(900),

@@ -34,4 +34,4 @@ pub use card::{render_cards, CardOptions, Requester};
 pub use config::{RetryPolicy, SecurityToken, TeamsConfig, WebhookUrl};
 pub use error::{AuthError, TeamsError, WebhookError};
 pub use server::{router, PATH};
-pub use webhook::{Delivery, IncomingWebhook};
+pub use webhook::{Delivery, IncomingWebhook, TeamsOutbox};

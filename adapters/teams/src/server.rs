@@ -280,7 +280,7 @@ async fn answer(
                 match st.hook_for(&msg.channel).cloned() {
                     Some(hook) => {
                         tokio::spawn(
-                            deliver(hook, rest, "continuation")
+                            deliver(hook, rest, "continuation", 2, cards.len())
                                 .instrument(tracing::Span::current()),
                         );
                     }
@@ -323,7 +323,8 @@ async fn answer(
                         async move {
                             let reply = reply_of(task.await);
                             let cards = card::render_cards(&reply, &opts);
-                            deliver(hook, cards, "late answer").await;
+                            let total = cards.len();
+                            deliver(hook, cards, "late answer", 1, total).await;
                         }
                         .instrument(tracing::Span::current()),
                     );
@@ -356,23 +357,65 @@ async fn answer(
     }
 }
 
-async fn deliver(hook: IncomingWebhook, cards: Vec<Value>, what: &'static str) {
+/// Posts `cards` one by one through `hook`. When one cannot be delivered (after the webhook's
+/// retries), the rest are not tried and a short closing note says which parts are missing and
+/// why, so the user does not take the first part for the whole answer. `first_part` is the
+/// part number of `cards[0]` and `total` the number of parts of the whole answer.
+async fn deliver(
+    hook: IncomingWebhook,
+    cards: Vec<Value>,
+    what: &'static str,
+    first_part: usize,
+    total: usize,
+) {
     let started = Instant::now();
-    match hook.post_cards(&cards).await {
-        Ok(n) => tracing::info!(
-            what,
-            cards = n,
-            ms = started.elapsed().as_millis() as u64,
-            webhook = %hook.host(),
-            "delivered through the incoming webhook"
-        ),
-        Err(e) => tracing::error!(
+    for (i, c) in cards.iter().enumerate() {
+        let Err(e) = hook
+            .post_message(&card::message(std::slice::from_ref(c)))
+            .await
+        else {
+            continue;
+        };
+        tracing::error!(
             what,
             error = %e,
+            part = first_part + i,
+            total,
             webhook = %hook.host(),
             "delivery through the incoming webhook failed"
-        ),
+        );
+        let why = match &e {
+            crate::error::WebhookError::Status { status, .. } => {
+                format!("the channel's workflow answered HTTP {status}")
+            }
+            crate::error::WebhookError::Transport { .. } => {
+                "the channel's workflow could not be reached".to_string()
+            }
+            crate::error::WebhookError::TooLarge { .. } => {
+                "a part is larger than Teams accepts".to_string()
+            }
+        };
+        let missing = if first_part + i == total {
+            format!("part {total} of {total}")
+        } else {
+            format!("parts {}–{total} of {total}", first_part + i)
+        };
+        let note = Reply::text(format!(
+            "⚠️ This answer is incomplete: {missing} could not be posted ({why}). Ask again to get the whole answer."
+        ));
+        let note_cards = card::render_cards(&note, &CardOptions::default());
+        if let Err(e) = hook.post_cards(&note_cards).await {
+            tracing::error!(what, error = %e, "the closing note could not be posted either");
+        }
+        return;
     }
+    tracing::info!(
+        what,
+        cards = cards.len(),
+        ms = started.elapsed().as_millis() as u64,
+        webhook = %hook.host(),
+        "delivered through the incoming webhook"
+    );
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! The body is a `message` Activity with Adaptive Card attachments ([`crate::card::message`]);
 //! the flow answers `202 Accepted`. 429 (honouring `Retry-After`), 5xx and transport errors are
-//! retried with exponential backoff and jitter; other statuses fail at once. Failures are
+//! retried with exponential backoff and jitter (`backon`, the retry library of every adapter);
+//! other statuses fail at once. Failures are
 //! logged with the status code; the URL (which embeds a signature) never is.
 
 use crate::card::{self, message_bytes, CardOptions};
@@ -102,82 +103,101 @@ impl IncomingWebhook {
                 limit: self.max_bytes,
             });
         }
+        use backon::{ExponentialBuilder, Retryable};
         let max = self.retry.max_attempts.max(1);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let sent = self
-                .client
-                .post(self.url.expose().clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let wait = match sent {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status.is_success() {
-                        tracing::debug!(status = status.as_u16(), attempt, "card delivered");
-                        return Ok(Delivery {
-                            status: status.as_u16(),
-                            attempts: attempt,
-                        });
-                    }
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let text = resp.text().await.unwrap_or_default();
-                    let snippet: String = text.chars().take(300).collect();
-                    let retryable = status.as_u16() == 429 || status.is_server_error();
-                    tracing::warn!(
-                        status = status.as_u16(),
-                        attempt,
-                        max_attempts = max,
-                        retryable,
-                        webhook = %self.url.redacted(),
-                        "incoming webhook refused the message"
-                    );
-                    let fail = || WebhookError::Status {
-                        status: status.as_u16(),
-                        attempts: attempt,
-                        body: snippet.clone(),
-                    };
-                    if !retryable || attempt >= max {
-                        return Err(fail());
-                    }
-                    match retry_after {
-                        Some(d) if d > self.retry.max_retry_after => {
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.initial_backoff)
+            .with_max_delay(self.retry.max_backoff)
+            .with_max_times(max.saturating_sub(1) as usize)
+            .with_jitter();
+        let once = || async {
+            let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            self.post_once(&body, attempt, max).await
+        };
+        let max_retry_after = self.retry.max_retry_after;
+        once.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|f: &Failed| {
+                f.retryable
+                    && match f.retry_after {
+                        Some(d) if d > max_retry_after => {
                             tracing::warn!(
                                 retry_after_ms = d.as_millis() as u64,
                                 "Retry-After exceeds max_retry_after; giving up"
                             );
-                            return Err(fail());
+                            false
                         }
-                        Some(d) => d,
-                        None => self.backoff(attempt),
+                        _ => true,
                     }
+            })
+            .adjust(|f: &Failed, planned| planned.map(|d| f.retry_after.unwrap_or(d)))
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// One POST of `body` (attempt `attempt` of `max`, for the logs).
+    async fn post_once(&self, body: &[u8], attempt: u32, max: u32) -> Result<Delivery, Failed> {
+        let sent = self
+            .client
+            .post(self.url.expose().clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => {
+                let status = resp.status();
+                if status.is_success() {
+                    tracing::debug!(status = status.as_u16(), attempt, "card delivered");
+                    return Ok(Delivery {
+                        status: status.as_u16(),
+                        attempts: attempt,
+                    });
                 }
-                Err(e) => {
-                    let message = e.without_url().to_string();
-                    tracing::warn!(
-                        error = %message,
-                        attempt,
-                        max_attempts = max,
-                        webhook = %self.url.redacted(),
-                        "incoming webhook unreachable"
-                    );
-                    if attempt >= max {
-                        return Err(WebhookError::Transport {
-                            attempts: attempt,
-                            message,
-                        });
-                    }
-                    self.backoff(attempt)
-                }
-            };
-            tokio::time::sleep(wait).await;
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let text = resp.text().await.unwrap_or_default();
+                let retryable = status.as_u16() == 429 || status.is_server_error();
+                tracing::warn!(
+                    status = status.as_u16(),
+                    attempt,
+                    max_attempts = max,
+                    retryable,
+                    webhook = %self.url.redacted(),
+                    "incoming webhook refused the message"
+                );
+                Err(Failed {
+                    error: WebhookError::Status {
+                        status: status.as_u16(),
+                        attempts: attempt,
+                        body: text.chars().take(300).collect(),
+                    },
+                    retryable,
+                    retry_after,
+                })
+            }
+            Err(e) => {
+                let message = e.without_url().to_string();
+                tracing::warn!(
+                    error = %message,
+                    attempt,
+                    max_attempts = max,
+                    webhook = %self.url.redacted(),
+                    "incoming webhook unreachable"
+                );
+                Err(Failed {
+                    error: WebhookError::Transport {
+                        attempts: attempt,
+                        message,
+                    },
+                    retryable: true,
+                    retry_after: None,
+                })
+            }
         }
     }
 
@@ -209,30 +229,92 @@ impl IncomingWebhook {
         debug_assert!(cards.iter().all(|c| message_bytes(c) <= o.max_card_bytes));
         self.post_cards(&cards).await
     }
+}
 
-    /// Exponential backoff with jitter: `initial × 2^(attempt−1)`, capped, then 50–100 % of it.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .retry
-            .initial_backoff
-            .saturating_mul(1u32 << (attempt - 1).min(16))
-            .min(self.retry.max_backoff);
-        let jitter = 0.5 + 0.5 * unit_random();
-        Duration::try_from_secs_f64(base.as_secs_f64() * jitter).unwrap_or(base)
+/// One failed POST and whether another may help.
+struct Failed {
+    error: WebhookError,
+    retryable: bool,
+    /// The webhook's `Retry-After` (429).
+    retry_after: Option<Duration>,
+}
+
+/// Posts escalation handoffs and case updates to Teams channels through their Workflows
+/// incoming webhooks (the only outbound path this adapter models: it has no Bot Framework
+/// registration, so it cannot reply inside a reply chain).
+///
+/// A [`dbabot_chat::Destination`]'s `channel` is a Teams channel id (`19:…@thread.tacv2`, the
+/// key of `[teams.channel_webhooks]`) or `default`/empty for `incoming_webhook_url_env`; a
+/// channel without its own flow uses the default one. A requester's thread is a channel id plus
+/// the root message id: the update is posted as a new card in that channel (a Workflows flow
+/// cannot answer in a reply chain) and opens with a link to the thread it is about.
+#[derive(Clone, Debug)]
+pub struct TeamsOutbox {
+    config: TeamsConfig,
+}
+
+impl TeamsOutbox {
+    /// An outbox using `config`'s webhooks, retry policy, timeout and card limits.
+    pub fn new(config: TeamsConfig) -> Self {
+        TeamsOutbox { config }
+    }
+
+    /// The webhook client for `channel`, if one is configured.
+    ///
+    /// # Errors
+    /// [`TeamsError::Config`] when the HTTP client cannot be built.
+    pub fn hook_for(&self, channel: &str) -> Result<Option<IncomingWebhook>, TeamsError> {
+        let c = channel.trim();
+        if c.is_empty() || c == "default" {
+            IncomingWebhook::for_channel(&self.config, None)
+        } else {
+            IncomingWebhook::for_channel(&self.config, Some(c))
+        }
     }
 }
 
-/// A number in [0, 1) that differs between calls (no cryptographic quality needed).
-fn unit_random() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+#[async_trait::async_trait]
+impl dbabot_chat::Outbox for TeamsOutbox {
+    async fn post(
+        &self,
+        destination: &dbabot_chat::Destination,
+        reply: &Reply,
+    ) -> Result<Option<String>, dbabot_chat::OutboxError> {
+        let err = |message: String| dbabot_chat::OutboxError::at(destination, message);
+        let hook = self
+            .hook_for(&destination.channel)
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| {
+                err("no Workflows webhook is configured for this channel (teams.channel_webhooks or teams.incoming_webhook_url_env)".into())
+            })?;
+        let opts = CardOptions {
+            max_card_bytes: self.config.max_card_bytes,
+            csv_preview_rows: self.config.csv_preview_rows,
+            bot_name: self.config.bot_name.clone(),
+            requester: None,
+        };
+        let mut reply = reply.clone();
+        if let Some(root) = destination.thread.as_deref().filter(|t| !t.is_empty()) {
+            // A case update for the requester: the flow posts a new card in the channel, so
+            // link the thread it is about.
+            let link = crate::activity::deep_link(
+                &destination.channel,
+                root,
+                root,
+                &destination.workspace,
+            );
+            reply.parts.insert(
+                0,
+                dbabot_chat::Part::Context {
+                    text: format!("Update on [this question]({link})"),
+                },
+            );
+        }
+        hook.post_reply(&reply, &opts)
+            .await
+            .map(|_| None)
+            .map_err(|e| err(e.to_string()))
+    }
 }
 
 /// `Retry-After` as delay-seconds (an HTTP-date is not interpreted: the caller's backoff
@@ -246,25 +328,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_and_backoff() {
+    fn retry_after_is_delay_seconds() {
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         let hook = IncomingWebhook::new(
             WebhookUrl::parse("http://127.0.0.1:9/x").expect("url"),
-            RetryPolicy {
-                max_attempts: 5,
-                initial_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(300),
-                max_retry_after: Duration::from_secs(1),
-            },
+            RetryPolicy::default(),
             Duration::from_secs(1),
             28_000,
         )
         .expect("client");
-        for (attempt, cap) in [(1, 100), (2, 200), (3, 300), (9, 300)] {
-            let d = hook.backoff(attempt).as_millis() as u64;
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d} ms");
-        }
         assert!(!format!("{hook:?}").contains("/x"));
     }
 
