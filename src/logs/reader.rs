@@ -30,7 +30,10 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input (plain or gzip).
     Stdin,
-    /// Any byte stream (a chat attachment), with the name used in reports.
+    /// A file on disk reported under another name (a downloaded chat attachment, shown by the
+    /// name it was shared with); counted for progress like [`Input::Path`].
+    File { name: String, path: PathBuf },
+    /// Any byte stream, with the name used in reports (its size is unknown: no progress).
     Reader {
         name: String,
         reader: Box<dyn Read + Send>,
@@ -42,7 +45,7 @@ impl Input {
         match self {
             Input::Path(p) => p.display().to_string(),
             Input::Stdin => "-".into(),
-            Input::Reader { name, .. } => name.clone(),
+            Input::File { name, .. } | Input::Reader { name, .. } => name.clone(),
         }
     }
 }
@@ -211,7 +214,7 @@ pub fn analyze(
     };
     let mut total_disk = 0u64;
     for i in &inputs {
-        if let Input::Path(p) = i {
+        if let Input::Path(p) | Input::File { path: p, .. } = i {
             let meta = std::fs::metadata(p).map_err(|source| LogError::Io {
                 path: p.clone(),
                 source,
@@ -247,7 +250,7 @@ pub fn analyze(
             for (file, input) in inputs.into_iter().enumerate() {
                 let name = input.name();
                 let path = match &input {
-                    Input::Path(p) => p.clone(),
+                    Input::Path(p) | Input::File { path: p, .. } => p.clone(),
                     _ => PathBuf::from(&name),
                 };
                 let io = |source| LogError::Io {
@@ -255,7 +258,7 @@ pub fn analyze(
                     source,
                 };
                 let raw: Box<dyn Read + Send> = match input {
-                    Input::Path(p) => {
+                    Input::Path(p) | Input::File { path: p, .. } => {
                         let f = std::fs::File::open(&p).map_err(io)?;
                         Box::new(Counting {
                             inner: f,

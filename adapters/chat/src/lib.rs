@@ -13,6 +13,7 @@
 
 mod handler;
 mod message;
+pub mod progress;
 pub mod replay;
 mod reply;
 

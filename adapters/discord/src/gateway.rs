@@ -318,6 +318,7 @@ async fn answer(
             max_file_bytes: core.config.max_file_bytes,
         },
     );
+    crate::files::load(&mut messages, core.config.max_file_bytes).await;
     if let Some(first) = messages.first_mut() {
         first.message_reference = reply_to.map(reference);
     }

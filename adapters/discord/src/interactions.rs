@@ -205,7 +205,8 @@ impl Core {
                     .max_file_bytes
                     .min(job.attachment_size_limit.unwrap_or(u64::MAX)),
             };
-            let messages = render(&reply, &opts);
+            let mut messages = render(&reply, &opts);
+            crate::files::load(&mut messages, opts.max_file_bytes).await;
             let n = messages.len();
             deliver(&self.rest, &job.token, messages, job.edit_original).await;
             tracing::info!(

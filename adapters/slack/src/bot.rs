@@ -336,7 +336,10 @@ impl SlackBot {
                         .ok();
                 }
             }
-            let reply = self.ask_engine(m).await;
+            let turn = self.ask_engine(m);
+            let reply =
+                crate::files::with_progress(&self.inner.api, channel, placeholder.as_deref(), turn)
+                    .await;
             self.deliver(channel, thread_ts, &reply, placeholder).await;
         }
         .instrument(span)
@@ -366,6 +369,7 @@ impl SlackBot {
                 tracing::warn!(error = %e, part = i, "could not deliver part of a reply");
             }
         }
+        crate::files::upload_reply_files(&self.inner.api, channel, thread_ts, reply).await;
         if self.inner.config.upload_csv {
             for p in &reply.parts {
                 if let Part::Attachment(a) = p {
