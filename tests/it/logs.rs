@@ -958,3 +958,44 @@ fn top_fingerprints_agree_with_pgbadger_and_pt_query_digest() {
         assert_agree(&ours_my, &peer, "pt-query-digest");
     }
 }
+
+/// `dbabot chat` over pipes: "analyze log PATH" on a multi-MB log prints progress lines before
+/// the answer.
+#[test]
+fn the_console_prints_progress_for_a_multi_mb_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("big.log");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).expect("create"));
+    logs::generate::pg_stderr(&mut f, 70_000, 200, 3).expect("generate");
+    drop(f);
+    assert!(std::fs::metadata(&log).expect("meta").len() > 9 * 1024 * 1024);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbabot"))
+        .arg("chat")
+        .env("DBABOT_DATA_DIR", dir.path())
+        .env_remove("DBABOT_CONFIG")
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbabot");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("analyze log {}\n", log.display()).as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let progress: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Analysing big.log… ") && l.ends_with('%'))
+        .collect();
+    assert!(!progress.is_empty(), "{stdout}");
+    let answer = stdout.find("Top statements by total time").expect("the answer");
+    let first = stdout.find("Analysing big.log… ").expect("progress");
+    assert!(first < answer, "progress comes before the answer: {stdout}");
+}
