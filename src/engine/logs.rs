@@ -149,6 +149,7 @@ impl Engine {
         let report_dir = data_dir.join("log-reports").join(&slug);
         let mut options = Options {
             max_bytes: CHAT_MAX_BYTES,
+            timezone: zone_named(&msg.text),
             ..Options::default()
         };
         let mut downloads: Vec<PathBuf> = Vec::new();
@@ -259,6 +260,20 @@ impl Engine {
     }
 }
 
+static ZONE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b((?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?)\b")
+        .expect("valid regex")
+});
+
+/// The IANA zone named in the message ("the server's log_timezone is Europe/Berlin"), used to
+/// read the zone abbreviations of the log's timestamps.
+pub fn zone_named(text: &str) -> Option<String> {
+    ZONE_NAME
+        .captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_string())
+}
+
 static CSV_ASK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:csv|export|spreadsheet)\b").expect("valid regex")
 });
@@ -324,6 +339,11 @@ mod tests {
         assert!(!mentions_logs("orders-prod is slow"));
         assert!(wants_csv("analyze this log and attach the CSV"));
         assert!(!wants_csv("analyze this log"));
+        assert_eq!(
+            zone_named("analyze this log, log_timezone is America/Argentina/Buenos_Aires"),
+            Some("America/Argentina/Buenos_Aires".into())
+        );
+        assert_eq!(zone_named("analyze this log"), None);
     }
 
     #[test]

@@ -191,7 +191,8 @@ pub type Progress<'p> = &'p (dyn Fn(u64, u64) + Sync);
 ///
 /// # Errors
 /// [`LogError::Io`] when an input cannot be opened or read, [`LogError::TooLarge`] over
-/// [`Options::max_bytes`], [`LogError::BadPrefix`] for an unusable `--prefix`.
+/// [`Options::max_bytes`], [`LogError::BadPrefix`] for an unusable `--prefix`,
+/// [`LogError::BadTimezone`] for an unknown `--log-timezone`.
 #[tracing::instrument(skip_all, fields(inputs = inputs.len()))]
 pub fn analyze(
     inputs: Vec<Input>,
@@ -206,6 +207,10 @@ pub fn analyze(
     let window = Window {
         since_ms: opts.since_ms,
         until_ms: opts.until_ms,
+    };
+    let zone = match &opts.timezone {
+        Some(name) => Some(super::time::lookup_zone(name).map_err(LogError::BadTimezone)?),
+        None => None,
     };
     let workers = if opts.threads > 0 {
         opts.threads
@@ -230,7 +235,9 @@ pub fn analyze(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let rx = Arc::clone(&rx);
+                let zone = zone.clone();
                 s.spawn(move || {
+                    super::time::set_thread_zone(zone);
                     let mut agg = Aggregate::default();
                     loop {
                         let next = match rx.lock() {
