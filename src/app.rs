@@ -384,7 +384,8 @@ impl App {
                 .map_err(|e| err(e.to_string()))?;
             let transport = sc.transport;
             // Files shared into a thread are downloaded with the bot token for log analysis.
-            let fetcher = dbabot_slack::files::SlackFetcher::new(&sc).map_err(|e| err(e.to_string()))?;
+            let fetcher =
+                dbabot_slack::files::SlackFetcher::new(&sc).map_err(|e| err(e.to_string()))?;
             engine.set_fetcher(dbabot_chat::Platform::Slack, Arc::new(fetcher));
             let bot =
                 dbabot_slack::SlackBot::new(handler.clone(), sc).map_err(|e| err(e.to_string()))?;

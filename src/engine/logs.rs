@@ -245,8 +245,8 @@ impl Engine {
             };
             logs::run(req, Some(&progress))
         })
-            .await
-            .map_err(|e| format!("the analysis stopped: {e}"))?;
+        .await
+        .map_err(|e| format!("the analysis stopped: {e}"))?;
         for d in downloads {
             let _ = tokio::fs::remove_file(d).await;
         }
@@ -274,9 +274,8 @@ pub fn zone_named(text: &str) -> Option<String> {
         .map(|m| m.as_str().to_string())
 }
 
-static CSV_ASK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:csv|export|spreadsheet)\b").expect("valid regex")
-});
+static CSV_ASK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(?:csv|export|spreadsheet)\b").expect("valid regex"));
 
 /// True when the message asks for the CSV exports ("analyze this log and attach the CSV").
 pub fn wants_csv(text: &str) -> bool {

@@ -109,7 +109,9 @@ impl QueryStats {
         self.temp_files += o.temp_files;
         self.temp_bytes += o.temp_bytes;
         self.plans += o.plans;
-        if o.worst_plan.is_some() && (self.worst_plan.is_none() || o.worst_plan_ms > self.worst_plan_ms) {
+        if o.worst_plan.is_some()
+            && (self.worst_plan.is_none() || o.worst_plan_ms > self.worst_plan_ms)
+        {
             self.worst_plan = o.worst_plan;
             self.worst_plan_ms = o.worst_plan_ms;
         }

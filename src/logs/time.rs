@@ -227,7 +227,10 @@ fn zone(b: &[u8]) -> (Zone<'_>, usize) {
                 _ => return (Zone::Offset(0), 0),
             };
             let off = (h * 60 + m) * 60_000;
-            (Zone::Offset(if c == b'+' { off } else { -off }), skip + used)
+            (
+                Zone::Offset(if c == b'+' { off } else { -off }),
+                skip + used,
+            )
         }
         Some(c) if c.is_ascii_uppercase() => {
             let n = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
@@ -328,10 +331,16 @@ mod tests {
         let base = parse_iso("2024-01-31 12:00:00 UTC").unwrap();
         set_thread_zone(None);
         assert_eq!(parse_iso("2024-01-31 13:00:00 CET"), Some(base));
-        assert_eq!(parse_iso("2024-07-31 14:00:00 CEST"), parse_iso("2024-07-31 12:00:00 UTC"));
+        assert_eq!(
+            parse_iso("2024-07-31 14:00:00 CEST"),
+            parse_iso("2024-07-31 12:00:00 UTC")
+        );
         assert_eq!(parse_iso("2024-01-31 07:00:00.5 EST"), Some(base + 500));
         // Ambiguous without the server's zone: taken as UTC.
-        assert_eq!(parse_iso("2024-01-31 17:30:00 IST"), parse_iso("2024-01-31 17:30:00 UTC"));
+        assert_eq!(
+            parse_iso("2024-01-31 17:30:00 IST"),
+            parse_iso("2024-01-31 17:30:00 UTC")
+        );
         set_thread_zone(Some(lookup_zone("Asia/Kolkata").unwrap()));
         assert_eq!(parse_iso("2024-01-31 17:30:00 IST"), Some(base));
         // A line of another zone still resolves through the table.

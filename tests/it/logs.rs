@@ -995,13 +995,19 @@ fn the_console_prints_progress_for_a_multi_mb_log() {
         .expect("write");
     let out = child.wait_with_output().expect("wait");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let progress: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("Analysing big.log… ") && l.ends_with('%'))
         .collect();
     assert!(!progress.is_empty(), "{stdout}");
-    let answer = stdout.find("Top statements by total time").expect("the answer");
+    let answer = stdout
+        .find("Top statements by total time")
+        .expect("the answer");
     let first = stdout.find("Analysing big.log… ").expect("progress");
     assert!(first < answer, "progress comes before the answer: {stdout}");
 }
@@ -1024,7 +1030,9 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
          log_timezone = 'Europe/Berlin'\n",
     );
     let before = now_ms();
-    let mut c = sqlx::PgConnection::connect(&pg.url()).await.expect("connect");
+    let mut c = sqlx::PgConnection::connect(&pg.url())
+        .await
+        .expect("connect");
     c.execute("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)")
         .await
         .expect("create");
@@ -1043,7 +1051,9 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
     c.execute("SELECT pg_reload_conf()").await.expect("reload");
     c.close().await.ok();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut c = sqlx::PgConnection::connect(&pg.url()).await.expect("connect");
+    let mut c = sqlx::PgConnection::connect(&pg.url())
+        .await
+        .expect("connect");
     let tz: (String,) = sqlx::query_as("SELECT current_setting('log_timezone')")
         .fetch_one(&mut c)
         .await
@@ -1079,14 +1089,33 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
         )
         .expect("analyse");
         let q = &a.agg.queries;
-        let s = q.get(by_id).unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
-        assert_eq!((s.calls, s.plans), (7, 7), "{ext}: one call and one plan each");
+        let s = q
+            .get(by_id)
+            .unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
+        assert_eq!(
+            (s.calls, s.plans),
+            (7, 7),
+            "{ext}: one call and one plan each"
+        );
         let plan = s.worst_plan.as_deref().expect("a plan");
-        assert!(plan.contains("Index Scan using items_pkey on items"), "{ext}: {plan}");
-        assert!(!plan.contains("id = 7") && !plan.contains("id = 3"), "{ext}: literals redacted: {plan}");
-        let s2 = q.get(count).unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
+        assert!(
+            plan.contains("Index Scan using items_pkey on items"),
+            "{ext}: {plan}"
+        );
+        assert!(
+            !plan.contains("id = 7") && !plan.contains("id = 3"),
+            "{ext}: literals redacted: {plan}"
+        );
+        let s2 = q
+            .get(count)
+            .unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
         assert_eq!((s2.calls, s2.plans), (5, 5), "{ext}");
-        assert!(s2.worst_plan.as_deref().is_some_and(|p| p.contains("Seq Scan on items")), "{ext}");
+        assert!(
+            s2.worst_plan
+                .as_deref()
+                .is_some_and(|p| p.contains("Seq Scan on items")),
+            "{ext}"
+        );
         for (name, st) in [(by_id, s), (count, s2)] {
             for t in [st.first_ms, st.last_ms] {
                 let t = t.expect("timestamps");
@@ -1103,8 +1132,16 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
     // Without the zone, IST is ambiguous and read as UTC: 5 h 30 min late.
     let a = analyse(&pg.log("log"), None);
     let late = a.agg.queries[count].first_ms.expect("ts");
-    assert!(late - after > 5 * 3_600_000, "IST without the zone is not resolved");
-    assert!(a.agg.queries[by_id].first_ms.is_some_and(|t| t <= after + 2000), "CET is");
+    assert!(
+        late - after > 5 * 3_600_000,
+        "IST without the zone is not resolved"
+    );
+    assert!(
+        a.agg.queries[by_id]
+            .first_ms
+            .is_some_and(|t| t <= after + 2000),
+        "CET is"
+    );
 
     // The chat reply shows the slowest plan of the top statement.
     let req = logs::Request {

@@ -53,14 +53,22 @@ async fn a_shared_log_is_downloaded_analysed_with_progress_and_charted_in_the_th
     let d = files.downloads();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].path, "/files-pri/T1-F1/download/postgresql.log");
-    assert_eq!(d[0].authorization.as_deref(), Some(&*format!("Bearer {TOKEN}")));
+    assert_eq!(
+        d[0].authorization.as_deref(),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
 
     // The placeholder was edited with the percentage before the answer replaced it.
     let updates: Vec<String> = h
         .slack
         .calls("chat.update")
         .iter()
-        .filter_map(|c| c.params.get("text").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|c| {
+            c.params
+                .get("text")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     let progress: Vec<&String> = updates
         .iter()
@@ -68,7 +76,10 @@ async fn a_shared_log_is_downloaded_analysed_with_progress_and_charted_in_the_th
         .collect();
     assert!(!progress.is_empty(), "no progress edit: {updates:?}");
     let last = updates.last().expect("updates");
-    assert!(!last.ends_with('%'), "the answer replaced the progress: {last}");
+    assert!(
+        !last.ends_with('%'),
+        "the answer replaced the progress: {last}"
+    );
     let text = thread_text(&h.slack, thread);
     assert!(text.contains("70000 timed statements"), "{text}");
 
@@ -98,7 +109,12 @@ async fn a_shared_log_is_downloaded_analysed_with_progress_and_charted_in_the_th
     let queries = csv
         .iter()
         .find(|f| f.0 == "statements.csv")
-        .unwrap_or_else(|| panic!("a statements CSV: {:?}", csv.iter().map(|f| &f.0).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "a statements CSV: {:?}",
+                csv.iter().map(|f| &f.0).collect::<Vec<_>>()
+            )
+        });
     assert_eq!(queries.2.as_deref(), Some(thread));
     assert!(String::from_utf8_lossy(&queries.3).lines().count() > 10);
 
@@ -111,13 +127,21 @@ async fn a_shared_log_is_downloaded_analysed_with_progress_and_charted_in_the_th
         thread_text(s, thread).contains("larger than the limit")
     })
     .await;
-    assert_eq!(files.downloads().len(), 2, "the huge file was not requested");
+    assert_eq!(
+        files.downloads().len(),
+        2,
+        "the huge file was not requested"
+    );
 }
 
 #[tokio::test]
 async fn the_token_is_required_and_a_sign_in_page_is_not_a_log() {
     let files = SlackFiles::start(TOKEN).await;
-    let url = files.put("F9", "pg.log", b"2024-01-31 00:00:00.000 UTC [1] LOG:  x\n".to_vec());
+    let url = files.put(
+        "F9",
+        "pg.log",
+        b"2024-01-31 00:00:00.000 UTC [1] LOG:  x\n".to_vec(),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let a = Attachment {
         name: "pg.log".into(),
@@ -132,7 +156,10 @@ async fn the_token_is_required_and_a_sign_in_page_is_not_a_log() {
     let ok = SlackFetcher::new(&cfg(TOKEN))
         .expect("fetcher")
         .allow_loopback_origin(&files.base);
-    let n = ok.fetch(&a, &dir.path().join("a"), 1024).await.expect("fetch");
+    let n = ok
+        .fetch(&a, &dir.path().join("a"), 1024)
+        .await
+        .expect("fetch");
     assert_eq!(n, 40);
     // Another workspace's token: Slack's sign-in page, reported as a missing scope.
     let wrong = SlackFetcher::new(&cfg("xoxb-other"))
@@ -157,6 +184,9 @@ async fn the_token_is_required_and_a_sign_in_page_is_not_a_log() {
         },
         ..a.clone()
     };
-    assert!(ok.fetch(&foreign, &dir.path().join("d"), 1024).await.is_err());
+    assert!(ok
+        .fetch(&foreign, &dir.path().join("d"), 1024)
+        .await
+        .is_err());
     assert_eq!(files.downloads().len(), 3, "no request for the foreign URL");
 }

@@ -72,7 +72,8 @@ impl SlackFiles {
     }
 }
 
-const SIGN_IN_PAGE: &str = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to continue</body></html>";
+const SIGN_IN_PAGE: &str =
+    "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to continue</body></html>";
 
 async fn download(
     State(s): State<SlackFiles>,

@@ -98,7 +98,10 @@ mod tests {
         let mut rx2 = rx.clone();
         rx2.borrow_and_update();
         tx.report(5, "x");
-        assert!(!rx2.has_changed().expect("open"), "same update is not resent");
+        assert!(
+            !rx2.has_changed().expect("open"),
+            "same update is not resent"
+        );
         tx.report(6, "x");
         assert!(rx2.has_changed().expect("open"));
     }

@@ -95,12 +95,12 @@ mod tests {
         assert_eq!(with_file.len(), 1, "{messages:#?}");
         assert_eq!(with_file[0].data, b"\x89PNG\r\n\x1a\nrest");
         assert_eq!(with_file[0].name, "timeline.png");
-        let text: String = messages
-            .iter()
-            .filter_map(|m| m.content.clone())
-            .collect();
+        let text: String = messages.iter().filter_map(|m| m.content.clone()).collect();
         assert!(text.contains("could not be read"), "{text}");
-        assert!(!text.contains(&dir.display().to_string()), "no host path in chat: {text}");
+        assert!(
+            !text.contains(&dir.display().to_string()),
+            "no host path in chat: {text}"
+        );
         let mut tiny = render(&reply, &RenderOptions { max_file_bytes: 4 });
         load(&mut tiny, 4).await;
         assert!(tiny.iter().all(|m| m.file.is_none()));
