@@ -141,6 +141,9 @@ impl MessageHandler for TrackedHandler {
     async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError> {
         let _token = self.turns.tracker.token();
         self.turns.touch();
+        if self.turns.permits.available_permits() == 0 {
+            dbabot_chat::progress::notify_queued(self.turns.waiting(), self.turns.max);
+        }
         self.turns.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.turns.permits.acquire().await;
         self.turns.waiting.fetch_sub(1, Ordering::Relaxed);

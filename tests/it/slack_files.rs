@@ -190,3 +190,115 @@ async fn the_token_is_required_and_a_sign_in_page_is_not_a_log() {
         .is_err());
     assert_eq!(files.downloads().len(), 3, "no request for the foreign URL");
 }
+
+/// Issue 16: past the in-flight turn limit (`DBABOT_MAX_TURNS=1`), a waiting Slack turn says
+/// politely that it is busy and queued (in its placeholder, or a message in the thread when it
+/// has none), and the answer replaces that note when the turn runs; every question is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_turn_limit_a_question_is_told_it_is_queued_then_answered() {
+    use crate::slack_standin::SlackStandIn;
+    // One channel per question: the Web API client paces chat.postMessage per channel (Slack's
+    // special tier, about one a second), which would space the turns out in one channel.
+    let n = 3;
+    let channels: Vec<String> = (0..n).map(|i| format!("C{i}")).collect();
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let slack = SlackStandIn::start("xoxb-queue", &names).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dbabot.toml");
+    // A database that accepts connections and never answers: each turn on it waits for its
+    // connect timeout, so turns overlap whatever the Web API pacing.
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hole = blackhole.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in blackhole.incoming().take(64).flatten() {
+            held.push(s);
+        }
+    });
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nalias = \"silent-db\"\nengine = \"postgres\"\nenvironment = \"dev\"\ndsn_env = \"SILENT_DSN\"\n\n[slack]\ntransport = \"http\"\napi_url = \"{}\"\nper_user_per_minute = 1000\nper_channel_per_minute = 1000\n",
+            slack.api_url()
+        ),
+    )
+    .expect("config");
+    let dsn = format!("postgres://app@{hole}/app");
+    let (_server, base) = crate::serve::spawn_serve_with(
+        &config,
+        dir.path(),
+        "xoxb-queue",
+        "queue-secret",
+        &[("DBABOT_MAX_TURNS", "1"), ("SILENT_DSN", &dsn)],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string();
+    // Slash commands (no reaction, whose Web API tier would pace the turns apart), one per
+    // channel: each posts its announcement, then waits for the single permit.
+    let posts = (0..n).map(|i| {
+        let body = serde_urlencoded::to_string([
+            ("team_id", "T1".to_string()),
+            ("channel_id", format!("C{i}")),
+            ("user_id", format!("U{i}")),
+            ("command", "/dba".to_string()),
+            ("text", "report health silent-db".to_string()),
+            ("response_url", format!("{}/response/{i}", slack.base)),
+            ("trigger_id", format!("{i}.2.3")),
+        ])
+        .expect("form");
+        let sig = dbabot_slack::verify::sign("queue-secret", &ts, body.as_bytes());
+        http.post(format!("{base}/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", &ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+    });
+    for r in futures::future::join_all(posts).await {
+        assert_eq!(r.expect("post").status(), 200);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let answered = |s: &SlackStandIn| {
+        s.messages()
+            .iter()
+            .filter(|m| crate::slack::all_text(m).contains("Health report"))
+            .count()
+    };
+    while answered(&slack) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} answered",
+            answered(&slack)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let notes: Vec<Value> = slack
+        .all_calls()
+        .into_iter()
+        .filter(|c| {
+            c.params
+                .get("text")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.contains("so yours is queued"))
+        })
+        .map(|c| c.params)
+        .collect();
+    assert!(
+        !notes.is_empty(),
+        "no queued note among {n} concurrent turns with one permit"
+    );
+    // The notes were replaced by the answers: no thread still shows one.
+    let left: Vec<String> = slack
+        .messages()
+        .iter()
+        .filter(|m| m.text.contains("so yours is queued"))
+        .map(|m| m.ts.clone())
+        .collect();
+    assert!(left.is_empty(), "queued notes left in {left:?}");
+}

@@ -14,16 +14,19 @@ use tokio::sync::watch;
 /// One progress update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
-    /// Percent done, 0–100.
-    pub percent: u8,
-    /// What is being done ("Analysing postgresql.log").
+    /// Percent done, 0–100; `None` for a note such as "busy, queued".
+    pub percent: Option<u8>,
+    /// What is being done ("Analysing postgresql.log"), or the note.
     pub what: String,
 }
 
 impl Update {
-    /// "Analysing postgresql.log… 42%".
+    /// "Analysing postgresql.log… 42%", or the note as it is.
     pub fn line(&self) -> String {
-        format!("{}… {}%", self.what, self.percent)
+        match self.percent {
+            Some(p) => format!("{}… {p}%", self.what),
+            None => self.what.clone(),
+        }
     }
 }
 
@@ -37,7 +40,15 @@ pub struct Reporter(watch::Sender<Option<Update>>);
 impl Reporter {
     /// Publishes an update; only sent when the percentage or the text changed.
     pub fn report(&self, percent: u8, what: &str) {
-        let percent = percent.min(100);
+        self.publish(Some(percent.min(100)), what);
+    }
+
+    /// Publishes a note without a percentage ("busy, queued").
+    pub fn note(&self, text: &str) {
+        self.publish(None, text);
+    }
+
+    fn publish(&self, percent: Option<u8>, what: &str) {
         self.0.send_if_modified(|cur| {
             let same = cur
                 .as_ref()
@@ -73,6 +84,26 @@ pub fn current() -> Option<Reporter> {
     CURRENT.try_with(Reporter::clone).ok()
 }
 
+/// The polite "busy, queued" line for a turn that waits because `limit` turns are running.
+pub fn queued_text(waiting: usize, limit: usize) -> String {
+    let ahead = match waiting {
+        0 => String::new(),
+        1 => " behind 1 other waiting question".to_string(),
+        n => format!(" behind {n} other waiting questions"),
+    };
+    format!(
+        "I'm busy answering {limit} questions right now, so yours is queued{ahead}; I'll answer here as soon as it's its turn."
+    )
+}
+
+/// Tells the current turn's adapter (if it shows progress) that the turn is queued: called by
+/// the turn limiter when no permit is free, before it waits. `waiting` turns are queued ahead.
+pub fn notify_queued(waiting: usize, limit: usize) {
+    if let Some(r) = current() {
+        r.note(&queued_text(waiting, limit));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +124,15 @@ mod tests {
         // The scope has ended (its sender is gone); the last update is still there.
         let u = rx.borrow_and_update().clone().expect("an update");
         assert_eq!(u.line(), "Analysing a.log… 40%");
+        let (tx, mut rx) = channel();
+        scope(tx, async { notify_queued(2, 32) }).await;
+        let note = rx.borrow_and_update().clone().expect("a note");
+        assert_eq!(note.percent, None);
+        assert_eq!(
+            note.line(),
+            "I'm busy answering 32 questions right now, so yours is queued behind 2 other waiting questions; I'll answer here as soon as it's its turn."
+        );
+        notify_queued(1, 1); // outside a scope: nobody to tell, no panic
         let (tx, rx) = channel();
         tx.report(5, "x");
         let mut rx2 = rx.clone();

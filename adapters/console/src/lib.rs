@@ -128,12 +128,13 @@ async fn with_progress<F: std::future::Future>(
                     return Ok(work.await);
                 }
                 let update = rx.borrow_and_update().clone();
-                if let Some(u) = update {
-                    let tenth = u.percent / 10;
-                    if shown.is_none_or(|s| tenth > s) {
-                        shown = Some(tenth);
+                match update.as_ref().map(|u| (u, u.percent)) {
+                    Some((u, Some(p))) if shown.is_none_or(|s| p / 10 > s) => {
+                        shown = Some(p / 10);
                         dim_line(out, &u.line(), color)?;
                     }
+                    Some((u, None)) => dim_line(out, &u.line(), color)?,
+                    _ => {}
                 }
             }
         }

@@ -337,10 +337,16 @@ impl SlackBot {
                 }
             }
             let turn = self.ask_engine(m);
-            let reply =
-                crate::files::with_progress(&self.inner.api, channel, placeholder.as_deref(), turn)
-                    .await;
-            self.deliver(channel, thread_ts, &reply, placeholder).await;
+            let (reply, posted) = crate::files::with_progress(
+                &self.inner.api,
+                channel,
+                thread_ts,
+                placeholder.as_deref(),
+                turn,
+            )
+            .await;
+            self.deliver(channel, thread_ts, &reply, placeholder.or(posted))
+                .await;
         }
         .instrument(span)
         .await

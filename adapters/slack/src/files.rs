@@ -246,36 +246,48 @@ fn progress_message(line: &str) -> SlackMessage {
     }
 }
 
-/// Runs `turn` with a progress reporter; each new percentage replaces the text of the
-/// `placeholder` message (its `ts`), at most once per [`PROGRESS_EDIT_INTERVAL`]. Without a
-/// placeholder the turn just runs.
+/// Runs `turn` with a progress reporter. Each new percentage replaces the text of the
+/// `placeholder` message (its `ts`), at most once per [`PROGRESS_EDIT_INTERVAL`]; a note
+/// ("busy, queued") is shown there too, or posted into `thread_ts` when there is no
+/// placeholder. Returns the turn's output and the `ts` of a message posted for a note (for the
+/// answer to replace).
 pub async fn with_progress<F: Future>(
     api: &SlackApi,
     channel: &str,
+    thread_ts: &str,
     placeholder: Option<&str>,
     turn: F,
-) -> F::Output {
-    let Some(ts) = placeholder else {
-        return turn.await;
-    };
+) -> (F::Output, Option<String>) {
     let (reporter, mut rx) = progress::channel();
     let work = progress::scope(reporter, turn);
     tokio::pin!(work);
     let mut last: Option<Instant> = None;
+    let mut posted: Option<String> = None;
     loop {
         tokio::select! {
-            out = &mut work => return out,
+            out = &mut work => return (out, posted),
             changed = rx.changed() => {
                 if changed.is_err() {
-                    return work.await;
+                    return (work.await, posted);
                 }
-                let update = rx.borrow_and_update().clone();
-                let due = last.is_none_or(|t| t.elapsed() >= PROGRESS_EDIT_INTERVAL);
-                if let (Some(u), true) = (update, due) {
-                    last = Some(Instant::now());
-                    if let Err(e) = api.update(channel, ts, &progress_message(&u.line())).await {
-                        tracing::debug!(error = %e, "progress edit failed");
+                let Some(u) = rx.borrow_and_update().clone() else { continue };
+                let msg = progress_message(&u.line());
+                match placeholder.or(posted.as_deref()) {
+                    Some(ts) => {
+                        let due = u.percent.is_none()
+                            || last.is_none_or(|t| t.elapsed() >= PROGRESS_EDIT_INTERVAL);
+                        if due {
+                            last = Some(Instant::now());
+                            if let Err(e) = api.update(channel, ts, &msg).await {
+                                tracing::debug!(error = %e, "progress edit failed");
+                            }
+                        }
                     }
+                    None if u.percent.is_none() => match api.post(channel, Some(thread_ts), &msg).await {
+                        Ok(ts) => posted = Some(ts),
+                        Err(e) => tracing::debug!(error = %e, "progress note failed"),
+                    },
+                    None => {}
                 }
             }
         }
