@@ -992,15 +992,7 @@ async fn discord_rate_limit_answers_politely_and_ephemerally() {
     second["token"] = json!("dG9rZW4tc2Vjb25k");
     let (status, ack) = h.post_signed(&second).await;
     assert_eq!(status, 200);
-    assert_eq!(ack["type"], 4);
-    assert_eq!(ack["data"]["flags"], 64, "only the user sees it");
-    assert!(
-        ack["data"]["content"]
-            .as_str()
-            .is_some_and(|c| c.contains("try again in")),
-        "{ack:#}"
-    );
-    assert_callback_on_spec(&ack);
+    assert_ephemeral_saying(&ack, "try again in");
     // The limited request never reaches Discord's webhook.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(h
@@ -1529,21 +1521,30 @@ async fn discord_the_same_interaction_at_two_replicas_is_answered_once() {
         .expect("second replica answers");
     assert_eq!(resp.status().as_u16(), 200);
     let ack2: Value = resp.json().await.expect("json");
-    assert_eq!(ack2["type"], 4, "{ack2:#}");
-    assert!(
-        ack2["data"]["content"]
-            .as_str()
-            .is_some_and(|c| c.contains("already received")),
-        "{ack2:#}"
-    );
-    assert_callback_on_spec(&ack2);
+    assert_ephemeral_saying(&ack2, "already received");
     assert!(h.wait_for(60, |r| !embed_titles(r).is_empty()).await);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let edits = h
-        .standin
+    assert_eq!(answer_edits(&h), 1, "answered by both replicas");
+}
+
+/// An immediate ephemeral callback (type 4, flags 64) whose content says `needle`.
+fn assert_ephemeral_saying(ack: &Value, needle: &str) {
+    assert_eq!(ack["type"], 4, "{ack:#}");
+    assert_eq!(ack["data"]["flags"], 64, "only the user sees it");
+    assert!(
+        ack["data"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains(needle)),
+        "{ack:#}"
+    );
+    assert_callback_on_spec(ack);
+}
+
+/// Edits of the original response that carry an answer's embeds.
+fn answer_edits(h: &Harness) -> usize {
+    h.standin
         .requests()
         .iter()
         .filter(|r| r.method == "PATCH" && r.json["embeds"].is_array())
-        .count();
-    assert_eq!(edits, 1, "answered by both replicas");
+        .count()
 }

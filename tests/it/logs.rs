@@ -1033,22 +1033,24 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
     let mut c = sqlx::PgConnection::connect(&pg.url())
         .await
         .expect("connect");
-    c.execute("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)")
-        .await
-        .expect("create");
-    c.execute("INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 2000) g")
-        .await
-        .expect("fill");
-    c.execute("ANALYZE items").await.expect("analyze");
+    for sql in [
+        "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)",
+        "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 2000) g",
+        "ANALYZE items",
+    ] {
+        c.execute(sql).await.expect(sql);
+    }
     for id in 1..=7 {
         c.execute(format!("SELECT v FROM items WHERE id = {id}").as_str())
             .await
             .expect("select by id");
     }
-    c.execute("ALTER SYSTEM SET log_timezone = 'Asia/Kolkata'")
-        .await
-        .expect("alter system");
-    c.execute("SELECT pg_reload_conf()").await.expect("reload");
+    for sql in [
+        "ALTER SYSTEM SET log_timezone = 'Asia/Kolkata'",
+        "SELECT pg_reload_conf()",
+    ] {
+        c.execute(sql).await.expect(sql);
+    }
     c.close().await.ok();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut c = sqlx::PgConnection::connect(&pg.url())

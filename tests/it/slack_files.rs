@@ -151,20 +151,20 @@ async fn the_token_is_required_and_a_sign_in_page_is_not_a_log() {
             size: None,
         },
     };
-    let cfg = |token: &str| SlackConfig::http(token, SECRET, "https://slack.com/api");
+    let fetcher = |token: &str| {
+        SlackFetcher::new(&SlackConfig::http(token, SECRET, "https://slack.com/api"))
+            .expect("fetcher")
+            .allow_loopback_origin(&files.base)
+    };
     // Right token: the bytes.
-    let ok = SlackFetcher::new(&cfg(TOKEN))
-        .expect("fetcher")
-        .allow_loopback_origin(&files.base);
+    let ok = fetcher(TOKEN);
     let n = ok
         .fetch(&a, &dir.path().join("a"), 1024)
         .await
         .expect("fetch");
     assert_eq!(n, 40);
     // Another workspace's token: Slack's sign-in page, reported as a missing scope.
-    let wrong = SlackFetcher::new(&cfg("xoxb-other"))
-        .expect("fetcher")
-        .allow_loopback_origin(&files.base);
+    let wrong = fetcher("xoxb-other");
     let e = wrong
         .fetch(&a, &dir.path().join("b"), 1024)
         .await

@@ -18,7 +18,8 @@ pub mod replay;
 mod reply;
 
 pub use handler::{
-    AttachmentFetcher, Destination, FetchError, HandlerError, MessageHandler, Outbox, OutboxError,
+    AttachmentFetcher, CappedFile, Destination, FetchError, HandlerError, MessageHandler, Outbox,
+    OutboxError,
 };
 pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,

@@ -20,11 +20,10 @@ use crate::blocks::{self, SlackMessage};
 use crate::config::SlackConfig;
 use async_trait::async_trait;
 use dbabot_chat::{
-    progress, Attachment, AttachmentBody, AttachmentFetcher, FetchError, Part, Reply,
+    progress, Attachment, AttachmentBody, AttachmentFetcher, CappedFile, FetchError, Part, Reply,
 };
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
 
 /// The host of Slack's `url_private` / `url_private_download` links.
 pub const FILE_HOSTS: &[&str] = &["files.slack.com"];
@@ -167,29 +166,15 @@ impl AttachmentFetcher for SlackFetcher {
                     .into(),
             ));
         }
-        if resp.content_length().is_some_and(|n| n > max_bytes) {
-            return Err(too_large());
-        }
-        let mut file = tokio::fs::File::create(dest)
+        let mut file = CappedFile::create(dest, &a.name, max_bytes, resp.content_length()).await?;
+        while let Some(bytes) = resp
+            .chunk()
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        let mut written = 0u64;
-        loop {
-            let next = resp
-                .chunk()
-                .await
-                .map_err(|e| failed(e.without_url().to_string()))?;
-            let Some(bytes) = next else { break };
-            written += bytes.len() as u64;
-            if written > max_bytes {
-                return Err(too_large());
-            }
-            file.write_all(&bytes)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.without_url().to_string()))?
+        {
+            file.write(&bytes).await?;
         }
-        file.flush().await.map_err(|e| failed(e.to_string()))?;
-        Ok(written)
+        file.finish().await
     }
 }
 
