@@ -858,6 +858,26 @@ async fn the_engine_analyses_console_paths_shared_files_and_target_logs() {
         "{plain}"
     );
     assert!(!plain.contains("delete from sessions"), "{plain}");
+
+    // Nothing to read (no file, no path, no target with a log): the log_analysis intent
+    // (intents/log-analysis.toml) says how to give the bot a log.
+    let mut m = user_msg(
+        Platform::Slack,
+        "can you go through our postgres logs from last night",
+    );
+    m.thread = "logs-howto".into();
+    let r = engine.handle(m).await.expect("turn");
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("log_analysis"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(
+        r.plain_text().contains("share the log file in this thread"),
+        "{}",
+        r.plain_text()
+    );
 }
 
 fn peer_installed(tool: &str) -> bool {
@@ -1066,6 +1086,8 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
             .await
             .expect("count");
     }
+    // The top statement by total time, whatever the machine's load (DDL has no plan).
+    c.execute("SELECT pg_sleep(0.5)").await.expect("sleep");
     c.close().await.ok();
     let after = now_ms();
     pg.stop();
@@ -1158,7 +1180,12 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
     };
     let (_, reply) = logs::run(req, None).expect("run");
     let text = reply.plain_text();
+    assert!(
+        text.contains("`select pg_sleep($1)`"),
+        "the top statement: {text}"
+    );
     assert!(text.contains("Plan of its slowest logged call"), "{text}");
+    assert!(text.contains("Result  (cost="), "the plan itself: {text}");
     // An unknown zone is a clear error.
     let e = logs::analyze(
         vec![Input::Path(pg.log("log"))],
