@@ -186,6 +186,9 @@ impl MessageHandler for TrackedHandler {
     async fn handle(&self, message: InboundMessage) -> Result<Reply, HandlerError> {
         let _token = self.turns.tracker.token();
         self.turns.touch();
+        if self.turns.permits.available_permits() == 0 {
+            dbabot_chat::progress::notify_queued(self.turns.waiting(), self.turns.max);
+        }
         self.turns.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.turns.permits.acquire().await;
         self.turns.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -453,6 +456,10 @@ impl App {
             let sc = dbabot_slack::SlackConfig::from_toml(section, &config::process_env)
                 .map_err(|e| err(e.to_string()))?;
             let transport = sc.transport;
+            // Files shared into a thread are downloaded with the bot token for log analysis.
+            let fetcher =
+                dbabot_slack::files::SlackFetcher::new(&sc).map_err(|e| err(e.to_string()))?;
+            engine.set_fetcher(dbabot_chat::Platform::Slack, Arc::new(fetcher));
             let bot =
                 dbabot_slack::SlackBot::new(handler.clone(), sc).map_err(|e| err(e.to_string()))?;
             // Escalation handoffs and requester updates for Slack threads go out through the bot.

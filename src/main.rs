@@ -113,6 +113,10 @@ enum LogsCommand {
         /// Worker threads (0: one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// The server's log_timezone (an IANA name such as Europe/Berlin), to read the zone
+        /// abbreviations in its timestamps (CET, IST…); common unambiguous ones work without.
+        #[arg(long)]
+        log_timezone: Option<String>,
         /// Print the reply as the structured reply model in JSON.
         #[arg(long)]
         json: bool,
@@ -415,6 +419,7 @@ async fn main() -> anyhow::Result<()> {
                     until,
                     max_bytes,
                     threads,
+                    log_timezone,
                     json,
                 },
         } => {
@@ -454,6 +459,7 @@ async fn main() -> anyhow::Result<()> {
                     until_ms: bound(until)?,
                     max_bytes: *max_bytes,
                     threads: *threads,
+                    timezone: log_timezone.clone(),
                 },
                 csv_dir: csv.clone(),
                 charts_dir: charts.clone(),

@@ -149,6 +149,7 @@ impl Engine {
         let report_dir = data_dir.join("log-reports").join(&slug);
         let mut options = Options {
             max_bytes: CHAT_MAX_BYTES,
+            timezone: zone_named(&msg.text),
             ..Options::default()
         };
         let mut downloads: Vec<PathBuf> = Vec::new();
@@ -182,12 +183,9 @@ impl Engine {
                         .await
                         .map_err(|e| e.to_string())?;
                     downloads.push(dest.clone());
-                    inputs.push(Input::Reader {
+                    inputs.push(Input::File {
                         name: a.name.clone(),
-                        reader: Box::new(
-                            std::fs::File::open(&dest)
-                                .map_err(|e| format!("cannot read the upload: {e}"))?,
-                        ),
+                        path: dest,
                     });
                 }
                 inputs
@@ -229,16 +227,26 @@ impl Engine {
                 vec![Input::Path(path)]
             }
         };
+        let what = format!("Analysing {}", input_names(&inputs));
         let req = Request {
             inputs,
             options,
-            csv_dir: None,
+            // CSV files carry the statements' literals: written only when asked for.
+            csv_dir: wants_csv(&msg.text).then(|| report_dir.clone()),
             charts_dir: Some(report_dir),
             top: CHAT_TOP,
         };
-        let result = tokio::task::spawn_blocking(move || logs::run(req, None))
-            .await
-            .map_err(|e| format!("the analysis stopped: {e}"))?;
+        let reporter = dbabot_chat::progress::current();
+        let result = tokio::task::spawn_blocking(move || {
+            let progress = |done: u64, total: u64| {
+                if let (Some(r), true) = (&reporter, total > 0) {
+                    r.report(percent(done, total), &what);
+                }
+            };
+            logs::run(req, Some(&progress))
+        })
+        .await
+        .map_err(|e| format!("the analysis stopped: {e}"))?;
         for d in downloads {
             let _ = tokio::fs::remove_file(d).await;
         }
@@ -249,6 +257,62 @@ impl Engine {
             *text = format!("{text} — {h}");
         }
         Ok(reply)
+    }
+}
+
+static ZONE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b((?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?)\b")
+        .expect("valid regex")
+});
+
+/// The IANA zone named in the message ("the server's log_timezone is Europe/Berlin"), used to
+/// read the zone abbreviations of the log's timestamps.
+pub fn zone_named(text: &str) -> Option<String> {
+    ZONE_NAME
+        .captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_string())
+}
+
+static CSV_ASK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(?:csv|export|spreadsheet)\b").expect("valid regex"));
+
+/// True when the message asks for the CSV exports ("analyze this log and attach the CSV").
+pub fn wants_csv(text: &str) -> bool {
+    CSV_ASK.is_match(text)
+}
+
+/// Whole percent of `done` out of `total` (bytes), at most 100; `total` must be non-zero.
+fn percent(done: u64, total: u64) -> u8 {
+    u8::try_from((u128::from(done) * 100 / u128::from(total.max(1))).min(100)).unwrap_or(100)
+}
+
+/// The inputs' names for the progress line: one name, or the first and how many more.
+fn input_names(inputs: &[Input]) -> String {
+    let name = |i: &Input| match i {
+        Input::Path(p) => p
+            .file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into()),
+        Input::File { name, .. } | Input::Reader { name, .. } => name.clone(),
+        Input::Stdin => "stdin".into(),
+    };
+    match inputs {
+        [] => "the log".into(),
+        [one] => name(one),
+        [first, rest @ ..] => format!("{} and {} more", name(first), rest.len()),
+    }
+}
+
+impl Engine {
+    /// The "working on it" line of a log-analysis request (so adapters post a placeholder that
+    /// the analysis then edits with its percentage), or `None` when `msg` is not one.
+    pub(super) fn log_hint(&self, msg: &InboundMessage) -> Option<String> {
+        match self.log_ask(msg)? {
+            Ask::Attachments if msg.platform == Platform::Teams => None,
+            Ask::Attachments => Some("Downloading and analysing the shared log…".into()),
+            Ask::Path(p) => Some(format!("Analysing {}…", p.display())),
+            Ask::Target { alias, .. } => Some(format!("Reading the log of {alias}…")),
+        }
     }
 }
 
@@ -272,6 +336,21 @@ mod tests {
         assert_eq!(path_ask("analyze why orders is slow"), None);
         assert!(mentions_logs("what happened on orders-prod last night?"));
         assert!(!mentions_logs("orders-prod is slow"));
+        assert!(wants_csv("analyze this log and attach the CSV"));
+        assert!(!wants_csv("analyze this log"));
+        assert_eq!(
+            zone_named("analyze this log, log_timezone is America/Argentina/Buenos_Aires"),
+            Some("America/Argentina/Buenos_Aires".into())
+        );
+        assert_eq!(zone_named("analyze this log"), None);
+    }
+
+    #[test]
+    fn percentages_are_bounded() {
+        assert_eq!(percent(0, 10), 0);
+        assert_eq!(percent(5, 10), 50);
+        assert_eq!(percent(15, 10), 100);
+        assert_eq!(percent(u64::MAX, u64::MAX), 100);
     }
 
     #[test]

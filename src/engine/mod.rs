@@ -403,7 +403,8 @@ impl MessageHandler for Engine {
     }
 
     async fn progress_hint(&self, message: &InboundMessage) -> Option<String> {
-        self.progress_hint_for(message)
+        self.log_hint(message)
+            .or_else(|| self.progress_hint_for(message))
     }
 
     async fn knows_thread(&self, thread: &dbabot_chat::ThreadKey) -> bool {

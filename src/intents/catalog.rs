@@ -50,6 +50,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "conversation.toml",
         include_str!("../../intents/conversation.toml"),
     ),
+    (
+        "log-analysis.toml",
+        include_str!("../../intents/log-analysis.toml"),
+    ),
     ("reports.toml", include_str!("../../intents/reports.toml")),
     (
         "error-codes.toml",

@@ -69,9 +69,11 @@ pub struct QueryStats {
     /// Temporary files this statement wrote, and their bytes.
     pub temp_files: u64,
     pub temp_bytes: u64,
-    /// auto_explain plans logged for it, and the slowest one.
+    /// auto_explain plans logged for it, and the slowest one (literals redacted) with its
+    /// duration in milliseconds.
     pub plans: u64,
     pub worst_plan: Option<String>,
+    pub worst_plan_ms: f64,
 }
 
 impl QueryStats {
@@ -107,8 +109,11 @@ impl QueryStats {
         self.temp_files += o.temp_files;
         self.temp_bytes += o.temp_bytes;
         self.plans += o.plans;
-        if self.worst_plan.is_none() {
+        if o.worst_plan.is_some()
+            && (self.worst_plan.is_none() || o.worst_plan_ms > self.worst_plan_ms)
+        {
             self.worst_plan = o.worst_plan;
+            self.worst_plan_ms = o.worst_plan_ms;
         }
     }
 }

@@ -75,6 +75,9 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
         "worst_db",
         "worst_user",
         "worst_sample",
+        "plans",
+        "worst_plan_ms",
+        "worst_plan",
     ])
     .map_err(out_err(&p))?;
     for (i, (fp, s)) in agg.top().into_iter().enumerate() {
@@ -107,6 +110,11 @@ pub fn write_csv(a: &Analysis, dir: &Path) -> Result<Vec<PathBuf>, LogError> {
             worst.and_then(|w| w.db.clone()).unwrap_or_default(),
             worst.and_then(|w| w.user.clone()).unwrap_or_default(),
             worst.map(|w| w.text.clone()).unwrap_or_default(),
+            s.plans.to_string(),
+            s.worst_plan
+                .as_ref()
+                .map_or(String::new(), |_| format!("{:.3}", s.worst_plan_ms)),
+            s.worst_plan.clone().unwrap_or_default(),
         ])
         .map_err(out_err(&p))?;
     }

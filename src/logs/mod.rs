@@ -112,6 +112,9 @@ pub struct Options {
     pub max_bytes: u64,
     /// Worker threads; 0 uses the machine's cores.
     pub threads: usize,
+    /// The server's `log_timezone` as an IANA name (`Europe/Berlin`), to resolve the zone
+    /// abbreviations its timestamps carry (see [`time`]); `None` uses the built-in table.
+    pub timezone: Option<String>,
 }
 
 /// Default input size limit: 20 GiB, far above a day of busy logging and below what would fill a
@@ -127,6 +130,7 @@ impl Default for Options {
             until_ms: None,
             max_bytes: DEFAULT_MAX_BYTES,
             threads: 0,
+            timezone: None,
         }
     }
 }
@@ -145,6 +149,8 @@ pub enum LogError {
     TooLarge { name: String, size: u64, limit: u64 },
     #[error("the log_line_prefix `{0}` cannot be used: {1}")]
     BadPrefix(String, String),
+    #[error("the log_timezone cannot be used: {0}")]
+    BadTimezone(String),
     #[error("writing {path}: {message}")]
     Output { path: PathBuf, message: String },
 }

@@ -146,7 +146,7 @@ fn apply_inner(ev: &PgEvent<'_>, st: &mut PgState, agg: &mut Aggregate) -> bool 
                 return true;
             } else if let Some(plan) = rest.strip_prefix("plan:") {
                 {
-                    auto_explain(ev, plan, st, agg);
+                    auto_explain(ev, ms, plan, st, agg);
                     return true;
                 }
             } else if rest.is_empty() {
@@ -333,7 +333,9 @@ fn record_call(ev: &PgEvent<'_>, q: &str, ms: f64, st: &mut PgState, agg: &mut A
     });
 }
 
-fn auto_explain(ev: &PgEvent<'_>, plan: &str, st: &mut PgState, agg: &mut Aggregate) {
+/// An auto_explain entry: the plan is attached to its statement's fingerprint (the slowest
+/// one kept); the call itself is counted from the `duration: … statement:` line, if any.
+fn auto_explain(ev: &PgEvent<'_>, ms: f64, plan: &str, st: &mut PgState, agg: &mut Aggregate) {
     agg.seen(ev.ts_ms);
     // Text format: "\nQuery Text: SELECT …\n<plan>"; JSON format: "Query Text": "…".
     let text = plan.split_once("Query Text: ").map(|(_, r)| r).map(|r| {
@@ -348,8 +350,9 @@ fn auto_explain(ev: &PgEvent<'_>, plan: &str, st: &mut PgState, agg: &mut Aggreg
     let fp = std::mem::take(&mut st.fp);
     let s = agg.stats(&fp);
     s.plans += 1;
-    if s.worst_plan.is_none() {
+    if s.worst_plan.is_none() || ms > s.worst_plan_ms {
         s.worst_plan = Some(sample(&fingerprint::redact_literals(plan.trim())));
+        s.worst_plan_ms = ms;
     }
     st.fp = fp;
 }

@@ -30,7 +30,10 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input (plain or gzip).
     Stdin,
-    /// Any byte stream (a chat attachment), with the name used in reports.
+    /// A file on disk reported under another name (a downloaded chat attachment, shown by the
+    /// name it was shared with); counted for progress like [`Input::Path`].
+    File { name: String, path: PathBuf },
+    /// Any byte stream, with the name used in reports (its size is unknown: no progress).
     Reader {
         name: String,
         reader: Box<dyn Read + Send>,
@@ -42,7 +45,7 @@ impl Input {
         match self {
             Input::Path(p) => p.display().to_string(),
             Input::Stdin => "-".into(),
-            Input::Reader { name, .. } => name.clone(),
+            Input::File { name, .. } | Input::Reader { name, .. } => name.clone(),
         }
     }
 }
@@ -188,7 +191,8 @@ pub type Progress<'p> = &'p (dyn Fn(u64, u64) + Sync);
 ///
 /// # Errors
 /// [`LogError::Io`] when an input cannot be opened or read, [`LogError::TooLarge`] over
-/// [`Options::max_bytes`], [`LogError::BadPrefix`] for an unusable `--prefix`.
+/// [`Options::max_bytes`], [`LogError::BadPrefix`] for an unusable `--prefix`,
+/// [`LogError::BadTimezone`] for an unknown `--log-timezone`.
 #[tracing::instrument(skip_all, fields(inputs = inputs.len()))]
 pub fn analyze(
     inputs: Vec<Input>,
@@ -204,6 +208,10 @@ pub fn analyze(
         since_ms: opts.since_ms,
         until_ms: opts.until_ms,
     };
+    let zone = match &opts.timezone {
+        Some(name) => Some(super::time::lookup_zone(name).map_err(LogError::BadTimezone)?),
+        None => None,
+    };
     let workers = if opts.threads > 0 {
         opts.threads
     } else {
@@ -211,7 +219,7 @@ pub fn analyze(
     };
     let mut total_disk = 0u64;
     for i in &inputs {
-        if let Input::Path(p) = i {
+        if let Input::Path(p) | Input::File { path: p, .. } = i {
             let meta = std::fs::metadata(p).map_err(|source| LogError::Io {
                 path: p.clone(),
                 source,
@@ -227,7 +235,9 @@ pub fn analyze(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let rx = Arc::clone(&rx);
+                let zone = zone.clone();
                 s.spawn(move || {
+                    super::time::set_thread_zone(zone);
                     let mut agg = Aggregate::default();
                     loop {
                         let next = match rx.lock() {
@@ -247,7 +257,7 @@ pub fn analyze(
             for (file, input) in inputs.into_iter().enumerate() {
                 let name = input.name();
                 let path = match &input {
-                    Input::Path(p) => p.clone(),
+                    Input::Path(p) | Input::File { path: p, .. } => p.clone(),
                     _ => PathBuf::from(&name),
                 };
                 let io = |source| LogError::Io {
@@ -255,7 +265,7 @@ pub fn analyze(
                     source,
                 };
                 let raw: Box<dyn Read + Send> = match input {
-                    Input::Path(p) => {
+                    Input::Path(p) | Input::File { path: p, .. } => {
                         let f = std::fs::File::open(&p).map_err(io)?;
                         Box::new(Counting {
                             inner: f,

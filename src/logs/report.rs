@@ -524,6 +524,19 @@ pub fn reply(a: &Analysis, top: usize, outputs: &Outputs) -> Reply {
                     code: fingerprint::redact_literals(&w.text),
                 });
             }
+            if let Some(plan) = &s.worst_plan {
+                r.push(Part::Paragraph {
+                    text: format!(
+                        "Plan of its slowest logged call ({}; auto_explain logged {} plans for it, literals redacted):",
+                        human_ms(s.worst_plan_ms),
+                        s.plans
+                    ),
+                });
+                r.push(Part::Code {
+                    language: None,
+                    code: plan.clone(),
+                });
+            }
         }
     }
     let groups = agg.error_groups();

@@ -1,8 +1,16 @@
 //! Timestamps as logs write them, to Unix milliseconds (UTC).
 //!
-//! Named time zones other than UTC/GMT/Z are taken as UTC (a log's zone is the server's
-//! `log_timezone`; abbreviations such as `CET` are ambiguous); numeric offsets (`+02`, `-05:30`)
-//! are applied.
+//! Numeric offsets (`+02`, `-05:30`, which PostgreSQL prints for zones without an
+//! abbreviation) are applied. A zone abbreviation (`CET`, `CEST`, `IST` — what PostgreSQL's
+//! `%m`/`%t`, csvlog and jsonlog print for a named `log_timezone` such as `Europe/Berlin`) is
+//! resolved, in this order:
+//! 1. `UTC`, `GMT`, `UCT`, `Z`: zero;
+//! 2. the server's `log_timezone` when the analysis was given it ([`set_thread_zone`], from
+//!    `--log-timezone` / [`super::Options::timezone`]): the IANA rules of that zone (from the
+//!    tz database through `jiff`) for that local time, the abbreviation deciding the repeated
+//!    hour at the end of summer time;
+//! 3. [`ABBREVIATIONS`], the abbreviations that mean one offset in the tz database;
+//! 4. otherwise (an ambiguous `CST` or `IST` without the zone) zero, as before.
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -71,15 +79,139 @@ fn time_of_day(b: &[u8]) -> Option<(i64, usize)> {
     Some((((h * 60 + mi) * 60 + s) * 1000 + frac_ms, used))
 }
 
-/// A zone after the time: ` UTC`, `Z`, `+02`, `-05:30`, ` +0200`, ` CET`. Returns the offset in
-/// milliseconds to subtract and the bytes used (0 when there is none).
-fn zone(b: &[u8]) -> (i64, usize) {
+/// Zone abbreviations with one meaning in the tz database (2024b), and their offsets from UTC
+/// in minutes. Left out on purpose: `CST` (US Central −6, China +8, Cuba −5), `IST` (India
+/// +5:30, Ireland +1, Israel +2), `PST` (US Pacific −8, Philippines +8), `AST` and `BST`
+/// variants; those need the server's `log_timezone` (`--log-timezone`).
+pub const ABBREVIATIONS: &[(&str, i64)] = &[
+    ("WET", 0),
+    ("WEST", 60),
+    ("CET", 60),
+    ("CEST", 120),
+    ("MET", 60),
+    ("MEST", 120),
+    ("EET", 120),
+    ("EEST", 180),
+    ("MSK", 180),
+    ("SAST", 120),
+    ("WAT", 60),
+    ("CAT", 120),
+    ("EAT", 180),
+    ("PKT", 300),
+    ("HKT", 480),
+    ("JST", 540),
+    ("KST", 540),
+    ("AWST", 480),
+    ("ACST", 570),
+    ("ACDT", 630),
+    ("AEST", 600),
+    ("AEDT", 660),
+    ("NZST", 720),
+    ("NZDT", 780),
+    ("HST", -600),
+    ("AKST", -540),
+    ("AKDT", -480),
+    ("PDT", -420),
+    ("MST", -420),
+    ("MDT", -360),
+    ("CDT", -300),
+    ("EST", -300),
+    ("EDT", -240),
+    ("ADT", -180),
+    ("NST", -210),
+    ("NDT", -150),
+];
+
+/// The server's `log_timezone`, for this thread's parsing, with the last resolution cached
+/// (local hour, abbreviation → offset ms): logs run in time order, so one entry hits almost
+/// always.
+struct ThreadZone {
+    tz: jiff::tz::TimeZone,
+    last: Option<(i64, String, Option<i64>)>,
+}
+
+thread_local! {
+    static ZONE: std::cell::RefCell<Option<ThreadZone>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets (or clears) the server's `log_timezone` used for abbreviations parsed on this thread;
+/// every analysis worker calls it before parsing.
+pub fn set_thread_zone(tz: Option<jiff::tz::TimeZone>) {
+    ZONE.with(|z| *z.borrow_mut() = tz.map(|tz| ThreadZone { tz, last: None }));
+}
+
+/// Looks up an IANA time zone name (`Europe/Berlin`) in the tz database.
+///
+/// # Errors
+/// A message when the name is unknown.
+pub fn lookup_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(name).map_err(|e| format!("unknown time zone `{name}`: {e}"))
+}
+
+/// The offset (ms) `tz` has at local time `local_ms` when it calls that time `abbr`; `None`
+/// when `tz` uses another abbreviation then (the log line comes from another zone).
+fn zone_offset(tz: &jiff::tz::TimeZone, local_ms: i64, abbr: &str) -> Option<i64> {
+    use jiff::tz::AmbiguousOffset;
+    let civil = jiff::Timestamp::from_millisecond(local_ms)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .datetime();
+    let candidates = match tz.to_ambiguous_timestamp(civil).offset() {
+        AmbiguousOffset::Unambiguous { offset } => vec![offset],
+        AmbiguousOffset::Gap { before, after } | AmbiguousOffset::Fold { before, after } => {
+            vec![before, after]
+        }
+    };
+    candidates.into_iter().find_map(|off| {
+        let off_ms = i64::from(off.seconds()) * 1000;
+        let ts = jiff::Timestamp::from_millisecond(local_ms - off_ms).ok()?;
+        (tz.to_offset_info(ts).abbreviation() == abbr).then_some(off_ms)
+    })
+}
+
+/// The offset (ms) of zone abbreviation `abbr` at local time `local_ms` (see the module docs).
+fn resolve_abbreviation(local_ms: i64, abbr: &str) -> i64 {
+    if matches!(abbr, "UTC" | "GMT" | "UCT" | "Z") {
+        return 0;
+    }
+    let from_zone = ZONE.with(|z| {
+        let mut z = z.borrow_mut();
+        let tz = z.as_mut()?;
+        let hour = local_ms.div_euclid(3_600_000);
+        if let Some((h, a, off)) = &tz.last {
+            if *h == hour && a == abbr {
+                return *off;
+            }
+        }
+        let off = zone_offset(&tz.tz, local_ms, abbr);
+        tz.last = Some((hour, abbr.to_string(), off));
+        off
+    });
+    from_zone.unwrap_or_else(|| {
+        ABBREVIATIONS
+            .iter()
+            .find(|(a, _)| *a == abbr)
+            .map_or(0, |(_, min)| min * 60_000)
+    })
+}
+
+/// What follows the time of day.
+enum Zone<'a> {
+    /// A numeric offset (ms to subtract), or none.
+    Offset(i64),
+    /// An abbreviation, resolved with the local time.
+    Abbreviation(&'a str),
+}
+
+/// A zone after the time: ` UTC`, `Z`, `+02`, `-05:30`, ` +0200`, ` CET`. Returns the zone and
+/// the bytes used (0 when there is none).
+fn zone(b: &[u8]) -> (Zone<'_>, usize) {
     let (skip, rest) = match b.first() {
         Some(b' ') => (1, &b[1..]),
         _ => (0, b),
     };
     match rest.first() {
-        Some(b'Z') => (0, skip + 1),
+        Some(b'Z') => (Zone::Offset(0), skip + 1),
         Some(&c @ (b'+' | b'-')) => {
             let digits: Vec<u8> = rest[1..]
                 .iter()
@@ -92,16 +224,20 @@ fn zone(b: &[u8]) -> (i64, usize) {
             let (h, m) = match d.len() {
                 2 => (num(&d).unwrap_or(0), 0),
                 4 => (num(&d[0..2]).unwrap_or(0), num(&d[2..4]).unwrap_or(0)),
-                _ => return (0, 0),
+                _ => return (Zone::Offset(0), 0),
             };
             let off = (h * 60 + m) * 60_000;
-            (if c == b'+' { off } else { -off }, skip + used)
+            (
+                Zone::Offset(if c == b'+' { off } else { -off }),
+                skip + used,
+            )
         }
         Some(c) if c.is_ascii_uppercase() => {
             let n = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
-            (0, skip + n)
+            let abbr = std::str::from_utf8(&rest[..n]).unwrap_or("");
+            (Zone::Abbreviation(abbr), skip + n)
         }
-        _ => (0, 0),
+        _ => (Zone::Offset(0), 0),
     }
 }
 
@@ -119,8 +255,13 @@ pub fn parse_iso_prefix(s: &str) -> Option<(i64, usize)> {
         return None;
     }
     let (tod, used) = time_of_day(&b[11..])?;
-    let (off, zused) = zone(&b[11 + used..]);
-    let ms = days_from_civil(y, m, d) * 86_400_000 + tod - off;
+    let (z, zused) = zone(&b[11 + used..]);
+    let local = days_from_civil(y, m, d) * 86_400_000 + tod;
+    let off = match z {
+        Zone::Offset(o) => o,
+        Zone::Abbreviation(a) => resolve_abbreviation(local, a),
+    };
+    let ms = local - off;
     Some((ms, 11 + used + zused))
 }
 
@@ -183,6 +324,36 @@ mod tests {
             Some((base + 250, 27))
         );
         assert_eq!(format_ms(base), "2024-01-31 12:00:00");
+    }
+
+    #[test]
+    fn zone_abbreviations_and_named_zones() {
+        let base = parse_iso("2024-01-31 12:00:00 UTC").unwrap();
+        set_thread_zone(None);
+        assert_eq!(parse_iso("2024-01-31 13:00:00 CET"), Some(base));
+        assert_eq!(
+            parse_iso("2024-07-31 14:00:00 CEST"),
+            parse_iso("2024-07-31 12:00:00 UTC")
+        );
+        assert_eq!(parse_iso("2024-01-31 07:00:00.5 EST"), Some(base + 500));
+        // Ambiguous without the server's zone: taken as UTC.
+        assert_eq!(
+            parse_iso("2024-01-31 17:30:00 IST"),
+            parse_iso("2024-01-31 17:30:00 UTC")
+        );
+        set_thread_zone(Some(lookup_zone("Asia/Kolkata").unwrap()));
+        assert_eq!(parse_iso("2024-01-31 17:30:00 IST"), Some(base));
+        // A line of another zone still resolves through the table.
+        assert_eq!(parse_iso("2024-01-31 13:00:00 CET"), Some(base));
+        set_thread_zone(Some(lookup_zone("America/Chicago").unwrap()));
+        assert_eq!(parse_iso("2024-01-31 06:00:00 CST"), Some(base));
+        // The repeated hour when summer time ends (2024-11-03 01:30 happens twice in Chicago).
+        let first = parse_iso("2024-11-03 01:30:00 CDT").unwrap();
+        let second = parse_iso("2024-11-03 01:30:00 CST").unwrap();
+        assert_eq!(second - first, 3_600_000);
+        assert_eq!(Some(first), parse_iso("2024-11-03 06:30:00 UTC"));
+        set_thread_zone(None);
+        assert!(lookup_zone("Mars/Olympus_Mons").is_err());
     }
 
     #[test]

@@ -539,6 +539,7 @@ async fn standin_route(
 
 struct Harness {
     bot: TestBot,
+    config: DiscordConfig,
     standin: StandIn,
     endpoint: String,
     key: SigningKey,
@@ -575,7 +576,7 @@ impl Harness {
             (k == "DBABOT_TEST_DISCORD_PUBLIC_KEY").then(|| public_hex.clone())
         })
         .expect("config");
-        let app = router(Arc::new(bot.engine.clone()), config);
+        let app = router(Arc::new(bot.engine.clone()), config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -585,6 +586,7 @@ impl Harness {
         });
         Harness {
             bot,
+            config,
             standin,
             endpoint: format!("http://{addr}/discord/interactions"),
             key,
@@ -990,15 +992,7 @@ async fn discord_rate_limit_answers_politely_and_ephemerally() {
     second["token"] = json!("dG9rZW4tc2Vjb25k");
     let (status, ack) = h.post_signed(&second).await;
     assert_eq!(status, 200);
-    assert_eq!(ack["type"], 4);
-    assert_eq!(ack["data"]["flags"], 64, "only the user sees it");
-    assert!(
-        ack["data"]["content"]
-            .as_str()
-            .is_some_and(|c| c.contains("try again in")),
-        "{ack:#}"
-    );
-    assert_callback_on_spec(&ack);
+    assert_ephemeral_saying(&ack, "try again in");
     // The limited request never reaches Discord's webhook.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(h
@@ -1489,4 +1483,68 @@ async fn discord_a_replayed_interaction_runs_its_diagnostics_once() {
     assert_eq!(status, 401);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(diagnostics(&h).await, ran);
+}
+
+/// Two replicas (two interaction endpoints, their own in-process replay guards) on one store:
+/// the same interaction delivered to both runs once; the other is told it was received.
+#[tokio::test]
+async fn discord_the_same_interaction_at_two_replicas_is_answered_once() {
+    let h = Harness::start("").await;
+    let second = router(Arc::new(h.bot.engine.clone()), h.config.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint2 = format!(
+        "http://{}/discord/interactions",
+        listener.local_addr().expect("addr")
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, second).await;
+    });
+    let mut interaction = fixture("interaction_command.json");
+    interaction["id"] = json!("1300000000000000777");
+    let (status, ack) = h.post_signed(&interaction).await;
+    assert_eq!((status, ack["type"].as_u64()), (200, Some(5)), "{ack:#}");
+    // The same delivery, freshly signed, at the other replica.
+    let body = serde_json::to_vec(&interaction).expect("json");
+    let ts = now().to_string();
+    let sig = Harness::sign_with(&h.key, &ts, &body);
+    let resp = h
+        .client
+        .post(&endpoint2)
+        .header("content-type", "application/json")
+        .header("X-Signature-Ed25519", sig)
+        .header("X-Signature-Timestamp", ts)
+        .body(body)
+        .send()
+        .await
+        .expect("second replica answers");
+    assert_eq!(resp.status().as_u16(), 200);
+    let ack2: Value = resp.json().await.expect("json");
+    assert_ephemeral_saying(&ack2, "already received");
+    assert!(h.wait_for(60, |r| !embed_titles(r).is_empty()).await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(answer_edits(&h), 1, "answered by both replicas");
+}
+
+/// An immediate ephemeral callback (type 4, flags 64) whose content says `needle`.
+fn assert_ephemeral_saying(ack: &Value, needle: &str) {
+    assert_eq!(ack["type"], 4, "{ack:#}");
+    assert_eq!(ack["data"]["flags"], 64, "only the user sees it");
+    assert!(
+        ack["data"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains(needle)),
+        "{ack:#}"
+    );
+    assert_callback_on_spec(ack);
+}
+
+/// Edits of the original response that carry an answer's embeds.
+fn answer_edits(h: &Harness) -> usize {
+    h.standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.json["embeds"].is_array())
+        .count()
 }

@@ -52,6 +52,11 @@ struct PrivatePg {
 
 impl PrivatePg {
     fn start() -> PrivatePg {
+        Self::start_with("")
+    }
+
+    /// A cluster with `extra` appended to its postgresql.conf (later settings win).
+    fn start_with(extra: &str) -> PrivatePg {
         let dir = tempfile::tempdir().expect("tempdir");
         if is_root() {
             let st = Command::new("chown")
@@ -96,6 +101,7 @@ impl PrivatePg {
         let conf_path = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf_path).expect("postgresql.conf");
         text.push_str(&conf);
+        text.push_str(extra);
         std::fs::write(&conf_path, text).expect("write postgresql.conf");
         let out = pg_tool(
             "pg_ctl",
@@ -852,6 +858,26 @@ async fn the_engine_analyses_console_paths_shared_files_and_target_logs() {
         "{plain}"
     );
     assert!(!plain.contains("delete from sessions"), "{plain}");
+
+    // Nothing to read (no file, no path, no target with a log): the log_analysis intent
+    // (intents/log-analysis.toml) says how to give the bot a log.
+    let mut m = user_msg(
+        Platform::Slack,
+        "can you go through our postgres logs from last night",
+    );
+    m.thread = "logs-howto".into();
+    let r = engine.handle(m).await.expect("turn");
+    assert_eq!(
+        r.intent.as_deref(),
+        Some("log_analysis"),
+        "{}",
+        r.plain_text()
+    );
+    assert!(
+        r.plain_text().contains("share the log file in this thread"),
+        "{}",
+        r.plain_text()
+    );
 }
 
 fn peer_installed(tool: &str) -> bool {
@@ -957,4 +983,218 @@ fn top_fingerprints_agree_with_pgbadger_and_pt_query_digest() {
         }
         assert_agree(&ours_my, &peer, "pt-query-digest");
     }
+}
+
+/// `dbabot chat` over pipes: "analyze log PATH" on a multi-MB log prints progress lines before
+/// the answer.
+#[test]
+fn the_console_prints_progress_for_a_multi_mb_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("big.log");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).expect("create"));
+    logs::generate::pg_stderr(&mut f, 70_000, 200, 3).expect("generate");
+    drop(f);
+    assert!(std::fs::metadata(&log).expect("meta").len() > 9 * 1024 * 1024);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbabot"))
+        .arg("chat")
+        .env("DBABOT_DATA_DIR", dir.path())
+        .env_remove("DBABOT_CONFIG")
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbabot");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("analyze log {}\n", log.display()).as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let progress: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Analysing big.log… ") && l.ends_with('%'))
+        .collect();
+    assert!(!progress.is_empty(), "{stdout}");
+    let answer = stdout
+        .find("Top statements by total time")
+        .expect("the answer");
+    let first = stdout.find("Analysing big.log… ").expect("progress");
+    assert!(first < answer, "progress comes before the answer: {stdout}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A real cluster with auto_explain (every statement's plan logged) whose `log_timezone` is a
+/// named zone, changed mid-run from Europe/Berlin (CET, in the built-in table) to Asia/Kolkata
+/// (IST, ambiguous: needs the zone): plans are attached to their fingerprints, and every
+/// timestamp lands at the true UTC instant in stderr, csvlog and jsonlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
+    let mut pg = PrivatePg::start_with(
+        "shared_preload_libraries = 'auto_explain'\nauto_explain.log_min_duration = 0\n\
+         log_timezone = 'Europe/Berlin'\n",
+    );
+    let before = now_ms();
+    let mut c = sqlx::PgConnection::connect(&pg.url())
+        .await
+        .expect("connect");
+    for sql in [
+        "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)",
+        "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 2000) g",
+        "ANALYZE items",
+    ] {
+        c.execute(sql).await.expect(sql);
+    }
+    for id in 1..=7 {
+        c.execute(format!("SELECT v FROM items WHERE id = {id}").as_str())
+            .await
+            .expect("select by id");
+    }
+    for sql in [
+        "ALTER SYSTEM SET log_timezone = 'Asia/Kolkata'",
+        "SELECT pg_reload_conf()",
+    ] {
+        c.execute(sql).await.expect(sql);
+    }
+    c.close().await.ok();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut c = sqlx::PgConnection::connect(&pg.url())
+        .await
+        .expect("connect");
+    let tz: (String,) = sqlx::query_as("SELECT current_setting('log_timezone')")
+        .fetch_one(&mut c)
+        .await
+        .expect("log_timezone");
+    assert_eq!(tz.0, "Asia/Kolkata");
+    for i in 0..5 {
+        c.execute(format!("SELECT count(*) FROM items WHERE v = 'x{i}'").as_str())
+            .await
+            .expect("count");
+    }
+    // The top statement by total time, whatever the machine's load (DDL has no plan).
+    c.execute("SELECT pg_sleep(0.5)").await.expect("sleep");
+    c.close().await.ok();
+    let after = now_ms();
+    pg.stop();
+
+    let by_id = "select v from items where id = $1";
+    let count = "select count(*) from items where v = $1";
+    let stderr = std::fs::read_to_string(pg.log("log")).expect("log");
+    assert!(stderr.contains(" CET ["), "Berlin lines carry CET");
+    assert!(stderr.contains(" IST ["), "Kolkata lines carry IST");
+    for (ext, format) in [
+        ("log", Format::PgStderr),
+        ("csv", Format::Csvlog),
+        ("json", Format::Jsonlog),
+    ] {
+        let a = logs::analyze(
+            vec![Input::Path(pg.log(ext))],
+            &Options {
+                format: Some(format),
+                timezone: Some("Asia/Kolkata".into()),
+                ..Options::default()
+            },
+            None,
+        )
+        .expect("analyse");
+        let q = &a.agg.queries;
+        let s = q
+            .get(by_id)
+            .unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
+        assert_eq!(
+            (s.calls, s.plans),
+            (7, 7),
+            "{ext}: one call and one plan each"
+        );
+        let plan = s.worst_plan.as_deref().expect("a plan");
+        assert!(
+            plan.contains("Index Scan using items_pkey on items"),
+            "{ext}: {plan}"
+        );
+        assert!(
+            !plan.contains("id = 7") && !plan.contains("id = 3"),
+            "{ext}: literals redacted: {plan}"
+        );
+        let s2 = q
+            .get(count)
+            .unwrap_or_else(|| panic!("{ext}: {:?}", q.keys()));
+        assert_eq!((s2.calls, s2.plans), (5, 5), "{ext}");
+        assert!(
+            s2.worst_plan
+                .as_deref()
+                .is_some_and(|p| p.contains("Seq Scan on items")),
+            "{ext}"
+        );
+        for (name, st) in [(by_id, s), (count, s2)] {
+            for t in [st.first_ms, st.last_ms] {
+                let t = t.expect("timestamps");
+                assert!(
+                    t >= before - 2000 && t <= after + 2000,
+                    "{ext}: {name} at {} is not between {} and {} UTC",
+                    logs::time::format_ms(t),
+                    logs::time::format_ms(before),
+                    logs::time::format_ms(after)
+                );
+            }
+        }
+    }
+    // Without the zone, IST is ambiguous and read as UTC: 5 h 30 min late.
+    let a = analyse(&pg.log("log"), None);
+    let late = a.agg.queries[count].first_ms.expect("ts");
+    assert!(
+        late - after > 5 * 3_600_000,
+        "IST without the zone is not resolved"
+    );
+    assert!(
+        a.agg.queries[by_id]
+            .first_ms
+            .is_some_and(|t| t <= after + 2000),
+        "CET is"
+    );
+
+    // The chat reply shows the slowest plan of the top statement.
+    let req = logs::Request {
+        inputs: vec![Input::Path(pg.log("log"))],
+        options: Options {
+            timezone: Some("Asia/Kolkata".into()),
+            ..Options::default()
+        },
+        csv_dir: None,
+        charts_dir: None,
+        top: 10,
+    };
+    let (_, reply) = logs::run(req, None).expect("run");
+    let text = reply.plain_text();
+    assert!(
+        text.contains("`select pg_sleep($1)`"),
+        "the top statement: {text}"
+    );
+    assert!(text.contains("Plan of its slowest logged call"), "{text}");
+    assert!(text.contains("Result  (cost="), "the plan itself: {text}");
+    // An unknown zone is a clear error.
+    let e = logs::analyze(
+        vec![Input::Path(pg.log("log"))],
+        &Options {
+            timezone: Some("Mars/Olympus".into()),
+            ..Options::default()
+        },
+        None,
+    )
+    .expect_err("unknown zone");
+    assert!(e.to_string().contains("unknown time zone"), "{e}");
 }

@@ -26,6 +26,8 @@ mod serve;
 mod serve_deep;
 mod serve_lifecycle;
 mod slack;
+mod slack_files;
+mod slack_files_standin;
 mod slack_standin;
 mod sqlite_demo;
 mod store;

@@ -31,9 +31,21 @@ pub async fn spawn_serve(
     bot_token: &str,
     signing_secret: &str,
 ) -> (Server, String) {
+    spawn_serve_with(config, data_dir, bot_token, signing_secret, &[]).await
+}
+
+/// [`spawn_serve`] with extra environment variables (`DBABOT_MAX_TURNS`…).
+pub async fn spawn_serve_with(
+    config: &std::path::Path,
+    data_dir: &std::path::Path,
+    bot_token: &str,
+    signing_secret: &str,
+    envs: &[(&str, &str)],
+) -> (Server, String) {
     let port = free_port();
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_dbabot"))
+            .envs(envs.iter().copied())
             .args([
                 "--config",
                 config.to_str().expect("utf8"),

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const TOKEN: &str = "xoxb-test-token";
+pub(crate) const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub(crate) const TOKEN: &str = "xoxb-test-token";
 
-struct Harness {
-    slack: SlackStandIn,
-    bot: TestBot,
+pub(crate) struct Harness {
+    pub(crate) slack: SlackStandIn,
+    pub(crate) bot: TestBot,
     url: String,
     http: reqwest::Client,
 }
@@ -28,7 +28,7 @@ fn now() -> u64 {
 }
 
 impl Harness {
-    async fn start(bot: TestBot, tweak: impl FnOnce(&mut SlackConfig)) -> Harness {
+    pub(crate) async fn start(bot: TestBot, tweak: impl FnOnce(&mut SlackConfig)) -> Harness {
         let slack = SlackStandIn::start(TOKEN, &["C1", "D1"]).await;
         let mut cfg = SlackConfig::http(TOKEN, SECRET, &slack.api_url());
         tweak(&mut cfg);
@@ -101,7 +101,7 @@ impl Harness {
             .count()
     }
 
-    async fn event(
+    pub(crate) async fn event(
         &self,
         event_id: &str,
         event: Value,
@@ -117,7 +117,7 @@ impl Harness {
     }
 
     /// Waits until `f` holds for the stand-in's state.
-    async fn until(&self, what: &str, f: impl Fn(&SlackStandIn) -> bool) {
+    pub(crate) async fn until(&self, what: &str, f: impl Fn(&SlackStandIn) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if f(&self.slack) {
@@ -132,7 +132,7 @@ impl Harness {
     }
 }
 
-fn mention(text: &str, ts: &str, thread: Option<&str>) -> Value {
+pub(crate) fn mention(text: &str, ts: &str, thread: Option<&str>) -> Value {
     let mut e = json!({"type": "app_mention", "user": "U1", "text": format!("<@UBOT> {text}"), "ts": ts, "channel": "C1", "event_ts": ts});
     if let Some(t) = thread {
         e["thread_ts"] = json!(t);
@@ -140,7 +140,7 @@ fn mention(text: &str, ts: &str, thread: Option<&str>) -> Value {
     e
 }
 
-fn all_text(m: &standin::Stored) -> String {
+pub(crate) fn all_text(m: &standin::Stored) -> String {
     let mut s = m.text.clone();
     fn walk(v: &Value, out: &mut String) {
         match v {
@@ -166,7 +166,7 @@ fn all_text(m: &standin::Stored) -> String {
     s
 }
 
-fn thread_text(slack: &SlackStandIn, ts: &str) -> String {
+pub(crate) fn thread_text(slack: &SlackStandIn, ts: &str) -> String {
     slack
         .thread(ts)
         .iter()

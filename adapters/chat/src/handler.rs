@@ -121,6 +121,84 @@ pub enum FetchError {
     Unsupported { name: String },
 }
 
+/// Writes a download into a file, at most `max_bytes` in all: what every
+/// [`AttachmentFetcher`] does with the chunks of its HTTP response.
+pub struct CappedFile {
+    file: tokio::fs::File,
+    name: String,
+    written: u64,
+    max_bytes: u64,
+}
+
+impl CappedFile {
+    /// Creates (or truncates) `dest` for the attachment `name`, whose response announced
+    /// `announced` bytes (`Content-Length`), if it did.
+    ///
+    /// # Errors
+    /// [`FetchError::TooLarge`] when the announced size is over the limit (nothing is created),
+    /// [`FetchError::Failed`] when the file cannot be created.
+    pub async fn create(
+        dest: &std::path::Path,
+        name: &str,
+        max_bytes: u64,
+        announced: Option<u64>,
+    ) -> Result<Self, FetchError> {
+        if announced.is_some_and(|n| n > max_bytes) {
+            return Err(FetchError::TooLarge {
+                name: name.to_string(),
+                limit: max_bytes,
+            });
+        }
+        let file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| FetchError::Failed {
+                name: name.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(CappedFile {
+            file,
+            name: name.to_string(),
+            written: 0,
+            max_bytes,
+        })
+    }
+
+    /// Appends one chunk.
+    ///
+    /// # Errors
+    /// [`FetchError::TooLarge`] once the total passes the limit, [`FetchError::Failed`] for I/O.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        use tokio::io::AsyncWriteExt as _;
+        self.written += chunk.len() as u64;
+        if self.written > self.max_bytes {
+            return Err(FetchError::TooLarge {
+                name: self.name.clone(),
+                limit: self.max_bytes,
+            });
+        }
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| FetchError::Failed {
+                name: self.name.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Flushes the file; returns the bytes written.
+    ///
+    /// # Errors
+    /// [`FetchError::Failed`] when the flush fails.
+    pub async fn finish(mut self) -> Result<u64, FetchError> {
+        use tokio::io::AsyncWriteExt as _;
+        self.file.flush().await.map_err(|e| FetchError::Failed {
+            name: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(self.written)
+    }
+}
+
 /// Downloads the bytes of an inbound attachment; each adapter implements it with its
 /// platform's credentials (Slack: the bot token on `url_private`; Discord: the CDN URL).
 #[async_trait]

@@ -13,11 +13,13 @@
 
 mod handler;
 mod message;
+pub mod progress;
 pub mod replay;
 mod reply;
 
 pub use handler::{
-    AttachmentFetcher, Destination, FetchError, HandlerError, MessageHandler, Outbox, OutboxError,
+    AttachmentFetcher, CappedFile, Destination, FetchError, HandlerError, MessageHandler, Outbox,
+    OutboxError,
 };
 pub use message::{
     Attachment, AttachmentBody, InboundMessage, Platform, SelectedChoice, ThreadKey, User,

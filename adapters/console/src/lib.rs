@@ -72,17 +72,20 @@ async fn answer(
     out: &mut impl Write,
 ) -> Result<(), ConsoleError> {
     let msg = message(&opts.thread, &opts.user, text);
+    let mut slow = false;
     if !opts.json {
         if let Some(hint) = handler.progress_hint(&msg).await {
-            if opts.color {
-                writeln!(out, "\x1b[2m{hint}\x1b[0m")?;
-            } else {
-                writeln!(out, "{hint}")?;
-            }
-            out.flush()?;
+            dim_line(out, &hint, opts.color)?;
+            slow = true;
         }
     }
-    let reply = match handler.handle(msg).await {
+    let turn = handler.handle(msg);
+    let handled = if slow {
+        with_progress(turn, out, opts.color).await?
+    } else {
+        turn.await
+    };
+    let reply = match handled {
         Ok(r) => r,
         Err(e) => Reply::text(format!("Sorry, that failed: {e}")),
     };
@@ -95,6 +98,47 @@ async fn answer(
     }
     out.flush()?;
     Ok(())
+}
+
+fn dim_line(out: &mut impl Write, line: &str, color: bool) -> std::io::Result<()> {
+    if color {
+        writeln!(out, "\x1b[2m{line}\x1b[0m")?;
+    } else {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+/// Runs a slow turn with a [`dbabot_chat::progress`] reporter and prints a progress line
+/// ("Analysing pg.log… 40%") each time another tenth is done.
+async fn with_progress<F: std::future::Future>(
+    turn: F,
+    out: &mut impl Write,
+    color: bool,
+) -> std::io::Result<F::Output> {
+    let (reporter, mut rx) = dbabot_chat::progress::channel();
+    let work = dbabot_chat::progress::scope(reporter, turn);
+    tokio::pin!(work);
+    let mut shown: Option<u8> = None;
+    loop {
+        tokio::select! {
+            r = &mut work => return Ok(r),
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return Ok(work.await);
+                }
+                let update = rx.borrow_and_update().clone();
+                match update.as_ref().map(|u| (u, u.percent)) {
+                    Some((u, Some(p))) if shown.is_none_or(|s| p / 10 > s) => {
+                        shown = Some(p / 10);
+                        dim_line(out, &u.line(), color)?;
+                    }
+                    Some((u, None)) => dim_line(out, &u.line(), color)?,
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// Reads stdin line by line. Lines inside an open ``` fence are joined into one message, so a

@@ -4,8 +4,7 @@
 //! an arbitrary address; the size is checked against the announced size and while streaming.
 
 use async_trait::async_trait;
-use dbabot_chat::{Attachment, AttachmentBody, AttachmentFetcher, FetchError};
-use tokio::io::AsyncWriteExt as _;
+use dbabot_chat::{Attachment, AttachmentBody, AttachmentFetcher, CappedFile, FetchError};
 
 /// Hosts attachment URLs may point to.
 pub const CDN_HOSTS: &[&str] = &["cdn.discordapp.com", "media.discordapp.net"];
@@ -63,28 +62,15 @@ impl AttachmentFetcher for DiscordFetcher {
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| failed(e.without_url().to_string()))?;
-        if resp.content_length().is_some_and(|n| n > max_bytes) {
-            return Err(too_large());
-        }
-        let mut file = tokio::fs::File::create(dest)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let mut written = 0u64;
+        let mut file = CappedFile::create(dest, &a.name, max_bytes, resp.content_length()).await?;
         while let Some(chunk) = resp
             .chunk()
             .await
             .map_err(|e| failed(e.without_url().to_string()))?
         {
-            written += chunk.len() as u64;
-            if written > max_bytes {
-                return Err(too_large());
-            }
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            file.write(&chunk).await?;
         }
-        file.flush().await.map_err(|e| failed(e.to_string()))?;
-        Ok(written)
+        file.finish().await
     }
 }
 

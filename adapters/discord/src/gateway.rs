@@ -144,6 +144,12 @@ impl Bot {
                     return;
                 }
             }
+            // Every replica's gateway session sees the message; the first to claim it answers.
+            let key = crate::interactions::delivery_key("message", &msg.id.get().to_string());
+            if !self.core.handler.claim_delivery(&key).await {
+                tracing::debug!("message answered by another replica");
+                return;
+            }
             if let Err(ex) = self
                 .core
                 .limiter
@@ -218,6 +224,11 @@ impl Bot {
             transport = "gateway",
         );
         async move {
+            let key = crate::interactions::delivery_key("interaction", &meta.id);
+            if !self.core.handler.claim_delivery(&key).await {
+                tracing::debug!("interaction answered by another replica");
+                return;
+            }
             let (ack, job) = self.core.respond(incoming);
             if let Err(e) = self
                 .core
@@ -318,6 +329,7 @@ async fn answer(
             max_file_bytes: core.config.max_file_bytes,
         },
     );
+    crate::files::load(&mut messages, core.config.max_file_bytes).await;
     if let Some(first) = messages.first_mut() {
         first.message_reference = reply_to.map(reference);
     }

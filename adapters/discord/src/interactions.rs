@@ -205,7 +205,8 @@ impl Core {
                     .max_file_bytes
                     .min(job.attachment_size_limit.unwrap_or(u64::MAX)),
             };
-            let messages = render(&reply, &opts);
+            let mut messages = render(&reply, &opts);
+            crate::files::load(&mut messages, opts.max_file_bytes).await;
             let n = messages.len();
             deliver(&self.rest, &job.token, messages, job.edit_original).await;
             tracing::info!(
@@ -354,6 +355,15 @@ async fn endpoint(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes
             tracing::warn!(interaction = %meta.id, "replayed interaction refused, nothing run");
             return Json(ephemeral(REPLAYED)).into_response();
         }
+        // Another replica sharing the store may have been sent it (or a replay) already.
+        if !core
+            .handler
+            .claim_delivery(&delivery_key("interaction", &meta.id))
+            .await
+        {
+            tracing::warn!(interaction = %meta.id, "interaction claimed by another replica, nothing run");
+            return Json(ephemeral(REPLAYED)).into_response();
+        }
     }
     let span = tracing::info_span!(
         "discord_interaction",
@@ -370,6 +380,12 @@ async fn endpoint(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes
         "interaction acknowledged"
     );
     Json(ack).into_response()
+}
+
+/// The key a Discord delivery is claimed under across replicas (`discord:message:<id>`,
+/// `discord:interaction:<id>`), see [`MessageHandler::claim_delivery`].
+pub(crate) fn delivery_key(kind: &str, id: &str) -> String {
+    format!("discord:{kind}:{id}")
 }
 
 #[cfg(test)]

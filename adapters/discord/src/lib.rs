@@ -24,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod convert;
 pub mod fetch;
+pub mod files;
 mod gateway;
 mod interactions;
 mod limits;

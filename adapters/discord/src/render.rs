@@ -460,19 +460,19 @@ fn sort(reply: &Reply, opts: &RenderOptions) -> Sorted {
                             name: sanitize_filename(&a.name),
                             content_type: a.content_type.clone(),
                             data: t.clone().into_bytes(),
+                            path: None,
                         });
                     }
                 }
                 AttachmentBody::Url(u) | AttachmentBody::Remote { url: u, .. } => {
                     text_units(&mut s.body, &format!("📎 [{}]({u})", a.name), Join::Line);
                 }
-                AttachmentBody::File(path) => {
-                    text_units(
-                        &mut s.body,
-                        &format!("📎 `{}` written on the bot host: `{path}`", a.name),
-                        Join::Line,
-                    );
-                }
+                AttachmentBody::File(path) => s.files.push(OutFile {
+                    name: sanitize_filename(&a.name),
+                    content_type: a.content_type.clone(),
+                    data: Vec::new(),
+                    path: Some(path.clone()),
+                }),
             },
             Part::Context { text } => s.small_print.push(text.clone()),
         }

@@ -98,6 +98,9 @@ pub struct OutFile {
     pub name: String,
     pub content_type: String,
     pub data: Vec<u8>,
+    /// A file on the bot's host whose bytes [`crate::files::load`] reads before sending
+    /// (`data` is empty until then).
+    pub path: Option<String>,
 }
 
 /// `attachments[]` entry of a message with uploads: `id` names the multipart part `files[id]`.

@@ -381,8 +381,17 @@ impl SlackBot {
                         .ok();
                 }
             }
-            let reply = self.ask_engine(m).await;
-            self.deliver(channel, thread_ts, &reply, placeholder).await;
+            let turn = self.ask_engine(m);
+            let (reply, posted) = crate::files::with_progress(
+                &self.inner.api,
+                channel,
+                thread_ts,
+                placeholder.as_deref(),
+                turn,
+            )
+            .await;
+            self.deliver(channel, thread_ts, &reply, placeholder.or(posted))
+                .await;
         }
         .instrument(span)
         .await
@@ -414,6 +423,7 @@ impl SlackBot {
                 break;
             }
         }
+        crate::files::upload_reply_files(&self.inner.api, channel, thread_ts, reply).await;
         if self.inner.config.upload_csv {
             for p in &reply.parts {
                 if let Part::Attachment(a) = p {

@@ -17,6 +17,7 @@ pub mod blocks;
 pub mod bot;
 pub mod config;
 pub mod convert;
+pub mod files;
 pub mod http;
 pub mod socket;
 pub mod verify;
