@@ -61,10 +61,8 @@ const fn below(
     engines: &'static [&'static str],
 ) -> Spec {
     Spec {
-        key,
-        values,
         below: true,
-        engines,
+        ..above(key, values, engines)
     }
 }
 
