@@ -81,9 +81,7 @@ impl RunError {
                     RunError::Database(format!("{msg} (SQLSTATE/code {code})"))
                 }
             }
-            sqlx::Error::PoolTimedOut => {
-                RunError::Database("could not get a connection in time (pool timed out)".into())
-            }
+            sqlx::Error::PoolTimedOut => RunError::Database(POOL_TIMED_OUT.into()),
             sqlx::Error::Io(io) => RunError::Database(format!("connection failed: {io}")),
             sqlx::Error::Tls(t) => RunError::Database(format!("TLS error: {t}")),
             other => RunError::Database(crate::redact::redact(&other.to_string())),
@@ -484,9 +482,16 @@ impl Runner {
                 Pool::Invalid => Err(RunError::BadDsn(alias.to_string())),
             }
         };
-        match tokio::time::timeout(Duration::from_millis(ms + 1000), fut).await {
+        let r = match tokio::time::timeout(Duration::from_millis(ms + 1000), fut).await {
             Ok(r) => r,
             Err(_) => Err(RunError::Timeout(ms)),
+        };
+        match r {
+            // The pool hides why it could not connect; one direct attempt says why.
+            Err(RunError::Database(m)) if m == POOL_TIMED_OUT => Err(why_no_connection(pool)
+                .await
+                .unwrap_or(RunError::Database(m))),
+            r => r,
         }
     }
 
@@ -508,6 +513,39 @@ fn status_of(e: &RunError) -> CheckStatus {
     match e {
         RunError::Timeout(_) => CheckStatus::Timeout,
         _ => CheckStatus::Failed,
+    }
+}
+
+/// What the pool reports when it could not open a connection within its acquire timeout.
+const POOL_TIMED_OUT: &str = "could not get a connection in time (pool timed out)";
+
+/// Why a pool cannot connect: one direct connection attempt with the pool's own options (no
+/// statement is sent; the connection is closed at once), within 3 s. `None` when it succeeds
+/// (the pool was only busy) or the engine is not probed here.
+async fn why_no_connection(pool: &Pool) -> Option<RunError> {
+    use sqlx::ConnectOptions;
+    const PROBE: Duration = Duration::from_secs(3);
+    let attempt = async {
+        match pool {
+            Pool::Postgres(p) => p.connect_options().connect().await.map(|c| {
+                tokio::spawn(sqlx::Connection::close(c));
+            }),
+            Pool::Mysql { pool, .. } => pool.connect_options().connect().await.map(|c| {
+                tokio::spawn(sqlx::Connection::close(c));
+            }),
+            _ => Ok(()),
+        }
+    };
+    match tokio::time::timeout(PROBE, attempt).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(match RunError::from_sqlx(e, PROBE.as_millis() as u64) {
+            RunError::Database(m) => RunError::Database(format!("cannot connect: {m}")),
+            other => other,
+        }),
+        Err(_) => Some(RunError::Database(format!(
+            "cannot connect: no answer within {} s (the host is down, or a firewall drops the packets)",
+            PROBE.as_secs()
+        ))),
     }
 }
 

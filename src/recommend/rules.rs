@@ -42,6 +42,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         .flat_map(|o| o.findings.iter().cloned())
         .collect();
     safety::reconcile(&mut findings);
+    merge_same_failures(&mut findings);
     // Most severe first; within a severity, those about the object the user named first.
     let object = ctx.slots.object.clone().unwrap_or_default().to_lowercase();
     let mentions = |f: &Finding| !object.is_empty() && f.title.to_lowercase().contains(&object);
@@ -391,6 +392,36 @@ fn engine_label(e: &str) -> &'static str {
     }
 }
 
+/// Checks that failed with the same error (the database is unreachable, so every check fails
+/// alike) become one finding naming them all, so the answer says it once.
+fn merge_same_failures(findings: &mut Vec<Finding>) {
+    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings.drain(..) {
+        if f.code != "check_failed" {
+            merged.push(f);
+            continue;
+        }
+        let error = f.facts.get("error").cloned().unwrap_or_default();
+        let same = merged.iter_mut().find(|m| {
+            m.code == "check_failed" && m.facts.get("error").is_some_and(|e| *e == error)
+        });
+        match same {
+            Some(m) => {
+                let checks = format!(
+                    "{}, {}",
+                    m.facts.get("check").cloned().unwrap_or_default(),
+                    f.facts.get("check").cloned().unwrap_or_default()
+                );
+                let n = checks.split(", ").count();
+                m.title = format!("{n} checks could not run ({checks}): {error}");
+                m.facts.insert("check".into(), checks);
+            }
+            None => merged.push(f),
+        }
+    }
+    *findings = merged;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,6 +528,37 @@ mod tests {
             "{} holes:\n{}",
             problems.len(),
             problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_same_failure_of_several_checks_is_said_once() {
+        let fail = |check: &str, error: &str| {
+            Finding::new(
+                check,
+                "check_failed",
+                Severity::Warning,
+                format!("{check}: {error}"),
+            )
+            .fact("check", check)
+            .fact("error", error)
+        };
+        let mut f = vec![
+            fail("overview", "cannot connect: refused"),
+            fail("connections", "cannot connect: refused"),
+            fail("replication", "permission denied"),
+            fail("active_queries", "cannot connect: refused"),
+        ];
+        merge_same_failures(&mut f);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(
+            f[0].facts.get("check").map(String::as_str),
+            Some("overview, connections, active_queries")
+        );
+        assert!(
+            f[0].title.starts_with("3 checks could not run"),
+            "{}",
+            f[0].title
         );
     }
 }

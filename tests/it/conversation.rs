@@ -418,3 +418,31 @@ async fn forget_also_forgets_the_escalation_link() {
     // The first case itself stays with the DBA team.
     assert_eq!(bot.engine.cases().list(None).await.len(), 2);
 }
+
+/// A database that refuses connections: the answer says why (not "pool timed out") and says it
+/// once, not once per check.
+#[tokio::test]
+async fn an_unreachable_database_is_named_as_such_once() {
+    let target = dbabot::config::Target {
+        alias: "billing-pg".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Postgres,
+        environment: "prod".into(),
+        cloud: "aws".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new("postgres://bot@127.0.0.1:1/billing".to_string()),
+    };
+    let bot = crate::support::TestBot::new(vec![target]);
+    let text = bot
+        .ask("down", "billing-pg is super slow, checkout is timing out")
+        .await
+        .plain_text();
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(!text.contains("pool timed out"), "{text}");
+    assert_eq!(
+        text.matches("The bot itself could not run").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("checks could not run ("), "{text}");
+}
