@@ -527,12 +527,12 @@ async fn why_no_connection(pool: &Pool) -> Option<RunError> {
     const PROBE: Duration = Duration::from_secs(3);
     let attempt = async {
         match pool {
-            Pool::Postgres(p) => p.connect_options().connect().await.map(|c| {
-                tokio::spawn(sqlx::Connection::close(c));
-            }),
-            Pool::Mysql { pool, .. } => pool.connect_options().connect().await.map(|c| {
-                tokio::spawn(sqlx::Connection::close(c));
-            }),
+            Pool::Postgres(p) => {
+                sqlx::Connection::close(p.connect_options().connect().await?).await
+            }
+            Pool::Mysql { pool, .. } => {
+                sqlx::Connection::close(pool.connect_options().connect().await?).await
+            }
             _ => Ok(()),
         }
     };

@@ -155,12 +155,10 @@ impl Engine {
         if triage {
             // Slowness and timeouts also get the scan statistics: a table read whole for want
             // of an index is the commonest cause, and the evidence is cheap to read.
-            let lower = msg.text.to_lowercase();
-            let slow = is_hang(&msg.text)
-                || ["timeout", "time out", "times out", "timing out"]
-                    .iter()
-                    .any(|w| lower.contains(w));
-            for c in TRIAGE.iter().chain(slow.then_some(&"seq_scans")) {
+            for c in TRIAGE
+                .iter()
+                .chain(is_slow(&msg.text).then_some(&"seq_scans"))
+            {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
                 }
@@ -755,6 +753,15 @@ fn is_hang(text: &str) -> bool {
     ]
     .iter()
     .any(|w| t.contains(w))
+}
+
+/// True when `text` describes slowness: a hang, or a timeout in any spelling.
+fn is_slow(text: &str) -> bool {
+    let t = text.to_lowercase();
+    is_hang(text)
+        || ["timeout", "time out", "times out"]
+            .iter()
+            .any(|w| t.contains(w))
 }
 
 /// True when `text` describes a symptom: slow, stuck, hanging, spinning, timing out, failing,

@@ -331,10 +331,12 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     safety::guard_actions(&mut longer_term, &findings, worst);
     let verify = render(&pb.verify);
     if !ctx.outcomes.is_empty() {
-        // The thresholds the checks graded by (the runner's, possibly an edited copy).
+        // The thresholds the checks graded by (the runner's, possibly an edited copy; a failed
+        // check's empty rows carry only the embedded defaults).
         let thresholds = ctx
             .outcomes
-            .first()
+            .iter()
+            .find(|o| o.status == crate::diagnostics::CheckStatus::Ok)
             .map(|o| o.rows.thresholds.clone())
             .unwrap_or_default();
         let note =

@@ -800,7 +800,6 @@ struct DeadlockTrx {
     /// `` `db`.`table` `` of the lock it waited for, and the index.
     table: String,
     index: String,
-    lock_mode: String,
 }
 
 /// Parses the LATEST DETECTED DEADLOCK section of `SHOW ENGINE INNODB STATUS` (MySQL manual
@@ -875,9 +874,6 @@ fn parse_latest_deadlock(status: &str) -> Option<(String, Vec<DeadlockTrx>, Stri
                         .next()
                         .unwrap_or("")
                         .to_string();
-                }
-                if let Some(p) = l.find("lock_mode ").or_else(|| l.find("lock mode ")) {
-                    t.lock_mode = l[p + 10..].trim_end_matches(" waiting").to_string();
                 }
             }
         }
