@@ -12,6 +12,7 @@ pub mod mssql;
 pub mod privilege;
 mod result;
 mod runner;
+pub mod sqlite_locks;
 pub mod thresholds;
 
 pub use finding::Finding;

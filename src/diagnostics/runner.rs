@@ -358,6 +358,18 @@ impl Runner {
                 }
             }
             match self.query(alias, check.sql).await {
+                Ok(rows) if engine == Engine::Sqlite && check.name == "blocking_chains" => {
+                    // SQLite has no sessions to list: the lock table of the file says who holds
+                    // its locks (blocking file-system calls, so off the async threads).
+                    let rows = tokio::task::spawn_blocking(move || {
+                        let mut rows = rows;
+                        super::sqlite_locks::augment(&mut rows);
+                        rows
+                    })
+                    .await
+                    .unwrap_or_default();
+                    return evaluate(check, rows, &self.inner.thresholds);
+                }
                 Ok(rows) => return evaluate(check, rows, &self.inner.thresholds),
                 Err(e @ RunError::Privilege { .. }) => {
                     if let RunError::Privilege { message, grant } =
@@ -393,6 +405,36 @@ impl Runner {
                 )
                 .fact("detail", format!("the file cannot be read ({msg})"))
                 .threshold("SQLITE_CORRUPT / SQLITE_NOTADB: the file's pages do not form a valid database (SQLite docs, Result and Error Codes)")];
+                out
+            }
+            // SQLITE_READONLY_ROLLBACK (776): the file has a hot journal, left by a writer that
+            // died mid-transaction, and a read-only connection may not roll it back. Every check
+            // trips over it; it is the finding, not "the check failed".
+            Some((_, msg)) if engine == Engine::Sqlite && msg.contains("code 776)") => {
+                let mut out = failed(CheckStatus::Failed, variants[0].title, msg.clone());
+                let path = self
+                    .pool(alias)
+                    .map(|(t, _)| sqlite_path(t.dsn.expose()))
+                    .unwrap_or_default();
+                let file = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "the database file".into());
+                let mut journal = path.into_os_string();
+                journal.push("-journal");
+                let size = tokio::fs::metadata(&journal)
+                    .await
+                    .map(|m| crate::diagnostics::finding::human_bytes(m.len() as i64))
+                    .unwrap_or_else(|_| "size unknown".into());
+                out.findings = vec![Finding::new(
+                    name,
+                    "sqlite_hot_journal",
+                    Severity::Critical,
+                    format!("{file}-journal is a hot journal left by a writer that died in the middle of a transaction: until a connection that may write rolls it back, read-only readers cannot open {file} ({msg})"),
+                )
+                .fact("file", &file)
+                .fact("journal_size", size)
+                .threshold("a hot journal must be rolled back before the file can be read; a read-only connection reports SQLITE_READONLY_ROLLBACK (SQLite docs, Result and Error Codes; File Locking And Concurrency In SQLite Version 3 §4 Hot Journals)")];
                 out
             }
             Some((status, msg))
@@ -547,6 +589,17 @@ async fn why_no_connection(pool: &Pool) -> Option<RunError> {
             PROBE.as_secs()
         ))),
     }
+}
+
+/// The path of a SQLite DSN's file (no scheme, no query string).
+fn sqlite_path(dsn: &str) -> std::path::PathBuf {
+    let path = dsn
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    std::path::PathBuf::from(path)
 }
 
 /// True when a SQLite error says the file is damaged or not a database.

@@ -121,6 +121,8 @@ pub const SPECS: &[Spec] = &[
     // SQLite.
     above("sqlite_freelist", &["min_pct", "min_free_pages"], LITE),
     above("fk_without_index", &["warning_rows"], LITE),
+    above("sqlite_write_lock", &["warning", "critical"], LITE),
+    above("sqlite_wal_size", &["warning", "critical"], LITE),
 ];
 
 /// An error in the thresholds file: the file, 1-based line and key of the first problem.

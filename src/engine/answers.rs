@@ -73,6 +73,30 @@ impl Engine {
             .and_then(|a| self.target(a))
             .cloned();
 
+        // "database is locked after the worker crashed" on a known database: the code's own
+        // playbook (locks, disk space, integrity…) with its diagnostics answers it, the code's
+        // meaning still shown, rather than the bare lookup. Only when the target's engine has
+        // that code.
+        let intent = match (
+            &target,
+            intent.name.as_str(),
+            state.slots.error_code.as_deref(),
+        ) {
+            (Some(t), "error_code_lookup", Some(code)) => {
+                let flavour = crate::intents::catalog::Flavour::from_name(t.engine.as_str());
+                self.inner
+                    .catalog
+                    .error_code(code, Some(t.engine.as_str()))
+                    .into_iter()
+                    .filter(|e| flavour.is_some_and(|f| f.is_covered_by(&e.engine)))
+                    .find_map(|e| e.intent.as_deref())
+                    .and_then(|i| self.inner.catalog.intent(i))
+                    .cloned()
+                    .inspect(|related| state.intent = Some(related.name.clone()))
+                    .unwrap_or(intent)
+            }
+            _ => intent,
+        };
         match intent.name.as_str() {
             "report_request" => self.report(msg, state).await.into(),
             "explain_query" => self.explain(msg, state).await.into(),

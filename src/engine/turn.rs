@@ -235,9 +235,10 @@ impl Engine {
             match &classification {
                 Some(c) if c.confidence >= threshold => {
                     // An error code with a generic intent → look the code up.
-                    if ex.slots.error_code.is_some()
-                        && matches!(c.intent.as_str(), "out_of_scope" | "greeting" | "help")
-                    {
+                    if ex.slots.error_code.as_deref().is_some_and(|code| {
+                        matches!(c.intent.as_str(), "out_of_scope" | "greeting" | "help")
+                            || self.code_points_elsewhere(code, &c.intent)
+                    }) {
                         Some("error_code_lookup".to_string())
                     } else {
                         Some(c.intent.clone())
@@ -415,6 +416,21 @@ impl Engine {
 
     /// Resolves a target word from a command (typo-tolerant); unknown words are kept so the
     /// answer can say the target is unknown and offer the real ones.
+    /// True when the error code in the message belongs to a playbook (on some engine) and the
+    /// classifier picked another one: "can't write, SQLITE_BUSY everywhere" is a lock question,
+    /// not an access request. The code is the stronger evidence; its lookup answers with the
+    /// code's playbook when the database is known.
+    fn code_points_elsewhere(&self, code: &str, classified: &str) -> bool {
+        let related: Vec<&str> = self
+            .inner
+            .catalog
+            .error_code(code, None)
+            .into_iter()
+            .filter_map(|e| e.intent.as_deref())
+            .collect();
+        !related.is_empty() && !related.contains(&classified)
+    }
+
     fn take_target_word(&self, state: &mut ThreadState, word: &str) {
         let ex = self.extract(word);
         match ex.slots.target {

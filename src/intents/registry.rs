@@ -159,7 +159,7 @@ pub const FINDINGS: &[Finding] = &[
     },
     Finding {
         code: "connections_by_state",
-        facts: &["state", "count"],
+        facts: &["state", "count", "who"],
         engines: &["postgres", "mysql"],
     },
     Finding {
@@ -293,6 +293,26 @@ pub const FINDINGS: &[Finding] = &[
         code: "database_size",
         facts: &["size", "size_bytes"],
         engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
+        code: "sqlite_lock_held",
+        facts: &["blocker", "pid", "lock", "file", "since", "effect"],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "sqlite_hot_journal",
+        facts: &["file", "journal_size"],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "sqlite_no_lock",
+        facts: &["file", "mode"],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "sqlite_wal_large",
+        facts: &["file", "wal_size"],
+        engines: &["sqlite"],
     },
     Finding {
         code: "freelist_high",

@@ -400,7 +400,16 @@ fn merge_same_failures(findings: &mut Vec<Finding>) {
     let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
     for f in findings.drain(..) {
         if f.code != "check_failed" {
-            merged.push(f);
+            // The same finding reached through several checks (a file every check fails to
+            // read) is said once.
+            // So is one fact two checks measured alike (the connection count from the overview
+            // and from the connections check).
+            if !merged.iter().any(|m| {
+                m.code == f.code
+                    && (m.title == f.title || (!f.facts.is_empty() && m.facts == f.facts))
+            }) {
+                merged.push(f);
+            }
             continue;
         }
         let error = f.facts.get("error").cloned().unwrap_or_default();

@@ -1251,6 +1251,154 @@ async fn sqlite_duplicate_index_pair() {
     bot.engine.runner().close().await;
 }
 
+/// Another process (the system's SQLite, through Python) holding SQLite's locks on `path`:
+/// it runs `sql` in autocommit-off mode and then waits until killed.
+struct SqliteHolder(std::process::Child);
+
+impl SqliteHolder {
+    fn start(path: &std::path::Path, sql: &str) -> Self {
+        use std::io::BufRead;
+        let script = "import sqlite3, sys, time\n\
+                      c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                      for s in sys.argv[2].split(';'):\n    c.execute(s)\n\
+                      print('held', flush=True)\n\
+                      time.sleep(120)\n";
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(path)
+            .arg(sql)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 holds the lock");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.as_mut() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        assert_eq!(line.trim(), "held", "the lock holder started");
+        SqliteHolder(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: nothing is rolled back.
+    fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for SqliteHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// "database is locked" on SQLite: a worker process left a write transaction open. The answer
+/// must name that process (its pid), as the blocker, from the file's lock table, in rollback and
+/// WAL modes; when the worker is killed mid-transaction, the hot journal it leaves is named and
+/// never to be deleted; once nothing holds a lock, nobody is blamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_lock_held_by_another_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jobs.db");
+    let wal_path = dir.path().join("queue.db");
+    for (p, mode) in [(&path, "DELETE"), (&wal_path, "WAL")] {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", p.display()))
+            .await
+            .expect("create sqlite");
+        c.execute(format!("PRAGMA journal_mode = {mode}; CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO jobs (state) SELECT 'queued' FROM n;").as_str())
+            .await
+            .expect("schema");
+        c.close().await.ok();
+    }
+    let target = |alias: &str, p: &std::path::Path| dbabot::config::Target {
+        alias: alias.into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Sqlite,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("sqlite://{}", p.display())),
+    };
+    let server_words: Vec<String> = [
+        "pg_",
+        "KILL ",
+        "pg_terminate_backend",
+        "innodb",
+        "sessions waiting",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let phrasings = [
+        "jobs-lite keeps saying database is locked, what is holding it??",
+        "our workers can't write to jobs-lite, SQLITE_BUSY everywhere",
+        "writes to jobs-lite hang for 5 seconds then error out",
+        "who has the lock on jobs-lite? nothing can insert",
+    ];
+
+    let bot = with_decoys(target("jobs-lite", &path));
+    let holder = SqliteHolder::start(
+        &path,
+        "BEGIN IMMEDIATE;UPDATE jobs SET state = 'running' WHERE id = 1",
+    );
+    probe(
+        &bot,
+        "sqlite_write_lock_rollback",
+        &phrasings,
+        &[format!("The blocker is process {}", holder.pid())],
+        &server_words,
+    )
+    .await;
+    // Killed mid-transaction: the journal stays behind, hot.
+    holder.kill();
+    assert!(
+        dir.path().join("jobs.db-journal").exists(),
+        "a hot journal is left"
+    );
+    let text = bot
+        .ask(
+            "hot",
+            "the worker crashed and now jobs-lite says database is locked",
+        )
+        .await
+        .plain_text();
+    assert!(text.contains("hot journal"), "{text}");
+    assert!(text.contains("Do not delete jobs.db-journal"), "{text}");
+    assert!(!text.contains("The blocker is process"), "{text}");
+    bot.engine.runner().close().await;
+
+    // WAL mode: the writer holds the -shm write lock.
+    let bot = with_decoys(target("jobs-lite", &wal_path));
+    let holder = SqliteHolder::start(
+        &wal_path,
+        "BEGIN IMMEDIATE;UPDATE jobs SET state = 'running' WHERE id = 1",
+    );
+    probe(
+        &bot,
+        "sqlite_write_lock_wal",
+        &phrasings[..2],
+        &[format!("The blocker is process {}", holder.pid())],
+        &server_words,
+    )
+    .await;
+    drop(holder);
+    let text = bot
+        .ask("free", "jobs-lite: database is locked errors this morning")
+        .await
+        .plain_text();
+    assert!(
+        text.contains("no other process holds the write lock"),
+        "{text}"
+    );
+    assert!(!text.contains("The blocker is process"), "{text}");
+    bot.engine.runner().close().await;
+}
+
 /// A SQLite file damaged the way a torn write leaves it: one row of `customers` changed on disk
 /// behind its index's back, so `quick_check` still says ok and only `integrity_check` sees it;
 /// then a file whose pages no longer parse at all. The answers must show the check's own words,

@@ -220,7 +220,7 @@ pub(super) static CHECKS: &[Check] = &[
         name: "connections",
         engine: E,
         title: "Connections by user, schema and command",
-        sql: "SELECT COMMAND AS state, USER AS usr, COALESCE(DB, '') AS application, COUNT(*) AS count,
+        sql: "SELECT COMMAND AS state, USER AS usr, COALESCE(DB, '') AS db_name, COUNT(*) AS count,
        CAST(@@max_connections AS SIGNED) AS max_connections
   FROM information_schema.PROCESSLIST
  GROUP BY COMMAND, USER, DB

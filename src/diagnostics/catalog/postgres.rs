@@ -994,25 +994,26 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
         .unwrap_or(0)
         - rs.first().and_then(|r| r.i64("reserved")).unwrap_or(0);
     for r in rs.iter().take(5) {
+        // MySQL groups by schema (PROCESSLIST has no application name); the others by program.
+        let who = match (r.str("application"), r.str("db_name")) {
+            (a, _) if !a.is_empty() => format!("user {}, application {a}", r.str("usr")),
+            (_, d) if !d.is_empty() => format!("user {}, database {d}", r.str("usr")),
+            _ => format!("user {}", r.str("usr")),
+        };
         out.push(
             Finding::new(
                 check,
                 "connections_by_state",
                 Severity::Info,
                 format!(
-                    "{} connections: state {}, user {}, application {}",
+                    "{} connections: state {}, {who}",
                     r.str("count"),
-                    r.str("state"),
-                    r.str("usr"),
-                    if r.str("application").is_empty() {
-                        "-".into()
-                    } else {
-                        r.str("application")
-                    }
+                    r.str("state")
                 ),
             )
             .fact("state", r.str("state"))
-            .fact("count", r.str("count")),
+            .fact("count", r.str("count"))
+            .fact("who", &who),
         );
     }
     let limit = rs.threshold_for("connections_used");

@@ -16,6 +16,14 @@ const HAS_STAT1: Precondition = Precondition {
     unavailable: "",
 };
 
+/// The dbstat virtual table is compiled in (SQLITE_ENABLE_DBSTAT_VTAB; the bundled build has it).
+/// Without `sqlite_stat1` (no ANALYZE yet) the checks count a table's rows from its b-tree:
+/// the cells on the leaf pages of a rowid table are its rows ("The DBSTAT Virtual Table").
+const HAS_DBSTAT: Precondition = Precondition {
+    sql: "SELECT count(*) > 0 FROM pragma_module_list WHERE name = 'dbstat'",
+    unavailable: "",
+};
+
 pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "overview",
@@ -61,17 +69,15 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "largest_tables",
         engine: E,
-        title: "Table sizes with their indexes (dbstat)",
+        title: "Table sizes with their indexes and rows counted from the b-tree (dbstat)",
         sql: "SELECT m.tbl_name AS tbl, sum(d.pgsize) AS size_bytes,
-       sum(CASE WHEN m.type = 'index' THEN d.pgsize ELSE 0 END) AS index_bytes, NULL AS est_rows
+       sum(CASE WHEN m.type = 'index' THEN d.pgsize ELSE 0 END) AS index_bytes,
+       sum(CASE WHEN m.type = 'table' AND d.pagetype = 'leaf' THEN d.ncell ELSE 0 END) AS est_rows
   FROM dbstat d JOIN sqlite_schema m ON m.name = d.name
  WHERE m.type IN ('table', 'index') AND m.tbl_name NOT LIKE 'sqlite_%'
  GROUP BY m.tbl_name
  ORDER BY size_bytes DESC",
-        precondition: Some(Precondition {
-            sql: "SELECT count(*) > 0 FROM pragma_module_list WHERE name = 'dbstat'",
-            unavailable: "",
-        }),
+        precondition: Some(HAS_DBSTAT),
         evaluate: largest_tables,
     },
     Check {
@@ -132,6 +138,19 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "tables_without_pk",
         engine: E,
+        title: "Tables without a declared primary key (rows counted from dbstat)",
+        sql: "SELECT m.name AS tbl,
+       (SELECT sum(d.ncell) FROM dbstat d WHERE d.name = m.name AND d.pagetype = 'leaf') AS est_rows
+  FROM sqlite_schema m
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+   AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE pk > 0)
+ ORDER BY 2 DESC, 1",
+        precondition: Some(HAS_DBSTAT),
+        evaluate: tables_without_pk,
+    },
+    Check {
+        name: "tables_without_pk",
+        engine: E,
         title: "Tables without a declared primary key",
         sql: "SELECT m.name AS tbl, NULL AS est_rows FROM sqlite_schema m
  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
@@ -157,6 +176,20 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "seq_scans",
         engine: E,
+        title: "Foreign-key columns no index leads with (missing-index candidates, rows counted from dbstat)",
+        sql: "SELECT m.name AS tbl, fk.\"from\" AS col, fk.\"table\" AS references_table,
+       (SELECT sum(d.ncell) FROM dbstat d WHERE d.name = m.name AND d.pagetype = 'leaf') AS est_rows
+  FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) fk
+ WHERE m.type = 'table'
+   AND NOT EXISTS (SELECT 1 FROM pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+                    WHERE ii.seqno = 0 AND ii.name = fk.\"from\")
+ ORDER BY est_rows DESC",
+        precondition: Some(HAS_DBSTAT),
+        evaluate: seq_scans,
+    },
+    Check {
+        name: "seq_scans",
+        engine: E,
         title: "Foreign-key columns no index leads with (missing-index candidates)",
         sql: "SELECT m.name AS tbl, fk.\"from\" AS col, fk.\"table\" AS references_table, NULL AS est_rows
   FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) fk
@@ -166,6 +199,16 @@ pub(super) static CHECKS: &[Check] = &[
  ORDER BY 1",
         precondition: None,
         evaluate: seq_scans,
+    },
+    Check {
+        name: "blocking_chains",
+        engine: E,
+        title: "Locks other processes hold on the database file (the operating system's lock table)",
+        sql: "SELECT d.file AS file, (SELECT journal_mode FROM pragma_journal_mode()) AS journal_mode
+  FROM pragma_database_list d
+ WHERE d.name = 'main'",
+        precondition: None,
+        evaluate: file_locks,
     },
     Check {
         name: "integrity",
@@ -330,6 +373,166 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .threshold(limit.citation())
         })
         .collect()
+}
+
+/// Who holds SQLite's locks on the file, from the columns [`crate::diagnostics::sqlite_locks`]
+/// added to the `file` / `journal_mode` row. The process others wait for is the blocker: the
+/// writer, or, when a writer waits to commit (PENDING), the reader keeping it from committing.
+fn file_locks(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else {
+        return Vec::new();
+    };
+    let path = r.str("file");
+    let file = std::path::Path::new(&path)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "the database file".into());
+    let mode = r.str("journal_mode").to_ascii_lowercase();
+    let probe_error = r.str("probe_error");
+    if !probe_error.is_empty() {
+        return vec![Finding::new(
+            "blocking_chains",
+            "check_unavailable",
+            Severity::Info,
+            format!("the lock table of {file} could not be read: {probe_error}"),
+        )
+        .fact("check", "blocking_chains")
+        .fact(
+            "error",
+            format!("the lock table of {file} could not be read ({probe_error})."),
+        )];
+    }
+    let who = |pid: Option<i64>, process: String| match (pid, process.is_empty()) {
+        (Some(p), false) if p > 0 => format!("process {p} ({process})"),
+        (Some(p), true) if p > 0 => format!("process {p}"),
+        _ => "a process outside this host's view (another container or host)".into(),
+    };
+    let lock = r.str("lock");
+    let journal_age = r.i64("journal_age_s");
+    let limit = rs.threshold_for("sqlite_write_lock");
+    let mut out = Vec::new();
+    if !lock.is_empty() {
+        let writer = who(r.i64("pid"), r.str("process"));
+        let reader_pid = r.i64("reader_pid");
+        let (blocker, pid, held, what) = if lock == "pending" && reader_pid.is_some() {
+            (
+                who(reader_pid, r.str("reader_process")),
+                reader_pid,
+                "a read lock (SHARED)".to_string(),
+                format!("{writer} is waiting to commit (PENDING) until that read transaction ends, and every other connection waits behind it"),
+            )
+        } else {
+            let held = match lock.as_str() {
+                "reserved" => "the write lock (RESERVED) of an open write transaction",
+                "pending" => "the PENDING lock of a commit waiting for readers to finish",
+                "exclusive" => {
+                    "an EXCLUSIVE lock (it is committing, or uses locking_mode=EXCLUSIVE)"
+                }
+                _ => "the WAL write lock of an open write transaction",
+            };
+            (
+                writer.clone(),
+                r.i64("pid"),
+                held.to_string(),
+                "other connections cannot write until it commits or rolls back; they wait for their busy_timeout and then fail with 'database is locked' (SQLITE_BUSY)".to_string(),
+            )
+        };
+        let since = match journal_age {
+            Some(s) if mode != "wal" && lock == "reserved" => {
+                format!("it last wrote its rollback journal {s} s ago")
+            }
+            _ => "how long it has held it is not recorded anywhere SQLite keeps".into(),
+        };
+        let severity = match journal_age {
+            Some(s) if mode != "wal" && lock == "reserved" => {
+                limit.grade(s as f64).max(Severity::Info)
+            }
+            _ => Severity::Warning,
+        };
+        out.push(
+            Finding::new(
+                "blocking_chains",
+                "sqlite_lock_held",
+                severity,
+                format!("{blocker} holds {held} on {file}; {what}; {since}"),
+            )
+            .fact("blocker", &blocker)
+            .fact(
+                "pid",
+                pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            )
+            .fact("lock", &held)
+            .fact("file", &file)
+            .fact("since", &since)
+            .fact("effect", &what)
+            .threshold(limit.citation()),
+        );
+    } else if let (Some(bytes), true) = (
+        r.i64("journal_bytes"),
+        mode == "delete" || mode == "truncate",
+    ) {
+        out.push(
+            Finding::new(
+                "blocking_chains",
+                "sqlite_hot_journal",
+                Severity::Warning,
+                format!("{file}-journal ({}) is left over from a write transaction that never finished, and no process holds a lock on {file}: a crashed or killed writer left a hot journal", human_bytes(bytes)),
+            )
+            .fact("file", &file)
+            .fact("journal_size", human_bytes(bytes))
+            .threshold("a rollback journal present while no connection holds RESERVED is hot: the next connection rolls it back (SQLite docs, File Locking And Concurrency In SQLite Version 3 §4 Hot Journals)"),
+        );
+    } else {
+        let reader = r
+            .i64("reader_pid")
+            .map(|p| {
+                format!(
+                    "; {} has a read transaction open",
+                    who(Some(p), r.str("reader_process"))
+                )
+            })
+            .unwrap_or_default();
+        out.push(
+            Finding::new(
+                "blocking_chains",
+                "sqlite_no_lock",
+                Severity::Ok,
+                format!("no other process holds the write lock on {file} right now (journal mode {mode}){reader}"),
+            )
+            .fact("file", &file)
+            .fact("mode", &mode),
+        );
+    }
+    if let Some(bytes) = r.i64("wal_bytes").filter(|_| mode == "wal") {
+        let wal = rs.threshold_for("sqlite_wal_size");
+        let severity = wal.grade(bytes as f64);
+        if severity > Severity::Ok {
+            let reader = r
+                .i64("reader_pid")
+                .map(|p| {
+                    format!(
+                        ", and {} has a read transaction open that a checkpoint cannot pass",
+                        who(Some(p), r.str("reader_process"))
+                    )
+                })
+                .unwrap_or_default();
+            out.push(
+                Finding::new(
+                    "blocking_chains",
+                    "sqlite_wal_large",
+                    severity,
+                    format!(
+                        "{file}-wal is {}: checkpoints are not keeping up{reader}",
+                        human_bytes(bytes)
+                    ),
+                )
+                .fact("file", &file)
+                .fact("wal_size", human_bytes(bytes))
+                .threshold(wal.citation()),
+            );
+        }
+    }
+    out
 }
 
 fn integrity(rs: &ResultSet) -> Vec<Finding> {
