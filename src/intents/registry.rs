@@ -295,6 +295,23 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "sqlite", "mssql"],
     },
     Finding {
+        code: "fk_orphans",
+        facts: &[
+            "table",
+            "column",
+            "parent",
+            "parent_column",
+            "orphans",
+            "list_sql",
+        ],
+        engines: &["sqlite"],
+    },
+    Finding {
+        code: "fk_ok",
+        facts: &["declared"],
+        engines: &["sqlite"],
+    },
+    Finding {
         code: "sqlite_lock_held",
         facts: &["blocker", "pid", "lock", "file", "since", "effect"],
         engines: &["sqlite"],

@@ -1399,6 +1399,70 @@ async fn sqlite_write_lock_held_by_another_process() {
     bot.engine.runner().close().await;
 }
 
+/// Orphans in SQLite: foreign keys are declared but the application never enabled them, and
+/// parents were deleted. The answer must count the orphans of the right key, list them with SQL
+/// that targets that table and column, say the file is not damaged, and never advise a repair
+/// of the file (REINDEX, .recover) or another engine's tools.
+#[tokio::test]
+async fn sqlite_orphaned_rows_without_foreign_key_enforcement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("crm.db");
+    {
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .expect("create sqlite");
+        c.execute(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE accounts (account_no INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE invoices (id INTEGER PRIMARY KEY, account_no INTEGER REFERENCES accounts (account_no), total REAL);
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, account_no INTEGER REFERENCES accounts (account_no), body TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO accounts (account_no, name) SELECT i, 'acct ' || i FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO invoices (account_no, total) SELECT 1 + i % 300, i FROM n;
+             INSERT INTO notes (account_no, body) SELECT account_no, 'hello' FROM accounts WHERE account_no > 200;
+             DELETE FROM accounts WHERE account_no <= 20;",
+        )
+        .await
+        .expect("schema");
+        c.close().await.ok();
+    }
+    let target = dbabot::config::Target {
+        alias: "crm-lite".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Sqlite,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
+    };
+    let bot = with_decoys(target);
+    probe(
+        &bot,
+        "sqlite_orphans",
+        &[
+            "we deleted some accounts in crm-lite, are there invoices left pointing at nothing?",
+            "orphan rows in crm-lite?? reports show invoices with no account",
+            "is the data in crm-lite consistent, any dangling references",
+        ],
+        &[
+            "200 rows of invoices have a account_no that matches no accounts.account_no".to_string(),
+            "FROM invoices t WHERE t.account_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts p WHERE p.account_no = t.account_no)".to_string(),
+            "The file itself is not damaged".to_string(),
+        ],
+        &[
+            "REINDEX".to_string(),
+            ".recover".to_string(),
+            "rows of notes".to_string(),
+            "pg_".to_string(),
+            "CHECK TABLE".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
 /// A SQLite file damaged the way a torn write leaves it: one row of `customers` changed on disk
 /// behind its index's back, so `quick_check` still says ok and only `integrity_check` sees it;
 /// then a file whose pages no longer parse at all. The answers must show the check's own words,

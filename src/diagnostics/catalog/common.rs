@@ -234,6 +234,39 @@ pub fn first_unindexed(candidates: &[String], indexed_leading: &str) -> Option<S
     candidates.iter().find(|c| !indexed.contains(c)).cloned()
 }
 
+/// An identifier as SQLite (and PostgreSQL) SQL shown to a human must spell it: bare when it is
+/// a plain lower-case name, else in double quotes with embedded quotes doubled (SQLite docs,
+/// "SQLite Keywords": double quotes are the standard identifier quotes).
+pub fn quote_ident_sqlite(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !matches!(
+            name,
+            "order"
+                | "group"
+                | "select"
+                | "table"
+                | "index"
+                | "where"
+                | "from"
+                | "key"
+                | "values"
+                | "default"
+                | "check"
+                | "references"
+        );
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +397,13 @@ mod tests {
         ]);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].2, "ALTER TABLE t DROP CONSTRAINT t_a_uniq;");
+    }
+
+    #[test]
+    fn sqlite_identifiers_are_quoted_unless_plain() {
+        assert_eq!(quote_ident_sqlite("orders"), "orders");
+        assert_eq!(quote_ident_sqlite("Order Items"), "\"Order Items\"");
+        assert_eq!(quote_ident_sqlite("order"), "\"order\"");
+        assert_eq!(quote_ident_sqlite("a\"b"), "\"a\"\"b\"");
     }
 }

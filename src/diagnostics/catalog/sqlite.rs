@@ -201,6 +201,24 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: seq_scans,
     },
     Check {
+        name: "foreign_keys",
+        engine: E,
+        title: "Rows whose foreign key points at no parent row (PRAGMA foreign_key_check)",
+        sql: "SELECT c.\"table\" AS tbl, c.parent AS parent, l.\"from\" AS col, l.\"to\" AS parent_col, count(*) AS orphans,
+       (SELECT count(*) FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) x
+         WHERE m.type = 'table') AS fk_count
+  FROM pragma_foreign_key_check() c
+  JOIN pragma_foreign_key_list(c.\"table\") l ON l.id = c.fkid AND l.seq = 0
+ GROUP BY 1, 2, 3, 4
+ UNION ALL
+SELECT NULL, NULL, NULL, NULL, 0,
+       (SELECT count(*) FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) x
+         WHERE m.type = 'table')
+ ORDER BY 5 DESC",
+        precondition: None,
+        evaluate: foreign_keys,
+    },
+    Check {
         name: "blocking_chains",
         engine: E,
         title: "Locks other processes hold on the database file (the operating system's lock table)",
@@ -531,6 +549,64 @@ fn file_locks(rs: &ResultSet) -> Vec<Finding> {
                 .threshold(wal.citation()),
             );
         }
+    }
+    out
+}
+
+/// Orphans per foreign key, from `PRAGMA foreign_key_check`. SQLite enforces foreign keys only on
+/// connections that ran `PRAGMA foreign_keys = ON` (off by default, SQLite docs "Foreign Key
+/// Support" §2), so rows written by any other connection can point at parents that do not exist.
+/// The last row (NULL table) carries the number of declared foreign keys.
+fn foreign_keys(rs: &ResultSet) -> Vec<Finding> {
+    let declared = rs.iter().find_map(|r| r.i64("fk_count")).unwrap_or(0);
+    let rule = "any row whose foreign key matches no parent row is an orphan; SQLite checks foreign keys only on connections that enabled PRAGMA foreign_keys (SQLite docs, Foreign Key Support §2 Enabling Foreign Key Support)";
+    let mut out: Vec<Finding> = rs
+        .iter()
+        .filter(|r| !r.str("tbl").is_empty())
+        .take(10)
+        .map(|r| {
+            let (table, parent, col, parent_col) =
+                (r.str("tbl"), r.str("parent"), r.str("col"), r.str("parent_col"));
+            let n = r.i64("orphans").unwrap_or(0);
+            // `to` is empty when the key references the parent's primary key implicitly.
+            let parent_key = if parent_col.is_empty() { "rowid".to_string() } else { parent_col.clone() };
+            let t = super::common::quote_ident_sqlite(&table);
+            let p = super::common::quote_ident_sqlite(&parent);
+            let c = super::common::quote_ident_sqlite(&col);
+            let k = super::common::quote_ident_sqlite(&parent_key);
+            Finding::new(
+                "foreign_keys",
+                "fk_orphans",
+                Severity::Warning,
+                format!(
+                    "{} rows of {table} have a {col} that matches no {parent}.{parent_key}",
+                    crate::diagnostics::thousands(n.max(0) as u64)
+                ),
+            )
+            .fact("table", &table)
+            .fact("column", &col)
+            .fact("parent", &parent)
+            .fact("parent_column", &parent_key)
+            .fact("orphans", n)
+            .fact(
+                "list_sql",
+                format!("SELECT t.rowid, t.{c} FROM {t} t WHERE t.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {p} p WHERE p.{k} = t.{c}) LIMIT 100;"),
+            )
+            .threshold(rule)
+        })
+        .collect();
+    if out.is_empty() && declared > 0 {
+        out.push(
+            Finding::new(
+                "foreign_keys",
+                "fk_ok",
+                Severity::Ok,
+                format!(
+                    "every row matches its parent for the {declared} declared foreign key columns"
+                ),
+            )
+            .fact("declared", declared),
+        );
     }
     out
 }
