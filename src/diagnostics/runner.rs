@@ -412,10 +412,11 @@ impl Runner {
             // trips over it; it is the finding, not "the check failed".
             Some((_, msg)) if engine == Engine::Sqlite && msg.contains("code 776)") => {
                 let mut out = failed(CheckStatus::Failed, variants[0].title, msg.clone());
-                let path = self
-                    .pool(alias)
-                    .map(|(t, _)| sqlite_path(t.dsn.expose()))
-                    .unwrap_or_default();
+                // The file as sqlx parsed it from the DSN when the pool was built.
+                let path = match self.pool(alias) {
+                    Ok((_, Pool::Sqlite(p))) => p.connect_options().get_filename().to_path_buf(),
+                    _ => std::path::PathBuf::new(),
+                };
                 let file = path
                     .file_name()
                     .map(|f| f.to_string_lossy().into_owned())
@@ -589,17 +590,6 @@ async fn why_no_connection(pool: &Pool) -> Option<RunError> {
             PROBE.as_secs()
         ))),
     }
-}
-
-/// The path of a SQLite DSN's file (no scheme, no query string).
-fn sqlite_path(dsn: &str) -> std::path::PathBuf {
-    let path = dsn
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    std::path::PathBuf::from(path)
 }
 
 /// True when a SQLite error says the file is damaged or not a database.

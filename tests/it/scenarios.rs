@@ -99,6 +99,19 @@ async fn probe(
     passed
 }
 
+/// A SQLite target on the file at `path`, on-prem, in `environment`.
+fn lite_target(alias: &str, environment: &str, path: &std::path::Path) -> dbabot::config::Target {
+    dbabot::config::Target {
+        alias: alias.into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Sqlite,
+        environment: environment.into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
+    }
+}
+
 /// A bot whose real target sits beside decoys with near-identical names on other engines
 /// (`orders-pg` / `orders-my` / `orders-lite`), as in a real team's config: every question must
 /// still land on the target it names. The decoys point at a closed port, so a question sent to
@@ -1226,16 +1239,7 @@ async fn sqlite_duplicate_index_pair() {
         .expect("schema");
         c.close().await.ok();
     }
-    let target = dbabot::config::Target {
-        alias: "shop-lite".into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Sqlite,
-        environment: "dev".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
-    };
-    let bot = with_decoys(target);
+    let bot = with_decoys(lite_target("shop-lite", "dev", &path));
     probe(
         &bot,
         "sqlite_duplicate_index",
@@ -1315,15 +1319,7 @@ async fn sqlite_write_lock_held_by_another_process() {
             .expect("schema");
         c.close().await.ok();
     }
-    let target = |alias: &str, p: &std::path::Path| dbabot::config::Target {
-        alias: alias.into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Sqlite,
-        environment: "prod".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("sqlite://{}", p.display())),
-    };
+    let target = |alias: &str, p: &std::path::Path| lite_target(alias, "prod", p);
     let server_words: Vec<String> = [
         "pg_",
         "KILL ",
@@ -1428,16 +1424,7 @@ async fn sqlite_orphaned_rows_without_foreign_key_enforcement() {
         .expect("schema");
         c.close().await.ok();
     }
-    let target = dbabot::config::Target {
-        alias: "crm-lite".into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Sqlite,
-        environment: "prod".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("sqlite://{}", path.display())),
-    };
-    let bot = with_decoys(target);
+    let bot = with_decoys(lite_target("crm-lite", "prod", &path));
     probe(
         &bot,
         "sqlite_orphans",
@@ -1511,15 +1498,7 @@ async fn sqlite_damaged_file_after_a_power_cut() {
         .expect("row bytes in a table leaf");
     bytes[at + 5..at + 8].copy_from_slice(b"999");
     std::fs::write(&path, &bytes).expect("write");
-    let target = |p: &std::path::Path| dbabot::config::Target {
-        alias: "app-lite".into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Sqlite,
-        environment: "prod".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("sqlite://{}", p.display())),
-    };
+    let target = |p: &std::path::Path| lite_target("app-lite", "prod", p);
     let bot = with_decoys(target(&path));
     let intact = "the file is intact".to_string();
     probe(

@@ -204,16 +204,15 @@ pub(super) static CHECKS: &[Check] = &[
         name: "foreign_keys",
         engine: E,
         title: "Rows whose foreign key points at no parent row (PRAGMA foreign_key_check)",
-        sql: "SELECT c.\"table\" AS tbl, c.parent AS parent, l.\"from\" AS col, l.\"to\" AS parent_col, count(*) AS orphans,
-       (SELECT count(*) FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) x
-         WHERE m.type = 'table') AS fk_count
+        sql: "SELECT c.\"table\" AS tbl, c.parent AS parent, l.\"from\" AS col, l.\"to\" AS parent_col,
+       count(*) AS orphans, NULL AS fk_count
   FROM pragma_foreign_key_check() c
   JOIN pragma_foreign_key_list(c.\"table\") l ON l.id = c.fkid AND l.seq = 0
  GROUP BY 1, 2, 3, 4
  UNION ALL
-SELECT NULL, NULL, NULL, NULL, 0,
-       (SELECT count(*) FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) x
-         WHERE m.type = 'table')
+SELECT NULL, NULL, NULL, NULL, 0, count(*)
+  FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) x
+ WHERE m.type = 'table'
  ORDER BY 5 DESC",
         precondition: None,
         evaluate: foreign_keys,
