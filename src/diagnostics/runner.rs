@@ -260,6 +260,9 @@ impl Runner {
         async move {
             let started = Instant::now();
             let mut out = self.run_check_inner(alias, name).await;
+            for f in &mut out.findings {
+                full_server_refused(f);
+            }
             out.duration_ms = started.elapsed().as_millis() as u64;
             tracing::info!(
                 status = out.status.as_str(),
@@ -590,6 +593,47 @@ async fn why_no_connection(pool: &Pool) -> Option<RunError> {
             PROBE.as_secs()
         ))),
     }
+}
+
+/// A check that could not connect because the server is out of connection slots is evidence
+/// in itself: the finding becomes `connections_refused_full` (critical), the same for every
+/// check so the answer says it once. Recognised: PostgreSQL SQLSTATE 53300 (max_connections or
+/// only the superuser_reserved_connections left; PostgreSQL docs §20.3.1), MySQL/MariaDB 1040
+/// "Too many connections" and 1203 max_user_connections (MariaDB KB "Handling Too Many
+/// Connections").
+fn full_server_refused(f: &mut Finding) {
+    if f.code != "check_failed" {
+        return;
+    }
+    let error = f.facts.get("error").cloned().unwrap_or_default();
+    let lower = error.to_ascii_lowercase();
+    if !lower.starts_with("cannot connect") {
+        return;
+    }
+    let per_user = lower.contains("max_user_connections") || lower.contains("1203");
+    let full = per_user
+        || lower.contains("53300")
+        || lower.contains("too many clients")
+        || lower.contains("remaining connection slots are reserved")
+        || lower.contains("too many connections")
+        || lower.contains("1040");
+    if !full {
+        return;
+    }
+    let scope = if per_user {
+        "dbabot's login has used all the connections its account may open (max_user_connections)"
+    } else {
+        "the server is out of connection slots right now: it refused dbabot's own connection"
+    };
+    *f = Finding::new(
+        "connections",
+        "connections_refused_full",
+        Severity::Critical,
+        format!("{scope} ({})", error.trim_start_matches("cannot connect: ")),
+    )
+    .fact("error", error.trim_start_matches("cannot connect: "))
+    .fact("scope", if per_user { "account" } else { "server" })
+    .threshold("a server that refuses new sessions is an outage for every client that needs one (PostgreSQL docs §20.3.1 max_connections; MariaDB KB \"Handling Too Many Connections\")");
 }
 
 /// True when a SQLite error says the file is damaged or not a database.

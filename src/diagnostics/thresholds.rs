@@ -78,6 +78,7 @@ pub const SPECS: &[Spec] = &[
     above("lock_wait", &["critical"], SERVERS),
     above("idle_in_transaction", &["warning", "critical"], SERVERS),
     above("slow_statement_mean", &["warning"], SERVERS),
+    above("prepared_transaction", &["warning", "critical"], PG_MY),
     // PostgreSQL.
     below("cache_hit", &["info", "warning", "min_block_requests"], PG),
     above("replication_slot_retained", &["warning", "critical"], PG),

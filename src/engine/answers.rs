@@ -245,23 +245,53 @@ impl Engine {
             .unwrap_or_default()
             .to_lowercase();
         let chain_here = outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
-            f.code == "blocking_chain"
+            matches!(f.code.as_str(), "blocking_chain" | "prepared_xact_blocker")
                 && (triage
                     || (!object.is_empty()
                         && f.facts
                             .get("relation")
                             .is_some_and(|r| r.to_lowercase().contains(&object))))
         });
-        let locks_intent;
-        let intent = if chain_here
+        // A server that refused dbabot's own connection for want of slots is the answer to
+        // whatever was asked: the outage is the connection limit.
+        let full_here = outcomes
+            .iter()
+            .flat_map(|o| o.findings.iter())
+            .any(|f| f.code == "connections_refused_full");
+        let switch_to = if full_here
+            && !matches!(
+                intent.name.as_str(),
+                "too_many_connections" | "connection_errors"
+            ) {
+            Some("too_many_connections")
+        } else if chain_here
             && !matches!(
                 intent.name.as_str(),
                 "locks_blocking" | "deadlocks" | "idle_in_transaction"
-            ) {
-            match self.inner.catalog.intent("locks_blocking") {
+            )
+        {
+            Some("locks_blocking")
+        } else {
+            None
+        };
+        let locks_intent;
+        let intent = if let Some(switch_to) = switch_to {
+            match self.inner.catalog.intent(switch_to) {
                 Some(i) => {
                     locks_intent = i.clone();
                     state.intent = Some(locks_intent.name.clone());
+                    // The new answer's own checks (prepared transactions, metadata locks)
+                    // that the triage did not run.
+                    let missing: Vec<String> = locks_intent
+                        .diagnostics
+                        .iter()
+                        .filter(|d| !outcomes.iter().any(|o| &o.name == *d))
+                        .cloned()
+                        .collect();
+                    if let (Some(t), false) = (target, missing.is_empty()) {
+                        let more = self.run_audited(msg, t, &missing, state).await;
+                        outcomes.extend(more);
+                    }
                     &locks_intent
                 }
                 None => intent,

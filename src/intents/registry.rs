@@ -77,6 +77,33 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "connections_refused_full",
+        facts: &["error", "scope"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "prepared_xact_blocker",
+        facts: &[
+            "blocked_pid",
+            "wait_s",
+            "waiting",
+            "held",
+            "blocker",
+            "gid",
+            "lock_type",
+            "relation",
+            "blocked_query",
+            "remedy",
+            "remedy_sql",
+        ],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "prepared_xact",
+        facts: &["xid", "rollback_sql", "commit_sql"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
         code: "blocking_chain",
         facts: &[
             "blocked_pid",

@@ -1846,3 +1846,287 @@ async fn mariadb_migration_waits_for_metadata_lock() {
     admin.close().await;
     bot.engine.runner().close().await;
 }
+
+/// An orphaned two-phase transaction: `PREPARE TRANSACTION` left a row lock behind with no
+/// session (a coordinator that crashed between the phases), and an UPDATE waits on it.
+/// pg_blocking_pids reports the holder as pid 0; the answer must name the gid and end it with
+/// ROLLBACK PREPARED, never signal pid 0 or the waiting victim. Needs max_prepared_transactions,
+/// so it runs on a private cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_prepared_transaction_blocks_updates() {
+    let mut pg = crate::support::PrivatePg::start_with("\nmax_prepared_transactions = 5\n");
+    let admin = pg.url();
+    let mut setup = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    setup
+        .execute(
+            "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL);
+             INSERT INTO acct SELECT g, 100 FROM generate_series(1, 1000) g;
+             CREATE ROLE bot LOGIN;
+             GRANT pg_monitor TO bot;
+             GRANT pg_read_all_data TO bot;
+             ALTER ROLE bot SET default_transaction_read_only = on;",
+        )
+        .await
+        .expect("schema");
+    // The first phase of a transfer, then the coordinator disappears.
+    setup
+        .execute("BEGIN; UPDATE acct SET balance = balance - 5 WHERE id = 7; PREPARE TRANSACTION 'xfer-7781'")
+        .await
+        .expect("prepare");
+    let mut waiter = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    let waiter_pid = pg_pid(&mut waiter).await;
+    let waiting = tokio::spawn(async move {
+        let r = waiter
+            .execute("SET statement_timeout = '120s'; UPDATE acct SET balance = balance + 5 WHERE id = 7")
+            .await;
+        (waiter, r)
+    });
+    assert!(
+        pg_waiting(&admin, waiter_pid).await,
+        "the UPDATE never waited"
+    );
+
+    let target = dbabot::config::Target {
+        alias: "ledger-pg".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Postgres,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!(
+            "postgres://bot@127.0.0.1:{}/postgres",
+            pg.port()
+        )),
+    };
+    let bot = with_decoys(target);
+    let mut must_not = signals(waiter_pid);
+    must_not.extend(signals(0));
+    probe(
+        &bot,
+        "pg_prepared_transaction",
+        &[
+            "payments are stuck, every transfer on ledger-pg just hangs",
+            "ledger-pg: UPDATE on acct never returns, what is holding it??",
+            "we restarted the app twice and balance updates still hang on ledger-pg",
+            "is something locking the acct table on ledger-pg",
+            "is there an abandoned transaction on ledger-pg?",
+            "ledger-pg is slow right now",
+        ],
+        &[
+            "'xfer-7781'".to_string(),
+            "ROLLBACK PREPARED 'xfer-7781';".to_string(),
+        ],
+        &must_not,
+    )
+    .await;
+
+    setup
+        .execute("ROLLBACK PREPARED 'xfer-7781'")
+        .await
+        .expect("rollback prepared");
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the prepared transaction is rolled back");
+    waiter.close().await.ok();
+    setup.close().await.ok();
+    bot.engine.runner().close().await;
+    pg.stop();
+}
+
+/// Rolls back a prepared XA transaction on drop, so that a failing test does not leave row
+/// locks (and a metadata lock that would stall DROP DATABASE) on the shared server.
+struct XaGuard {
+    url: String,
+    xid: String,
+}
+
+impl Drop for XaGuard {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let xid = self.xid.clone();
+        // A fresh runtime on its own thread: Drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::MySqlConnection::connect(&url).await {
+                        let _ = c.execute(format!("XA ROLLBACK '{xid}'").as_str()).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// The MariaDB side: `XA PREPARE` and then the connection goes away; since MariaDB 10.5 the
+/// prepared XA transaction stays, with thread id 0 in INNODB_TRX, and keeps its row lock. The
+/// answer must give `XA ROLLBACK` with the xid from XA RECOVER, never `KILL` thread 0 or the
+/// waiting victim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_prepared_xa_transaction_blocks_updates() {
+    let db = TestDb::mysql().await;
+    let xid = format!("xfer-{}", db.name);
+    let mut setup = db.my().await;
+    setup
+        .execute(
+            "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL) ENGINE=InnoDB;
+             INSERT INTO acct VALUES (1, 100), (7, 100), (9, 100);",
+        )
+        .await
+        .expect("schema");
+    let guard = XaGuard {
+        url: db.url.clone(),
+        xid: xid.clone(),
+    };
+    setup
+        .execute(
+            format!(
+                "XA START '{xid}'; UPDATE acct SET balance = balance - 5 WHERE id = 7; XA END '{xid}'; XA PREPARE '{xid}'"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("xa prepare");
+    // The coordinator's connection goes away; the prepared transaction stays.
+    setup.close().await.ok();
+    let mut waiter = db.my().await;
+    let waiter_id = my_id(&mut waiter).await;
+    let waiting = tokio::spawn(async move {
+        let r = waiter
+            .execute("SET SESSION innodb_lock_wait_timeout = 120; UPDATE acct SET balance = balance + 5 WHERE id = 7")
+            .await;
+        (waiter, r)
+    });
+    let probe_pool = sqlx::MySqlPool::connect(&db.url).await.expect("probe");
+    let waited = wait_until(10, || {
+        let p = probe_pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+            )
+            .fetch_one(&p)
+            .await
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    probe_pool.close().await;
+    assert!(waited, "the UPDATE never waited");
+
+    let bot = with_decoys(db.target("ledger-my", "prod", "on-prem"));
+    let mut must_not = kills(waiter_id);
+    must_not.extend(kills(0));
+    probe(
+        &bot,
+        "mariadb_prepared_xa",
+        &[
+            "transfers on ledger-my hang forever, help",
+            "ledger-my: an UPDATE on acct never returns, who holds the lock??",
+            "we bounced every app server and balance updates still hang on ledger-my",
+            "is there an abandoned transaction on ledger-my?",
+            "ledger-my is slow right now",
+        ],
+        &[format!("XA ROLLBACK '{xid}';")],
+        &must_not,
+    )
+    .await;
+
+    drop(guard);
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the XA transaction is rolled back");
+    waiter.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// Connection slots used up by one application's idle pool. While the server is full it
+/// refuses dbabot's own (non-superuser) login with 53300: that refusal is the finding, said
+/// once, critical, whatever was asked. With a few slots free again, the answer names the
+/// application that holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_connection_slots_exhausted_by_one_app() {
+    use sqlx::ConnectOptions;
+    // 12 slots, 3 kept for superusers: 9 for everyone else.
+    let mut pg = crate::support::PrivatePg::start_with(
+        "\nmax_connections = 12\nsuperuser_reserved_connections = 3\n",
+    );
+    let admin = pg.url();
+    let mut setup = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    setup
+        .execute(
+            "CREATE ROLE report LOGIN;
+             CREATE ROLE bot LOGIN;
+             GRANT pg_monitor TO bot;
+             ALTER ROLE bot SET default_transaction_read_only = on;",
+        )
+        .await
+        .expect("roles");
+    let app: sqlx::postgres::PgConnectOptions =
+        format!("postgres://report@127.0.0.1:{}/postgres", pg.port())
+            .parse()
+            .expect("options");
+    let app = app.application_name("report-worker");
+    // The setup session holds one of the 9; the application takes the other 8.
+    let mut pool = Vec::new();
+    for _ in 0..8 {
+        pool.push(app.connect().await.expect("an app connection"));
+    }
+    let target = dbabot::config::Target {
+        alias: "reports-pg".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Postgres,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!(
+            "postgres://bot@127.0.0.1:{}/postgres",
+            pg.port()
+        )),
+    };
+    let bot = with_decoys(target);
+    let must_not = vec![
+        "checks could not run (".to_string(),
+        "ALTER SYSTEM SET max_connections".to_string(),
+    ];
+    probe(
+        &bot,
+        "pg_slots_full",
+        &[
+            "reports-pg: our api pods crash with FATAL: sorry, too many clients already",
+            "nobody can log in to reports-pg anymore!!",
+            "reports-pg is down?? the app can't connect",
+            "reports-pg is super slow, pages time out",
+        ],
+        &["out of connection slots".to_string(), "53300".to_string()],
+        &must_not,
+    )
+    .await;
+
+    // Three slots free again: now the bot gets in and names who holds the rest.
+    for c in pool.drain(..3) {
+        c.close().await.ok();
+    }
+    probe(
+        &bot,
+        "pg_slots_nearly_full",
+        &[
+            "reports-pg keeps running out of connections, who is using them all?",
+            "new pods can't get a db connection on reports-pg",
+        ],
+        &[
+            "report-worker".to_string(),
+            "usable connections".to_string(),
+        ],
+        &["out of connection slots".to_string()],
+    )
+    .await;
+
+    for c in pool {
+        c.close().await.ok();
+    }
+    setup.close().await.ok();
+    bot.engine.runner().close().await;
+    pg.stop();
+}

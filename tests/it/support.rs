@@ -6,6 +6,8 @@ use dbabot::memory::Memory;
 use dbabot::recommend::RulesRecommender;
 use dbabot::Engine;
 use dbabot_chat::{InboundMessage, MessageHandler, Platform, Reply, User};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 /// Admin URL of the local PostgreSQL (override with DBABOT_TEST_PG_URL).
@@ -412,6 +414,11 @@ pub fn sql_problem(sql: &str, engine: &str) -> Option<String> {
             "GRANT",
             "REVOKE",
             "EXPLAIN",
+            // Two-phase commit: PostgreSQL `COMMIT PREPARED` / `ROLLBACK PREPARED`, MySQL and
+            // MariaDB `XA RECOVER` / `XA ROLLBACK` / `XA COMMIT` (no grammar in sqlparser 0.63).
+            "ROLLBACK PREPARED",
+            "COMMIT PREPARED",
+            "XA ",
             // Valid statements sqlparser 0.63 has no grammar for (checked by hand against the
             // engines' manuals): MySQL `CREATE USER 'u'@'host'` and `PARTITION BY` on ALTER
             // TABLE, PostgreSQL `ATTACH PARTITION`, `ALTER TABLE … RESET (…)` and `DROP INDEX
@@ -442,4 +449,173 @@ pub fn sql_problem(sql: &str, engine: &str) -> Option<String> {
         }
     }
     None
+}
+
+// ---------------------------------------------------------------------------------------------
+// A private PostgreSQL cluster (initdb on a free port).
+
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+pub const PREFIX: &str = "%m [%p] %q%u@%d ";
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when the tests run as root (initdb and
+/// postgres refuse to run as root).
+pub fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let bin = format!("{PG_BIN}/{tool}");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &bin]);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+}
+
+/// A private PostgreSQL 15 cluster in a temporary directory, logging everything; stopped on
+/// drop. For tests that need server settings the shared server lacks (logging, preload
+/// libraries, max_prepared_transactions).
+pub struct PrivatePg {
+    pub dir: tempfile::TempDir,
+    port: u16,
+    running: bool,
+}
+
+impl PrivatePg {
+    pub fn start() -> PrivatePg {
+        Self::start_with("")
+    }
+
+    /// A cluster with `extra` appended to its postgresql.conf (later settings win).
+    pub fn start_with(extra: &str) -> PrivatePg {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if is_root() {
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(st.success(), "chown the cluster directory to postgres");
+        }
+        let data = dir.path().join("data");
+        let out = pg_tool(
+            "initdb",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let conf = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{sock}'\n\
+             logging_collector = on\nlog_destination = 'stderr,csvlog,jsonlog'\n\
+             log_directory = '{logdir}'\nlog_filename = 'pg.log'\nlog_rotation_size = 0\n\
+             log_line_prefix = '{PREFIX}'\nlog_min_duration_statement = 0\nlog_lock_waits = on\n\
+             deadlock_timeout = '200ms'\nlog_checkpoints = on\nlog_connections = on\n\
+             log_disconnections = on\nlog_temp_files = 0\nwork_mem = '64kB'\n\
+             lc_messages = 'C'\nlog_timezone = 'UTC'\nfsync = off\nautovacuum = off\n",
+            sock = dir.path().display(),
+            logdir = dir.path().join("log").display(),
+        );
+        let conf_path = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf_path).expect("postgresql.conf");
+        text.push_str(&conf);
+        text.push_str(extra);
+        std::fs::write(&conf_path, text).expect("write postgresql.conf");
+        let out = pg_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &dir.path().join("startup.log").display().to_string(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(dir.path().join("startup.log")).unwrap_or_default()
+        );
+        PrivatePg {
+            dir,
+            port,
+            running: true,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server so that every log line is written.
+    pub fn stop(&mut self) {
+        if self.running {
+            let data = self.dir.path().join("data");
+            let _ = pg_tool(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &data.display().to_string(),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
+            );
+            self.running = false;
+        }
+    }
+
+    pub fn log(&self, ext: &str) -> PathBuf {
+        self.dir.path().join("log").join(format!("pg.{ext}"))
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        if self.running {
+            let data = self.dir.path().join("data");
+            let _ = pg_tool(
+                "pg_ctl",
+                &["-D", &data.display().to_string(), "-m", "immediate", "stop"],
+            );
+        }
+    }
 }

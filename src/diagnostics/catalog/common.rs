@@ -267,6 +267,95 @@ pub fn quote_ident_sqlite(name: &str) -> String {
     }
 }
 
+/// A string literal as `engine`'s SQL shown to a human must spell it: single quotes doubled,
+/// and on MySQL/MariaDB backslashes doubled too (they escape in string literals unless
+/// NO_BACKSLASH_ESCAPES is set; MariaDB KB "String Literals").
+pub fn quote_literal(value: &str, engine: crate::config::Engine) -> String {
+    let mut v = value.replace('\'', "''");
+    if engine == crate::config::Engine::Mysql {
+        v = v.replace('\\', "\\\\");
+    }
+    format!("'{v}'")
+}
+
+/// Prepared (two-phase) transactions waiting for their second phase: `pg_prepared_xacts` on
+/// PostgreSQL, `XA RECOVER` on MySQL/MariaDB. Each keeps its locks (and, on PostgreSQL, the xmin
+/// horizon) until `COMMIT PREPARED` / `ROLLBACK PREPARED` or `XA COMMIT` / `XA ROLLBACK`, across
+/// disconnects and restarts (PostgreSQL docs, SQL command PREPARE TRANSACTION; MariaDB KB "XA
+/// Transactions"). Severity by age from `prepared_transaction` (warning ≥ 5 min, critical ≥ 1 h:
+/// a coordinator finishes the second phase in milliseconds); XA RECOVER gives no age, so a
+/// MySQL-family entry is info unless it blocks someone (the blocking check says so).
+pub fn prepared_xacts(rs: &ResultSet, engine: crate::config::Engine) -> Vec<Finding> {
+    use crate::diagnostics::finding::human_secs;
+    let limit = rs.threshold_for("prepared_transaction");
+    rs.iter()
+        .filter_map(|r| {
+            let (xid, age) = match engine {
+                crate::config::Engine::Postgres => (
+                    quote_literal(&r.str("gid"), engine),
+                    r.f64("age_s"),
+                ),
+                _ => (xa_xid(r)?, None),
+            };
+            let sev = age.map_or(Severity::Info, |a| limit.grade(a).max(Severity::Info));
+            let owner = r.str("owner");
+            let database = r.str("database");
+            let (rollback, commit, title) = match engine {
+                crate::config::Engine::Postgres => (
+                    format!("ROLLBACK PREPARED {xid};"),
+                    format!("COMMIT PREPARED {xid};"),
+                    format!(
+                        "prepared transaction {xid} (owner {owner}, database {database}) has waited {} for COMMIT PREPARED or ROLLBACK PREPARED; until then it keeps its locks and holds back VACUUM",
+                        human_secs(age.unwrap_or(0.0))
+                    ),
+                ),
+                _ => (
+                    format!("XA ROLLBACK {xid};"),
+                    format!("XA COMMIT {xid};"),
+                    format!("XA transaction {xid} is prepared and waits for XA COMMIT or XA ROLLBACK; until then it keeps its row locks, even with no connection"),
+                ),
+            };
+            let mut f = Finding::new("prepared_xacts", "prepared_xact", sev, title)
+                .fact("xid", &xid)
+                .fact("rollback_sql", rollback)
+                .fact("commit_sql", commit)
+                .threshold(limit.citation());
+            if let Some(a) = age {
+                f = f.fact("age", human_secs(a)).fact("owner", owner).fact("database", database);
+            }
+            Some(f)
+        })
+        .collect()
+}
+
+/// The xid of one `XA RECOVER` row as XA statements take it: `'gtrid'`, with `,'bqual',formatID`
+/// when those are not the defaults, and hex literals when a part is not printable (MariaDB KB
+/// "XA Transactions", xid syntax).
+fn xa_xid(r: crate::diagnostics::result::Row<'_>) -> Option<String> {
+    let data = r.str("data");
+    let bytes = data.as_bytes();
+    let g = usize::try_from(r.i64("gtrid_length")?).ok()?;
+    let b = usize::try_from(r.i64("bqual_length")?).ok()?;
+    let format_id = r.i64("formatID").unwrap_or(1);
+    let gtrid = bytes.get(..g)?;
+    let bqual = bytes.get(g..g.checked_add(b)?)?;
+    let part = |p: &[u8]| -> String {
+        if p.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+            quote_literal(&String::from_utf8_lossy(p), crate::config::Engine::Mysql)
+        } else {
+            format!(
+                "X'{}'",
+                p.iter().map(|c| format!("{c:02x}")).collect::<String>()
+            )
+        }
+    };
+    Some(if b == 0 && format_id == 1 {
+        part(gtrid)
+    } else {
+        format!("{},{},{format_id}", part(gtrid), part(bqual))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,12 +16,15 @@ const E: Engine = Engine::Mysql;
 
 /// The only non-SELECT statements in the MySQL catalog: replication status has no SELECT form
 /// on MariaDB (`SHOW ALL SLAVES STATUS`) or before MySQL 8 performance_schema tables, and the
-/// InnoDB monitor's record of the latest deadlock exists only in `SHOW ENGINE INNODB STATUS`.
+/// InnoDB monitor's record of the latest deadlock exists only in `SHOW ENGINE INNODB STATUS`,
+/// and prepared XA transactions are listed only by `XA RECOVER`.
 #[cfg(test)]
 pub(super) const ALLOWED_SHOW: &[&str] = &[
     "SHOW ALL SLAVES STATUS",
     "SHOW REPLICA STATUS",
     "SHOW ENGINE INNODB STATUS",
+    // Lists prepared XA transactions; reads only (MariaDB KB "XA Transactions").
+    "XA RECOVER",
 ];
 
 const PS_ON: Precondition = Precondition {
@@ -98,7 +101,9 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
        TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
        b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
-       IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state) AS blocker_state,
+       IF(b.trx_mysql_thread_id = 0, 'prepared',
+          IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state)) AS blocker_state,
+       CONCAT(b.trx_id, '') AS blocker_trx_id,
        TIMESTAMPDIFF(SECOND, b.trx_started, NOW()) AS blocker_xact_s,
        CONCAT(w.REQUESTING_ENGINE_LOCK_ID, '') AS lock_id,
        (SELECT CONCAT(l.LOCK_TYPE, ' ', l.LOCK_MODE) FROM performance_schema.data_locks l
@@ -119,12 +124,16 @@ pub(super) static CHECKS: &[Check] = &[
         name: "blocking_chains",
         engine: E,
         title: "InnoDB lock waits (information_schema.INNODB_LOCK_WAITS, MariaDB / MySQL 5.7)",
+        // The CASTs: MariaDB 10.11 cuts CONCAT of these ENUM columns short ("RECOR") on some
+        // rows when the connection's character set is utf8mb4.
         sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
        TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
        b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
-       IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state) AS blocker_state,
+       IF(b.trx_mysql_thread_id = 0, 'prepared',
+          IF(b.trx_query IS NULL, 'idle in transaction', b.trx_state)) AS blocker_state,
+       CONCAT(b.trx_id, '') AS blocker_trx_id,
        TIMESTAMPDIFF(SECOND, b.trx_started, NOW()) AS blocker_xact_s,
-       (SELECT CONCAT(l.lock_type, ' ', l.lock_mode) FROM information_schema.INNODB_LOCKS l
+       (SELECT CONCAT(CAST(l.lock_type AS CHAR(16)), ' ', CAST(l.lock_mode AS CHAR(16))) FROM information_schema.INNODB_LOCKS l
          WHERE l.lock_id = w.requested_lock_id LIMIT 1) AS lock_type,
        (SELECT REPLACE(l.lock_table, '`', '') FROM information_schema.INNODB_LOCKS l
          WHERE l.lock_id = w.requested_lock_id LIMIT 1) AS relation
@@ -137,6 +146,14 @@ pub(super) static CHECKS: &[Check] = &[
             unavailable: "This server exposes neither performance_schema.data_lock_waits (MySQL 8, needs performance_schema=ON) nor information_schema.INNODB_LOCK_WAITS, so lock waits cannot be listed.",
         }),
         evaluate: blocking_chains,
+    },
+    Check {
+        name: "prepared_xacts",
+        engine: E,
+        title: "Prepared XA transactions waiting for XA COMMIT/ROLLBACK (XA RECOVER)",
+        sql: "XA RECOVER",
+        precondition: None,
+        evaluate: |rs| super::common::prepared_xacts(rs, Engine::Mysql),
     },
     Check {
         name: "metadata_locks",

@@ -7,7 +7,9 @@
 //! transaction id: a session that merely calls itself `dbabot` or that writes is always reported.
 //! Session checks are limited to the database the target DSN points at.
 
-use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
+use super::common::{
+    duplicate_indexes_by_columns, first_unindexed, prepared_xacts, quote_literal, where_columns,
+};
 use super::{Check, Precondition};
 use crate::config::Engine;
 use crate::diagnostics::finding::{human_bytes, human_secs, short_query};
@@ -71,7 +73,8 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT pid, usename::text AS usr, state, wait_event_type, wait_event,
        extract(epoch FROM now() - query_start)::float8 AS duration_s,
        cardinality(pg_blocking_pids(pid))::bigint AS blocked_by_count,
-       array_to_string(pg_blocking_pids(pid), ', ') AS blocked_by,
+       (SELECT string_agg(CASE WHEN b = 0 THEN 'a prepared transaction (pg_prepared_xacts)' ELSE 'pid ' || b END, ', ')
+          FROM unnest(pg_blocking_pids(pid)) AS b) AS blocked_by,
        left(query, 500) AS query
   FROM pg_stat_activity
  WHERE state NOT IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
@@ -85,25 +88,61 @@ pub(super) static CHECKS: &[Check] = &[
     Check {
         name: "blocking_chains",
         engine: E,
-        title: "Blocking chains (pg_blocking_pids), head blocker first",
+        title: "Blocking chains (pg_blocking_pids), head blocker first; prepared transactions by gid",
+        // pg_blocking_pids reports a prepared (two-phase) transaction as pid 0: it has no
+        // session. Its gid comes from matching the waiter's ungranted lock with a granted lock
+        // that has no pid and the prepared transaction's virtual transaction.
         sql: "SELECT blocked.pid AS blocked_pid, blocked.usename::text AS blocked_user,
        left(blocked.query, 500) AS blocked_query,
        extract(epoch FROM now() - blocked.query_start)::float8 AS wait_s,
-       blocker.pid AS blocker_pid, blocker.usename::text AS blocker_user,
-       blocker.state AS blocker_state, left(blocker.query, 500) AS blocker_query,
+       coalesce(blocker.pid, 0) AS blocker_pid,
+       coalesce(blocker.usename::text, px.owner::text, '') AS blocker_user,
+       CASE WHEN b.pid = 0 THEN 'prepared' ELSE blocker.state END AS blocker_state,
+       left(blocker.query, 500) AS blocker_query,
        coalesce(blocker.application_name, '') AS blocker_application,
-       extract(epoch FROM now() - blocker.xact_start)::float8 AS blocker_xact_s,
-       cardinality(pg_blocking_pids(blocker.pid)) = 0 AS blocker_is_head,
+       extract(epoch FROM now() - coalesce(blocker.xact_start, px.prepared))::float8 AS blocker_xact_s,
+       (b.pid = 0 OR cardinality(pg_blocking_pids(blocker.pid)) = 0) AS blocker_is_head,
+       coalesce(px.gid, '') AS prepared_gid, coalesce(px.database::text, '') AS prepared_database,
        (SELECT l.locktype || ' ' || l.mode FROM pg_locks l WHERE l.pid = blocked.pid AND NOT l.granted LIMIT 1) AS lock_type,
        (SELECT string_agg(DISTINCT c.relname, ', ') FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
          WHERE l.pid = blocked.pid AND c.relkind IN ('r', 'p')) AS relation
   FROM pg_stat_activity blocked
   JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS b(pid) ON true
-  JOIN pg_stat_activity blocker ON blocker.pid = b.pid
+  LEFT JOIN pg_stat_activity blocker ON blocker.pid = b.pid AND b.pid <> 0
+  LEFT JOIN LATERAL (
+        SELECT p.gid, p.owner, p.prepared, p.database
+          FROM pg_prepared_xacts p
+         WHERE b.pid = 0 AND EXISTS (
+               SELECT 1 FROM pg_locks w
+                 JOIN pg_locks h ON h.pid IS NULL AND h.granted AND h.locktype = w.locktype
+                  AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
+                  AND h.page IS NOT DISTINCT FROM w.page AND h.tuple IS NOT DISTINCT FROM w.tuple
+                  AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+                  AND h.classid IS NOT DISTINCT FROM w.classid AND h.objid IS NOT DISTINCT FROM w.objid
+                  AND h.objsubid IS NOT DISTINCT FROM w.objsubid
+                 JOIN pg_locks x ON x.pid IS NULL AND x.locktype = 'transactionid'
+                  AND x.transactionid = p.transaction AND x.virtualtransaction = h.virtualtransaction
+                WHERE w.pid = blocked.pid AND NOT w.granted)
+         ORDER BY p.prepared
+         LIMIT 1) px ON true
  WHERE blocked.datname = current_database() AND blocked.pid <> pg_backend_pid()
+   AND (blocker.pid IS NOT NULL OR b.pid = 0)
  ORDER BY wait_s DESC",
         precondition: None,
         evaluate: blocking_chains,
+    },
+    Check {
+        name: "prepared_xacts",
+        engine: E,
+        title: "Prepared (two-phase) transactions waiting for COMMIT/ROLLBACK PREPARED",
+        sql: "SELECT p.gid, p.owner::text AS owner, p.database::text AS database,
+       extract(epoch FROM now() - p.prepared)::float8 AS age_s,
+       age(p.transaction)::bigint AS xid_age
+  FROM pg_prepared_xacts p
+ ORDER BY p.prepared
+ LIMIT 50",
+        precondition: None,
+        evaluate: |rs| prepared_xacts(rs, Engine::Postgres),
     },
     Check {
         name: "idle_in_transaction",
@@ -699,7 +738,7 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                             "{word} {pid} is blocked, not running: it has waited {} for a lock{}{}: {}",
                             human_secs(d),
                             if wait.is_empty() { String::new() } else { format!(" ({wait})") },
-                            if by.is_empty() { String::new() } else { format!(" held by {word} {by}") },
+                            if by.is_empty() { String::new() } else { format!(" held by {by}") },
                             short_query(&query, 120)
                         ),
                     )
@@ -820,7 +859,29 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
         )
     });
     let lock_wait = rs.threshold_for("lock_wait");
-    rows.into_iter()
+    // The prepared transaction a chain ends in, if any (pid 0 on both engines). Its waiters
+    // are all its victims, also those the engine lists as queued behind another waiter, so
+    // one finding per prepared transaction names them together.
+    let is_prepared =
+        |r: &crate::diagnostics::result::Row<'_>| r.str("blocker_state") == "prepared";
+    let prepared_row = rs.iter().find(is_prepared);
+    let prepared_victims: BTreeSet<String> = rs
+        .iter()
+        .filter(is_prepared)
+        .map(|r| r.str("blocked_pid"))
+        .collect();
+    let mut groups: BTreeMap<String, Vec<crate::diagnostics::result::Row<'_>>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| is_prepared(r)) {
+        let key = format!("{}/{}", r.str("prepared_gid"), r.str("blocker_trx_id"));
+        groups.entry(key).or_default().push(*r);
+    }
+    let mut out: Vec<Finding> = groups
+        .into_values()
+        .map(|waiters| prepared_blocker(check, &waiters, engine, lock_wait))
+        .collect();
+    let rest = rows
+        .into_iter()
+        .filter(|r| !is_prepared(r) && !prepared_victims.contains(&r.str("blocked_pid")))
         .map(|r| {
             let wait = r.f64("wait_s").unwrap_or(0.0);
             let sev = lock_wait.grade(wait).max(Severity::Warning);
@@ -831,6 +892,7 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
                 .get(&head)
                 .cloned()
                 .unwrap_or_else(|| (r.str("blocker_state"), r.str("blocker_query")));
+            let head_prepared = head_state == "prepared";
             let head_idle = head_state.starts_with("idle") || head_query.trim().is_empty();
             let blocker_query = r.str("blocker_query");
             let blocker_query = if blocker_query.trim().is_empty() || r.str("blocker_state").starts_with("idle") {
@@ -845,6 +907,7 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             };
             let relation = r.str("relation");
             let (remedy, remedy_sql) = match (engine, head_idle) {
+                _ if head_prepared => prepared_remedy(engine, prepared_row.unwrap_or(r)),
                 (Engine::Postgres, true) => (
                     format!("{word} {head} is idle in its transaction, so a cancel does nothing; terminate it (its transaction rolls back) after telling its owner:"),
                     format!("SELECT pg_terminate_backend({head});"),
@@ -862,7 +925,9 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
                     format!("KILL QUERY {head};"),
                 ),
             };
-            let culprit = if head == blocker {
+            let culprit = if head_prepared {
+                format!("{word} {blocker} is itself waiting on a prepared (two-phase) transaction, the head of the chain and the culprit")
+            } else if head == blocker {
                 format!("{word} {head} is the culprit (head of the chain); {word} {victim} is its victim")
             } else {
                 format!("{word} {blocker} is itself waiting on {word} {head}, the head of the chain and the culprit")
@@ -895,12 +960,111 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             .fact("remedy", remedy)
             .fact("remedy_sql", remedy_sql)
             .threshold(lock_wait.citation())
-        })
-        .collect()
+        });
+    out.extend(rest);
+    out
 }
 
 fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
     blocking_pairs("blocking_chains", rs, Engine::Postgres)
+}
+
+/// A session waiting on a prepared (two-phase) transaction: PostgreSQL's `PREPARE TRANSACTION`
+/// or an XA transaction after `XA PREPARE` whose connection is gone (MariaDB ≥ 10.5 keeps it).
+/// Both engines report its holder as pid/thread 0. It has no session to cancel or kill, keeps
+/// its locks across restarts and only `ROLLBACK PREPARED` / `COMMIT PREPARED` (PostgreSQL docs,
+/// SQL command PREPARE TRANSACTION) or `XA ROLLBACK` / `XA COMMIT` (MariaDB KB "XA
+/// Transactions") ends it. Severity as any lock wait (`lock_wait`).
+fn prepared_blocker(
+    check: &str,
+    waiters: &[crate::diagnostics::result::Row<'_>],
+    engine: Engine,
+    lock_wait: &crate::diagnostics::thresholds::Threshold,
+) -> Finding {
+    // `waiters` is never empty (built from a group); the longest wait comes first.
+    let r = waiters[0];
+    let wait = r.f64("wait_s").unwrap_or(0.0);
+    let sev = lock_wait.grade(wait).max(Severity::Warning);
+    let held = r.f64("blocker_xact_s").unwrap_or(0.0);
+    let gid = r.str("prepared_gid");
+    let relation = r.str("relation");
+    let victim = r.str("blocked_pid");
+    let mut pids: Vec<String> = Vec::new();
+    for w in waiters {
+        let p = w.str("blocked_pid");
+        if !pids.contains(&p) {
+            pids.push(p);
+        }
+    }
+    let what = match (engine, gid.is_empty()) {
+        (Engine::Postgres, false) => format!("the prepared transaction '{gid}'"),
+        (Engine::Postgres, true) => "a prepared transaction (see pg_prepared_xacts)".to_string(),
+        _ => format!(
+            "a prepared XA transaction with no connection (InnoDB trx {}, thread id 0)",
+            r.str("blocker_trx_id")
+        ),
+    };
+    let owner = r.str("blocker_user");
+    let (remedy, remedy_sql) = prepared_remedy(engine, r);
+    let who = if pids.len() == 1 {
+        format!("pid {victim} has waited {}", human_secs(wait))
+    } else {
+        format!(
+            "{} sessions (pids {}) wait, the longest for {},",
+            pids.len(),
+            pids.join(", "),
+            human_secs(wait)
+        )
+    };
+    Finding::new(
+        check,
+        "prepared_xact_blocker",
+        sev,
+        format!(
+            "{who} for a lock{} held by {what}{}, open {}: a two-phase transaction, not a session, so there is no pid to cancel or kill; the waiting sessions are its victims",
+            if relation.is_empty() { String::new() } else { format!(" on {relation}") },
+            if owner.is_empty() { String::new() } else { format!(" (owner {owner})") },
+            human_secs(held),
+        ),
+    )
+    .fact("blocked_pid", &victim)
+    .fact("waiting", pids.len())
+    .fact("wait_s", format!("{wait:.0}"))
+    .fact("held", human_secs(held))
+    .fact("blocker", what)
+    .fact("gid", if gid.is_empty() { "unknown".to_string() } else { gid })
+    .fact("lock_type", r.str("lock_type"))
+    .fact("relation", relation)
+    .fact("blocked_query", short_query(&r.str("blocked_query"), 300))
+    .fact("remedy", remedy)
+    .fact("remedy_sql", remedy_sql)
+    .threshold(lock_wait.citation())
+}
+
+/// What ends a prepared transaction that blocks others, and the statement to do it, for the
+/// blocking row `r` (its `prepared_gid`, `prepared_database` and `blocker_user` on PostgreSQL).
+fn prepared_remedy(engine: Engine, r: crate::diagnostics::result::Row<'_>) -> (String, String) {
+    let gid = r.str("prepared_gid");
+    match engine {
+        Engine::Postgres if !gid.is_empty() => {
+            let db = r.str("prepared_database");
+            let owner = r.str("blocker_user");
+            (
+                format!(
+                    "The blocker is the prepared transaction '{gid}', not a session: pg_cancel_backend and pg_terminate_backend cannot end it, and it survives a restart. Ask the transaction manager that prepared it (the XA/JTA coordinator or the application) how it was decided; if it is orphaned, roll it back, connected to database {db} as {owner} or a superuser (COMMIT PREPARED '{gid}' instead if the coordinator committed it):",
+                ),
+                format!("ROLLBACK PREPARED {};", quote_literal(&gid, Engine::Postgres)),
+            )
+        }
+        Engine::Postgres => (
+            "The blocker is a prepared transaction, not a session: pg_cancel_backend and pg_terminate_backend cannot end it. List the prepared transactions, ask the transaction manager that prepared the one holding the lock, and if it is orphaned end it with ROLLBACK PREPARED and its gid:".to_string(),
+            "SELECT gid, prepared, owner, database FROM pg_prepared_xacts ORDER BY prepared;".to_string(),
+        ),
+        _ => (
+            "The blocker is a prepared XA transaction whose connection is gone: KILL cannot reach it, and it survives a restart. XA RECOVER lists its xid; once its transaction manager confirms it is abandoned, end it with XA ROLLBACK and that xid (XA COMMIT if the manager committed it):".to_string(),
+            "XA RECOVER;".to_string(),
+        ),
+    }
 }
 
 /// Shared by PostgreSQL and MySQL: sessions idle inside an open transaction.

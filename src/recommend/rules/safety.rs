@@ -96,7 +96,7 @@ pub fn victims(findings: &[Finding]) -> BTreeSet<String> {
     findings
         .iter()
         .filter_map(|f| match f.code.as_str() {
-            "blocking_chain" => f.facts.get("blocked_pid").cloned(),
+            "blocking_chain" | "prepared_xact_blocker" => f.facts.get("blocked_pid").cloned(),
             "lock_wait" => f.facts.get("pid").cloned(),
             _ => None,
         })
@@ -284,13 +284,20 @@ pub fn evidence_note(
             ))
         }
         "locks_blocking" => {
-            if has(findings, &["blocking_chain", "lock_wait"]) {
-                let heads: BTreeSet<&str> = findings
+            if has(findings, &["blocking_chain", "lock_wait", "prepared_xact_blocker"]) {
+                let mut heads: BTreeSet<String> = findings
                     .iter()
                     .filter(|f| f.code == "blocking_chain")
                     .map(|f| get(f, "head_pid"))
-                    .filter(|p| !p.is_empty())
+                    .filter(|p| !p.is_empty() && *p != "0")
+                    .map(str::to_string)
                     .collect();
+                heads.extend(
+                    findings
+                        .iter()
+                        .filter(|f| f.code == "prepared_xact_blocker")
+                        .map(|f| get(f, "blocker").to_string()),
+                );
                 let victims = victims(findings);
                 if heads.is_empty() {
                     return None;
@@ -317,8 +324,21 @@ pub fn evidence_note(
             }
             Some("The checks found no session waiting on a lock right now.".into())
         }
-        "idle_in_transaction" => (!has(findings, &["idle_in_transaction"]))
-            .then(|| "The checks found no session idle inside an open transaction right now.".into()),
+        "idle_in_transaction" => {
+            if has(findings, &["idle_in_transaction"]) {
+                return None;
+            }
+            let prepared = findings.iter().filter(|f| f.code == "prepared_xact").count();
+            Some(if prepared > 0 {
+                format!(
+                    "No session is idle inside an open transaction, but {prepared} prepared (two-phase) transaction{} still open with no session behind {}: it keeps its locks until it is committed or rolled back.",
+                    if prepared == 1 { " is" } else { "s are" },
+                    if prepared == 1 { "it" } else { "them" }
+                )
+            } else {
+                "The checks found no session idle inside an open transaction right now.".into()
+            })
+        }
         "table_bloat_vacuum" => (!sqlite
             && !has(findings, &["dead_tuples_high", "autovacuum_disabled"]))
         .then(|| {
