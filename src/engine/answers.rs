@@ -245,7 +245,8 @@ impl Engine {
             .unwrap_or_default()
             .to_lowercase();
         let chain_here = outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
-            matches!(f.code.as_str(), "blocking_chain" | "prepared_xact_blocker")
+            (matches!(f.code.as_str(), "blocking_chain" | "prepared_xact_blocker")
+                || (f.code == "global_lock_wait" && triage))
                 && (triage
                     || (!object.is_empty()
                         && f.facts
@@ -776,6 +777,7 @@ const TRIAGE: &[&str] = &[
     "active_queries",
     "blocking_chains",
     "metadata_locks",
+    "global_locks",
     "idle_in_transaction",
     "overview",
 ];
@@ -841,12 +843,21 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "are down",
         "grinding",
         "crawl",
+        "can be saved",
+        "can't save",
+        "cannot save",
+        "won't save",
+        "not saving",
+        "can't write",
+        "cannot write",
+        "can't insert",
+        "can't update",
     ];
     const WORDS: &[&str] = &[
         "slow", "slower", "slowly", "sluggish", "stuck", "hanging", "hang", "hangs", "hung",
         "spinning", "spins", "timeout", "timeouts", "failing", "fails", "failed", "errors",
         "erroring", "frozen", "freezing", "freezes", "blocked", "stalled", "stalls", "laggy",
-        "lagging", "outage", "waiting",
+        "lagging", "outage", "waiting", "freeze", "froze", "unusable",
     ];
     PHRASES.iter().any(|p| t.contains(p))
         || t.split(|c: char| !c.is_alphanumeric() && c != '\'')

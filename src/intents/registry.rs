@@ -82,6 +82,21 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql"],
     },
     Finding {
+        code: "global_lock_wait",
+        facts: &[
+            "lock",
+            "waiting",
+            "waiters",
+            "wait_s",
+            "holder",
+            "holder_pid",
+            "remedy",
+            "remedy_sql",
+            "remedy_unconfirmed",
+        ],
+        engines: &["mysql"],
+    },
+    Finding {
         code: "prepared_xact_blocker",
         facts: &[
             "blocked_pid",

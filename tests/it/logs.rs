@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{free_port, is_root, PrivatePg, PREFIX};
+use crate::support::{PrivatePg, PREFIX};
 
 /// The workload whose traces the analysis must find. Returns nothing: the counts are the
 /// constants asserted below.
@@ -314,80 +314,20 @@ async fn postgres_stderr_csvlog_and_jsonlog_show_exactly_the_workload() {
     }
 }
 
-/// A private MariaDB writing the slow log (every statement) and the general log.
-struct PrivateMariaLogs {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivateMariaLogs {
-    fn start() -> PrivateMariaLogs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let mut install = Command::new("mariadb-install-db");
-        install
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if is_root() {
-            install.arg("--user=root");
-        }
-        assert!(
-            install.status().is_ok_and(|s| s.success()),
-            "mariadb-install-db"
-        );
-        let port = free_port();
-        let server = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("mariadbd");
-        let mut cmd = Command::new(server);
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", dir.path().join("sock").display()))
-            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .arg(format!(
-                "--log-error={}",
-                dir.path().join("err.log").display()
-            ))
-            .arg("--innodb-buffer-pool-size=16M")
-            .arg("--slow-query-log=1")
-            .arg(format!(
-                "--slow-query-log-file={}",
-                dir.path().join("slow.log").display()
-            ))
-            .arg("--long-query-time=0")
-            .arg("--general-log=1")
-            .arg(format!(
-                "--general-log-file={}",
-                dir.path().join("general.log").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if is_root() {
-            cmd.arg("--user=root");
-        }
-        let child = cmd.spawn().expect("start mariadbd");
-        PrivateMariaLogs { child, dir, port }
-    }
-}
-
-impl Drop for PrivateMariaLogs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_slow_and_general_logs_show_exactly_the_workload() {
-    let maria = PrivateMariaLogs::start();
+    // Every statement in the slow log and the general log.
+    let logs = tempfile::tempdir().expect("tempdir");
+    let slow_log = logs.path().join("slow.log");
+    let general_log = logs.path().join("general.log");
+    let maria = crate::support::PrivateMaria::start(&[
+        "--slow-query-log=1".to_string(),
+        format!("--slow-query-log-file={}", slow_log.display()),
+        "--long-query-time=0".to_string(),
+        "--general-log=1".to_string(),
+        format!("--general-log-file={}", general_log.display()),
+    ])
+    .expect("start a private MariaDB (mariadb-install-db / mariadbd)");
     let url = format!("mysql://root@127.0.0.1:{}/mysql", maria.port);
     let mut c = None;
     for _ in 0..60 {
@@ -426,7 +366,7 @@ async fn mariadb_slow_and_general_logs_show_exactly_the_workload() {
     // The server writes each entry when the statement ends; give the file system a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let slow = analyse(&maria.dir.path().join("slow.log"), None);
+    let slow = analyse(&slow_log, None);
     assert_eq!(slow.inputs[0].format, Format::MysqlSlow);
     let q = &slow.agg.queries;
     let point = q
@@ -445,7 +385,7 @@ async fn mariadb_slow_and_general_logs_show_exactly_the_workload() {
     let worst = point.worst.as_ref().expect("worst sample");
     assert!(worst.ts_ms.is_some());
 
-    let general = analyse(&maria.dir.path().join("general.log"), None);
+    let general = analyse(&general_log, None);
     assert_eq!(general.inputs[0].format, Format::MysqlGeneral);
     assert_eq!(
         general.agg.queries["select v from shop.items where id = ?"].calls,

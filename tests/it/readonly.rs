@@ -346,80 +346,6 @@ async fn postgres_corpus_leaves_no_trace() {
     bots.llm.runner().close().await;
 }
 
-/// A private MariaDB server in a temporary directory (its global status counters and data
-/// directory are then the bot's alone), stopped on drop.
-struct PrivateMaria {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivateMaria {
-    fn start() -> Option<PrivateMaria> {
-        let dir = tempfile::tempdir().ok()?;
-        let data = dir.path().join("data");
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .ok()
-            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        let mut install = std::process::Command::new("mariadb-install-db");
-        install
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if root {
-            install.arg("--user=root");
-        }
-        if !install.status().ok()?.success() {
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let server = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("mariadbd");
-        let mut cmd = std::process::Command::new(server);
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", dir.path().join("sock").display()))
-            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .arg(format!(
-                "--log-error={}",
-                dir.path().join("err.log").display()
-            ))
-            .arg("--innodb-buffer-pool-size=16M")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if root {
-            cmd.arg("--user=root");
-        }
-        let child = cmd.spawn().ok()?;
-        Some(PrivateMaria { child, dir, port })
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
-    }
-}
-
-impl Drop for PrivateMaria {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = &self.dir;
-    }
-}
-
 fn list_files(dir: &std::path::Path, out: &mut Vec<String>) {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -461,7 +387,7 @@ const COM_WRITES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_corpus_leaves_no_trace() {
-    let Some(server) = PrivateMaria::start() else {
+    let Some(server) = crate::support::PrivateMaria::start(&[]) else {
         panic!("could not start a private MariaDB (mariadb-install-db / mariadbd)");
     };
     let admin = server.url("mysql");

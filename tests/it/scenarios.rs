@@ -2130,3 +2130,94 @@ async fn pg_connection_slots_exhausted_by_one_app() {
     bot.engine.runner().close().await;
     pg.stop();
 }
+
+/// A backup session ran FLUSH TABLES WITH READ LOCK and went idle: every write on the server
+/// waits ("Waiting for backup lock" on MariaDB). The server does not say who holds it without
+/// the MDL instrument, so the answer must say the waiters are victims, list the session that
+/// was there before the first wait as the candidate, and never KILL a waiter. Runs on a
+/// private MariaDB: a global read lock on the shared server would freeze the other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_global_read_lock_left_by_a_backup() {
+    let Some(maria) = crate::support::PrivateMaria::start(&[]) else {
+        panic!("could not start a private MariaDB (mariadb-install-db / mariadbd)");
+    };
+    let mut setup = maria.connect("mysql").await;
+    for stmt in [
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.orders (id int PRIMARY KEY, status varchar(20) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO shop.orders SELECT seq, 'new' FROM seq_1_to_500",
+        "CREATE USER 'bot'@'%'",
+        "GRANT PROCESS, REPLICATION CLIENT ON *.* TO 'bot'@'%'",
+        "GRANT SELECT ON shop.* TO 'bot'@'%'",
+    ] {
+        setup.execute(stmt).await.expect(stmt);
+    }
+    // The backup takes the lock and then sits there (a stuck copy step).
+    let mut backup = maria.connect("shop").await;
+    let backup_id = my_id(&mut backup).await;
+    backup
+        .execute("FLUSH TABLES WITH READ LOCK")
+        .await
+        .expect("FTWRL");
+    let mut waiter = maria.connect("shop").await;
+    let waiter_id = my_id(&mut waiter).await;
+    let waiting = tokio::spawn(async move {
+        let r = waiter
+            .execute("SET SESSION lock_wait_timeout = 120; UPDATE orders SET status = 'paid' WHERE id = 42")
+            .await;
+        (waiter, r)
+    });
+    let url = maria.url("shop");
+    let waited = wait_until(10, || {
+        let url = url.clone();
+        async move {
+            match sqlx::MySqlConnection::connect(&url).await {
+                Ok(mut c) => sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for backup lock', 'Waiting for global read lock')",
+                )
+                .fetch_one(&mut c)
+                .await
+                .map(|n| n > 0)
+                .unwrap_or(false),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    assert!(waited, "the UPDATE never waited for the global read lock");
+
+    let target = dbabot::config::Target {
+        alias: "shop-db".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Mysql,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("mysql://bot@127.0.0.1:{}/shop", maria.port)),
+    };
+    let bot = with_decoys(target);
+    probe(
+        &bot,
+        "mariadb_global_read_lock",
+        &[
+            "shop-db: every write is frozen, updates just hang",
+            "nothing can be saved on shop-db since the nightly backup started",
+            "orders updates on shop-db stuck, selects still work, wtf",
+            "shop-db is slow right now",
+        ],
+        &[
+            "global read lock".to_string(),
+            format!("thread {backup_id}"),
+        ],
+        &kills(waiter_id),
+    )
+    .await;
+
+    backup.execute("UNLOCK TABLES").await.expect("unlock");
+    let (waiter, r) = waiting.await.expect("join");
+    r.expect("the UPDATE completes once the lock is released");
+    waiter.close().await.ok();
+    backup.close().await.ok();
+    setup.close().await.ok();
+    bot.engine.runner().close().await;
+}

@@ -619,3 +619,85 @@ impl Drop for PrivatePg {
         }
     }
 }
+
+/// A private MariaDB server in a temporary directory (its data directory, global status and
+/// server-wide locks are then the test's alone), with `extra` server options; killed on drop.
+/// `None` when mariadb-install-db or mariadbd cannot run here.
+pub struct PrivateMaria {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PrivateMaria {
+    pub fn start(extra: &[String]) -> Option<PrivateMaria> {
+        let dir = tempfile::tempdir().ok()?;
+        let data = dir.path().join("data");
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if is_root() {
+            install.arg("--user=root");
+        }
+        if !install.status().ok()?.success() {
+            return None;
+        }
+        let port = free_port();
+        let server = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mariadbd");
+        let mut cmd = Command::new(server);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("err.log").display()
+            ))
+            .arg("--innodb-buffer-pool-size=16M")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if is_root() {
+            cmd.arg("--user=root");
+        }
+        let child = cmd.spawn().ok()?;
+        Some(PrivateMaria {
+            child,
+            _dir: dir,
+            port,
+        })
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A root connection once the server accepts connections (up to 30 s).
+    pub async fn connect(&self, db: &str) -> sqlx::MySqlConnection {
+        for _ in 0..300 {
+            if let Ok(c) = <sqlx::MySqlConnection as sqlx::Connection>::connect(&self.url(db)).await
+            {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the private MariaDB did not accept connections within 30 s");
+    }
+}
+
+impl Drop for PrivateMaria {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -84,8 +84,11 @@ pub(super) static CHECKS: &[Check] = &[
         title: "Running statements (information_schema.PROCESSLIST)",
         sql: "SELECT ID AS pid, USER AS usr, COMMAND AS command, CAST(TIME AS SIGNED) AS duration_s,
        COALESCE(STATE, '') AS state, LEFT(INFO, 500) AS query,
-       EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t
-                WHERE t.trx_mysql_thread_id = ID AND t.trx_state = 'LOCK WAIT') AS lock_wait
+       (EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t
+                 WHERE t.trx_mysql_thread_id = ID AND t.trx_state = 'LOCK WAIT')
+        OR STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
+                     'Waiting for table flush', 'Waiting for table level lock')
+        OR STATE LIKE 'Waiting for table metadata lock%') AS lock_wait
   FROM information_schema.PROCESSLIST
  WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
    AND ID <> CONNECTION_ID() AND INFO IS NOT NULL
@@ -178,6 +181,34 @@ pub(super) static CHECKS: &[Check] = &[
  ORDER BY w.TIME DESC, t.trx_started",
         precondition: None,
         evaluate: metadata_locks,
+    },
+    Check {
+        name: "global_locks",
+        engine: E,
+        title: "Statements waiting for the global read lock, the backup lock, a table flush or a table-level lock, with the sessions that may hold it",
+        // The holder of FLUSH TABLES WITH READ LOCK is not in any table without
+        // performance_schema's MDL instrument (off by default on MariaDB) or the
+        // metadata_lock_info plugin; what the processlist shows is every other session, so the
+        // evaluator can name the one whose statement took the lock, or the statement a table
+        // flush waits for (MySQL manual §15.7.8.3 FLUSH; MariaDB KB "FLUSH", "BACKUP STAGE").
+        sql: "SELECT 'waiter' AS kind, ID AS pid, USER AS usr, COALESCE(STATE, '') AS state,
+       CAST(TIME AS SIGNED) AS time_s, COMMAND AS command, LEFT(COALESCE(INFO, ''), 300) AS query
+  FROM information_schema.PROCESSLIST
+ WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
+                 'Waiting for table flush', 'Waiting for table level lock')
+UNION ALL
+SELECT 'session', ID, USER, COALESCE(STATE, ''), CAST(TIME AS SIGNED), COMMAND, LEFT(COALESCE(INFO, ''), 300)
+  FROM information_schema.PROCESSLIST
+ WHERE ID <> CONNECTION_ID()
+   AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed')
+   AND COALESCE(STATE, '') NOT IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
+                                   'Waiting for table flush', 'Waiting for table level lock')
+   AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST w
+                WHERE w.STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
+                                  'Waiting for table flush', 'Waiting for table level lock'))
+ ORDER BY time_s DESC",
+        precondition: None,
+        evaluate: global_locks,
     },
     Check {
         name: "idle_in_transaction",
@@ -605,6 +636,156 @@ fn metadata_locks(rs: &ResultSet) -> Vec<Finding> {
         thresholds: rs.thresholds.clone(),
     };
     blocking_pairs("metadata_locks", &first, Engine::Mysql)
+}
+
+/// Sessions queued for a server-wide lock, and who holds it.
+///
+/// * Global read lock / backup lock / commit lock: taken by `FLUSH TABLES WITH READ LOCK`
+///   (backup tools: mysqldump --lock-all-tables or --master-data, mariabackup, xtrabackup) or
+///   `BACKUP STAGE`; every write waits until the holder runs UNLOCK TABLES / BACKUP STAGE END or
+///   disconnects. The holder is named when its current statement is that command; otherwise
+///   the sessions that were there before the first waiter are listed as candidates, said to
+///   be unconfirmed, and no KILL is offered.
+/// * Table flush: FLUSH TABLES waits for every statement that has the table open, and every new
+///   statement on it waits behind the flush; the culprit is the longest statement running since
+///   before the flush, which is running, so KILL QUERY is the remedy.
+/// * Table-level lock: LOCK TABLES … WRITE or a MyISAM writer.
+///
+/// Severity as any lock wait (`lock_wait`: a warning, critical from 60 s).
+fn global_locks(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("lock_wait");
+    let waiters: Vec<_> = rs.iter().filter(|r| r.str("kind") == "waiter").collect();
+    let sessions: Vec<_> = rs.iter().filter(|r| r.str("kind") == "session").collect();
+    let mut out = Vec::new();
+    for (lock, states) in [
+        (
+            "the global read lock",
+            &[
+                "Waiting for global read lock",
+                "Waiting for backup lock",
+                "Waiting for commit lock",
+            ][..],
+        ),
+        ("a table flush", &["Waiting for table flush"][..]),
+        ("a table-level lock", &["Waiting for table level lock"][..]),
+    ] {
+        let mine: Vec<_> = waiters
+            .iter()
+            .filter(|w| states.contains(&w.str("state").as_str()))
+            .collect();
+        let Some(first) = mine.first() else { continue };
+        let wait = first.f64("time_s").unwrap_or(0.0);
+        let ids: Vec<String> = mine.iter().map(|w| w.str("pid")).collect();
+        let query_of =
+            |r: &crate::diagnostics::result::Row<'_>| r.str("query").to_ascii_uppercase();
+        let took_it = |q: &str| match lock {
+            "the global read lock" => {
+                (q.starts_with("FLUSH") && q.contains("READ LOCK")) || q.starts_with("BACKUP STAGE")
+            }
+            "a table-level lock" => q.starts_with("LOCK TABLE"),
+            _ => false,
+        };
+        let flusher = sessions
+            .iter()
+            .chain(mine.iter().copied())
+            .find(|r| query_of(r).starts_with("FLUSH"))
+            .map(|r| r.str("pid"));
+        let confirmed = sessions.iter().find(|r| took_it(&query_of(r)));
+        // A flush waits for statements running since before it began.
+        let runner = (lock == "a table flush")
+            .then(|| {
+                sessions
+                    .iter()
+                    .find(|r| r.str("command") == "Query" && r.f64("time_s").unwrap_or(0.0) > wait)
+            })
+            .flatten();
+        let (holder, holder_pid, remedy, remedy_sql) = if let Some(h) = runner {
+            let pid = h.str("pid");
+            (
+                format!("thread {pid} ({}), running for {}: {}", h.str("usr"), human_secs(h.f64("time_s").unwrap_or(0.0)), short_query(&h.str("query"), 200)),
+                pid.clone(),
+                format!(
+                    "Thread {pid} has been running since before the flush began, so the flush{} waits for it and every statement on the table waits behind the flush. Stop that statement (its connection stays), or stop the flush instead if the backup can be rerun:",
+                    flusher.as_deref().map(|f| format!(" (thread {f})")).unwrap_or_default()
+                ),
+                format!("KILL QUERY {pid};"),
+            )
+        } else if let Some(h) = confirmed {
+            let pid = h.str("pid");
+            (
+                format!("thread {pid} ({}), whose statement is {}", h.str("usr"), short_query(&h.str("query"), 200)),
+                pid.clone(),
+                format!("Thread {pid} holds {lock}: usually a backup job. If it is not a backup in progress that must finish, end its connection (its lock is released at once; a backup it was taking fails):"),
+                format!("KILL CONNECTION {pid};"),
+            )
+        } else {
+            let candidates: Vec<String> = sessions
+                .iter()
+                .filter(|r| r.f64("time_s").unwrap_or(0.0) >= wait)
+                .take(3)
+                .map(|r| {
+                    let q = r.str("query");
+                    format!(
+                        "thread {} ({}, {} for {}{})",
+                        r.str("pid"),
+                        r.str("usr"),
+                        r.str("command"),
+                        human_secs(r.f64("time_s").unwrap_or(0.0)),
+                        if q.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", short_query(&q, 80))
+                        }
+                    )
+                })
+                .collect();
+            (
+                if candidates.is_empty() {
+                    "not visible: the server does not say who holds it without performance_schema's metadata-lock instrument or the metadata_lock_info plugin".to_string()
+                } else {
+                    format!(
+                        "not confirmed (the server does not say who holds it without performance_schema's metadata-lock instrument or the metadata_lock_info plugin); sessions there since before the first wait: {}",
+                        candidates.join("; ")
+                    )
+                },
+                String::new(),
+                format!("Find the session that ran FLUSH TABLES WITH READ LOCK (or BACKUP STAGE, or LOCK TABLES): most often a backup job, a replica-cloning script or a person in a SQL shell. Ending that session releases {lock}; the waiting threads are victims and killing them does nothing."),
+                String::new(),
+            )
+        };
+        let mut f = Finding::new(
+            "global_locks",
+            "global_lock_wait",
+            limit.grade(wait).max(Severity::Warning),
+            format!(
+                "{} waiting for {lock} (the longest, thread {}, for {}: {}); holder: {holder}",
+                if ids.len() == 1 {
+                    "1 thread is".to_string()
+                } else {
+                    format!("{} threads are", ids.len())
+                },
+                first.str("pid"),
+                human_secs(wait),
+                short_query(&first.str("query"), 120)
+            ),
+        )
+        .fact("lock", lock)
+        .fact("waiting", ids.len())
+        .fact("waiters", ids.join(", "))
+        .fact("wait_s", format!("{wait:.0}"))
+        .fact("holder", &holder)
+        .threshold(limit.citation());
+        // A KILL only for a holder the evidence names; otherwise the advice without one.
+        f = if holder_pid.is_empty() {
+            f.fact("remedy_unconfirmed", remedy)
+        } else {
+            f.fact("holder_pid", holder_pid)
+                .fact("remedy", remedy)
+                .fact("remedy_sql", remedy_sql)
+        };
+        out.push(f);
+    }
+    out
 }
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {

@@ -284,6 +284,20 @@ pub fn evidence_note(
             ))
         }
         "locks_blocking" => {
+            if let Some(g) = findings.iter().find(|f| f.code == "global_lock_wait") {
+                let holder = get(g, "holder_pid");
+                return Some(format!(
+                    "Confirmed by the checks: {} thread{} waiting for {}; {}.",
+                    get(g, "waiting"),
+                    if get(g, "waiting") == "1" { " is" } else { "s are" },
+                    get(g, "lock"),
+                    if holder.is_empty() {
+                        "the server does not say who holds it, so the candidates are listed below".to_string()
+                    } else {
+                        format!("the holder, the culprit, is thread {holder}")
+                    }
+                ));
+            }
             if has(findings, &["blocking_chain", "lock_wait", "prepared_xact_blocker"]) {
                 let mut heads: BTreeSet<String> = findings
                     .iter()
