@@ -2152,6 +2152,14 @@ async fn mariadb_global_read_lock_left_by_a_backup() {
     ] {
         setup.execute(stmt).await.expect(stmt);
     }
+    // An application's pool, idle since before the backup began: long idle, not the holder.
+    let mut idle_pool = Vec::new();
+    for _ in 0..4 {
+        let mut c = maria.connect("shop").await;
+        c.execute("SELECT 1").await.expect("select");
+        idle_pool.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     // The backup takes the lock and then sits there (a stuck copy step).
     let mut backup = maria.connect("shop").await;
     let backup_id = my_id(&mut backup).await;
@@ -2218,6 +2226,9 @@ async fn mariadb_global_read_lock_left_by_a_backup() {
     r.expect("the UPDATE completes once the lock is released");
     waiter.close().await.ok();
     backup.close().await.ok();
+    for c in idle_pool {
+        c.close().await.ok();
+    }
     setup.close().await.ok();
     bot.engine.runner().close().await;
 }

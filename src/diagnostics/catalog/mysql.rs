@@ -719,9 +719,20 @@ fn global_locks(rs: &ResultSet) -> Vec<Finding> {
                 format!("KILL CONNECTION {pid};"),
             )
         } else {
-            let candidates: Vec<String> = sessions
+            // The holder took the lock just before the first waiter arrived, so the sessions
+            // in their current state for a little longer than the longest wait come first
+            // (pool connections idle for hours are the least likely).
+            let mut before: Vec<_> = sessions
                 .iter()
                 .filter(|r| r.f64("time_s").unwrap_or(0.0) >= wait)
+                .collect();
+            before.sort_by(|a, b| {
+                a.f64("time_s")
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.f64("time_s").unwrap_or(0.0))
+            });
+            let candidates: Vec<String> = before
+                .into_iter()
                 .take(3)
                 .map(|r| {
                     let q = r.str("query");
