@@ -309,7 +309,17 @@ impl Engine {
             outcomes.iter().flat_map(|o| &o.findings),
             &user_text,
         );
-        let scoped_intent = intent.scoped(&scope);
+        // Warnings and worse that this intent's playbook does not explain bring the lines of
+        // the intent that does.
+        let codes: Vec<&str> = outcomes
+            .iter()
+            .flat_map(|o| o.findings.iter())
+            .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
+            .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
+            .map(|f| f.code.as_str())
+            .collect();
+        let explained = self.inner.catalog.with_lines_for(intent, &codes);
+        let scoped_intent = explained.scoped(&scope);
         let ctx = Context {
             intent: &scoped_intent,
             slots: &state.slots,

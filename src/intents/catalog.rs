@@ -918,6 +918,53 @@ impl Catalog {
         self.intents.iter().find(|i| i.name == name)
     }
 
+    /// `intent` with the playbook lines other intents keep for finding `codes` this intent has
+    /// no line for: the evidence decides what the answer explains, whatever words chose the
+    /// intent ("reads are slow" on SQLite with an oversized -wal file gets the WAL lines).
+    /// Only lines whose `when` is one of those codes are borrowed, from the first intent (in
+    /// catalog order) that explains the code in its root causes.
+    pub fn with_lines_for(&self, intent: &Intent, codes: &[&str]) -> Intent {
+        let mut out = intent.clone();
+        let has = |i: &Intent, code: &str| {
+            i.playbook
+                .lines()
+                .iter()
+                .any(|(_, s)| s.when.as_deref() == Some(code))
+        };
+        for code in codes {
+            if has(intent, code) {
+                continue;
+            }
+            let Some(donor) = self.intents.iter().find(|i| {
+                i.name != intent.name
+                    && i.playbook
+                        .root_causes
+                        .iter()
+                        .any(|s| s.when.as_deref() == Some(*code))
+            }) else {
+                continue;
+            };
+            let pick = |steps: &[Step]| -> Vec<Step> {
+                steps
+                    .iter()
+                    .filter(|s| s.when.as_deref() == Some(*code))
+                    .cloned()
+                    .collect()
+            };
+            let pb = &mut out.playbook;
+            // Borrowed explanations go first: they come from the live evidence.
+            let mut rc = pick(&donor.playbook.root_causes);
+            rc.append(&mut pb.root_causes);
+            pb.root_causes = rc;
+            let mut im = pick(&donor.playbook.immediate);
+            im.append(&mut pb.immediate);
+            pb.immediate = im;
+            pb.longer_term.extend(pick(&donor.playbook.longer_term));
+            pb.verify.extend(pick(&donor.playbook.verify));
+        }
+        out
+    }
+
     pub fn report(&self, name: &str) -> Option<&Report> {
         let n = name.to_lowercase().replace('_', "-");
         self.reports.iter().find(|r| r.name == n)

@@ -370,7 +370,7 @@ pub const FINDINGS: &[Finding] = &[
     },
     Finding {
         code: "sqlite_wal_large",
-        facts: &["file", "wal_size"],
+        facts: &["file", "wal_size", "reader"],
         engines: &["sqlite"],
     },
     Finding {

@@ -2232,3 +2232,62 @@ async fn mariadb_global_read_lock_left_by_a_backup() {
     setup.close().await.ok();
     bot.engine.runner().close().await;
 }
+
+/// Checkpoint starvation on SQLite: a process keeps a read transaction open, so no checkpoint
+/// can reset the WAL while writers keep appending; the -wal file grows past 64 MB and every
+/// read slows. Whatever the words (slow reads, a big file, disk), the answer must name the
+/// reading process from the -shm read marks and the checkpoint to run after it finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_grows_behind_a_long_reader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut c = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("create sqlite");
+    c.execute(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE events (id INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+         INSERT INTO events (payload) VALUES (randomblob(100));",
+    )
+    .await
+    .expect("schema");
+    // The reporting job: a read transaction that never ends.
+    let reader = SqliteHolder::start(&path, "BEGIN;SELECT count(*) FROM events");
+    // The writers keep appending: about 75 MB of WAL that no checkpoint can reset.
+    c.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 140000)
+         INSERT INTO events (payload) SELECT randomblob(500) FROM n;",
+    )
+    .await
+    .expect("writes");
+    c.close().await.ok();
+    let wal = std::fs::metadata(dir.path().join("app.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(wal > 64 * 1024 * 1024, "the WAL grew ({wal} bytes)");
+
+    let bot = with_decoys(lite_target("app-lite", "prod", &path));
+    let server_words: Vec<String> = ["pg_", "KILL ", "innodb", "autovacuum", "replica"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    probe(
+        &bot,
+        "sqlite_wal_starved",
+        &[
+            "app-lite reads got really slow and the -wal file is huge",
+            "app-lite.db-wal is 90MB and keeps growing, is that normal?",
+            "app-lite is slow right now",
+            "is something locking app-lite? queries crawl",
+        ],
+        &[
+            format!("process {}", reader.pid()),
+            "PRAGMA wal_checkpoint(TRUNCATE);".to_string(),
+        ],
+        &server_words,
+    )
+    .await;
+    drop(reader);
+    bot.engine.runner().close().await;
+}

@@ -524,29 +524,31 @@ fn file_locks(rs: &ResultSet) -> Vec<Finding> {
         let wal = rs.threshold_for("sqlite_wal_size");
         let severity = wal.grade(bytes as f64);
         if severity > Severity::Ok {
-            let reader = r
+            let reader_who = r
                 .i64("reader_pid")
-                .map(|p| {
-                    format!(
-                        ", and {} has a read transaction open that a checkpoint cannot pass",
-                        who(Some(p), r.str("reader_process"))
-                    )
+                .map(|p| who(Some(p), r.str("reader_process")));
+            let reader = reader_who
+                .as_deref()
+                .map(|w| {
+                    format!(", and {w} has a read transaction open that a checkpoint cannot pass")
                 })
                 .unwrap_or_default();
-            out.push(
-                Finding::new(
-                    "blocking_chains",
-                    "sqlite_wal_large",
-                    severity,
-                    format!(
-                        "{file}-wal is {}: checkpoints are not keeping up{reader}",
-                        human_bytes(bytes)
-                    ),
-                )
-                .fact("file", &file)
-                .fact("wal_size", human_bytes(bytes))
-                .threshold(wal.citation()),
-            );
+            let mut f = Finding::new(
+                "blocking_chains",
+                "sqlite_wal_large",
+                severity,
+                format!(
+                    "{file}-wal is {}: checkpoints are not keeping up{reader}",
+                    human_bytes(bytes)
+                ),
+            )
+            .fact("file", &file)
+            .fact("wal_size", human_bytes(bytes))
+            .threshold(wal.citation());
+            if let Some(w) = reader_who {
+                f = f.fact("reader", w);
+            }
+            out.push(f);
         }
     }
     out
