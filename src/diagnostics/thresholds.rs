@@ -85,6 +85,7 @@ pub const SPECS: &[Spec] = &[
     above("xmin_horizon_age", &["session", "prepared_transaction"], PG),
     above("dead_tuples", &["min_dead_rows", "warning", "critical"], PG),
     above("xid_age", &["critical"], PG),
+    above("table_statistics", &["min_rows", "stale_factor"], PG),
     above("unused_index", &["min_stats_age", "warning_size"], PG_MY),
     above("id_exhaustion", &["warning", "critical"], PG_MY),
     above(

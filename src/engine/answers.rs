@@ -182,6 +182,7 @@ impl Engine {
             for c in TRIAGE
                 .iter()
                 .chain(is_slow(&msg.text).then_some(&"seq_scans"))
+                .chain(is_slow(&msg.text).then_some(&"table_statistics"))
             {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
@@ -825,9 +826,19 @@ fn is_hang(text: &str) -> bool {
 fn is_slow(text: &str) -> bool {
     let t = text.to_lowercase();
     is_hang(text)
-        || ["timeout", "time out", "times out"]
-            .iter()
-            .any(|w| t.contains(w))
+        || [
+            "timeout",
+            "time out",
+            "times out",
+            "crawl",
+            "sluggish",
+            "laggy",
+            "grinding",
+            "takes ages",
+            "for ages",
+        ]
+        .iter()
+        .any(|w| t.contains(w))
 }
 
 /// True when `text` describes a symptom: slow, stuck, hanging, spinning, timing out, failing,

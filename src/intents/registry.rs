@@ -97,6 +97,21 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["mysql"],
     },
     Finding {
+        code: "stats_missing",
+        facts: &["table", "rows", "last_analyze", "analyze_sql"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "stats_stale",
+        facts: &["table", "modified", "last_analyze", "analyze_sql"],
+        engines: &["postgres"],
+    },
+    Finding {
+        code: "stats_missing_everywhere",
+        facts: &["tables"],
+        engines: &["postgres"],
+    },
+    Finding {
         code: "prepared_xact_blocker",
         facts: &[
             "blocked_pid",

@@ -2291,3 +2291,64 @@ async fn sqlite_wal_grows_behind_a_long_reader() {
     drop(reader);
     bot.engine.runner().close().await;
 }
+
+/// After a restore from a logical dump (or pg_upgrade), no table has planner statistics until
+/// the database is analyzed; autovacuum is off for these tables, as it would still be queued
+/// behind the big ones. Slowness questions must get the missing statistics as the cause, with
+/// ANALYZE on the named tables and vacuumdb --analyze-in-stages for the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_statistics_missing_after_a_restore() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL) WITH (autovacuum_enabled = false);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL) WITH (autovacuum_enabled = false);
+         CREATE TABLE order_items (id int PRIMARY KEY, order_id int NOT NULL, sku text NOT NULL) WITH (autovacuum_enabled = false);
+         INSERT INTO customers SELECT g, 'eu-' || (g % 7) FROM generate_series(1, 20000) g;
+         INSERT INTO orders SELECT g, g % 20000 + 1, 'new' FROM generate_series(1, 60000) g;
+         INSERT INTO order_items SELECT g, g % 60000 + 1, 'sku-' || (g % 500) FROM generate_series(1, 120000) g;",
+    )
+    .await
+    .expect("restore");
+    c.close().await.ok();
+    let url = db.url.clone();
+    let counted = wait_until(15, || {
+        let url = url.clone();
+        async move {
+            let Ok(mut c) = sqlx::PgConnection::connect(&url).await else {
+                return false;
+            };
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_user_tables WHERE n_live_tup >= 20000",
+            )
+            .fetch_one(&mut c)
+            .await
+            .is_ok_and(|n| n == 3)
+        }
+    })
+    .await;
+    assert!(counted, "the statistics collector never counted the rows");
+
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    probe(
+        &bot,
+        "pg_statistics_missing",
+        &[
+            "since we restored orders-pg from last night's dump every page is slow",
+            "after the pg_upgrade the app crawls on orders-pg",
+            "orders-pg got really slow after the migration this morning",
+            "orders-pg is slow right now",
+        ],
+        &[
+            "vacuumdb --all --analyze-in-stages".to_string(),
+            "ANALYZE order_items;".to_string(),
+        ],
+        &[
+            "VACUUM FULL".to_string(),
+            "REINDEX".to_string(),
+            "ANALYZE table_name".to_string(),
+        ],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}

@@ -218,6 +218,31 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: vacuum_bloat,
     },
     Check {
+        name: "table_statistics",
+        engine: E,
+        title: "Planner statistics per table: missing (never analyzed, or lost in an upgrade or restore) or stale",
+        // pg_stats shows only the columns this login may read, so tables it cannot SELECT are
+        // left out rather than reported as having no statistics.
+        sql: "SELECT s.relid::regclass::text AS tbl,
+       greatest(s.n_live_tup, c.reltuples::bigint, 0)::bigint AS rows,
+       s.n_mod_since_analyze::bigint AS modified,
+       coalesce(greatest(s.last_analyze, s.last_autoanalyze)::text, 'never') AS last_analyze,
+       pg_table_size(s.relid)::bigint AS size_bytes,
+       NOT EXISTS (SELECT 1 FROM pg_stats st WHERE st.schemaname = s.schemaname AND st.tablename = s.relname) AS no_stats,
+       current_setting('autovacuum_analyze_threshold')::float8
+         + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0) AS analyze_trigger,
+       (current_setting('autovacuum') = 'off'
+        OR coalesce(c.reloptions::text, '') ILIKE '%autovacuum_enabled=f%') AS autovacuum_off
+  FROM pg_stat_user_tables s
+  JOIN pg_class c ON c.oid = s.relid
+ WHERE has_table_privilege(s.relid, 'SELECT')
+   AND greatest(s.n_live_tup, c.reltuples::bigint, s.n_mod_since_analyze) >= 1000
+ ORDER BY s.n_mod_since_analyze DESC
+ LIMIT 50",
+        precondition: None,
+        evaluate: table_statistics,
+    },
+    Check {
         name: "replication_slots",
         engine: E,
         title: "Replication slots and the WAL they retain",
@@ -1380,6 +1405,86 @@ fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
         }
     }
     vec![f]
+}
+
+/// Tables the planner misjudges for want of statistics (PostgreSQL docs §25.1.3 Updating
+/// Planner Statistics). `stats_missing`: a table of at least `table_statistics.min_rows` rows
+/// with no pg_stats rows at all (never analyzed: a bulk load, or statistics lost by pg_upgrade
+/// or a restore, which do not carry them). `stats_stale`: more rows changed since the last
+/// ANALYZE than `table_statistics.stale_factor` times the autovacuum analyze trigger
+/// (autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows, §20.10). Both are
+/// warnings; the fix is `ANALYZE` on that table.
+fn table_statistics(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("table_statistics");
+    let min_rows = limit.value("min_rows");
+    let factor = limit.value("stale_factor");
+    let mut out = Vec::new();
+    let mut missing = 0usize;
+    for r in rs.iter() {
+        let table = r.str("tbl");
+        let rows = r.i64("rows").unwrap_or(0);
+        let modified = r.i64("modified").unwrap_or(0);
+        let trigger = r.f64("analyze_trigger").unwrap_or(50.0);
+        let last = r.str("last_analyze");
+        let auto_off = r.bool("autovacuum_off").unwrap_or(false);
+        let size = human_bytes(r.i64("size_bytes").unwrap_or(0));
+        let analyze = format!("ANALYZE {table};");
+        if r.bool("no_stats").unwrap_or(false) && (rows.max(modified) as f64) >= min_rows {
+            missing += 1;
+            out.push(
+                Finding::new(
+                    "table_statistics",
+                    "stats_missing",
+                    Severity::Warning,
+                    format!(
+                        "{table} ({}, about {} rows) has no planner statistics (last analyzed: {last}): the planner guesses its row counts and can choose full scans or nested loops that do not fit{}",
+                        size,
+                        crate::diagnostics::thousands(rows.max(modified) as u64),
+                        if auto_off { "; autovacuum will not analyze it (autovacuum is off for it)" } else { "" }
+                    ),
+                )
+                .fact("table", &table)
+                .fact("rows", rows.max(modified))
+                .fact("last_analyze", &last)
+                .fact("analyze_sql", &analyze)
+                .threshold(limit.citation()),
+            );
+        } else if modified as f64 >= factor * trigger && (modified as f64) >= min_rows {
+            out.push(
+                Finding::new(
+                    "table_statistics",
+                    "stats_stale",
+                    Severity::Warning,
+                    format!(
+                        "{table}: {} rows changed since its last ANALYZE ({last}), {:.0}× the {} changes that trigger autovacuum's ANALYZE: the planner's estimates for it are out of date{}",
+                        crate::diagnostics::thousands(modified as u64),
+                        modified as f64 / trigger.max(1.0),
+                        crate::diagnostics::thousands(trigger as u64),
+                        if auto_off { " (autovacuum is off for it)" } else { "" }
+                    ),
+                )
+                .fact("table", &table)
+                .fact("modified", modified)
+                .fact("last_analyze", &last)
+                .fact("analyze_sql", &analyze)
+                .threshold(limit.citation()),
+            );
+        }
+    }
+    // Many tables without statistics at once is what an upgrade or a restore leaves.
+    if missing >= 3 {
+        out.push(
+            Finding::new(
+                "table_statistics",
+                "stats_missing_everywhere",
+                Severity::Warning,
+                format!("{missing} tables have no planner statistics at all: what pg_upgrade or a restore leaves behind until the whole database is analyzed"),
+            )
+            .fact("tables", missing)
+            .threshold(limit.citation()),
+        );
+    }
+    out
 }
 
 fn vacuum_bloat(rs: &ResultSet) -> Vec<Finding> {
