@@ -154,6 +154,42 @@ fn with_decoys(real: dbabot::config::Target) -> TestBot {
     bot
 }
 
+/// Runs `sql` on `conn` in a task (a statement that will wait on a lock), handing the
+/// connection and the result back when it finishes.
+fn run_in_background<C>(
+    mut conn: C,
+    sql: impl Into<String>,
+) -> tokio::task::JoinHandle<(C, Result<(), sqlx::Error>)>
+where
+    C: sqlx::Connection + Send + 'static,
+    for<'c> &'c mut C: sqlx::Executor<'c>,
+{
+    let sql = sql.into();
+    tokio::spawn(async move {
+        let r = conn.execute(sql.as_str()).await.map(|_| ());
+        (conn, r)
+    })
+}
+
+/// True once `count_sql` (a `SELECT COUNT(*)`) returns more than zero on MySQL/MariaDB at
+/// `url`, within 10 s.
+async fn my_until(url: &str, count_sql: &'static str) -> bool {
+    let url = url.to_string();
+    wait_until(10, || {
+        let url = url.clone();
+        async move {
+            match sqlx::MySqlConnection::connect(&url).await {
+                Ok(mut c) => sqlx::query_scalar::<_, i64>(count_sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .is_ok_and(|n| n > 0),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
 async fn pg_pid(c: &mut sqlx::PgConnection) -> i32 {
     sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&mut *c)
@@ -225,14 +261,10 @@ async fn pg_idle_blocker_and_blocked_update() {
         .execute("BEGIN; SELECT count(*) FROM orders WHERE id = 7")
         .await
         .expect("idle bystander");
-    let waiting = tokio::spawn(async move {
-        let r = waiter
-            .execute(
-                "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
-            )
-            .await;
-        (waiter, r)
-    });
+    let waiting = run_in_background(
+        waiter,
+        "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
+    );
     assert!(
         pg_waiting(&db.url, waiter_pid).await,
         "the UPDATE never waited"
@@ -285,20 +317,14 @@ async fn pg_active_blocker_named_dbabot() {
         .execute("SET application_name = 'dbabot'; BEGIN; UPDATE orders SET status = 'paid' WHERE id = 42")
         .await
         .expect("lock row");
-    let running = tokio::spawn(async move {
-        let r = blocker
-            .execute("SET statement_timeout = '20s'; SELECT pg_sleep(15)")
-            .await;
-        (blocker, r)
-    });
-    let waiting = tokio::spawn(async move {
-        let r = waiter
-            .execute(
-                "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
-            )
-            .await;
-        (waiter, r)
-    });
+    let running = run_in_background(
+        blocker,
+        "SET statement_timeout = '20s'; SELECT pg_sleep(15)",
+    );
+    let waiting = run_in_background(
+        waiter,
+        "SET statement_timeout = '30s'; UPDATE orders SET status = 'shipped' WHERE id = 42",
+    );
     assert!(
         pg_waiting(&db.url, waiter_pid).await,
         "the UPDATE never waited"
@@ -339,12 +365,10 @@ async fn pg_long_query() {
     let db = TestDb::postgres().await;
     let mut app = db.pg().await;
     let app_pid = pg_pid(&mut app).await;
-    let running = tokio::spawn(async move {
-        let r = app
-            .execute("SET statement_timeout = '30s'; SELECT pg_sleep(25) AS nightly_report")
-            .await;
-        (app, r)
-    });
+    let running = run_in_background(
+        app,
+        "SET statement_timeout = '30s'; SELECT pg_sleep(25) AS nightly_report",
+    );
     let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
     assert!(
         wait_until(15, || {
@@ -1556,19 +1580,15 @@ async fn pg_ddl_queued_behind_idle_transaction() {
     head.execute("BEGIN; SELECT count(*) FROM orders")
         .await
         .expect("head");
-    let alter = tokio::spawn(async move {
-        let r = ddl
-            .execute("SET statement_timeout = '30s'; ALTER TABLE orders ADD COLUMN note text")
-            .await;
-        (ddl, r)
-    });
+    let alter = run_in_background(
+        ddl,
+        "SET statement_timeout = '30s'; ALTER TABLE orders ADD COLUMN note text",
+    );
     assert!(pg_waiting(&db.url, ddl_pid).await, "the ALTER never waited");
-    let select = tokio::spawn(async move {
-        let r = reader
-            .execute("SET statement_timeout = '30s'; SELECT count(*) FROM orders")
-            .await;
-        (reader, r)
-    });
+    let select = run_in_background(
+        reader,
+        "SET statement_timeout = '30s'; SELECT count(*) FROM orders",
+    );
     assert!(
         pg_waiting(&db.url, reader_pid).await,
         "the SELECT never waited"
@@ -1658,12 +1678,10 @@ async fn pg_short_query_is_shown_when_asked() {
     let db = TestDb::postgres().await;
     let mut app = db.pg().await;
     let app_pid = pg_pid(&mut app).await;
-    let running = tokio::spawn(async move {
-        let r = app
-            .execute("SET statement_timeout = '20s'; SELECT pg_sleep(15) AS quick_report")
-            .await;
-        (app, r)
-    });
+    let running = run_in_background(
+        app,
+        "SET statement_timeout = '20s'; SELECT pg_sleep(15) AS quick_report",
+    );
     let probe_pool = sqlx::PgPool::connect(&db.url).await.expect("probe");
     assert!(
         wait_until(10, || {
@@ -1803,12 +1821,10 @@ async fn mariadb_migration_waits_for_metadata_lock() {
         .expect("open trx");
     let mut migrator = db.my().await;
     let migrator_id = my_id(&mut migrator).await;
-    let waiting = tokio::spawn(async move {
-        let r = migrator
-            .execute("SET SESSION lock_wait_timeout = 30; ALTER TABLE orders ADD COLUMN note VARCHAR(20)")
-            .await;
-        (migrator, r)
-    });
+    let waiting = run_in_background(
+        migrator,
+        "SET SESSION lock_wait_timeout = 30; ALTER TABLE orders ADD COLUMN note VARCHAR(20)",
+    );
     let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
     let seen = wait_until(10, || {
         let admin = admin.clone();
@@ -1875,12 +1891,10 @@ async fn pg_prepared_transaction_blocks_updates() {
         .expect("prepare");
     let mut waiter = sqlx::PgConnection::connect(&admin).await.expect("connect");
     let waiter_pid = pg_pid(&mut waiter).await;
-    let waiting = tokio::spawn(async move {
-        let r = waiter
-            .execute("SET statement_timeout = '120s'; UPDATE acct SET balance = balance + 5 WHERE id = 7")
-            .await;
-        (waiter, r)
-    });
+    let waiting = run_in_background(
+        waiter,
+        "SET statement_timeout = '120s'; UPDATE acct SET balance = balance + 5 WHERE id = 7",
+    );
     assert!(
         pg_waiting(&admin, waiter_pid).await,
         "the UPDATE never waited"
@@ -1993,27 +2007,12 @@ async fn mariadb_prepared_xa_transaction_blocks_updates() {
     setup.close().await.ok();
     let mut waiter = db.my().await;
     let waiter_id = my_id(&mut waiter).await;
-    let waiting = tokio::spawn(async move {
-        let r = waiter
-            .execute("SET SESSION innodb_lock_wait_timeout = 120; UPDATE acct SET balance = balance + 5 WHERE id = 7")
-            .await;
-        (waiter, r)
-    });
-    let probe_pool = sqlx::MySqlPool::connect(&db.url).await.expect("probe");
-    let waited = wait_until(10, || {
-        let p = probe_pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
-            )
-            .fetch_one(&p)
-            .await
-            .map(|n| n > 0)
-            .unwrap_or(false)
-        }
-    })
+    let waiting = run_in_background(waiter, "SET SESSION innodb_lock_wait_timeout = 120; UPDATE acct SET balance = balance + 5 WHERE id = 7");
+    let waited = my_until(
+        &db.url,
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+    )
     .await;
-    probe_pool.close().await;
     assert!(waited, "the UPDATE never waited");
 
     let bot = with_decoys(db.target("ledger-my", "prod", "on-prem"));
@@ -2169,28 +2168,14 @@ async fn mariadb_global_read_lock_left_by_a_backup() {
         .expect("FTWRL");
     let mut waiter = maria.connect("shop").await;
     let waiter_id = my_id(&mut waiter).await;
-    let waiting = tokio::spawn(async move {
-        let r = waiter
-            .execute("SET SESSION lock_wait_timeout = 120; UPDATE orders SET status = 'paid' WHERE id = 42")
-            .await;
-        (waiter, r)
-    });
-    let url = maria.url("shop");
-    let waited = wait_until(10, || {
-        let url = url.clone();
-        async move {
-            match sqlx::MySqlConnection::connect(&url).await {
-                Ok(mut c) => sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for backup lock', 'Waiting for global read lock')",
-                )
-                .fetch_one(&mut c)
-                .await
-                .map(|n| n > 0)
-                .unwrap_or(false),
-                Err(_) => false,
-            }
-        }
-    })
+    let waiting = run_in_background(
+        waiter,
+        "SET SESSION lock_wait_timeout = 120; UPDATE orders SET status = 'paid' WHERE id = 42",
+    );
+    let waited = my_until(
+        &maria.url("shop"),
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE IN ('Waiting for backup lock', 'Waiting for global read lock')",
+    )
     .await;
     assert!(waited, "the UPDATE never waited for the global read lock");
 
