@@ -698,3 +698,31 @@ async fn mariadb_target_gets_mariadb_syntax() {
         "{sec}"
     );
 }
+
+/// No statement shown to a human names a made-up object: a placeholder such as `table_name`
+/// in an object position parses as valid SQL and would run against the wrong name (or none).
+/// Steps needing the user's table write `<table>`, which the answer fills from the named
+/// object or leaves out with a question.
+#[test]
+fn no_playbook_statement_targets_a_placeholder_object() {
+    let cat = dbabot::intents::Catalog::embedded().expect("catalog");
+    let placeholder = regex::Regex::new(
+        r"(?i)\b(?:TABLE|ANALYZE|VACUUM(?:\s*\([^)]*\))?|REINDEX\s+TABLE|INDEX\s+\w+\s+ON|CLUSTER|FROM|JOIN|UPDATE|INTO)\s+(?:table_name|my_table|your_table|tbl)\b|'(?:table_name|my_table|your_table)'",
+    )
+    .expect("regex");
+    let mut bad = Vec::new();
+    for intent in &cat.intents {
+        for (section, step) in intent.playbook.lines() {
+            if let Some(sql) = &step.sql {
+                if placeholder.is_match(sql) {
+                    bad.push(format!("{} {section}: {sql}", intent.name));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "placeholder objects in SQL:\n{}",
+        bad.join("\n")
+    );
+}
