@@ -356,6 +356,15 @@ pub fn evidence_note(
         "table_bloat_vacuum" => (!sqlite
             && !has(findings, &["dead_tuples_high", "autovacuum_disabled"]))
         .then(|| {
+            if engine == Some("mysql") {
+                // InnoDB has no dead-row counter: the free space inside table files is measured.
+                let t = thresholds.get("table_fragmentation");
+                return format!(
+                    "The checks found no table over {} with more than {}% of its file free (DATA_FREE), so no table here needs rebuilding for space.",
+                    crate::diagnostics::finding::human_bytes(t.value("min_size") as i64),
+                    t.value("warning")
+                );
+            }
             let t = thresholds.get("dead_tuples");
             format!(
                 "The checks found no table with ≥ {} dead rows making up ≥ {}% of its rows, and none with automatic vacuuming switched off.",
@@ -363,8 +372,15 @@ pub fn evidence_note(
                 t.value("warning")
             )
         }),
-        "deadlocks" => (!has(findings, &["deadlocks_seen"]))
-            .then(|| "No deadlocks are recorded in the statistics since they were last reset.".into()),
+        "deadlocks" => (!has(findings, &["deadlocks_seen"])).then(|| {
+            match engine {
+                Some("mysql") => "No deadlocks are recorded since the server started (InnoDB's counter).",
+                Some("mssql") => "No deadlocks are recorded since the instance started.",
+                Some("sqlite") => "SQLite keeps no deadlock counter and never picks a deadlock victim: two connections that wait for each other's lock get SQLITE_BUSY (SQLITE_BUSY_SNAPSHOT in WAL mode) instead, and the application must retry the whole transaction.",
+                _ => "No deadlocks are recorded in the statistics since they were last reset.",
+            }
+            .into()
+        }),
         "replication_lag" => {
             if has(findings, &["replication_lag", "replication_broken"]) {
                 None
