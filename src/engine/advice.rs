@@ -188,6 +188,25 @@ impl Engine {
                 why: "You asked for advice without a connected database.".into(),
             };
         }
+        if let Some(name) = &slots.unknown_target {
+            let known: Vec<&str> = self
+                .inner
+                .config
+                .targets
+                .iter()
+                .map(|t| t.alias.as_str())
+                .collect();
+            return Selection::Advice {
+                why: if known.is_empty() {
+                    format!("I am not connected to `{name}`, so I cannot check it.")
+                } else {
+                    format!(
+                        "I am not connected to `{name}` (the databases I can check are {}), so I cannot check it; name one of those to have its live state read.",
+                        known.join(", ")
+                    )
+                },
+            };
+        }
         if self.inner.config.targets.is_empty() {
             return Selection::Unconfigured;
         }

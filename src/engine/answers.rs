@@ -129,6 +129,17 @@ impl Engine {
         if targets.is_empty() {
             return None;
         }
+        // A database named that is not configured is never swapped for the only one that is.
+        if let Some(name) = state.slots.unknown_target.clone() {
+            let mut r = self.ask_slot("target", intent, state, &[]);
+            r.parts.insert(
+                0,
+                Part::Paragraph {
+                    text: format!("I don't know a database called `{name}`."),
+                },
+            );
+            return Some(r);
+        }
         let in_env: Vec<&Target> = match &state.slots.environment {
             Some(e) => targets.iter().filter(|t| &t.environment == e).collect(),
             None => targets.iter().collect(),

@@ -454,6 +454,11 @@ impl Engine {
         let new = &ex.slots;
         let mut notice = None;
         let mut lost = None;
+        // A database named this turn that is not configured: not the thread's current one.
+        state.slots.unknown_target = new.unknown_target.clone();
+        if new.unknown_target.is_some() && new.target.is_none() {
+            state.slots.target = None;
+        }
         if let Some(t) = &new.target {
             self.set_slot(state, "target", t.clone());
             state.slots.advice_only = false;
@@ -779,7 +784,8 @@ impl Engine {
         }
         // The target the turn would pick from what the message states (none in advice mode).
         let fitting = self.fitting_targets(&ex.slots);
-        let only = (fitting.len() == 1).then(|| fitting[0].alias.clone());
+        let only = (fitting.len() == 1 && ex.slots.unknown_target.is_none())
+            .then(|| fitting[0].alias.clone());
         let target = ex.slots.target.or(only)?;
         let c = self.inner.classifier.classify(&msg.text)?;
         let intent = self.inner.catalog.intent(&c.intent)?;

@@ -43,6 +43,10 @@ pub struct Slots {
     /// configured database is used until one is named.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub advice_only: bool,
+    /// A database the user named this turn that is not configured ("billing-db"): the turn
+    /// answers as advice and says so, instead of diagnosing another database. Never stored.
+    #[serde(skip)]
+    pub unknown_target: Option<String>,
 }
 
 impl Slots {
@@ -260,6 +264,9 @@ pub fn extract(
 
     // Target: configured aliases, tolerant of typos.
     let (target, ambiguous) = match_target(&prose_lower, targets, s.environment.as_deref());
+    if target.is_none() && ambiguous.is_empty() {
+        s.unknown_target = unknown_database_name(&prose_lower);
+    }
     s.target = target;
     out.ambiguous_targets = ambiguous;
 
@@ -514,6 +521,90 @@ fn typo_budget(len: usize) -> usize {
     }
 }
 
+/// Words that make a hyphenated or underscored token read as a database's name
+/// (`billing-db`, `orders_prod`, `payments-pg`).
+const DB_NAME_WORDS: &[&str] = &[
+    "db",
+    "database",
+    "prod",
+    "production",
+    "staging",
+    "stg",
+    "stage",
+    "dev",
+    "qa",
+    "uat",
+    "pg",
+    "postgres",
+    "mysql",
+    "maria",
+    "mariadb",
+    "mssql",
+    "sqlite",
+    "rds",
+    "aurora",
+    "cluster",
+    "primary",
+    "replica",
+    "writer",
+    "reader",
+    "shard",
+];
+
+/// Parts that carry no name of their own ("read-replica", "multi-az", "pre-prod").
+const GENERIC_NAME_PARTS: &[&str] = &[
+    "read", "write", "only", "non", "pre", "multi", "az", "in", "server", "hot", "cold", "warm",
+    "standby", "cross", "region", "self", "hosted", "managed", "ha", "new", "old", "sql", "the",
+    "a", "my", "our", "main", "test", "point", "time", "place", "live", "to", "of",
+];
+
+/// A name in `text` that reads as a database's (a distinctive word joined by `-` or `_` to a
+/// database word: `billing-db`, `orders_prod`) and is none of the configured targets (the
+/// caller has already failed to match one). Setting and view names (`pg_stat_activity`,
+/// `innodb_buffer_pool_size`) are not names.
+fn unknown_database_name(text: &str) -> Option<String> {
+    const NOT_NAMES: &[&str] = &[
+        "pg_",
+        "innodb_",
+        "sys_",
+        "information_",
+        "performance_",
+        "max_",
+        "log_",
+        "wal_",
+        "sqlite_",
+        "auto_",
+        "idle_",
+        "lock_",
+        "statement_",
+        "shared_",
+        "work_",
+        "default_",
+        "mysql_",
+        "aurora_",
+        "rds_",
+        "db_",
+        "sql_",
+    ];
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map(|w| w.trim_matches(|c| c == '-' || c == '_'))
+        .filter(|w| (4..=40).contains(&w.len()) && (w.contains('-') || w.contains('_')))
+        .filter(|w| !NOT_NAMES.iter().any(|p| w.starts_with(p)))
+        .find(|w| {
+            let parts: Vec<&str> = w.split(['-', '_']).filter(|p| !p.is_empty()).collect();
+            let has_db_word = parts.iter().any(|p| DB_NAME_WORDS.contains(p));
+            let distinctive = parts.iter().any(|p| {
+                p.len() >= 3
+                    && p.chars().any(|c| c.is_ascii_alphabetic())
+                    && !p.chars().all(|c| c.is_ascii_digit())
+                    && !DB_NAME_WORDS.contains(p)
+                    && !GENERIC_NAME_PARTS.contains(p)
+            });
+            parts.len() <= 4 && has_db_word && distinctive
+        })
+        .map(str::to_string)
+}
+
 fn match_target(
     t: &str,
     targets: &[TargetName],
@@ -668,6 +759,26 @@ mod tests {
 
     fn known(c: &str) -> bool {
         ["53300", "40P01", "1205", "ORA-00060", "18456"].contains(&c)
+    }
+
+    #[test]
+    fn a_database_name_nobody_configured_is_noticed() {
+        let t = targets();
+        for (text, want) in [
+            ("billing-db in prod is slow since 10:00", Some("billing-db")),
+            ("payments_prod keeps timing out", Some("payments_prod")),
+            ("is the read-replica lagging", None),
+            ("pg_stat_activity shows lots of idle sessions", None),
+            ("innodb_buffer_pool_size on the rds writer", None),
+            ("we run multi-az aurora in prod", None),
+            ("point-in-time recovery on postgres-15", None),
+        ] {
+            let ex = extract(text, &t, &[], &|_| false);
+            assert_eq!(ex.slots.unknown_target.as_deref(), want, "{text}");
+        }
+        // A configured name is a target, not an unknown one.
+        let ex = extract("orders-prod is slow", &t, &[], &|_| false);
+        assert!(ex.slots.unknown_target.is_none());
     }
 
     #[test]

@@ -446,3 +446,40 @@ async fn an_unreachable_database_is_named_as_such_once() {
     );
     assert!(text.contains("checks could not run ("), "{text}");
 }
+
+/// A database the user names that is not configured is never swapped for the only configured
+/// one that fits the stated engine, cloud and environment: the answer says it is not connected
+/// to that name, lists what it can check, runs nothing, and gives the engine's advice; naming a
+/// configured database afterwards reads that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfigured_database_is_not_swapped_for_a_configured_one() {
+    let db = crate::support::TestDb::postgres().await;
+    let bot = crate::support::TestBot::new(vec![db.target("orders-pg", "prod", "aws")]);
+    let reply = bot
+        .ask(
+            "other-db",
+            "billing-db in prod is slow since 10:00, Aurora PostgreSQL on AWS",
+        )
+        .await;
+    let text = reply.plain_text();
+    assert!(text.contains("not connected to `billing-db`"), "{text}");
+    assert!(
+        text.contains("orders-pg"),
+        "it lists what it can check: {text}"
+    );
+    assert!(!text.contains("Target: orders-pg"), "{text}");
+    assert!(!text.contains("checks:"), "no diagnostics ran: {text}");
+    assert!(
+        text.contains("EXPLAIN (ANALYZE, BUFFERS"),
+        "PostgreSQL advice: {text}"
+    );
+    assert!(!text.contains("InnoDB"), "{text}");
+    // Naming the configured database reads it.
+    let text = bot
+        .ask("other-db", "ok then check orders-pg")
+        .await
+        .plain_text();
+    assert!(text.contains("orders-pg"), "{text}");
+    assert!(text.contains("checks:"), "{text}");
+    bot.engine.runner().close().await;
+}
