@@ -284,6 +284,18 @@ impl Engine {
             )
         {
             Some("locks_blocking")
+        } else if triage && matches!(intent.category.as_str(), "architecture" | "capacity") {
+            // A symptom read as a planning question ("after the upgrade the app crawls"): the
+            // worst live finding names the topic.
+            outcomes
+                .iter()
+                .flat_map(|o| o.findings.iter())
+                .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
+                .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
+                .max_by_key(|f| f.severity)
+                .and_then(|f| self.inner.catalog.explaining(&f.code))
+                .filter(|i| i.name != intent.name)
+                .map(|i| i.name.as_str())
         } else {
             None
         };

@@ -918,6 +918,16 @@ impl Catalog {
         self.intents.iter().find(|i| i.name == name)
     }
 
+    /// The first intent (in catalog order) whose root causes explain finding `code`.
+    pub fn explaining(&self, code: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| {
+            i.playbook
+                .root_causes
+                .iter()
+                .any(|s| s.when.as_deref() == Some(code))
+        })
+    }
+
     /// `intent` with the playbook lines other intents keep for finding `codes` this intent has
     /// no line for: the evidence decides what the answer explains, whatever words chose the
     /// intent ("reads are slow" on SQLite with an oversized -wal file gets the WAL lines).

@@ -2335,5 +2335,18 @@ async fn pg_statistics_missing_after_a_restore() {
         ],
     )
     .await;
+    // Read as an upgrade-planning question, the symptom still gets the slowness answer.
+    let reply = bot
+        .ask(
+            "upgrade",
+            "after the pg_upgrade the app crawls on orders-pg",
+        )
+        .await;
+    assert_eq!(
+        reply.intent.as_deref(),
+        Some("slow_query"),
+        "{}",
+        reply.plain_text()
+    );
     bot.engine.runner().close().await;
 }
