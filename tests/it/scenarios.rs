@@ -2028,7 +2028,10 @@ async fn mariadb_prepared_xa_transaction_blocks_updates() {
             "is there an abandoned transaction on ledger-my?",
             "ledger-my is slow right now",
         ],
-        &[format!("XA ROLLBACK '{xid}';")],
+        &[
+            format!("XA ROLLBACK '{xid}';"),
+            format!("The blocker is the prepared XA transaction '{xid}'"),
+        ],
         &must_not,
     )
     .await;

@@ -107,6 +107,35 @@ pub fn victims(findings: &[Finding]) -> BTreeSet<String> {
 /// Cross-check consistency: a long-running query that is in fact waiting on a lock becomes a
 /// `lock_wait` (victim); an index in a duplicate set loses its "unused" finding.
 pub fn reconcile(findings: &mut Vec<Finding>) {
+    // A MySQL-family XA blocker has no xid in INNODB_TRX; when XA RECOVER lists exactly one
+    // prepared transaction, that is the one, and its statement replaces "XA RECOVER".
+    let xa: Vec<(String, String)> = findings
+        .iter()
+        .filter(|f| {
+            f.code == "prepared_xact"
+                && f.facts
+                    .get("rollback_sql")
+                    .is_some_and(|q| q.starts_with("XA "))
+        })
+        .filter_map(|f| {
+            Some((
+                f.facts.get("xid")?.clone(),
+                f.facts.get("rollback_sql")?.clone(),
+            ))
+        })
+        .collect();
+    if let [(xid, rollback)] = xa.as_slice() {
+        for f in findings.iter_mut().filter(|f| {
+            f.code == "prepared_xact_blocker" && f.facts.get("gid").is_some_and(|g| g == "unknown")
+        }) {
+            f.facts.insert("gid".into(), xid.clone());
+            f.facts.insert(
+                "remedy".into(),
+                format!("The blocker is the prepared XA transaction {xid}, whose connection is gone: KILL cannot reach it, and it survives a restart. Once its transaction manager confirms it is abandoned, roll it back (XA COMMIT {xid} instead if the manager committed it):"),
+            );
+            f.facts.insert("remedy_sql".into(), rollback.clone());
+        }
+    }
     let victims = victims(findings);
     for f in findings.iter_mut() {
         if f.code == "long_running_query" && f.facts.get("pid").is_some_and(|p| victims.contains(p))
