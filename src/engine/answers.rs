@@ -287,11 +287,7 @@ impl Engine {
         } else if triage && matches!(intent.category.as_str(), "architecture" | "capacity") {
             // A symptom read as a planning question ("after the upgrade the app crawls"): the
             // worst live finding names the topic.
-            outcomes
-                .iter()
-                .flat_map(|o| o.findings.iter())
-                .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
-                .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
+            live_warnings(&outcomes)
                 .max_by_key(|f| f.severity)
                 .and_then(|f| self.inner.catalog.explaining(&f.code))
                 .filter(|i| i.name != intent.name)
@@ -335,13 +331,7 @@ impl Engine {
         );
         // Warnings and worse that this intent's playbook does not explain bring the lines of
         // the intent that does.
-        let codes: Vec<&str> = outcomes
-            .iter()
-            .flat_map(|o| o.findings.iter())
-            .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
-            .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
-            .map(|f| f.code.as_str())
-            .collect();
+        let codes: Vec<&str> = live_warnings(&outcomes).map(|f| f.code.as_str()).collect();
         let explained = self.inner.catalog.with_lines_for(intent, &codes);
         let scoped_intent = explained.scoped(&scope);
         let ctx = Context {
@@ -807,6 +797,16 @@ impl Engine {
 }
 
 /// The live triage bundle run with the intent's checks when a question describes a symptom.
+/// Findings of warning severity or worse about the database itself (not a check that could
+/// not run): the evidence that may pick an answer's topic and explanation.
+fn live_warnings(outcomes: &[CheckOutcome]) -> impl Iterator<Item = &crate::diagnostics::Finding> {
+    outcomes
+        .iter()
+        .flat_map(|o| o.findings.iter())
+        .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
+        .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
+}
+
 const TRIAGE: &[&str] = &[
     "active_queries",
     "blocking_chains",

@@ -945,13 +945,8 @@ impl Catalog {
             if has(intent, code) {
                 continue;
             }
-            let Some(donor) = self.intents.iter().find(|i| {
-                i.name != intent.name
-                    && i.playbook
-                        .root_causes
-                        .iter()
-                        .any(|s| s.when.as_deref() == Some(*code))
-            }) else {
+            // Never `intent` itself: it has no line for the code.
+            let Some(donor) = self.explaining(code) else {
                 continue;
             };
             let pick = |steps: &[Step]| -> Vec<Step> {

@@ -328,6 +328,22 @@ pub fn prepared_xacts(rs: &ResultSet, engine: crate::config::Engine) -> Vec<Find
         .collect()
 }
 
+/// What ends a prepared XA transaction that blocks others (MySQL/MariaDB), and the statement:
+/// `XA ROLLBACK` with its xid when it is known (quoted as XA statements take it), else
+/// `XA RECOVER` to list it (MariaDB KB "XA Transactions").
+pub fn xa_blocker_remedy(xid: Option<&str>) -> (String, String) {
+    match xid {
+        Some(xid) => (
+            format!("The blocker is the prepared XA transaction {xid}, whose connection is gone: KILL cannot reach it, and it survives a restart. Once its transaction manager confirms it is abandoned, roll it back (XA COMMIT {xid} instead if the manager committed it):"),
+            format!("XA ROLLBACK {xid};"),
+        ),
+        None => (
+            "The blocker is a prepared XA transaction whose connection is gone: KILL cannot reach it, and it survives a restart. XA RECOVER lists its xid; once its transaction manager confirms it is abandoned, end it with XA ROLLBACK and that xid (XA COMMIT if the manager committed it):".to_string(),
+            "XA RECOVER;".to_string(),
+        ),
+    }
+}
+
 /// The xid of one `XA RECOVER` row as XA statements take it: `'gtrid'`, with `,'bqual',formatID`
 /// when those are not the defaults, and hex literals when a part is not printable (MariaDB KB
 /// "XA Transactions", xid syntax).

@@ -191,18 +191,13 @@ pub(super) static CHECKS: &[Check] = &[
         // metadata_lock_info plugin; what the processlist shows is every other session, so the
         // evaluator can name the one whose statement took the lock, or the statement a table
         // flush waits for (MySQL manual §15.7.8.3 FLUSH; MariaDB KB "FLUSH", "BACKUP STAGE").
-        sql: "SELECT 'waiter' AS kind, ID AS pid, USER AS usr, COALESCE(STATE, '') AS state,
-       CAST(TIME AS SIGNED) AS time_s, COMMAND AS command, LEFT(COALESCE(INFO, ''), 300) AS query
-  FROM information_schema.PROCESSLIST
- WHERE STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
-                 'Waiting for table flush', 'Waiting for table level lock')
-UNION ALL
-SELECT 'session', ID, USER, COALESCE(STATE, ''), CAST(TIME AS SIGNED), COMMAND, LEFT(COALESCE(INFO, ''), 300)
+        sql: "SELECT IF(STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
+                         'Waiting for table flush', 'Waiting for table level lock'), 'waiter', 'session') AS kind,
+       ID AS pid, USER AS usr, COALESCE(STATE, '') AS state, CAST(TIME AS SIGNED) AS time_s,
+       COMMAND AS command, LEFT(COALESCE(INFO, ''), 300) AS query
   FROM information_schema.PROCESSLIST
  WHERE ID <> CONNECTION_ID()
    AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed')
-   AND COALESCE(STATE, '') NOT IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
-                                   'Waiting for table flush', 'Waiting for table level lock')
    AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST w
                 WHERE w.STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
                                   'Waiting for table flush', 'Waiting for table level lock'))

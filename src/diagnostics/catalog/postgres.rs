@@ -1085,10 +1085,7 @@ fn prepared_remedy(engine: Engine, r: crate::diagnostics::result::Row<'_>) -> (S
             "The blocker is a prepared transaction, not a session: pg_cancel_backend and pg_terminate_backend cannot end it. List the prepared transactions, ask the transaction manager that prepared the one holding the lock, and if it is orphaned end it with ROLLBACK PREPARED and its gid:".to_string(),
             "SELECT gid, prepared, owner, database FROM pg_prepared_xacts ORDER BY prepared;".to_string(),
         ),
-        _ => (
-            "The blocker is a prepared XA transaction whose connection is gone: KILL cannot reach it, and it survives a restart. XA RECOVER lists its xid; once its transaction manager confirms it is abandoned, end it with XA ROLLBACK and that xid (XA COMMIT if the manager committed it):".to_string(),
-            "XA RECOVER;".to_string(),
-        ),
+        _ => super::common::xa_blocker_remedy(None),
     }
 }
 

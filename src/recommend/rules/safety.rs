@@ -109,7 +109,7 @@ pub fn victims(findings: &[Finding]) -> BTreeSet<String> {
 pub fn reconcile(findings: &mut Vec<Finding>) {
     // A MySQL-family XA blocker has no xid in INNODB_TRX; when XA RECOVER lists exactly one
     // prepared transaction, that is the one, and its statement replaces "XA RECOVER".
-    let xa: Vec<(String, String)> = findings
+    let xa: Vec<String> = findings
         .iter()
         .filter(|f| {
             f.code == "prepared_xact"
@@ -117,23 +117,16 @@ pub fn reconcile(findings: &mut Vec<Finding>) {
                     .get("rollback_sql")
                     .is_some_and(|q| q.starts_with("XA "))
         })
-        .filter_map(|f| {
-            Some((
-                f.facts.get("xid")?.clone(),
-                f.facts.get("rollback_sql")?.clone(),
-            ))
-        })
+        .filter_map(|f| f.facts.get("xid").cloned())
         .collect();
-    if let [(xid, rollback)] = xa.as_slice() {
+    if let [xid] = xa.as_slice() {
+        let (remedy, remedy_sql) = crate::diagnostics::catalog::xa_blocker_remedy(Some(xid));
         for f in findings.iter_mut().filter(|f| {
             f.code == "prepared_xact_blocker" && f.facts.get("gid").is_some_and(|g| g == "unknown")
         }) {
             f.facts.insert("gid".into(), xid.clone());
-            f.facts.insert(
-                "remedy".into(),
-                format!("The blocker is the prepared XA transaction {xid}, whose connection is gone: KILL cannot reach it, and it survives a restart. Once its transaction manager confirms it is abandoned, roll it back (XA COMMIT {xid} instead if the manager committed it):"),
-            );
-            f.facts.insert("remedy_sql".into(), rollback.clone());
+            f.facts.insert("remedy".into(), remedy.clone());
+            f.facts.insert("remedy_sql".into(), remedy_sql.clone());
         }
     }
     let victims = victims(findings);
