@@ -41,6 +41,7 @@ const MS: &[&str] = &["mssql"];
 const LITE: &[&str] = &["sqlite"];
 const PG_MY: &[&str] = &["postgres", "mysql"];
 const SERVERS: &[&str] = &["postgres", "mysql", "mssql"];
+const PG_LITE: &[&str] = &["postgres", "sqlite"];
 
 const fn above(
     key: &'static str,
@@ -86,6 +87,7 @@ pub const SPECS: &[Spec] = &[
     above("dead_tuples", &["min_dead_rows", "warning", "critical"], PG),
     above("xid_age", &["critical"], PG),
     above("table_statistics", &["min_rows", "stale_factor"], PG),
+    above("fk_without_index", &["warning_rows"], PG_LITE),
     above("unused_index", &["min_stats_age", "warning_size"], PG_MY),
     above("id_exhaustion", &["warning", "critical"], PG_MY),
     above(
@@ -122,7 +124,6 @@ pub const SPECS: &[Spec] = &[
     above("index_fragmentation", &["min_pct", "min_pages"], MS),
     // SQLite.
     above("sqlite_freelist", &["min_pct", "min_free_pages"], LITE),
-    above("fk_without_index", &["warning_rows"], LITE),
     above("sqlite_write_lock", &["warning", "critical"], LITE),
     above("sqlite_wal_size", &["warning", "critical"], LITE),
 ];

@@ -375,7 +375,8 @@ impl Engine {
 
 /// Checks whose rows describe one table: its size and row count, and its indexes (shown as
 /// rows), then the checks whose findings judge a table: dead rows and autovacuum, duplicate,
-/// invalid and unused indexes, a missing primary key, sequential scans (shown when they name it).
+/// invalid and unused indexes, a missing primary key, sequential scans and unindexed foreign keys
+/// (shown when they name it).
 const OBJECT_CHECKS: &[&str] = &[
     "largest_tables",
     "index_list",
@@ -385,6 +386,7 @@ const OBJECT_CHECKS: &[&str] = &[
     "unused_indexes",
     "tables_without_pk",
     "seq_scans",
+    "fk_indexes",
 ];
 
 /// Of [`OBJECT_CHECKS`], those whose rows are shown as a table (the others contribute findings).

@@ -194,6 +194,7 @@ impl Engine {
                 .iter()
                 .chain(is_slow(&msg.text).then_some(&"seq_scans"))
                 .chain(is_slow(&msg.text).then_some(&"table_statistics"))
+                .chain(is_slow(&msg.text).then_some(&"fk_indexes"))
             {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());

@@ -107,6 +107,20 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "fk_without_index",
+        facts: &[
+            "table",
+            "columns",
+            "parent",
+            "constraint",
+            "rows",
+            "parent_deletes",
+            "impact",
+            "create_sql",
+        ],
+        engines: &["postgres"],
+    },
+    Finding {
         code: "stats_missing_everywhere",
         facts: &["tables"],
         engines: &["postgres"],

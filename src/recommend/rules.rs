@@ -183,7 +183,10 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                         sql: None,
                     },
                 };
-                if !out.contains(&a) {
+                // The same statement from two findings about one cause (an unindexed foreign
+                // key seen by two checks) is shown once, under the first step's words.
+                let repeated_sql = a.sql.is_some() && out.iter().any(|x| x.sql == a.sql);
+                if !repeated_sql && !out.contains(&a) {
                     out.push(a);
                 }
             }

@@ -599,7 +599,7 @@ async fn an_edited_threshold_regrades_a_live_finding() {
             .rule
             .as_deref()
             .unwrap_or("")
-            .contains("≥ 10,000 rows"),
+            .contains("≥ 10,000 child rows"),
         "{before:?}"
     );
 
@@ -614,7 +614,7 @@ async fn an_edited_threshold_regrades_a_live_finding() {
     }
     let catalog = Catalog::from_dir(intents.path()).expect("edited copy loads");
     let rule = catalog.thresholds.get("fk_without_index").citation();
-    assert!(rule.contains("≥ 500,000 rows"), "{rule}");
+    assert!(rule.contains("≥ 500,000 child rows"), "{rule}");
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = dbabot::demo::ensure(dir.path()).await.expect("demo db");
     let edited = crate::support::TestBot::with_catalog(dir, vec![demo], catalog);

@@ -2353,3 +2353,109 @@ async fn pg_statistics_missing_after_a_restore() {
     );
     bot.engine.runner().close().await;
 }
+
+/// Fault: orders.customer_id references customers with no index, and a cleanup job deletes
+/// customers one by one. Each delete scans all of orders to check the foreign key, so deletes
+/// take seconds. The answer must name the unindexed foreign key as the cause and give the index
+/// (CONCURRENTLY), not blame the customers table. A two-column foreign key served by an index
+/// in another column order is not reported; one behind only a partial index is. Once the index
+/// exists the finding is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_parent_deletes_scan_an_unindexed_foreign_key() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id), total numeric NOT NULL);
+         INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 20000) g;
+         INSERT INTO orders SELECT g, g % 19950 + 1, g FROM generate_series(1, 120000) g;
+         CREATE TABLE order_lines (order_id int NOT NULL REFERENCES orders (id), line_no int NOT NULL, PRIMARY KEY (order_id, line_no));
+         INSERT INTO order_lines SELECT g % 100000 + 1, g / 100000 FROM generate_series(1, 30000) g;
+         CREATE TABLE shipments (id int PRIMARY KEY, order_id int NOT NULL, line_no int NOT NULL,
+                                 FOREIGN KEY (order_id, line_no) REFERENCES order_lines (order_id, line_no));
+         CREATE INDEX shipments_line_order_idx ON shipments (line_no, order_id);
+         INSERT INTO shipments SELECT g, g % 100000 + 1, g / 100000 FROM generate_series(1, 30000) g;
+         CREATE TABLE refunds (id int PRIMARY KEY, order_id int NOT NULL REFERENCES orders (id), settled boolean NOT NULL);
+         CREATE INDEX refunds_open_idx ON refunds (order_id) WHERE NOT settled;
+         INSERT INTO refunds SELECT g, g % 100000 + 1, g % 3 = 0 FROM generate_series(1, 30000) g;
+         ANALYZE;",
+    )
+    .await
+    .expect("schema");
+    // The cleanup job: customers 19951..20000 have no orders, each delete checks orders.
+    for id in 19951..=19980 {
+        sqlx::query("DELETE FROM customers WHERE id = $1")
+            .bind(id)
+            .execute(&mut c)
+            .await
+            .expect("delete");
+    }
+    let url = db.url.clone();
+    let counted = wait_until(15, || {
+        let url = url.clone();
+        async move {
+            let Ok(mut c) = sqlx::PgConnection::connect(&url).await else {
+                return false;
+            };
+            sqlx::query_scalar::<_, i64>(
+                "SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = 'customers'",
+            )
+            .fetch_one(&mut c)
+            .await
+            .is_ok_and(|n| n >= 30)
+        }
+    })
+    .await;
+    assert!(
+        counted,
+        "the statistics collector never counted the deletes"
+    );
+
+    let bot = with_decoys(db.target("crm-pg", "prod", "gcp"));
+    let must = [
+        "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);".to_string(),
+        "orders_customer_id_fkey".to_string(),
+    ];
+    let must_not = [
+        "VACUUM FULL".to_string(),
+        "DROP INDEX".to_string(),
+        "ON customers (".to_string(),
+    ];
+    probe(
+        &bot,
+        "pg_unindexed_fk",
+        &[
+            "deleting customers on crm-pg takes forever",
+            "removing a single customer from crm-pg takes seconds, why??",
+            "the customer cleanup job on crm-pg is crawling, each delete is slow",
+            "why are deletes so slow on crm-pg",
+        ],
+        &must,
+        &must_not,
+    )
+    .await;
+    let reply = bot
+        .ask("fk-review", "index review for crm-pg please")
+        .await
+        .plain_text();
+    assert!(reply.contains(&must[0]), "{reply}");
+    assert!(
+        reply.contains("CREATE INDEX CONCURRENTLY refunds_order_id_idx ON refunds (order_id);"),
+        "a partial index does not serve the foreign key:\n{reply}"
+    );
+    assert!(
+        !reply.contains("shipments_order_id_line_no_idx") && !reply.contains("ON shipments ("),
+        "an index on (line_no, order_id) serves the (order_id, line_no) key:\n{reply}"
+    );
+    // The fix: the finding is gone.
+    c.execute("CREATE INDEX orders_customer_id_idx ON orders (customer_id)")
+        .await
+        .expect("index");
+    c.close().await.ok();
+    let reply = bot
+        .ask("fk-fixed", "deleting customers on crm-pg takes forever")
+        .await
+        .plain_text();
+    assert!(!reply.contains("orders_customer_id_fkey"), "{reply}");
+    bot.engine.runner().close().await;
+}

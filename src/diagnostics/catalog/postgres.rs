@@ -8,7 +8,8 @@
 //! Session checks are limited to the database the target DSN points at.
 
 use super::common::{
-    duplicate_indexes_by_columns, first_unindexed, prepared_xacts, quote_literal, where_columns,
+    duplicate_indexes_by_columns, first_unindexed, prepared_xacts, quote_ident_sqlite,
+    quote_literal, where_columns,
 };
 use super::{Check, Precondition};
 use crate::config::Engine;
@@ -412,6 +413,11 @@ pub(super) static CHECKS: &[Check] = &[
            AND a.attname LIKE '%\\_id'
            AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
        ) AS unindexed_refs,
+       (SELECT string_agg(a.attname || ':' || c.confrelid::regclass::text, ',' ORDER BY c.conname)
+          FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+         WHERE c.conrelid = t.relid AND c.contype = 'f' AND cardinality(c.conkey) = 1
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
+       ) AS unindexed_fks,
        (SELECT string_agg(DISTINCT left(s.query, 1000), E'\\n;;\\n') FROM pg_stat_statements s
          WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND s.query ILIKE '%' || t.relname || '%') AS sample_queries
@@ -440,6 +446,11 @@ pub(super) static CHECKS: &[Check] = &[
            AND a.attname LIKE '%\\_id'
            AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
        ) AS unindexed_refs,
+       (SELECT string_agg(a.attname || ':' || c.confrelid::regclass::text, ',' ORDER BY c.conname)
+          FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+         WHERE c.conrelid = t.relid AND c.contype = 'f' AND cardinality(c.conkey) = 1
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.relid AND i.indkey[0] = a.attnum)
+       ) AS unindexed_fks,
        (SELECT string_agg(DISTINCT left(s.query, 1000), E'\\n;;\\n') FROM pg_stat_activity s
          WHERE s.datname = current_database() AND s.pid <> pg_backend_pid()
            AND s.query ILIKE '%' || t.relname || '%') AS sample_queries
@@ -449,6 +460,38 @@ pub(super) static CHECKS: &[Check] = &[
  LIMIT 30",
         precondition: None,
         evaluate: seq_scans,
+    },
+    Check {
+        name: "fk_indexes",
+        engine: E,
+        title: "Foreign keys whose referencing columns no index leads with",
+        // An index serves the foreign key when its first n columns are the key's n columns, in
+        // any order; partial and invalid indexes do not.
+        sql: "SELECT c.conrelid::regclass::text AS tbl, t.relname::text AS relname,
+       c.confrelid::regclass::text AS parent, c.conname::text AS constraint_name,
+       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+          FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS cols,
+       (SELECT string_agg(a.attname, '_' ORDER BY k.n)
+          FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS cols_raw,
+       greatest(coalesce(s.n_live_tup, 0), t.reltuples::bigint, 0)::bigint AS rows,
+       coalesce(ps.n_tup_del, 0)::bigint AS parent_deletes,
+       coalesce(s.seq_scan, 0)::bigint AS seq_scan
+  FROM pg_constraint c
+  JOIN pg_class t ON t.oid = c.conrelid
+  LEFT JOIN pg_stat_user_tables s ON s.relid = c.conrelid
+  LEFT JOIN pg_stat_user_tables ps ON ps.relid = c.confrelid
+ WHERE c.contype = 'f'
+   AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_index i
+        WHERE i.indrelid = c.conrelid AND i.indisvalid AND i.indpred IS NULL
+          AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] @> c.conkey)
+ ORDER BY 7 DESC, 1
+ LIMIT 50",
+        precondition: None,
+        evaluate: fk_indexes,
     },
     Check {
         name: "top_statements",
@@ -1934,19 +1977,32 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             .fact("idx_scan", idx)
             .fact("rows", rows)
             .threshold(limit.citation());
-            f = f.fact(
-                "scan_filter",
-                match &column {
-                    Some(c) => format!("Queries filter on {c}, which no index leads with"),
-                    None => "Which column the scans filter on is not visible in the query texts here".to_string(),
-                },
-            );
+            // No query text names the column, but a foreign key of this table has no index:
+            // every DELETE of a parent row (and every key change) scans this table to check it,
+            // and joins by the key do too. The prime suspect, named as such.
+            let fk = r.str("unindexed_fks");
+            let fk = fk
+                .split(',')
+                .filter_map(|p| p.split_once(':'))
+                .find(|(c, _)| !c.is_empty());
+            let scan_filter = match (&column, fk) {
+                (Some(c), _) => format!("Queries filter on {c}, which no index leads with"),
+                (None, Some((c, parent))) => {
+                    column = Some(c.to_string());
+                    format!(
+                        "The query texts here do not show the filter, but {c} is a foreign key to {parent} that no index leads with: every DELETE of a {parent} row (and every change of its key) scans {table} for referencing rows, and so does every join or lookup by {c}"
+                    )
+                }
+                (None, None) => "Which column the scans filter on is not visible in the query texts here".to_string(),
+            };
+            f = f.fact("scan_filter", scan_filter);
             match column {
                 Some(c) => {
-                    let name = format!("{}_{}_idx", r.str("relname"), c);
+                    let name = index_name(&r.str("relname"), &c);
+                    let col = quote_ident_sqlite(&c);
                     f = f
                         .fact("column", &c)
-                        .fact("create_sql", format!("CREATE INDEX CONCURRENTLY {name} ON {table} ({c});"));
+                        .fact("create_sql", format!("CREATE INDEX CONCURRENTLY {name} ON {table} ({col});"));
                 }
                 None => {
                     // No query text names the filtering column: say how to find it instead of
@@ -1990,6 +2046,77 @@ fn seq_scans(rs: &ResultSet) -> Vec<Finding> {
             Some(f)
         })
         .collect()
+}
+
+/// `fk_without_index`: a foreign key whose referencing columns no valid, non-partial index leads
+/// with. Every DELETE of a parent row, and every UPDATE of its key, then scans the child table
+/// for referencing rows while holding its locks, and joins by the key have no index either
+/// (PostgreSQL docs §5.5.5 Foreign Keys: "it is often a good idea to index the referencing
+/// columns too"). Warning from `fk_without_index.warning_rows` child rows (10,000), info from a
+/// tenth of that; smaller tables are left out (a scan of them is cheap).
+fn fk_indexes(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("fk_without_index");
+    let warning_rows = limit.value("warning_rows");
+    rs.iter()
+        .filter_map(|r| {
+            let rows = r.i64("rows").unwrap_or(0);
+            if (rows as f64) < warning_rows / 10.0 {
+                return None;
+            }
+            let table = r.str("tbl");
+            let parent = r.str("parent");
+            let cols = r.str("cols");
+            let deletes = r.i64("parent_deletes").unwrap_or(0);
+            let name = index_name(&r.str("relname"), &r.str("cols_raw"));
+            let impact = if deletes > 0 {
+                format!(
+                    "{parent} has had {deletes} rows deleted since the statistics were reset, and each of those deletes scanned {table} (~{rows} rows) to look for referencing rows"
+                )
+            } else {
+                format!(
+                    "every DELETE of a {parent} row, and every change of its key, scans {table} (~{rows} rows) to look for referencing rows"
+                )
+            };
+            Some(
+                Finding::new(
+                    "fk_indexes",
+                    "fk_without_index",
+                    if (rows as f64) >= warning_rows {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    format!(
+                        "{table} ({cols}) references {parent} (foreign key {}) but no index leads with {cols}: {impact}",
+                        r.str("constraint_name")
+                    ),
+                )
+                .fact("table", &table)
+                .fact("columns", &cols)
+                .fact("parent", &parent)
+                .fact("constraint", r.str("constraint_name"))
+                .fact("rows", rows)
+                .fact("parent_deletes", deletes)
+                .fact("impact", &impact)
+                .fact(
+                    "create_sql",
+                    format!("CREATE INDEX CONCURRENTLY {name} ON {table} ({cols});"),
+                )
+                .threshold(limit.citation()),
+            )
+        })
+        .collect()
+}
+
+/// The name PostgreSQL's own convention gives an index on `columns` (joined by `_`) of
+/// `relname`: `<table>_<columns>_idx`, cut to the 63-byte identifier limit (PostgreSQL docs
+/// §4.1.1, NAMEDATALEN) and quoted when it is not a plain lower-case name.
+fn index_name(relname: &str, columns: &str) -> String {
+    let mut name = format!("{relname}_{columns}_idx");
+    while name.len() > 63 {
+        name.pop();
+    }
+    quote_ident_sqlite(&name)
 }
 
 fn top_statements(rs: &ResultSet) -> Vec<Finding> {
