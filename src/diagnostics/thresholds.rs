@@ -80,6 +80,7 @@ pub const SPECS: &[Spec] = &[
     above("idle_in_transaction", &["warning", "critical"], SERVERS),
     above("slow_statement_mean", &["warning"], SERVERS),
     above("prepared_transaction", &["warning", "critical"], PG_MY),
+    above("tmp_disk_tables", &["warning", "min_disk_tables"], MY),
     // PostgreSQL.
     below("cache_hit", &["info", "warning", "min_block_requests"], PG),
     above("replication_slot_retained", &["warning", "critical"], PG),
@@ -88,6 +89,7 @@ pub const SPECS: &[Spec] = &[
     above("xid_age", &["critical"], PG),
     above("table_statistics", &["min_rows", "stale_factor"], PG),
     above("fk_without_index", &["warning_rows"], PG_LITE),
+    above("temp_files", &["live_warning", "warning"], PG),
     above("unused_index", &["min_stats_age", "warning_size"], PG_MY),
     above("id_exhaustion", &["warning", "critical"], PG_MY),
     above(

@@ -195,6 +195,7 @@ impl Engine {
                 .chain(is_slow(&msg.text).then_some(&"seq_scans"))
                 .chain(is_slow(&msg.text).then_some(&"table_statistics"))
                 .chain(is_slow(&msg.text).then_some(&"fk_indexes"))
+                .chain(is_slow(&msg.text).then_some(&"temp_files"))
             {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
@@ -272,12 +273,26 @@ impl Engine {
             .iter()
             .flat_map(|o| o.findings.iter())
             .any(|f| f.code == "connections_refused_full");
+        // Not one check could connect: whatever was asked ("checkout is timing out"), the
+        // answer is that the server cannot be reached, from dbabot either.
+        let unreachable = !outcomes.is_empty()
+            && outcomes
+                .iter()
+                .all(|o| o.status != crate::diagnostics::CheckStatus::Ok)
+            && outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
+                f.code == "check_failed"
+                    && f.facts
+                        .get("error")
+                        .is_some_and(|e| e.starts_with("cannot connect"))
+            });
         let switch_to = if full_here
             && !matches!(
                 intent.name.as_str(),
                 "too_many_connections" | "connection_errors"
             ) {
             Some("too_many_connections")
+        } else if unreachable && !full_here && intent.name != "connection_errors" {
+            Some("connection_errors")
         } else if chain_here
             && !matches!(
                 intent.name.as_str(),
@@ -310,7 +325,7 @@ impl Engine {
                         .filter(|d| !outcomes.iter().any(|o| &o.name == *d))
                         .cloned()
                         .collect();
-                    if let (Some(t), false) = (target, missing.is_empty()) {
+                    if let (Some(t), false, false) = (target, missing.is_empty(), unreachable) {
                         let more = self.run_audited(msg, t, &missing, state).await;
                         outcomes.extend(more);
                     }

@@ -206,10 +206,15 @@ impl Engine {
         let slot_only_change = merged.changed;
         // Urgency words ("help!!", "it's on fire", "asap") are not the question.
         // Target names are not the question's words ("idle-pg" is not about idle sessions).
-        let classification = self.inner.classifier.understand(&without_target_names(
+        let mut classification = self.inner.classifier.understand(&without_target_names(
             text,
             self.inner.target_words.as_ref(),
         ));
+        if let Some(c) = classification.as_mut() {
+            if !reread(c, text) {
+                classification = None;
+            }
+        }
         let threshold = self.inner.config.min_confidence;
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
@@ -1004,4 +1009,90 @@ impl Slots {
     pub fn lacks_target(&self) -> bool {
         self.target.is_none()
     }
+}
+
+/// Second thoughts on the classifier's reading where its words mislead. Returns false when no
+/// reading is left (the symptom triage then answers).
+/// - "our nightly report is slow": a report of theirs with a symptom, not a request for one of
+///   ours; the next reading takes its place.
+/// - "the finance report times out": a statement that times out, not a connection, when
+///   nothing in the message is about connecting (no connect, login, refused, TLS, DNS…) and it
+///   names a piece of work (a report, a query, a job, an export…).
+fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
+    let t = text.to_lowercase();
+    let words: Vec<&str> = t
+        .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.iter().any(|l| w.starts_with(l)));
+    if c.intent == "report_request" && super::answers::is_symptom(text) {
+        c.candidates
+            .retain(|(n, s)| n != "report_request" && *s > 0.0);
+        match c.candidates.first() {
+            Some((next, _)) => c.intent = next.clone(),
+            None => return false,
+        }
+    }
+    const CONNECTING: &[&str] = &[
+        "connect",
+        "login",
+        "logon",
+        "log",
+        "reach",
+        "unreachable",
+        "auth",
+        "password",
+        "ssl",
+        "tls",
+        "handshake",
+        "dns",
+        "resolv",
+        "refus",
+        "pg_hba",
+        "denied",
+        "network",
+        "firewall",
+        "socket",
+        "port",
+        "host",
+        "psql",
+        "client",
+        "pool",
+        "driver",
+    ];
+    const WORK: &[&str] = &[
+        "report",
+        "query",
+        "queries",
+        "job",
+        "select",
+        "export",
+        "import",
+        "dashboard",
+        "batch",
+        "etl",
+        "statement",
+        "migration",
+        "update",
+        "insert",
+        "delete",
+        "cron",
+        "search",
+        "request",
+        "checkout",
+        "page",
+        "endpoint",
+        "api",
+        "transaction",
+        "procedure",
+        "task",
+    ];
+    let timeout = t.contains("time out")
+        || t.contains("times out")
+        || t.contains("timing out")
+        || has(&["timeout", "timed"]);
+    if c.intent == "connection_errors" && timeout && !has(CONNECTING) && has(WORK) {
+        c.intent = "slow_query".to_string();
+    }
+    true
 }

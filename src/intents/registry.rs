@@ -107,6 +107,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "temp_spill",
+        facts: &["summary", "setting", "setting_value"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
         code: "fk_without_index",
         facts: &[
             "table",

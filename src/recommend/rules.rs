@@ -204,10 +204,21 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             .collect()
     };
     let root_causes: Vec<String> = {
-        let mut rc: Vec<String> = render(&specific(&pb.root_causes))
-            .into_iter()
-            .map(|a| a.text)
-            .collect();
+        // The evidence ranks the causes: lines drawn from the most severe findings first (a
+        // critical blocker before an info-level statistic), in playbook order within a
+        // severity, then the general lines that no finding backs.
+        let weight = |s: &Step| match &s.when {
+            Some(code) => findings
+                .iter()
+                .filter(|f| &f.code == code)
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(Severity::Ok),
+            None => Severity::Ok,
+        };
+        let mut ranked = specific(&pb.root_causes);
+        ranked.sort_by_key(|s| std::cmp::Reverse(weight(s)));
+        let mut rc: Vec<String> = render(&ranked).into_iter().map(|a| a.text).collect();
         if rc.is_empty() {
             if let Some(f) = findings.iter().find(|f| f.severity >= Severity::Warning) {
                 rc.push(format!("The checks point at: {}", f.title));

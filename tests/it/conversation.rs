@@ -433,10 +433,13 @@ async fn an_unreachable_database_is_named_as_such_once() {
         dsn: dbabot::config::Secret::new("postgres://bot@127.0.0.1:1/billing".to_string()),
     };
     let bot = crate::support::TestBot::new(vec![target]);
-    let text = bot
+    let reply = bot
         .ask("down", "billing-pg is super slow, checkout is timing out")
-        .await
-        .plain_text();
+        .await;
+    let text = reply.plain_text();
+    // The evidence (no check could connect) decides the topic, not the word "slow".
+    assert_eq!(reply.intent.as_deref(), Some("connection_errors"), "{text}");
+    assert!(!text.contains("Query shape"), "{text}");
     assert!(text.contains("Connection refused"), "{text}");
     assert!(!text.contains("pool timed out"), "{text}");
     assert_eq!(
@@ -482,4 +485,39 @@ async fn an_unconfigured_database_is_not_swapped_for_a_configured_one() {
     assert!(text.contains("orders-pg"), "{text}");
     assert!(text.contains("checks:"), "{text}");
     bot.engine.runner().close().await;
+}
+
+/// Words that mislead the classifier: a report of theirs that is slow is not a request for one
+/// of ours, and a piece of work that times out is a slow statement, not a connection problem;
+/// real report requests and connection timeouts keep their meaning.
+#[tokio::test]
+async fn a_slow_report_or_a_timing_out_job_is_a_slow_query() {
+    let bot = crate::support::TestBot::demo().await;
+    for (q, want) in [
+        ("our nightly report on demo is slow", "slow_query"),
+        (
+            "the finance report on demo times out since this morning",
+            "slow_query",
+        ),
+        ("the export job keeps timing out on demo", "slow_query"),
+        (
+            "the monthly summary report takes forever on demo",
+            "slow_query",
+        ),
+        ("run the health report for demo", "report_request"),
+        ("schema report for demo please", "report_request"),
+        ("the app gets connect timeouts to demo", "connection_errors"),
+        (
+            "psql times out when I try to log in to demo",
+            "connection_errors",
+        ),
+    ] {
+        let reply = bot.ask(&format!("t-{q}"), q).await;
+        assert_eq!(
+            reply.intent.as_deref(),
+            Some(want),
+            "{q}:\n{}",
+            reply.plain_text()
+        );
+    }
 }

@@ -2459,3 +2459,137 @@ async fn pg_parent_deletes_scan_an_unindexed_foreign_key() {
     assert!(!reply.contains("orders_customer_id_fkey"), "{reply}");
     bot.engine.runner().close().await;
 }
+
+/// Fault: work_mem is far too small for a report's sort, so it spills to temporary files: one
+/// session writes hundreds of MB of them while it runs, and the database's counter grows. The
+/// answer must name the temporary files (the live session by pid while it runs), with work_mem
+/// raised for that session only, never a server-wide change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_report_sort_spills_to_temporary_files() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute("SET work_mem = '64kB'").await.expect("work_mem");
+    // A finished spill: the database's counter.
+    c.execute(
+        "SELECT count(*) FROM (SELECT md5(g::text) FROM generate_series(1, 200000) g ORDER BY 1) s",
+    )
+    .await
+    .expect("sort");
+    let url = db.url.clone();
+    let counted = wait_until(15, || {
+        let url = url.clone();
+        async move {
+            let Ok(mut c) = sqlx::PgConnection::connect(&url).await else {
+                return false;
+            };
+            sqlx::query_scalar::<_, i64>(
+                "SELECT temp_files FROM pg_stat_database WHERE datname = current_database()",
+            )
+            .fetch_one(&mut c)
+            .await
+            .is_ok_and(|n| n > 0)
+        }
+    })
+    .await;
+    assert!(counted, "the statistics never counted the temporary files");
+    let bot = with_decoys(db.target("reports-pg", "prod", "aws"));
+    probe(
+        &bot,
+        "pg_temp_spill",
+        &[
+            "the nightly report on reports-pg is slow and eats disk",
+            "reports-pg: the month-end export crawls and writes huge temp files",
+        ],
+        &[
+            "temporary files".to_string(),
+            "SET work_mem = '64MB';".to_string(),
+        ],
+        &[
+            "ALTER SYSTEM SET work_mem".to_string(),
+            "VACUUM FULL".to_string(),
+        ],
+    )
+    .await;
+
+    // A spill in progress: the session writing it, by pid.
+    let pid = pg_pid(&mut c).await;
+    let running = run_in_background(
+        c,
+        "SELECT count(*) FROM (SELECT md5(g::text) || md5((g + 1)::text) AS k FROM generate_series(1, 8000000) g ORDER BY 1) s",
+    );
+    let url = db.url.clone();
+    let spilling = wait_until(30, || {
+        let url = url.clone();
+        async move {
+            let Ok(mut c) = sqlx::PgConnection::connect(&url).await else {
+                return false;
+            };
+            sqlx::query_scalar::<_, i64>(
+                "SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_tmpdir() WHERE name LIKE 'pgsql_tmp' || $1 || '.%'",
+            )
+            .bind(pid.to_string())
+            .fetch_one(&mut c)
+            .await
+            .is_ok_and(|n| n >= 150 * 1024 * 1024)
+        }
+    })
+    .await;
+    assert!(spilling, "the sort never wrote 150 MB of temporary files");
+    let text = bot
+        .ask(
+            "live",
+            "reports-pg is slow right now, the disk is filling up",
+        )
+        .await
+        .plain_text();
+    assert!(
+        text.contains(&format!("session {pid} ")) && text.contains("of temporary files right now"),
+        "{text}"
+    );
+    let mut admin = db.pg().await;
+    sqlx::query("SELECT pg_cancel_backend($1)")
+        .bind(pid)
+        .execute(&mut admin)
+        .await
+        .expect("cancel");
+    let _ = running.await;
+    bot.engine.runner().close().await;
+}
+
+/// Fault: a report groups by a TEXT column, so every run builds its internal temporary table on
+/// disk. The answer must show the server's disk temporary tables with the in-memory limit, and
+/// raise tmp_table_size and max_heap_table_size for the session (MariaDB syntax), never
+/// PostgreSQL's work_mem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_report_builds_temporary_tables_on_disk() {
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute(
+        "CREATE TABLE notes (id INT PRIMARY KEY AUTO_INCREMENT, body TEXT NOT NULL, k INT NOT NULL);
+         INSERT INTO notes (body, k) SELECT REPEAT('x', 200), seq % 40 FROM seq_1_to_3000;",
+    )
+    .await
+    .expect("schema");
+    for _ in 0..120 {
+        c.execute("SELECT body, k, COUNT(*) FROM notes GROUP BY body, k ORDER BY 3 DESC LIMIT 5")
+            .await
+            .expect("report");
+    }
+    c.close().await.ok();
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
+    probe(
+        &bot,
+        "mariadb_temp_tables",
+        &[
+            "the sales report on shop-maria is slow",
+            "shop-maria: the nightly export job crawls",
+        ],
+        &[
+            "internal temporary tables".to_string(),
+            "SET SESSION tmp_table_size = 67108864, max_heap_table_size = 67108864;".to_string(),
+        ],
+        &["work_mem".to_string(), "temp_blks_written".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}

@@ -32,7 +32,40 @@ const PS_ON: Precondition = Precondition {
     unavailable: "performance_schema is OFF on this server, so statement statistics are not collected. Set performance_schema=ON in the server configuration (restart needed; on RDS/Aurora set it in the parameter group; MariaDB has it off by default).",
 };
 
+/// MySQL 8 keeps server status in performance_schema.global_status (information_schema's copy is
+/// gone); MariaDB has only information_schema.GLOBAL_STATUS. Not met: the next variant runs.
+const PS_GLOBAL_STATUS: Precondition = Precondition {
+    sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'global_status' AND @@performance_schema = 1",
+    unavailable: "",
+};
+
 pub(super) static CHECKS: &[Check] = &[
+    Check {
+        name: "temp_files",
+        engine: E,
+        title: "Internal temporary tables created on disk (MySQL 8: performance_schema.global_status)",
+        sql: "SELECT (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Created_tmp_disk_tables') AS created_tmp_disk_tables,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Created_tmp_tables') AS created_tmp_tables,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Created_tmp_files') AS created_tmp_files,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Sort_merge_passes') AS sort_merge_passes,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime') AS uptime,
+       CAST(@@tmp_table_size AS SIGNED) AS tmp_table_size, CAST(@@max_heap_table_size AS SIGNED) AS max_heap_table_size",
+        precondition: Some(PS_GLOBAL_STATUS),
+        evaluate: temp_tables,
+    },
+    Check {
+        name: "temp_files",
+        engine: E,
+        title: "Internal temporary tables created on disk (information_schema.GLOBAL_STATUS)",
+        sql: "SELECT (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'CREATED_TMP_DISK_TABLES') AS created_tmp_disk_tables,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'CREATED_TMP_TABLES') AS created_tmp_tables,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'CREATED_TMP_FILES') AS created_tmp_files,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SORT_MERGE_PASSES') AS sort_merge_passes,
+       (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME') AS uptime,
+       CAST(@@tmp_table_size AS SIGNED) AS tmp_table_size, CAST(@@max_heap_table_size AS SIGNED) AS max_heap_table_size",
+        precondition: None,
+        evaluate: temp_tables,
+    },
     Check {
         name: "overview",
         engine: E,
@@ -51,10 +84,7 @@ pub(super) static CHECKS: &[Check] = &[
                             CONCAT('''', COALESCE(CURRENT_ROLE(), ''), ''''))
             AND PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')) > 0) AS sees_all_sessions,
        CURRENT_USER() AS login",
-        precondition: Some(Precondition {
-            sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'global_status' AND @@performance_schema = 1",
-            unavailable: "",
-        }),
+        precondition: Some(PS_GLOBAL_STATUS),
         evaluate: overview,
     },
     Check {
@@ -510,6 +540,52 @@ UNION ALL SELECT 'performance_schema', CAST(@@performance_schema AS CHAR)",
         evaluate: backups,
     },
 ];
+
+/// `temp_spill`: internal temporary tables that went to disk since the server started, from
+/// `Created_tmp_disk_tables` / `Created_tmp_tables` (MySQL docs §10.4.4 Internal Temporary Table
+/// Use in MySQL; MariaDB KB "Server Status Variables"). Warning from `tmp_disk_tables.warning`
+/// percent (25, the MySQLTuner default) with at least `tmp_disk_tables.min_disk_tables` (100) of
+/// them; any disk temporary table is info. The in-memory limit is the smaller of tmp_table_size
+/// and max_heap_table_size.
+fn temp_tables(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("tmp_disk_tables");
+    let Some(r) = rs.first() else {
+        return Vec::new();
+    };
+    let disk = r.i64("created_tmp_disk_tables").unwrap_or(0);
+    let all = r.i64("created_tmp_tables").unwrap_or(0);
+    if disk <= 0 {
+        return Vec::new();
+    }
+    // MariaDB and MySQL count disk temporary tables in Created_tmp_tables too.
+    let pct = 100.0 * disk as f64 / all.max(disk) as f64;
+    let cap = r
+        .i64("tmp_table_size")
+        .unwrap_or(0)
+        .min(r.i64("max_heap_table_size").unwrap_or(i64::MAX));
+    let uptime = human_secs(r.i64("uptime").unwrap_or(0) as f64);
+    let summary = format!(
+        "{disk} of {} internal temporary tables ({pct:.0}%) were created on disk in the {uptime} since the server started",
+        all.max(disk)
+    );
+    let warn = pct >= limit.value("warning") && disk as f64 >= limit.value("min_disk_tables");
+    vec![Finding::new(
+        "temp_files",
+        "temp_spill",
+        if warn { Severity::Warning } else { Severity::Info },
+        format!(
+            "{summary}; the in-memory limit is {} (the smaller of tmp_table_size and max_heap_table_size)",
+            human_bytes(cap)
+        ),
+    )
+    .fact("summary", &summary)
+    .fact("disk_tables", disk)
+    .fact("pct", format!("{pct:.0}"))
+    .fact("setting", "tmp_table_size and max_heap_table_size")
+    .fact("setting_value", human_bytes(cap))
+    .fact("sort_merge_passes", r.i64("sort_merge_passes").unwrap_or(0))
+    .threshold(limit.citation())]
+}
 
 fn overview(rs: &ResultSet) -> Vec<Finding> {
     let Some(r) = rs.first() else { return vec![] };

@@ -21,6 +21,23 @@ const E: Engine = Engine::Postgres;
 
 /// Data checksums and the failures PostgreSQL recorded per database (PostgreSQL docs §28.2.16
 /// pg_stat_database `checksum_failures`, 12+; §30.2 Data Checksums).
+/// Temporary files of this database since the statistics reset, with this database's sessions
+/// writing them now (from the file names in the default tablespace's pgsql_tmp).
+const TEMP_FILES_LIVE_SQL: &str = "WITH live AS (
+    SELECT l.pid, l.bytes, left(a.query, 500) AS query, a.usename::text AS usename
+      FROM (SELECT substring(f.name FROM 'pgsql_tmp([0-9]+)')::int AS pid, sum(f.size)::bigint AS bytes
+              FROM pg_ls_tmpdir() f
+             GROUP BY 1) l
+      JOIN pg_stat_activity a ON a.pid = l.pid AND a.datname = current_database())
+SELECT d.temp_files::bigint AS temp_files, d.temp_bytes::bigint AS temp_bytes,
+       coalesce(d.stats_reset::text, '') AS stats_reset, current_setting('work_mem') AS work_mem,
+       live.pid, live.bytes AS live_bytes, live.query, live.usename
+  FROM pg_stat_database d
+  LEFT JOIN live ON true
+ WHERE d.datname = current_database()
+ ORDER BY live.bytes DESC NULLS LAST
+ LIMIT 5";
+
 const INTEGRITY_SQL: &str = "SELECT current_setting('data_checksums') AS data_checksums,
        d.datname::text AS database, coalesce(d.checksum_failures, 0)::bigint AS failures,
        coalesce(d.checksum_last_failure::text, '') AS last_failure
@@ -492,6 +509,31 @@ pub(super) static CHECKS: &[Check] = &[
  LIMIT 50",
         precondition: None,
         evaluate: fk_indexes,
+    },
+    Check {
+        name: "temp_files",
+        engine: E,
+        title: "Temporary files: sorts and hashes that spilled past work_mem (now, and since the statistics reset)",
+        // pg_ls_tmpdir() (PostgreSQL 12+) needs pg_monitor or superuser; its files are named
+        // pgsql_tmp<pid>.<n>, so the session writing them is known.
+        sql: TEMP_FILES_LIVE_SQL,
+        precondition: Some(Precondition {
+            sql: "SELECT pg_has_role('pg_monitor', 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+            unavailable: "",
+        }),
+        evaluate: temp_files,
+    },
+    Check {
+        name: "temp_files",
+        engine: E,
+        title: "Temporary files: sorts and hashes that spilled past work_mem (since the statistics reset)",
+        sql: "SELECT d.temp_files::bigint AS temp_files, d.temp_bytes::bigint AS temp_bytes,
+       coalesce(d.stats_reset::text, '') AS stats_reset, current_setting('work_mem') AS work_mem,
+       NULL::int AS pid, NULL::bigint AS live_bytes, NULL::text AS query, NULL::text AS usename
+  FROM pg_stat_database d
+ WHERE d.datname = current_database()",
+        precondition: None,
+        evaluate: temp_files,
     },
     Check {
         name: "top_statements",
@@ -2117,6 +2159,79 @@ fn index_name(relname: &str, columns: &str) -> String {
         name.pop();
     }
     quote_ident_sqlite(&name)
+}
+
+/// `temp_spill`: sorts, hashes and materialisations larger than work_mem write temporary files
+/// (PostgreSQL docs §20.4.1 work_mem; §28.2.16 pg_stat_database temp_files / temp_bytes). A
+/// session writing at least `temp_files.live_warning` (100 MB) now is a warning naming it; for
+/// the database's total since the statistics reset, `temp_files.warning` (1 GB) warns and any
+/// temporary file at all is info.
+fn temp_files(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("temp_files");
+    let Some(first) = rs.first() else {
+        return Vec::new();
+    };
+    let work_mem = first.str("work_mem");
+    let mut out = Vec::new();
+    for r in rs.iter() {
+        let (Some(pid), Some(bytes)) = (r.i64("pid"), r.i64("live_bytes")) else {
+            continue;
+        };
+        if (bytes as f64) < limit.value("live_warning") {
+            continue;
+        }
+        let query = short_query(&r.str("query"), 300);
+        let summary = format!(
+            "session {pid} ({}) is writing {} of temporary files right now",
+            r.str("usename"),
+            human_bytes(bytes)
+        );
+        out.push(
+            Finding::new(
+                "temp_files",
+                "temp_spill",
+                Severity::Warning,
+                format!("{summary}: {query}"),
+            )
+            .fact("summary", &summary)
+            .fact("pid", pid)
+            .fact("query", query)
+            .fact("setting", "work_mem")
+            .fact("setting_value", &work_mem)
+            .threshold(limit.citation()),
+        );
+    }
+    let files = first.i64("temp_files").unwrap_or(0);
+    let bytes = first.i64("temp_bytes").unwrap_or(0);
+    if files > 0 {
+        let since = match first.str("stats_reset") {
+            s if s.is_empty() || s == "NULL" => "since the statistics began".to_string(),
+            s => format!("since the statistics were reset ({s})"),
+        };
+        let summary = format!(
+            "queries on this database have written {files} temporary files ({}) {since}",
+            human_bytes(bytes)
+        );
+        out.push(
+            Finding::new(
+                "temp_files",
+                "temp_spill",
+                if (bytes as f64) >= limit.value("warning") {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                format!("{summary}, with work_mem = {work_mem}"),
+            )
+            .fact("summary", &summary)
+            .fact("temp_files", files)
+            .fact("temp_bytes", human_bytes(bytes))
+            .fact("setting", "work_mem")
+            .fact("setting_value", &work_mem)
+            .threshold(limit.citation()),
+        );
+    }
+    out
 }
 
 fn top_statements(rs: &ResultSet) -> Vec<Finding> {
