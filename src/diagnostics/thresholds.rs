@@ -89,6 +89,11 @@ pub const SPECS: &[Spec] = &[
     above("xid_age", &["critical"], PG),
     above("table_statistics", &["min_rows", "stale_factor"], PG),
     above("fk_without_index", &["warning_rows"], PG_LITE),
+    above(
+        "named_column_unindexed",
+        &["min_rows"],
+        &["postgres", "mysql", "sqlite"],
+    ),
     above("temp_files", &["live_warning", "warning"], PG),
     above("unused_index", &["min_stats_age", "warning_size"], PG_MY),
     above("id_exhaustion", &["warning", "critical"], PG_MY),

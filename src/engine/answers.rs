@@ -250,6 +250,28 @@ impl Engine {
                 }
             }
         }
+        // "lookups by user_id on events are slow": the column the question names, read against
+        // the schema's unindexed columns (the question points, the schema decides).
+        if let Some(t) = target {
+            let object = state.slots.object.clone();
+            // The target's own name is not the question's words ("events-lite" names no table).
+            let mut text = msg.text.to_lowercase();
+            for name in std::iter::once(&t.alias).chain(t.aliases.iter()) {
+                text = text.replace(&name.to_lowercase(), " ");
+            }
+            for o in outcomes.iter_mut().filter(|o| {
+                o.name == "column_indexes" && o.status == crate::diagnostics::CheckStatus::Ok
+            }) {
+                if let Some(f) = crate::diagnostics::catalog::named_column_finding(
+                    &o.rows,
+                    t.engine,
+                    &text,
+                    object.as_deref(),
+                ) {
+                    o.findings.push(f);
+                }
+            }
+        }
         // A blocking chain found by the triage, or on the table the user named, makes this a
         // locks answer whatever words were used.
         let object = state
@@ -862,7 +884,7 @@ fn is_hang(text: &str) -> bool {
 }
 
 /// True when `text` describes slowness: a hang, or a timeout in any spelling.
-fn is_slow(text: &str) -> bool {
+pub(crate) fn is_slow(text: &str) -> bool {
     let t = text.to_lowercase();
     is_hang(text)
         || [
@@ -875,6 +897,12 @@ fn is_slow(text: &str) -> bool {
             "grinding",
             "takes ages",
             "for ages",
+            "take seconds",
+            "takes seconds",
+            "taking seconds",
+            "take minutes",
+            "takes minutes",
+            "taking minutes",
         ]
         .iter()
         .any(|w| t.contains(w))
@@ -912,6 +940,12 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "cannot write",
         "can't insert",
         "can't update",
+        "take seconds",
+        "takes seconds",
+        "taking seconds",
+        "take minutes",
+        "takes minutes",
+        "taking minutes",
     ];
     const WORDS: &[&str] = &[
         "slow", "slower", "slowly", "sluggish", "stuck", "hanging", "hang", "hangs", "hung",

@@ -267,7 +267,13 @@ impl Engine {
         {
             state.unsure_streak = 0;
             let object = state.slots.object.clone().unwrap_or_default();
-            let mut out = self.answer("schema_review", msg, state).await;
+            // "lookups by email on users take seconds": a slow table, not a schema question.
+            let topic = if super::answers::is_slow(text) {
+                "slow_query"
+            } else {
+                "schema_review"
+            };
+            let mut out = self.answer(topic, msg, state).await;
             self.scope_to_object(&object, msg, state, &mut out.reply)
                 .await;
             return out;
@@ -1013,8 +1019,9 @@ impl Slots {
 
 /// Second thoughts on the classifier's reading where its words mislead. Returns false when no
 /// reading is left (the symptom triage then answers).
-/// - "our nightly report is slow": a report of theirs with a symptom, not a request for one of
-///   ours; the next reading takes its place.
+/// - "our nightly report is slow", "listing orders is slow": a report of theirs or a listing
+///   with a symptom, not a request for one of ours or for the list of databases; the next
+///   reading takes its place.
 /// - "the finance report times out": a statement that times out, not a connection, when
 ///   nothing in the message is about connecting (no connect, login, refused, TLS, DNS…) and it
 ///   names a piece of work (a report, a query, a job, an export…).
@@ -1025,9 +1032,13 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     let has = |list: &[&str]| words.iter().any(|w| list.iter().any(|l| w.starts_with(l)));
-    if c.intent == "report_request" && super::answers::is_symptom(text) {
-        c.candidates
-            .retain(|(n, s)| n != "report_request" && *s > 0.0);
+    if matches!(
+        c.intent.as_str(),
+        "report_request" | "list_targets" | "help" | "greeting"
+    ) && super::answers::is_symptom(text)
+    {
+        let first = c.intent.clone();
+        c.candidates.retain(|(n, s)| *n != first && *s > 0.0);
         match c.candidates.first() {
             Some((next, _)) => c.intent = next.clone(),
             None => return false,

@@ -107,6 +107,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "named_column_unindexed",
+        facts: &["table", "column", "rows", "create_sql"],
+        engines: &["postgres", "mysql", "sqlite"],
+    },
+    Finding {
         code: "temp_spill",
         facts: &["summary", "setting", "setting_value"],
         engines: &["postgres", "mysql"],

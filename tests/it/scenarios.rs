@@ -2593,3 +2593,109 @@ async fn mariadb_report_builds_temporary_tables_on_disk() {
     .await;
     bot.engine.runner().close().await;
 }
+
+/// What a question names, read against the schema, on every engine: "lookups by user_id are
+/// slow" on a table with no index on user_id gets that index (the engine's own statement);
+/// once the index exists, or for a column that is indexed, or for prose that only sounds like a
+/// column ("the status page"), nothing is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_column_without_an_index_on_every_engine() {
+    // SQLite.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let mut lite =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .expect("create sqlite");
+    lite.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, at TEXT NOT NULL);
+         CREATE INDEX events_kind_idx ON events (kind);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000)
+         INSERT INTO events SELECT x, x % 900, 'k' || (x % 7), 'ok', datetime('now') FROM c;",
+    )
+    .await
+    .expect("schema");
+    let bot = with_decoys(lite_target("events-lite", "prod", &path));
+    let lite_index = "CREATE INDEX events_user_id_idx ON events (user_id);".to_string();
+    probe(
+        &bot,
+        "lite_named_column",
+        &[
+            "events-lite: looking up events by user_id got really slow",
+            "fetching a user's events (where user_id = ?) takes seconds on events-lite",
+        ],
+        std::slice::from_ref(&lite_index),
+        &["CONCURRENTLY".to_string(), "ALGORITHM=INPLACE".to_string()],
+    )
+    .await;
+    for q in [
+        "events-lite: filtering events by kind is slow",
+        "the status page on events-lite is slow",
+    ] {
+        let text = bot.ask(q, q).await.plain_text();
+        assert!(
+            !text.contains("has no index that leads with"),
+            "{q}:\n{text}"
+        );
+    }
+    lite.execute("CREATE INDEX events_user_id_idx ON events (user_id)")
+        .await
+        .expect("index");
+    lite.close().await.ok();
+    let text = bot
+        .ask(
+            "fixed",
+            "events-lite: looking up events by user_id got really slow",
+        )
+        .await
+        .plain_text();
+    assert!(!text.contains("has no index that leads with"), "{text}");
+    bot.engine.runner().close().await;
+
+    // PostgreSQL.
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, customer_ref text NOT NULL, created_at timestamptz NOT NULL);
+         INSERT INTO orders SELECT g, 'c' || (g % 500), now() - g * interval '1 minute' FROM generate_series(1, 30000) g;
+         ANALYZE orders;",
+    )
+    .await
+    .expect("schema");
+    c.close().await.ok();
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    probe(
+        &bot,
+        "pg_named_column",
+        &["orders-pg: listing orders by created_at is super slow"],
+        &["CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);".to_string()],
+        &["ALGORITHM=INPLACE".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+
+    // MariaDB.
+    let db = TestDb::mysql().await;
+    let mut c = db.my().await;
+    c.execute(
+        "CREATE TABLE users (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(200) NOT NULL, plan VARCHAR(20) NOT NULL);
+         INSERT INTO users (email, plan) SELECT CONCAT('u', seq, '@example.com'), 'free' FROM seq_1_to_20000;
+         ANALYZE TABLE users;",
+    )
+    .await
+    .expect("schema");
+    c.close().await.ok();
+    let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
+    probe(
+        &bot,
+        "maria_named_column",
+        &["shop-maria: login lookups by email on users take seconds"],
+        &[
+            "ALTER TABLE users ADD INDEX users_email_idx (email), ALGORITHM=INPLACE, LOCK=NONE;"
+                .to_string(),
+        ],
+        &["CONCURRENTLY".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}

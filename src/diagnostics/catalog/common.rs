@@ -372,6 +372,177 @@ fn xa_xid(r: crate::diagnostics::result::Row<'_>) -> Option<String> {
     })
 }
 
+/// For checks whose rows are read by the answer rather than judged on their own
+/// (`column_indexes`: which column a question names is known only to the turn, see
+/// [`crate::engine`]'s named-column reading).
+pub fn no_findings(_: &ResultSet) -> Vec<Finding> {
+    Vec::new()
+}
+
+/// The name PostgreSQL's own convention gives an index on `columns` (joined by `_`) of
+/// `relname`: `<table>_<columns>_idx`, cut to the 63-byte identifier limit (PostgreSQL docs
+/// §4.1.1, NAMEDATALEN) and quoted when it is not a plain lower-case name.
+pub fn index_name(relname: &str, columns: &str) -> String {
+    let mut name = format!("{relname}_{columns}_idx");
+    while name.len() > 63 {
+        name.pop();
+    }
+    quote_ident_sqlite(&name)
+}
+
+/// Column names too common in prose to be read as naming a column unless the table is named
+/// too ("the status page is slow" names no column).
+const PROSE_WORDS: &[&str] = &[
+    "status",
+    "name",
+    "type",
+    "date",
+    "time",
+    "data",
+    "value",
+    "key",
+    "order",
+    "user",
+    "users",
+    "state",
+    "count",
+    "total",
+    "amount",
+    "price",
+    "email",
+    "created",
+    "updated",
+    "text",
+    "body",
+    "title",
+    "description",
+    "kind",
+    "level",
+    "group",
+    "role",
+    "code",
+    "number",
+    "report",
+    "page",
+    "query",
+    "index",
+    "table",
+    "search",
+    "events",
+    "event",
+    "login",
+    "session",
+    "job",
+];
+
+/// `named_column_unindexed`: the column a question names ("lookups by user_id on events are
+/// slow"), read against the rows of `column_indexes` (columns no index leads with, largest tables
+/// first). The question only points; the schema decides: a finding only when that column exists
+/// and no index leads with it. The table must be named too (or be the `object` slot), unless the
+/// column's name is distinctive (it contains `_` or has 5+ letters, is not a prose word) and
+/// only one listed table has it. Warning from `named_column_unindexed.min_rows` rows (10,000,
+/// the `seq_scan_heavy` table size), else info; the statement builds the index the way that
+/// blocks writes least on `engine`.
+pub fn named_column_finding(
+    rs: &ResultSet,
+    engine: crate::config::Engine,
+    text: &str,
+    object: Option<&str>,
+) -> Option<Finding> {
+    use crate::config::Engine;
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let object = object.map(str::to_lowercase);
+    let names_table = |t: &str| {
+        let t = t.to_lowercase();
+        object.as_deref() == Some(t.as_str())
+            || words.iter().any(|w| {
+                *w == t
+                    || format!("{w}s") == t
+                    || w.strip_suffix('s') == Some(t.as_str())
+                    || w.strip_suffix("es") == Some(t.as_str())
+            })
+    };
+    let named: Vec<crate::diagnostics::Row<'_>> = rs
+        .iter()
+        .filter(|r| words.contains(&r.str("col").to_lowercase().as_str()))
+        .collect();
+    let row = named
+        .iter()
+        .find(|r| names_table(&r.str("relname")))
+        .or_else(|| {
+            let col = named.first()?.str("col").to_lowercase();
+            let distinctive = !PROSE_WORDS.contains(&col.as_str())
+                && (col.contains('_') || col.chars().count() >= 5);
+            let one_table = named
+                .iter()
+                .all(|r| r.str("relname") == named[0].str("relname"))
+                && named.iter().all(|r| r.str("col").to_lowercase() == col);
+            (distinctive && one_table).then(|| &named[0])
+        })?;
+    let limit = rs.threshold_for("named_column_unindexed");
+    let table = row.str("tbl");
+    let relname = row.str("relname");
+    let col = row.str("col");
+    let rows = row.i64("est_rows");
+    let name = index_name(&relname, &col);
+    let create_sql = match engine {
+        Engine::Postgres => format!(
+            "CREATE INDEX CONCURRENTLY {name} ON {table} ({});",
+            quote_ident_sqlite(&col)
+        ),
+        Engine::Mysql => format!(
+            "ALTER TABLE {} ADD INDEX {} ({}), ALGORITHM=INPLACE, LOCK=NONE;",
+            quote_ident_mysql(&table),
+            quote_ident_mysql(&format!("{relname}_{col}_idx")),
+            quote_ident_mysql(&col)
+        ),
+        _ => format!(
+            "CREATE INDEX {name} ON {} ({});",
+            quote_ident_sqlite(&table),
+            quote_ident_sqlite(&col)
+        ),
+    };
+    let size = match rows {
+        Some(n) => format!("~{n} rows"),
+        None => "row count unknown".to_string(),
+    };
+    let big = rows.is_some_and(|n| n as f64 >= limit.value("min_rows"));
+    Some(
+        Finding::new(
+            "column_indexes",
+            "named_column_unindexed",
+            if big {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            format!(
+                "{table}.{col} has no index that leads with it ({table}: {size}): a query that filters, joins or sorts on {col} reads the whole table"
+            ),
+        )
+        .fact("table", &table)
+        .fact("column", &col)
+        .fact("rows", size)
+        .fact("create_sql", create_sql)
+        .threshold(limit.citation()),
+    )
+}
+
+/// An identifier as MySQL/MariaDB SQL shown to a human must spell it: bare when it is a plain
+/// lower-case name, else in backticks with embedded backticks doubled (MariaDB KB "Identifier
+/// Names").
+pub fn quote_ident_mysql(name: &str) -> String {
+    if quote_ident_sqlite(name) == name {
+        name.to_string()
+    } else {
+        format!("`{}`", name.replace('`', "``"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ mod sqlite;
 use super::{Finding, ResultSet};
 use crate::config::Engine;
 
-pub use common::{where_columns, xa_blocker_remedy};
+pub use common::{named_column_finding, where_columns, xa_blocker_remedy};
 
 /// Turns a check's rows into findings.
 pub type Evaluate = fn(&ResultSet) -> Vec<Finding>;

@@ -41,6 +41,22 @@ const PS_GLOBAL_STATUS: Precondition = Precondition {
 
 pub(super) static CHECKS: &[Check] = &[
     Check {
+        name: "column_indexes",
+        engine: E,
+        title: "Columns no index leads with, on the largest tables (read against the columns a question names)",
+        sql: "SELECT c.TABLE_NAME AS tbl, c.TABLE_NAME AS relname, c.COLUMN_NAME AS col, CAST(COALESCE(t.TABLE_ROWS, 0) AS SIGNED) AS est_rows
+  FROM information_schema.COLUMNS c
+  JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+ WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+   AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS s
+                    WHERE s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME
+                      AND s.SEQ_IN_INDEX = 1 AND s.COLUMN_NAME = c.COLUMN_NAME)
+ ORDER BY 4 DESC, 1, 3
+ LIMIT 300",
+        precondition: None,
+        evaluate: super::common::no_findings,
+    },
+    Check {
         name: "temp_files",
         engine: E,
         title: "Internal temporary tables created on disk (MySQL 8: performance_schema.global_status)",

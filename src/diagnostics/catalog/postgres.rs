@@ -8,7 +8,7 @@
 //! Session checks are limited to the database the target DSN points at.
 
 use super::common::{
-    duplicate_indexes_by_columns, first_unindexed, prepared_xacts, quote_ident_sqlite,
+    duplicate_indexes_by_columns, first_unindexed, index_name, prepared_xacts, quote_ident_sqlite,
     quote_literal, where_columns,
 };
 use super::{Check, Precondition};
@@ -509,6 +509,24 @@ pub(super) static CHECKS: &[Check] = &[
  LIMIT 50",
         precondition: None,
         evaluate: fk_indexes,
+    },
+    Check {
+        name: "column_indexes",
+        engine: E,
+        title: "Columns no valid index leads with, on the largest tables (read against the columns a question names)",
+        sql: "SELECT c.oid::regclass::text AS tbl, c.relname::text AS relname, a.attname::text AS col,
+       greatest(c.reltuples::bigint, coalesce(s.n_live_tup, 0), 0)::bigint AS est_rows
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+ WHERE c.relkind IN ('r', 'p')
+   AND c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+   AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_%'
+   AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisvalid AND i.indkey[0] = a.attnum)
+ ORDER BY 4 DESC, 1, 3
+ LIMIT 300",
+        precondition: None,
+        evaluate: super::common::no_findings,
     },
     Check {
         name: "temp_files",
@@ -2148,17 +2166,6 @@ fn fk_indexes(rs: &ResultSet) -> Vec<Finding> {
             )
         })
         .collect()
-}
-
-/// The name PostgreSQL's own convention gives an index on `columns` (joined by `_`) of
-/// `relname`: `<table>_<columns>_idx`, cut to the 63-byte identifier limit (PostgreSQL docs
-/// §4.1.1, NAMEDATALEN) and quoted when it is not a plain lower-case name.
-fn index_name(relname: &str, columns: &str) -> String {
-    let mut name = format!("{relname}_{columns}_idx");
-    while name.len() > 63 {
-        name.pop();
-    }
-    quote_ident_sqlite(&name)
 }
 
 /// `temp_spill`: sorts, hashes and materialisations larger than work_mem write temporary files

@@ -201,6 +201,35 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: seq_scans,
     },
     Check {
+        name: "column_indexes",
+        engine: E,
+        title: "Columns no index leads with (rows counted from dbstat; read against the columns a question names)",
+        sql: "WITH sizes AS (SELECT name, sum(ncell) AS n FROM dbstat WHERE pagetype = 'leaf' GROUP BY name)
+SELECT m.name AS tbl, m.name AS relname, p.name AS col, (SELECT n FROM sizes WHERE sizes.name = m.name) AS est_rows
+  FROM sqlite_schema m JOIN pragma_table_info(m.name) p
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk = 0
+   AND NOT EXISTS (SELECT 1 FROM pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+                    WHERE ii.seqno = 0 AND ii.name = p.name)
+ ORDER BY 4 DESC, 1, 3
+ LIMIT 300",
+        precondition: Some(HAS_DBSTAT),
+        evaluate: super::common::no_findings,
+    },
+    Check {
+        name: "column_indexes",
+        engine: E,
+        title: "Columns no index leads with (read against the columns a question names)",
+        sql: "SELECT m.name AS tbl, m.name AS relname, p.name AS col, NULL AS est_rows
+  FROM sqlite_schema m JOIN pragma_table_info(m.name) p
+ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk = 0
+   AND NOT EXISTS (SELECT 1 FROM pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+                    WHERE ii.seqno = 0 AND ii.name = p.name)
+ ORDER BY 1, 3
+ LIMIT 300",
+        precondition: None,
+        evaluate: super::common::no_findings,
+    },
+    Check {
         name: "foreign_keys",
         engine: E,
         title: "Rows whose foreign key points at no parent row (PRAGMA foreign_key_check)",
