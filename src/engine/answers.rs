@@ -940,12 +940,6 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "cannot write",
         "can't insert",
         "can't update",
-        "take seconds",
-        "takes seconds",
-        "taking seconds",
-        "take minutes",
-        "takes minutes",
-        "taking minutes",
     ];
     const WORDS: &[&str] = &[
         "slow", "slower", "slowly", "sluggish", "stuck", "hanging", "hang", "hangs", "hung",
@@ -953,7 +947,8 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "erroring", "frozen", "freezing", "freezes", "blocked", "stalled", "stalls", "laggy",
         "lagging", "outage", "waiting", "freeze", "froze", "unusable",
     ];
-    PHRASES.iter().any(|p| t.contains(p))
+    is_slow(text)
+        || PHRASES.iter().any(|p| t.contains(p))
         || t.split(|c: char| !c.is_alphanumeric() && c != '\'')
             .any(|w| WORDS.contains(&w))
 }
