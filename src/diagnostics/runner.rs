@@ -607,16 +607,20 @@ fn full_server_refused(f: &mut Finding) {
     }
     let error = f.facts.get("error").cloned().unwrap_or_default();
     let lower = error.to_ascii_lowercase();
-    if !lower.starts_with("cannot connect") {
-        return;
-    }
-    let per_user = lower.contains("max_user_connections") || lower.contains("1203");
+    // These errors only ever come from opening a session (a pool may hand them back directly,
+    // without the "cannot connect" of a probe), so no prefix is required.
+    let code = |c: &str| {
+        lower
+            .split(|ch: char| !ch.is_ascii_alphanumeric())
+            .any(|w| w == c)
+    };
+    let per_user = lower.contains("max_user_connections") || code("1203");
     let full = per_user
-        || lower.contains("53300")
+        || code("53300")
         || lower.contains("too many clients")
         || lower.contains("remaining connection slots are reserved")
         || lower.contains("too many connections")
-        || lower.contains("1040");
+        || code("1040");
     if !full {
         return;
     }

@@ -2699,3 +2699,73 @@ async fn a_named_column_without_an_index_on_every_engine() {
     .await;
     bot.engine.runner().close().await;
 }
+
+/// Fault: one application's pool takes every connection MariaDB allows (max_connections = 6),
+/// so new clients get "ERROR 1040: Too many connections", dbabot's own login included. The
+/// answer must say the server is out of connections (1040) whatever words were used, and never
+/// "raise max_connections to a big number" as the first fix. Once a few are closed, the bot gets
+/// in and names the user holding the rest. A private server: the shared one serves other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_connections_exhausted_by_one_app() {
+    let Some(maria) = crate::support::PrivateMaria::start(&["--max-connections=6".to_string()])
+    else {
+        panic!("could not start a private MariaDB (mariadb-install-db / mariadbd)");
+    };
+    let mut setup = maria.connect("mysql").await;
+    for stmt in [
+        "CREATE DATABASE shop",
+        "CREATE USER 'report'@'%'",
+        "GRANT SELECT ON shop.* TO 'report'@'%'",
+        "CREATE USER 'bot'@'%'",
+        "GRANT PROCESS, REPLICATION CLIENT ON *.* TO 'bot'@'%'",
+        "GRANT SELECT ON shop.* TO 'bot'@'%'",
+    ] {
+        setup.execute(stmt).await.expect(stmt);
+    }
+    // The application takes every connection a non-SUPER login may open (the server keeps
+    // one more for SUPER, which neither the app nor the bot has).
+    let app_url = format!("mysql://report@127.0.0.1:{}/shop", maria.port);
+    let mut pool = Vec::new();
+    while let Ok(c) = sqlx::MySqlConnection::connect(&app_url).await {
+        pool.push(c);
+        assert!(pool.len() <= 10, "max_connections = 6 was not applied");
+    }
+    let target = dbabot::config::Target {
+        alias: "shop-maria".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Mysql,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("mysql://bot@127.0.0.1:{}/shop", maria.port)),
+    };
+    let bot = with_decoys(target);
+    probe(
+        &bot,
+        "maria_slots_full",
+        &[
+            "shop-maria: the app logs ERROR 1040 Too many connections",
+            "shop-maria is down?? nothing can connect",
+            "shop-maria is super slow and pages time out",
+        ],
+        &["out of connection slots".to_string(), "1040".to_string()],
+        &["checks could not run (".to_string(), "pg_".to_string()],
+    )
+    .await;
+    // Two slots free again: the bot gets in and names who holds the rest.
+    for c in pool.drain(..2) {
+        c.close().await.ok();
+    }
+    setup.close().await.ok();
+    let text = bot
+        .ask(
+            "who",
+            "shop-maria keeps running out of connections, who is using them all?",
+        )
+        .await
+        .plain_text();
+    assert!(text.contains("report"), "{text}");
+    assert!(!text.contains("out of connection slots"), "{text}");
+    bot.engine.runner().close().await;
+    drop(pool);
+}
