@@ -864,7 +864,7 @@ pub(crate) fn asks_what_runs(text: &str) -> bool {
 
 /// True when `text` describes a hang or slowness (not an error, which may be a permission
 /// problem): stuck, hanging, slow, frozen, timing out, spinning.
-fn is_hang(text: &str) -> bool {
+pub(crate) fn is_hang(text: &str) -> bool {
     let t = text.to_lowercase();
     [
         "stuck",
@@ -876,6 +876,7 @@ fn is_hang(text: &str) -> bool {
         "timing out",
         "timed out",
         "spinning",
+        "spins",
         "never finish",
         "forever",
     ]
@@ -963,10 +964,25 @@ fn is_bare_command(text: &str) -> bool {
 }
 
 /// True when the user explicitly asks for a person, not only describes a problem.
-fn asks_for_a_human(text: &str) -> bool {
+pub(crate) fn asks_for_a_human(text: &str) -> bool {
     let t = text.to_lowercase();
     [
-        "escalat", "page ", "paging", "a dba", "the dba", "human", "on-call", "oncall", "on call",
+        // "page the on-call", never "the reports page spins".
+        "escalat",
+        "page the",
+        "page a ",
+        "page someone",
+        "page whoever",
+        "paging",
+        "a dba",
+        "the dba",
+        "real dba",
+        "actual dba",
+        "dba team",
+        "human",
+        "on-call",
+        "oncall",
+        "on call",
         "someone",
     ]
     .iter()

@@ -1022,6 +1022,10 @@ impl Slots {
 /// - "our nightly report is slow", "listing orders is slow": a report of theirs or a listing
 ///   with a symptom, not a request for one of ours or for the list of databases; the next
 ///   reading takes its place.
+/// - "can you get a real DBA to look at this" asks for a person (escalate), whatever else it
+///   resembles; and escalation needs that ask: "the page spins for a minute" is the problem.
+/// - "every write froze when the backup kicked off": the freeze (a backup's locks), not the
+///   backup's status.
 /// - "the finance report times out": a statement that times out, not a connection, when
 ///   nothing in the message is about connecting (no connect, login, refused, TLS, DNS…) and it
 ///   names a piece of work (a report, a query, a job, an export…).
@@ -1032,10 +1036,39 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     let has = |list: &[&str]| words.iter().any(|w| list.iter().any(|l| w.starts_with(l)));
+    use super::answers::{asks_for_a_human, is_hang, is_symptom};
+    // A report's own name is not a symptom ("the slow-queries report as csv").
+    let symptom = is_symptom(&t.replace("slow-queries", " "));
+    // "can you get a real DBA to look at this": a person, whatever else it resembles.
+    if asks_for_a_human(text)
+        && matches!(
+            c.intent.as_str(),
+            "report_request" | "list_targets" | "help"
+        )
+    {
+        c.intent = "escalate".to_string();
+        return true;
+    }
+    // Escalation is asking for a person; a symptom alone ("the page spins for a minute") is
+    // the problem itself.
+    if c.intent == "escalate" && !asks_for_a_human(text) && symptom {
+        c.candidates.retain(|(n, s)| n != "escalate" && *s > 0.0);
+        match c.candidates.first() {
+            _ if super::answers::is_slow(text) => c.intent = "slow_query".to_string(),
+            Some((next, _)) => c.intent = next.clone(),
+            None => return false,
+        }
+    }
+    // "every write froze when the backup kicked off": the freeze is the question (a backup's
+    // locks), not the backup's status.
+    if c.intent == "backup_status" && (is_hang(text) || t.contains("froze") || t.contains("freez"))
+    {
+        c.intent = "locks_blocking".to_string();
+    }
     if matches!(
         c.intent.as_str(),
         "report_request" | "list_targets" | "help" | "greeting"
-    ) && super::answers::is_symptom(text)
+    ) && symptom
     {
         let first = c.intent.clone();
         c.candidates.retain(|(n, s)| *n != first && *s > 0.0);
@@ -1046,6 +1079,7 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
     }
     const CONNECTING: &[&str] = &[
         "connect",
+        "talk",
         "login",
         "logon",
         "log",

@@ -488,8 +488,9 @@ async fn an_unconfigured_database_is_not_swapped_for_a_configured_one() {
 }
 
 /// Words that mislead the classifier: a report of theirs that is slow is not a request for one
-/// of ours, and a piece of work that times out is a slow statement, not a connection problem;
-/// real report requests and connection timeouts keep their meaning.
+/// of ours, a piece of work that times out is a slow statement, not a connection problem, a
+/// page that spins is not a request for a person, a write freeze during a backup is a locks
+/// question; real report requests, connection timeouts and asks for a DBA keep their meaning.
 #[tokio::test]
 async fn a_slow_report_or_a_timing_out_job_is_a_slow_query() {
     let bot = crate::support::TestBot::demo().await;
@@ -511,6 +512,16 @@ async fn a_slow_report_or_a_timing_out_job_is_a_slow_query() {
             "psql times out when I try to log in to demo",
             "connection_errors",
         ),
+        (
+            "can I get the slow-queries report for demo",
+            "report_request",
+        ),
+        ("the checkout page on demo spins for a minute", "slow_query"),
+        (
+            "every write on demo froze when the backup started",
+            "locks_blocking",
+        ),
+        ("can you get a real DBA to look at demo", "escalate"),
     ] {
         let reply = bot.ask(&format!("t-{q}"), q).await;
         assert_eq!(
