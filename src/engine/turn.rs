@@ -1026,6 +1026,8 @@ impl Slots {
 ///   resembles; and escalation needs that ask: "the page spins for a minute" is the problem.
 /// - "every write froze when the backup kicked off": the freeze (a backup's locks), not the
 ///   backup's status.
+/// - "the report query times out on the replica": a slow statement on a replica, not lag,
+///   when nothing says the replica is behind.
 /// - "the finance report times out": a statement that times out, not a connection, when
 ///   nothing in the message is about connecting (no connect, login, refused, TLS, DNS…) and it
 ///   names a piece of work (a report, a query, a job, an export…).
@@ -1137,6 +1139,29 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         || t.contains("timing out")
         || has(&["timeout", "timed"]);
     if c.intent == "connection_errors" && timeout && !has(CONNECTING) && has(WORK) {
+        c.intent = "slow_query".to_string();
+    }
+    // "the report query times out on the replica": a slow statement that runs on a replica,
+    // not replication lag, when nothing says the replica is behind.
+    const LAGGING: &[&str] = &[
+        "lag",
+        "behind",
+        "delay",
+        "stale",
+        "catch",
+        "caught",
+        "replay",
+        "apply",
+        "seconds_behind",
+        "broken",
+        "stopped",
+        "sync",
+    ];
+    if c.intent == "replication_lag"
+        && (timeout || super::answers::is_slow(text))
+        && has(WORK)
+        && !has(LAGGING)
+    {
         c.intent = "slow_query".to_string();
     }
     true

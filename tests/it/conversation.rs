@@ -522,6 +522,11 @@ async fn a_slow_report_or_a_timing_out_job_is_a_slow_query() {
             "locks_blocking",
         ),
         ("can you get a real DBA to look at demo", "escalate"),
+        (
+            "the report query times out after 30s on the demo replica",
+            "slow_query",
+        ),
+        ("the demo replica is 10 minutes behind", "replication_lag"),
     ] {
         let reply = bot.ask(&format!("t-{q}"), q).await;
         assert_eq!(

@@ -112,6 +112,19 @@ fn lite_target(alias: &str, environment: &str, path: &std::path::Path) -> dbabot
     }
 }
 
+/// A production target on a private MariaDB at `port`, logged in as its `bot` user on `shop`.
+fn maria_bot_target(alias: &str, port: u16) -> dbabot::config::Target {
+    dbabot::config::Target {
+        alias: alias.into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Mysql,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!("mysql://bot@127.0.0.1:{port}/shop")),
+    }
+}
+
 /// A bot whose real target sits beside decoys with near-identical names on other engines
 /// (`orders-pg` / `orders-my` / `orders-lite`), as in a real team's config: every question must
 /// still land on the target it names. The decoys point at a closed port, so a question sent to
@@ -2182,16 +2195,7 @@ async fn mariadb_global_read_lock_left_by_a_backup() {
     .await;
     assert!(waited, "the UPDATE never waited for the global read lock");
 
-    let target = dbabot::config::Target {
-        alias: "shop-db".into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Mysql,
-        environment: "prod".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("mysql://bot@127.0.0.1:{}/shop", maria.port)),
-    };
-    let bot = with_decoys(target);
+    let bot = with_decoys(maria_bot_target("shop-db", maria.port));
     probe(
         &bot,
         "mariadb_global_read_lock",
@@ -2730,16 +2734,7 @@ async fn mariadb_connections_exhausted_by_one_app() {
         pool.push(c);
         assert!(pool.len() <= 10, "max_connections = 6 was not applied");
     }
-    let target = dbabot::config::Target {
-        alias: "shop-maria".into(),
-        aliases: vec![],
-        engine: dbabot::config::Engine::Mysql,
-        environment: "prod".into(),
-        cloud: "on-prem".into(),
-        dsn_source: "test".into(),
-        dsn: dbabot::config::Secret::new(format!("mysql://bot@127.0.0.1:{}/shop", maria.port)),
-    };
-    let bot = with_decoys(target);
+    let bot = with_decoys(maria_bot_target("shop-maria", maria.port));
     probe(
         &bot,
         "maria_slots_full",
