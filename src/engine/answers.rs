@@ -188,15 +188,9 @@ impl Engine {
         // checks.
         let triage = target.is_some() && is_symptom(&msg.text);
         if triage {
-            // Slowness and timeouts also get the scan statistics: a table read whole for want
-            // of an index is the commonest cause, and the evidence is cheap to read.
-            for c in TRIAGE
-                .iter()
-                .chain(is_slow(&msg.text).then_some(&"seq_scans"))
-                .chain(is_slow(&msg.text).then_some(&"table_statistics"))
-                .chain(is_slow(&msg.text).then_some(&"fk_indexes"))
-                .chain(is_slow(&msg.text).then_some(&"temp_files"))
-            {
+            // Slowness and timeouts also get the checks of the commonest causes.
+            let slow = is_slow(&msg.text);
+            for c in TRIAGE.iter().chain(SLOW_TRIAGE.iter().filter(|_| slow)) {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
                 }
@@ -254,11 +248,9 @@ impl Engine {
         // the schema's unindexed columns (the question points, the schema decides).
         if let Some(t) = target {
             let object = state.slots.object.clone();
-            // The target's own name is not the question's words ("events-lite" names no table).
-            let mut text = msg.text.to_lowercase();
-            for name in std::iter::once(&t.alias).chain(t.aliases.iter()) {
-                text = text.replace(&name.to_lowercase(), " ");
-            }
+            // Target names are not the question's words ("events-lite" names no table).
+            let text =
+                super::turn::without_target_names(&msg.text, self.inner.target_words.as_ref());
             for o in outcomes.iter_mut().filter(|o| {
                 o.name == "column_indexes" && o.status == crate::diagnostics::CheckStatus::Ok
             }) {
@@ -844,6 +836,10 @@ fn live_warnings(outcomes: &[CheckOutcome]) -> impl Iterator<Item = &crate::diag
         .filter(|f| f.severity >= dbabot_chat::Severity::Warning)
         .filter(|f| !matches!(f.code.as_str(), "check_failed" | "privilege_missing"))
 }
+
+/// Added to [`TRIAGE`] for slowness and timeouts: scan statistics, planner statistics,
+/// unindexed foreign keys and temporary-file spills, the commonest causes, cheap to read.
+const SLOW_TRIAGE: &[&str] = &["seq_scans", "table_statistics", "fk_indexes", "temp_files"];
 
 const TRIAGE: &[&str] = &[
     "active_queries",

@@ -979,7 +979,7 @@ pub(super) fn target_words(targets: &[crate::intents::slots::TargetName]) -> Opt
 
 /// `text` with every configured target name and alias blanked out, so the classifier reads
 /// only the question.
-fn without_target_names(text: &str, names: Option<&regex::Regex>) -> String {
+pub(super) fn without_target_names(text: &str, names: Option<&regex::Regex>) -> String {
     match names {
         Some(re) => re.replace_all(text, "$1 $2").into_owned(),
         None => text.to_string(),
@@ -1054,11 +1054,10 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
     // Escalation is asking for a person; a symptom alone ("the page spins for a minute") is
     // the problem itself.
     if c.intent == "escalate" && !asks_for_a_human(text) && symptom {
-        c.candidates.retain(|(n, s)| n != "escalate" && *s > 0.0);
-        match c.candidates.first() {
-            _ if super::answers::is_slow(text) => c.intent = "slow_query".to_string(),
-            Some((next, _)) => c.intent = next.clone(),
-            None => return false,
+        if super::answers::is_slow(text) {
+            c.intent = "slow_query".to_string();
+        } else if !next_reading(c) {
+            return false;
         }
     }
     // "every write froze when the backup kicked off": the freeze is the question (a backup's
@@ -1071,13 +1070,9 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         c.intent.as_str(),
         "report_request" | "list_targets" | "help" | "greeting"
     ) && symptom
+        && !next_reading(c)
     {
-        let first = c.intent.clone();
-        c.candidates.retain(|(n, s)| *n != first && *s > 0.0);
-        match c.candidates.first() {
-            Some((next, _)) => c.intent = next.clone(),
-            None => return false,
-        }
+        return false;
     }
     const CONNECTING: &[&str] = &[
         "connect",
@@ -1165,4 +1160,18 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         c.intent = "slow_query".to_string();
     }
     true
+}
+
+/// Drops the classifier's current reading: the next candidate with any score takes its place.
+/// False when none is left.
+fn next_reading(c: &mut crate::intents::Classification) -> bool {
+    let dropped = std::mem::take(&mut c.intent);
+    c.candidates.retain(|(n, s)| *n != dropped && *s > 0.0);
+    match c.candidates.first() {
+        Some((next, _)) => {
+            c.intent = next.clone();
+            true
+        }
+        None => false,
+    }
 }
