@@ -71,6 +71,7 @@ const fn below(
 pub const SPECS: &[Spec] = &[
     // Every client/server engine.
     above("connections_used", &["warning", "critical"], SERVERS),
+    above("connection_limit_used", &["warning", "critical"], PG_MY),
     above(
         "statement_runtime",
         &["info", "warning", "critical"],

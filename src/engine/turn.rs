@@ -32,6 +32,14 @@ const CONVERSATIONAL: &[&str] = &[
 
 impl Engine {
     pub(super) fn extract(&self, text: &str) -> Extracted {
+        self.extract_in(text, None)
+    }
+
+    /// [`Self::extract`] for a message in a thread whose target is already known: an error
+    /// quoted without its code is read as that target's engine's (a follow-up "FATAL: too many
+    /// connections for role app" on a PostgreSQL thread is 53300, and does not move the thread to
+    /// a MySQL target).
+    pub(super) fn extract_in(&self, text: &str, thread: Option<&ThreadState>) -> Extracted {
         let cat = &self.inner.catalog;
         let mut ex = extract(
             text,
@@ -39,9 +47,26 @@ impl Engine {
             &self.inner.report_names,
             &|c| !cat.error_code(c, None).is_empty(),
         );
-        // An error quoted without its code: the message patterns in error-codes.toml.
+        // An error quoted without its code: the message patterns in error-codes.toml, of the
+        // engine stated or of the target named when either is known.
         if ex.slots.error_code.is_none() {
-            if let Some(p) = cat.match_message(text) {
+            let known = ex
+                .slots
+                .engine
+                .clone()
+                .or_else(|| {
+                    ex.slots
+                        .target
+                        .as_deref()
+                        .and_then(|t| self.target(t))
+                        .map(|t| t.engine.as_str().to_string())
+                })
+                .or_else(|| {
+                    thread
+                        .filter(|s| s.slots.target.is_some())
+                        .and_then(|s| s.slots.engine.clone())
+                });
+            if let Some(p) = cat.match_message(text, known.as_deref()) {
                 ex.slots.error_code = Some(p.code.clone());
                 if ex.slots.engine.is_none() {
                     let family = if p.engine == "mariadb" {
@@ -96,7 +121,7 @@ impl Engine {
                         self.route(&intent, &question, state).await
                     }
                     Pending::Intent { text: original, .. } => {
-                        let ex = self.extract(&original);
+                        let ex = self.extract_in(&original, Some(state));
                         self.merge_slots(state, &ex);
                         self.route(&value, msg, state).await
                     }
@@ -104,7 +129,7 @@ impl Engine {
             }
             // Not an answer: a slot value typed freely ("orders-prod") still counts.
             if let Pending::Slot { slot, intent, .. } = &pending {
-                let ex = self.extract(text);
+                let ex = self.extract_in(text, Some(state));
                 if let Some(v) = ex.slots.get(slot).map(str::to_string) {
                     self.merge_slots(state, &ex);
                     self.set_slot(state, slot, v);
@@ -183,7 +208,7 @@ impl Engine {
         }
 
         // 4. Slots and intent from free text.
-        let mut ex = self.extract(text);
+        let mut ex = self.extract_in(text, Some(state));
         // "what about the customers table?": the previous question, re-scoped to that object.
         let about = what_about(text);
         let mut rescoped = None;

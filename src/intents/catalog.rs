@@ -328,6 +328,25 @@ fn de_when<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Ok(v)
 }
 
+fn de_unless<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let v = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(c) => vec![c],
+        OneOrMany::Many(v) => v,
+    };
+    if let Some(code) = v.iter().find(|c| registry::facts_of(c).is_none()) {
+        return Err(serde::de::Error::custom(format!(
+            "unknown finding code `{code}` in `unless` (no diagnostic emits it; see intents/README.md)"
+        )));
+    }
+    Ok(v)
+}
+
 fn de_cloud<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<String>::deserialize(d)?;
     if let Some(c) = &v {
@@ -364,6 +383,10 @@ fn de_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, 
 pub struct Step {
     #[serde(default, deserialize_with = "de_when")]
     pub when: Option<String>,
+    /// Finding codes that rule the line out: evidence that points elsewhere ("pool maths against
+    /// max_connections" is hidden when a role's own CONNECTION LIMIT is what refuses sessions).
+    #[serde(default, deserialize_with = "de_unless")]
+    pub unless: Vec<String>,
     #[serde(default)]
     pub engine: Option<Engines>,
     #[serde(default, deserialize_with = "de_cloud")]
@@ -444,6 +467,7 @@ impl<'de> Deserialize<'de> for CloudKey {
 fn split(p: Option<PerEngine>, cloud: Option<&str>) -> (Option<String>, Vec<Step>) {
     let line = |tags: Option<Engines>, text: String| Step {
         when: None,
+        unless: Vec::new(),
         engine: tags,
         cloud: cloud.map(str::to_string),
         min_version: None,
@@ -979,8 +1003,8 @@ impl Catalog {
     ///
     /// With an engine (stated by the user or the target's) that has the code, only its entries
     /// (`mysql` covers MariaDB-only entries too). Without one, or when that engine does not
-    /// have the code, every engine's entry; when several engines share the code, only their
-    /// meanings (no causes or fixes, which would mix engines).
+    /// have the code, every engine's entry: only their meanings (no causes or fixes, which would
+    /// mix engines) when an engine is known or several engines share the code.
     pub fn error_code(&self, code: &str, engine: Option<&str>) -> Vec<&ErrorCode> {
         let norm = normalize_code(code);
         let idx: Vec<usize> = (0..self.error_codes.len())
@@ -1004,7 +1028,10 @@ impl Catalog {
             .iter()
             .map(|i| self.error_codes[*i].engine.as_str())
             .collect();
-        if engines.len() > 1 {
+        // Several engines share the code, or the engine in question does not have it (a MySQL
+        // code asked about on a PostgreSQL target): meanings only, so no other engine's causes
+        // or fixes reach the answer.
+        if engines.len() > 1 || flavour.is_some() {
             idx.iter().map(|i| &self.brief[*i]).collect()
         } else {
             idx.iter().map(|i| &self.error_codes[*i]).collect()
@@ -1013,11 +1040,22 @@ impl Catalog {
 
     /// The (engine, code) of the first message pattern that matches `text`
     /// ("remaining connection slots are reserved…" → (`postgres`, `53300`)).
-    pub fn match_message(&self, text: &str) -> Option<&MessagePattern> {
+    ///
+    /// With an engine known (stated, or the target's), only that engine's patterns count: "FATAL:
+    /// too many connections for role" on a PostgreSQL target is 53300, never MySQL's 1040, and a
+    /// message no pattern of that engine knows gets no code rather than another engine's.
+    pub fn match_message(&self, text: &str, engine: Option<&str>) -> Option<&MessagePattern> {
+        let flavour = engine.and_then(Flavour::from_name);
         self.compiled
             .iter()
-            .position(|r| r.is_match(text))
-            .and_then(|i| self.patterns.get(i))
+            .zip(&self.patterns)
+            .find(|(r, p)| {
+                flavour.is_none_or(|f| {
+                    f.is_covered_by(&p.engine)
+                        || (p.engine == "mariadb" && f == Flavour::MysqlFamily)
+                }) && r.is_match(text)
+            })
+            .map(|(_, p)| p)
     }
 }
 

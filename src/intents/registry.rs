@@ -77,6 +77,20 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "scoped_connection_limit",
+        facts: &[
+            "scope",
+            "name",
+            "used",
+            "limit",
+            "pct",
+            "server_free",
+            "raise_sql",
+            "holders_sql",
+        ],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
         code: "connections_refused_full",
         facts: &["error", "scope"],
         engines: &["postgres", "mysql"],

@@ -87,6 +87,26 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         }
     }
 
+    // The application role the evidence names, for `<role>` in statements ("ALTER ROLE <role>
+    // SET idle_in_transaction_session_timeout"): a role at its own connection limit, the owner
+    // of an idle transaction, else the login holding the most sessions. PostgreSQL only.
+    let role: Option<String> = (engine.as_deref() == Some("postgres"))
+        .then(|| {
+            findings.iter().find_map(|f| {
+                let fact = |k: &str| f.facts.get(k).filter(|v| !v.is_empty()).cloned();
+                match f.code.as_str() {
+                    "scoped_connection_limit"
+                        if f.facts.get("scope").is_some_and(|s| s == "role") =>
+                    {
+                        fact("name")
+                    }
+                    "idle_in_transaction" | "connections_by_state" => fact("user"),
+                    _ => None,
+                }
+            })
+        })
+        .flatten()
+        .map(|r| safety::quote_pg_ident(&r));
     let applies = |s: &Step| {
         let engine_ok = match (&s.engine, &engine) {
             (None, _) => true,
@@ -98,7 +118,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             (Some(sc), Some(c)) => cloud_key(sc) == cloud_key(c),
             (Some(_), None) => false,
         };
-        engine_ok && cloud_ok
+        let ruled_out = s
+            .unless
+            .iter()
+            .any(|u| findings.iter().any(|f| &f.code == u));
+        engine_ok && cloud_ok && !ruled_out
     };
     let render = |steps: &[Step]| -> Vec<Action> {
         let mut out: Vec<Action> = Vec::new();
@@ -166,7 +190,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                 let object = ctx.slots.object.as_deref();
                 let a = match sql
                     .as_deref()
-                    .map(|q| safety::fill_literal_holes(q, object))
+                    .map(|q| safety::fill_literal_holes(q, object, role.as_deref()))
                 {
                     Some(None) => Action {
                         text: format!(
@@ -175,11 +199,13 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                         sql: None,
                     },
                     Some(Some(q)) => Action {
-                        text: safety::fill_literal_holes(&text, object).unwrap_or(text),
+                        text: safety::fill_literal_holes(&text, object, role.as_deref())
+                            .unwrap_or(text),
                         sql: Some(q),
                     },
                     None => Action {
-                        text: safety::fill_literal_holes(&text, object).unwrap_or(text),
+                        text: safety::fill_literal_holes(&text, object, role.as_deref())
+                            .unwrap_or(text),
                         sql: None,
                     },
                 };
@@ -535,7 +561,7 @@ mod tests {
                                 .any(|p| !p.is_empty());
                         // Prose may show a command-line template in backticks (`nc -vz <host> <port>`);
                         // SQL may not.
-                        let hole = is_sql && safety::fill_literal_holes(&t, None).is_none();
+                        let hole = is_sql && safety::fill_literal_holes(&t, None, None).is_none();
                         let lower = t.to_lowercase();
                         let na = lower.contains(" n/a")
                             || lower.contains("(unknown")

@@ -319,7 +319,7 @@ fn code_less_messages_map_to_their_code() {
     assert!(cases.len() >= 30);
     for (text, engine, code) in cases {
         let p = cat
-            .match_message(text)
+            .match_message(text, None)
             .unwrap_or_else(|| panic!("no pattern matches {text:?}"));
         assert_eq!(
             (p.engine.as_str(), p.code.as_str()),
@@ -338,8 +338,47 @@ fn code_less_messages_map_to_their_code() {
         "we need more connections for the new service",
         "why is the report slow",
     ] {
-        assert!(cat.match_message(text).is_none(), "{text}");
+        assert!(cat.match_message(text, None).is_none(), "{text}");
     }
+    // The engine in question decides: a message read on a known engine takes only that engine's
+    // patterns, and no other engine's code when none of its own matches.
+    for (text, engine, code) in [
+        (
+            "FATAL: too many connections for role \"app\"",
+            "postgres",
+            Some("53300"),
+        ),
+        (
+            "FATAL:  too many connections for database \"shop\"",
+            "postgres",
+            Some("53300"),
+        ),
+        ("ERROR 1040: Too many connections", "postgres", None),
+        ("ERROR 1040: Too many connections", "mysql", Some("1040")),
+        ("Deadlock found when trying to get lock", "postgres", None),
+        ("ERROR: deadlock detected", "mysql", None),
+        ("database is locked", "postgres", None),
+        ("database is locked", "sqlite", Some("SQLITE_BUSY")),
+        (
+            "Lock wait timeout exceeded; try restarting transaction",
+            "mysql",
+            Some("1205"),
+        ),
+    ] {
+        let got = cat
+            .match_message(text, Some(engine))
+            .map(|p| p.code.as_str());
+        assert_eq!(got, code, "{engine}: {text}");
+    }
+    // A code the engine in question does not have: meanings only, never another engine's fixes.
+    let other = cat.error_code("1040", Some("postgres"));
+    assert!(!other.is_empty(), "1040 is still explained");
+    assert!(
+        other
+            .iter()
+            .all(|e| e.fixes.is_empty() && e.causes.is_empty()),
+        "{other:?}"
+    );
 }
 
 #[test]
@@ -359,10 +398,16 @@ fn error_codes_are_engine_qualified() {
     assert!(any
         .iter()
         .all(|e| e.fixes.is_empty() && e.causes.is_empty() && !e.meaning.is_empty()));
-    // A code only one engine has keeps its fixes even when asked on another engine's target.
+    // A code only another engine has, asked on this engine's target: what it means there, but
+    // none of that engine's causes or fixes in an answer about this one.
     let pg = cat.error_code("40P01", Some("sqlite"));
     assert_eq!(pg.len(), 1);
     assert_eq!(pg[0].engine, "postgres");
+    assert!(!pg[0].meaning.is_empty());
+    assert!(pg[0].fixes.is_empty() && pg[0].causes.is_empty());
+    // With no engine known, a code one engine alone has keeps its fixes.
+    let pg = cat.error_code("40P01", None);
+    assert_eq!(pg.len(), 1);
     assert!(!pg[0].fixes.is_empty());
     // MySQL 1062 at an INT ceiling is not a race.
     let dup = cat.error_code("1062", Some("mysql"));

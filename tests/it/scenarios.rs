@@ -2764,3 +2764,165 @@ async fn mariadb_connections_exhausted_by_one_app() {
     bot.engine.runner().close().await;
     drop(pool);
 }
+
+/// One application role has its own `CONNECTION LIMIT 3` and holds all three sessions: its new
+/// sessions fail with "too many connections for role" while the server has plenty of free
+/// slots. The answer must name the role and its own limit (ALTER ROLE … CONNECTION LIMIT), and
+/// never send the user to raise max_connections, do pool maths against it, or quote MySQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_role_at_its_own_connection_limit() {
+    let db = TestDb::postgres().await;
+    let app_url = db
+        .login(
+            "app",
+            &[
+                "CREATE ROLE {login} LOGIN CONNECTION LIMIT 3",
+                "GRANT CONNECT ON DATABASE {db} TO {login}",
+            ],
+        )
+        .await;
+    let role = format!("{}_app", db.name);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            sqlx::PgConnection::connect(&app_url)
+                .await
+                .expect("an app session"),
+        );
+    }
+    let refused = sqlx::PgConnection::connect(&app_url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("too many connections for role"),
+        "the fourth session was not refused: {refused:?}"
+    );
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    let must_not: Vec<String> = [
+        "ALTER SYSTEM SET max_connections",
+        "Pool maths",
+        "rather than raising max_connections",
+        "SHOW GLOBAL",
+        "ProxySQL",
+        "1040",
+        "max_user_connections",
+        "app_user",
+        "checks could not run (",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let passed = probe(
+        &bot,
+        "pg_role_conn_limit",
+        &[
+            &format!(
+                "orders-pg: workers crash with FATAL: too many connections for role \"{role}\""
+            ),
+            "the api can't get connections to orders-pg anymore, help",
+            "orders-pg keeps refusing new connections but the server looks mostly idle??",
+            "why is orders-pg out of connections, who is using them",
+        ],
+        &[role.clone(), format!("ALTER ROLE {role} CONNECTION LIMIT")],
+        &must_not,
+    )
+    .await;
+    assert!(
+        passed >= 3,
+        "the role's own limit was named in {passed}/4 answers"
+    );
+
+    // The same message pasted later in the thread, without a code, is PostgreSQL's 53300 on
+    // this target (never MySQL's 1040), and the thread stays on orders-pg.
+    let thread = "pg-role-followup";
+    bot.ask(thread, "orders-pg health please").await;
+    let text = bot
+        .ask(
+            thread,
+            &format!("now the app logs: FATAL: too many connections for role \"{role}\""),
+        )
+        .await
+        .plain_text();
+    assert!(text.contains("53300"), "{text}");
+    for bad in ["1040", "SHOW GLOBAL", "ProxySQL", "orders-my"] {
+        assert!(!text.contains(bad), "{bad} in:\n{text}");
+    }
+    for c in held {
+        c.close().await.ok();
+    }
+    bot.engine.runner().close().await;
+}
+
+/// A MariaDB account created `WITH MAX_USER_CONNECTIONS 2` holds both: its third session fails
+/// with error 1226 while the server is nearly empty. The answer names the account and the
+/// MariaDB statement that raises its own limit, never max_connections or PostgreSQL advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_account_at_its_own_connection_limit() {
+    let db = TestDb::mysql().await;
+    let app_url = db
+        .login(
+            "app",
+            &[
+                "CREATE USER '{login}'@'%' WITH MAX_USER_CONNECTIONS 2",
+                "GRANT SELECT ON `{db}`.* TO '{login}'@'%'",
+            ],
+        )
+        .await;
+    let user = format!("{}_app", db.name);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(
+            sqlx::MySqlConnection::connect(&app_url)
+                .await
+                .expect("an app session"),
+        );
+    }
+    let refused = sqlx::MySqlConnection::connect(&app_url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("max_user_connections"),
+        "the third session was not refused: {refused:?}"
+    );
+    let bot = with_decoys(db.target("orders-maria", "prod", "on-prem"));
+    let must_not: Vec<String> = [
+        "SET GLOBAL max_connections",
+        "Pool maths",
+        "rather than raising max_connections",
+        "pg_stat_activity",
+        "ALTER ROLE",
+        "PgBouncer in transaction mode",
+        "svc_app",
+        "checks could not run (",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let passed = probe(
+        &bot,
+        "maria_account_conn_limit",
+        &[
+            &format!("orders-maria: ERROR 1226 (42000): User '{user}' has exceeded the 'max_user_connections' resource (current value: 2)"),
+            &format!("our service can't open connections to orders-maria: User '{user}' has exceeded the 'max_user_connections' resource"),
+            "orders-maria keeps refusing new connections from the app, the server is nearly idle",
+        ],
+        &[
+            format!("'{user}'@'%'"),
+            format!("ALTER USER '{user}'@'%' WITH MAX_USER_CONNECTIONS"),
+        ],
+        &must_not,
+    )
+    .await;
+    assert!(
+        passed >= 2,
+        "the account's own limit was named in {passed}/3 answers"
+    );
+    for c in held {
+        c.close().await.ok();
+    }
+    bot.engine.runner().close().await;
+}

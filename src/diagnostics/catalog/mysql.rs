@@ -4,7 +4,7 @@
 use super::common::{duplicate_indexes_by_columns, first_unindexed, where_columns};
 use super::postgres::{
     blocking_pairs, connection_groups, id_rows, idle_sessions, no_pk, replication_rows,
-    running_statements, table_sizes, unused_with_window,
+    running_statements, scoped_connection_limits, table_sizes, unused_with_window,
 };
 use super::{Check, Precondition};
 use crate::config::Engine;
@@ -310,12 +310,58 @@ pub(super) static CHECKS: &[Check] = &[
         engine: E,
         title: "Connections by user, schema and command",
         sql: "SELECT COMMAND AS state, USER AS usr, COALESCE(DB, '') AS db_name, COUNT(*) AS count,
-       CAST(@@max_connections AS SIGNED) AS max_connections
+       CAST(@@max_connections AS SIGNED) AS max_connections,
+       USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS own
   FROM information_schema.PROCESSLIST
  GROUP BY COMMAND, USER, DB
  ORDER BY count DESC",
         precondition: None,
         evaluate: connections,
+    },
+    Check {
+        name: "connection_limits",
+        engine: E,
+        title: "Accounts near MAX_USER_CONNECTIONS or the global max_user_connections (sessions counted by user name)",
+        sql: "SELECT 'account' AS scope, CONCAT(QUOTE(u.User), '@', QUOTE(u.Host)) AS name,
+       CONCAT(QUOTE(u.User), '@', QUOTE(u.Host)) AS ident, u.User AS user,
+       CAST(u.max_user_connections AS SIGNED) AS conn_limit,
+       (SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE p.USER = u.User) AS used,
+       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
+       CAST(@@max_connections AS SIGNED) AS server_max
+  FROM mysql.user u
+ WHERE u.max_user_connections > 0
+UNION ALL
+SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
+       CAST(@@max_user_connections AS SIGNED) AS conn_limit, COUNT(*) AS used,
+       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
+       CAST(@@max_connections AS SIGNED) AS server_max
+  FROM information_schema.PROCESSLIST p
+ WHERE @@max_user_connections > 0 AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
+   AND NOT EXISTS (SELECT 1 FROM mysql.user u WHERE u.User = p.USER AND u.max_user_connections > 0)
+ GROUP BY p.USER
+ ORDER BY used DESC
+ LIMIT 20",
+        precondition: Some(Precondition {
+            sql: "SELECT COUNT(*) >= 0 FROM mysql.user",
+            unavailable: "",
+        }),
+        evaluate: connection_limits,
+    },
+    Check {
+        name: "connection_limits",
+        engine: E,
+        title: "Users near the global max_user_connections (per-account limits need SELECT on mysql.user)",
+        sql: "SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
+       CAST(@@max_user_connections AS SIGNED) AS conn_limit, COUNT(*) AS used,
+       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
+       CAST(@@max_connections AS SIGNED) AS server_max
+  FROM information_schema.PROCESSLIST p
+ WHERE @@max_user_connections > 0 AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
+ GROUP BY p.USER
+ ORDER BY used DESC
+ LIMIT 20",
+        precondition: None,
+        evaluate: connection_limits,
     },
     Check {
         name: "largest_tables",
@@ -888,6 +934,14 @@ fn global_locks(rs: &ResultSet) -> Vec<Finding> {
 
 fn idle_in_transaction(rs: &ResultSet) -> Vec<Finding> {
     idle_sessions("idle_in_transaction", rs, Engine::Mysql)
+}
+
+/// An account's `MAX_USER_CONNECTIONS` or the global `max_user_connections` (MariaDB KB and MySQL
+/// manual "Setting Account Resource Limits"): new sessions of that account fail with 1226 / 1203
+/// while the server has room. Sessions are counted by user name, so an account limit is compared
+/// with every host's sessions of that user (an upper bound). Graded by `connection_limit_used`.
+fn connection_limits(rs: &ResultSet) -> Vec<Finding> {
+    scoped_connection_limits("connection_limits", rs, Engine::Mysql)
 }
 
 fn connections(rs: &ResultSet) -> Vec<Finding> {

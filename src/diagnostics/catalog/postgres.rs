@@ -197,6 +197,31 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: connections,
     },
     Check {
+        name: "connection_limits",
+        engine: E,
+        title: "Roles and databases with their own CONNECTION LIMIT, and the sessions counted against it",
+        sql: "SELECT 'role' AS scope, r.rolname::text AS name, quote_ident(r.rolname) AS ident,
+       r.rolconnlimit::bigint AS conn_limit, r.rolsuper AS superuser,
+       (SELECT count(*) FROM pg_stat_activity a
+         WHERE a.usename = r.rolname AND a.backend_type = 'client backend')::bigint AS used,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')::bigint AS server_used,
+       current_setting('max_connections')::bigint - current_setting('superuser_reserved_connections')::bigint AS server_max
+  FROM pg_roles r
+ WHERE r.rolconnlimit >= 0 AND r.rolcanlogin
+UNION ALL
+SELECT 'database', d.datname::text, quote_ident(d.datname), d.datconnlimit::bigint, false,
+       (SELECT count(*) FROM pg_stat_activity a
+         WHERE a.datname = d.datname AND a.backend_type = 'client backend')::bigint,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')::bigint,
+       current_setting('max_connections')::bigint - current_setting('superuser_reserved_connections')::bigint
+  FROM pg_database d
+ WHERE d.datconnlimit >= 0 AND d.datallowconn
+ ORDER BY 6 DESC
+ LIMIT 20",
+        precondition: None,
+        evaluate: connection_limits,
+    },
+    Check {
         name: "largest_tables",
         engine: E,
         title: "Largest tables (with indexes and TOAST)",
@@ -1282,7 +1307,9 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
         .and_then(|r| r.i64("max_connections"))
         .unwrap_or(0)
         - rs.first().and_then(|r| r.i64("reserved")).unwrap_or(0);
-    for r in rs.iter().take(5) {
+    // The bot's own sessions count towards the total but are nobody's cause (PostgreSQL's
+    // check leaves them out by application name; MySQL marks its own login's rows `own`).
+    for r in rs.iter().filter(|r| r.bool("own") != Some(true)).take(5) {
         // MySQL groups by schema (PROCESSLIST has no application name); the others by program.
         let who = match (r.str("application"), r.str("db_name")) {
             (a, _) if !a.is_empty() => format!("user {}, application {a}", r.str("usr")),
@@ -1302,6 +1329,7 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
             )
             .fact("state", r.str("state"))
             .fact("count", r.str("count"))
+            .fact("user", r.str("usr"))
             .fact("who", &who),
         );
     }
@@ -1328,6 +1356,116 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
 
 fn connections(rs: &ResultSet) -> Vec<Finding> {
     connection_groups("connections", rs)
+}
+
+/// A role's or a database's own `CONNECTION LIMIT` (PostgreSQL docs, CREATE ROLE and CREATE
+/// DATABASE), far below the server's: new sessions of that role or into that database fail with
+/// "too many connections for role/database" (SQLSTATE 53300) while the server has room.
+///
+/// Graded by `connection_limit_used` (80 % warning, 100 % critical); `CONNECTION LIMIT 0` on a
+/// login role or an open database is a warning (nobody can connect). Superuser roles are
+/// exempt from a role limit (CREATE ROLE docs) and are not graded.
+fn connection_limits(rs: &ResultSet) -> Vec<Finding> {
+    scoped_connection_limits("connection_limits", rs, Engine::Postgres)
+}
+
+/// Shared by PostgreSQL (role / database limits) and MySQL/MariaDB (account limits and the
+/// global `max_user_connections`): rows with `scope`, `name`, `ident`, `conn_limit`, `used`,
+/// `server_used`, `server_max` and, for PostgreSQL, `superuser`.
+pub(super) fn scoped_connection_limits(
+    check: &str,
+    rs: &ResultSet,
+    engine: Engine,
+) -> Vec<Finding> {
+    let t = rs.threshold_for("connection_limit_used");
+    let mut out = Vec::new();
+    for r in rs.iter() {
+        let limit = r.i64("conn_limit").unwrap_or(-1);
+        let used = r.i64("used").unwrap_or(0);
+        if limit < 0 || r.bool("superuser").unwrap_or(false) {
+            continue;
+        }
+        let scope = r.str("scope");
+        let name = r.str("name");
+        let pct = if limit == 0 {
+            100.0
+        } else {
+            used as f64 * 100.0 / limit as f64
+        };
+        let severity = if limit == 0 {
+            Severity::Warning
+        } else {
+            t.grade(pct)
+        };
+        if severity == Severity::Ok {
+            continue;
+        }
+        let server_used = r.i64("server_used").unwrap_or(0);
+        let server_max = r.i64("server_max").unwrap_or(0);
+        let room = (server_max - server_used).max(0);
+        // A raise the server can take: double the limit, at most what the server has free.
+        let raised = (limit + limit.max(5)).min(limit + room).max(limit + 1);
+        let (label, error, raise, holders) = match (engine, scope.as_str()) {
+            (Engine::Postgres, "database") => (
+                format!("database {name}"),
+                format!("too many connections for database \"{name}\""),
+                format!("ALTER DATABASE {} CONNECTION LIMIT {raised};", r.str("ident")),
+                format!(
+                    "SELECT usename, application_name, client_addr, state, count(*) FROM pg_stat_activity WHERE datname = {} GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC;",
+                    super::common::quote_literal(&name, Engine::Postgres)
+                ),
+            ),
+            (Engine::Postgres, _) => (
+                format!("role {name}"),
+                format!("too many connections for role \"{name}\""),
+                format!("ALTER ROLE {} CONNECTION LIMIT {raised};", r.str("ident")),
+                format!(
+                    "SELECT datname, application_name, client_addr, state, count(*) AS sessions, max(now() - state_change) AS longest_in_state FROM pg_stat_activity WHERE usename = {} GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC;",
+                    super::common::quote_literal(&name, Engine::Postgres)
+                ),
+            ),
+            (_, "account") => (
+                format!("account {name}"),
+                format!("User {name} has exceeded the 'max_user_connections' resource (1226)"),
+                format!("ALTER USER {} WITH MAX_USER_CONNECTIONS {raised};", r.str("ident")),
+                format!(
+                    "SELECT host, db, command, time, state FROM information_schema.PROCESSLIST WHERE user = {} ORDER BY time DESC;",
+                    super::common::quote_literal(r.str("user").as_str(), Engine::Mysql)
+                ),
+            ),
+            _ => (
+                format!("user {name}"),
+                format!("User {name} already has more than 'max_user_connections' active connections (1203)"),
+                format!("SET GLOBAL max_user_connections = {raised};"),
+                format!(
+                    "SELECT host, db, command, time, state FROM information_schema.PROCESSLIST WHERE user = {} ORDER BY time DESC;",
+                    super::common::quote_literal(&name, Engine::Mysql)
+                ),
+            ),
+        };
+        let title = if limit == 0 {
+            format!(
+                "{label} has a connection limit of 0: every new session of it is refused ({error})"
+            )
+        } else if used >= limit {
+            format!("{label} is at its own connection limit: {used} of {limit} sessions; its new sessions are refused with \"{error}\" while the server has {room} slots free")
+        } else {
+            format!("{label} uses {used} of its {limit}-session connection limit ({pct:.0}%); past it, new sessions fail with \"{error}\"")
+        };
+        out.push(
+            Finding::new(check, "scoped_connection_limit", severity, title)
+                .fact("scope", &scope)
+                .fact("name", &name)
+                .fact("used", used)
+                .fact("limit", limit)
+                .fact("pct", format!("{pct:.0}"))
+                .fact("server_free", room)
+                .fact("raise_sql", raise)
+                .fact("holders_sql", holders)
+                .threshold(t.citation()),
+        );
+    }
+    out
 }
 
 /// Shared: top tables by size.

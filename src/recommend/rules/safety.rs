@@ -42,9 +42,10 @@ pub fn has_unfilled(text: &str, vars: &BTreeMap<String, String>) -> bool {
 }
 
 /// Replaces literal template holes a playbook wrote as `<table>` / `<index>` / `<column>` with
-/// `object` when the user named one; returns `None` when a hole remains, so the caller can leave
-/// the statement out instead of showing it half-filled.
-pub fn fill_literal_holes(text: &str, object: Option<&str>) -> Option<String> {
+/// `object` when the user named one, and `<role>` with the PostgreSQL role the evidence names
+/// (already quoted); returns `None` when a hole remains (`<account>`, or a name nobody gave), so
+/// the caller can leave the statement out instead of showing it half-filled.
+pub fn fill_literal_holes(text: &str, object: Option<&str>, role: Option<&str>) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('<') {
@@ -64,6 +65,9 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>) -> Option<String> {
                     {
                         out.push_str(o)
                     }
+                    ("role", _) if role.is_some_and(|r| !r.is_empty()) => {
+                        out.push_str(role.unwrap_or_default())
+                    }
                     _ => return None,
                 }
                 rest = &after[c + 1..];
@@ -76,6 +80,20 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
+}
+
+/// A PostgreSQL identifier as SQL: bare when it is lower-case letters, digits and `_` (not
+/// starting with a digit), else double-quoted with quotes doubled (PostgreSQL docs §4.1.1).
+pub fn quote_pg_ident(name: &str) -> String {
+    let bare = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 fn last_name(n: &str) -> String {
@@ -448,16 +466,16 @@ mod tests {
     #[test]
     fn literal_holes_are_filled_or_refused() {
         assert_eq!(
-            fill_literal_holes("ANALYZE <table>;", Some("orders")).as_deref(),
+            fill_literal_holes("ANALYZE <table>;", Some("orders"), None).as_deref(),
             Some("ANALYZE orders;")
         );
-        assert_eq!(fill_literal_holes("ANALYZE <table>;", None), None);
+        assert_eq!(fill_literal_holes("ANALYZE <table>;", None, None), None);
         assert_eq!(
-            fill_literal_holes("VACUUM (FREEZE) <schema.table>;", None),
+            fill_literal_holes("VACUUM (FREEZE) <schema.table>;", None, None),
             None
         );
         assert_eq!(
-            fill_literal_holes("WHERE a <> b AND c < 3", None).as_deref(),
+            fill_literal_holes("WHERE a <> b AND c < 3", None, None).as_deref(),
             Some("WHERE a <> b AND c < 3")
         );
     }
