@@ -494,6 +494,16 @@ impl Runner {
         }
     }
 
+    /// Whether a MySQL-family target's server is MariaDB, as learned from the server by the
+    /// checks that already ran on it (`None` before any did, or for another engine). Never
+    /// queries.
+    pub fn is_mariadb(&self, alias: &str) -> Option<bool> {
+        match self.pool(alias).ok()?.1 {
+            Pool::Mysql { mariadb, .. } => mariadb.get().copied(),
+            _ => None,
+        }
+    }
+
     /// Connects and reads the server version, for `check-config`.
     ///
     /// # Errors

@@ -358,7 +358,8 @@ impl Engine {
             &state.slots,
             outcomes.iter().flat_map(|o| &o.findings),
             &user_text,
-        );
+        )
+        .with_server_flavour(target.and_then(|t| self.runner().is_mariadb(&t.alias)));
         // Warnings and worse that this intent's playbook does not explain bring the lines of
         // the intent that does.
         let codes: Vec<&str> = live_warnings(&outcomes).map(|f| f.code.as_str()).collect();

@@ -274,6 +274,23 @@ impl Engine {
                         Some(c.intent.clone())
                     }
                 }
+                // Unsure between topics, with an error code whose own topic is one of them
+                // ("Lock wait timeout exceeded" between locks and time limits): the code decides.
+                Some(c) if ex.slots.error_code.is_some() => {
+                    let code = ex.slots.error_code.as_deref().unwrap_or_default();
+                    Some(
+                        c.candidates
+                            .iter()
+                            .map(|(name, _)| name.as_str())
+                            .find(|name| !self.code_points_elsewhere(code, name))
+                            .filter(|_| {
+                                self.code_intents(code).next().is_some()
+                                    && !c.candidates.iter().any(|(n, _)| n == "error_code_lookup")
+                            })
+                            .unwrap_or("error_code_lookup")
+                            .to_string(),
+                    )
+                }
                 _ if ex.slots.error_code.is_some() => Some("error_code_lookup".to_string()),
                 // "actually it's staging": same question, new slot values.
                 _ if slot_only_change && state.intent.is_some() => state.intent.clone(),
@@ -457,14 +474,17 @@ impl Engine {
     /// not an access request. The code is the stronger evidence; its lookup answers with the
     /// code's playbook when the database is known.
     fn code_points_elsewhere(&self, code: &str, classified: &str) -> bool {
-        let related: Vec<&str> = self
-            .inner
+        let related: Vec<&str> = self.code_intents(code).collect();
+        !related.is_empty() && !related.contains(&classified)
+    }
+
+    /// The intents the knowledge base relates `code` to, on any engine.
+    fn code_intents<'a>(&'a self, code: &str) -> impl Iterator<Item = &'a str> {
+        self.inner
             .catalog
             .error_code(code, None)
             .into_iter()
             .filter_map(|e| e.intent.as_deref())
-            .collect();
-        !related.is_empty() && !related.contains(&classified)
     }
 
     fn take_target_word(&self, state: &mut ThreadState, word: &str) {
@@ -1095,9 +1115,13 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         c.intent.as_str(),
         "report_request" | "list_targets" | "help" | "greeting"
     ) && symptom
-        && !next_reading(c)
     {
-        return false;
+        // "the month-end export crawls": slowness, whatever the next reading would be.
+        if super::answers::is_slow(text) {
+            c.intent = "slow_query".to_string();
+        } else if !next_reading(c) {
+            return false;
+        }
     }
     const CONNECTING: &[&str] = &[
         "connect",
@@ -1159,6 +1183,27 @@ fn reread(c: &mut crate::intents::Classification, text: &str) -> bool {
         || t.contains("timing out")
         || has(&["timeout", "timed"]);
     if c.intent == "connection_errors" && timeout && !has(CONNECTING) && has(WORK) {
+        c.intent = "slow_query".to_string();
+    }
+    // A time limit is the topic only when the words say something was stopped by one ("gets
+    // cancelled", "interrupted", "statement_timeout", 57014); a report that "times out" is a
+    // slow statement.
+    const STOPPED: &[&str] = &[
+        "cancel",
+        "interrupt",
+        "kill",
+        "abort",
+        "cut",
+        "statement_timeout",
+        "max_statement_time",
+        "max_execution_time",
+        "lock_timeout",
+        "limit",
+        "57014",
+        "1969",
+        "3024",
+    ];
+    if c.intent == "statement_timeouts" && !has(STOPPED) {
         c.intent = "slow_query".to_string();
     }
     // "the report query times out on the replica": a slow statement that runs on a replica,

@@ -208,6 +208,25 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The MySQL flavour the server itself reported (`mariadb`: whether `VERSION()` says
+    /// MariaDB), for a turn whose checks did not include `overview`. The server wins over the
+    /// user's words ("MySQL 8" said of a MariaDB server); the `overview` finding, when it ran,
+    /// already decided.
+    pub fn with_server_flavour(mut self, mariadb: Option<bool>) -> Scope {
+        let family = matches!(
+            self.engine,
+            Some(Flavour::MysqlFamily | Flavour::Mariadb | Flavour::Mysql)
+        );
+        if family && self.version.is_none() {
+            match mariadb {
+                Some(true) => self.engine = Some(Flavour::Mariadb),
+                Some(false) => self.engine = Some(Flavour::Mysql),
+                None => {}
+            }
+        }
+        self
+    }
+
     /// The scope of one turn. The target's engine wins over the engine slot; the MySQL flavour
     /// comes from the server's `VERSION()` (the `overview` finding) when it ran, else from the
     /// user's words ("MariaDB", "MySQL 8", "Aurora MySQL").

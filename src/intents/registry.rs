@@ -77,6 +77,19 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "timeout_in_effect",
+        facts: &[
+            "setting",
+            "value",
+            "value_ms",
+            "scope",
+            "place",
+            "error",
+            "reset_sql",
+        ],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
         code: "scoped_connection_limit",
         facts: &[
             "scope",

@@ -2926,3 +2926,119 @@ async fn mariadb_account_at_its_own_connection_limit() {
     }
     bot.engine.runner().close().await;
 }
+
+/// A reporting role has `statement_timeout = 1s` of its own (ALTER ROLE … SET): its queries are
+/// cancelled with 57014 while nothing is set server-wide. The answer must name the role, the
+/// value and the statement that changes it for that role only, never a server-wide change nor
+/// MySQL/MariaDB vocabulary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_role_statement_timeout_cancels_reports() {
+    let db = TestDb::postgres().await;
+    let report_url = db
+        .login(
+            "report",
+            &[
+                "CREATE ROLE {login} LOGIN",
+                "ALTER ROLE {login} SET statement_timeout = '1s'",
+                "GRANT CONNECT ON DATABASE {db} TO {login}",
+            ],
+        )
+        .await;
+    let role = format!("{}_report", db.name);
+    let mut c = sqlx::PgConnection::connect(&report_url)
+        .await
+        .expect("report session");
+    let err = c
+        .execute("SELECT pg_sleep(1.5)")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("statement timeout"),
+        "the role's timeout did not fire: {err:?}"
+    );
+    c.close().await.ok();
+    let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
+    let must_not: Vec<String> = [
+        "max_statement_time",
+        "max_execution_time",
+        "ALTER SYSTEM SET statement_timeout",
+        "KILL QUERY",
+        "SET GLOBAL",
+        "checks could not run (",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let passed = probe(
+        &bot,
+        "pg_role_statement_timeout",
+        &[
+            "orders-pg: the nightly report dies with ERROR: canceling statement due to statement timeout",
+            "our reporting queries on orders-pg keep getting cancelled after a second, who set that?",
+            "orders-pg cuts off every report query after 1s, help",
+            "SQLSTATE 57014 on orders-pg since this morning",
+        ],
+        &[
+            role.clone(),
+            "statement_timeout = 1s".to_string(),
+            format!("ALTER ROLE {role} RESET statement_timeout;"),
+        ],
+        &must_not,
+    )
+    .await;
+    assert!(
+        passed >= 3,
+        "the role's own timeout was named in {passed}/4 answers"
+    );
+    bot.engine.runner().close().await;
+}
+
+/// A MariaDB account created `WITH MAX_STATEMENT_TIME 1` has its statements interrupted with
+/// 1969. The answer names the account, its limit and the MariaDB statement for that account,
+/// never PostgreSQL's statement_timeout or MySQL 8's max_execution_time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_account_statement_time_limit() {
+    let db = TestDb::mysql().await;
+    db.login(
+        "export",
+        &[
+            "CREATE USER '{login}'@'%' WITH MAX_STATEMENT_TIME 1",
+            "GRANT SELECT ON `{db}`.* TO '{login}'@'%'",
+        ],
+    )
+    .await;
+    let user = format!("{}_export", db.name);
+    let bot = with_decoys(db.target("orders-maria", "prod", "on-prem"));
+    let must_not: Vec<String> = [
+        "statement_timeout",
+        "pg_",
+        "max_execution_time",
+        "ALTER ROLE",
+        "checks could not run (",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let passed = probe(
+        &bot,
+        "maria_account_statement_time",
+        &[
+            "orders-maria: our export fails with ERROR 1969 (70100): Query execution was interrupted (max_statement_time exceeded)",
+            "selects on orders-maria get interrupted after a second, where does that limit come from?",
+            "the export job on orders-maria keeps getting cancelled",
+        ],
+        &[
+            format!("'{user}'@'%'"),
+            format!("ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0;"),
+        ],
+        &must_not,
+    )
+    .await;
+    assert!(
+        passed >= 2,
+        "the account's own limit was named in {passed}/3 answers"
+    );
+    bot.engine.runner().close().await;
+}

@@ -11,6 +11,7 @@ mod mssql;
 mod mysql;
 mod postgres;
 mod sqlite;
+mod timeouts;
 
 use super::{Finding, ResultSet};
 use crate::config::Engine;

@@ -364,6 +364,36 @@ SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
         evaluate: connection_limits,
     },
     Check {
+        name: "timeouts",
+        engine: E,
+        title: "Timeouts in effect (MariaDB max_statement_time, global and per account; innodb_lock_wait_timeout)",
+        sql: super::timeouts::MARIADB_SQL,
+        precondition: Some(Precondition {
+            sql: "SELECT VERSION() LIKE '%MariaDB%' AND EXISTS (SELECT 1 FROM mysql.user)",
+            unavailable: "",
+        }),
+        evaluate: timeouts,
+    },
+    Check {
+        name: "timeouts",
+        engine: E,
+        title: "Timeouts in effect (MariaDB global max_statement_time; per-account limits need SELECT on mysql.user)",
+        sql: super::timeouts::MARIADB_GLOBAL_SQL,
+        precondition: Some(Precondition {
+            sql: "SELECT VERSION() LIKE '%MariaDB%'",
+            unavailable: "",
+        }),
+        evaluate: timeouts,
+    },
+    Check {
+        name: "timeouts",
+        engine: E,
+        title: "Timeouts in effect (MySQL max_execution_time, innodb_lock_wait_timeout)",
+        sql: super::timeouts::MYSQL_SQL,
+        precondition: None,
+        evaluate: timeouts,
+    },
+    Check {
         name: "largest_tables",
         engine: E,
         title: "Largest tables (data + indexes, reclaimable space)",
@@ -946,6 +976,10 @@ fn connection_limits(rs: &ResultSet) -> Vec<Finding> {
 
 fn connections(rs: &ResultSet) -> Vec<Finding> {
     connection_groups("connections", rs)
+}
+
+fn timeouts(rs: &ResultSet) -> Vec<Finding> {
+    super::timeouts::evaluate("timeouts", rs, Engine::Mysql)
 }
 
 fn largest_tables(rs: &ResultSet) -> Vec<Finding> {

@@ -222,6 +222,14 @@ SELECT 'database', d.datname::text, quote_ident(d.datname), d.datconnlimit::bigi
         evaluate: connection_limits,
     },
     Check {
+        name: "timeouts",
+        engine: E,
+        title: "Timeouts in effect (statement, lock, idle) and the server, database or role that sets each",
+        sql: super::timeouts::PG_SQL,
+        precondition: None,
+        evaluate: timeouts,
+    },
+    Check {
         name: "largest_tables",
         engine: E,
         title: "Largest tables (with indexes and TOAST)",
@@ -1356,6 +1364,10 @@ pub(super) fn connection_groups(check: &str, rs: &ResultSet) -> Vec<Finding> {
 
 fn connections(rs: &ResultSet) -> Vec<Finding> {
     connection_groups("connections", rs)
+}
+
+fn timeouts(rs: &ResultSet) -> Vec<Finding> {
+    super::timeouts::evaluate("timeouts", rs, Engine::Postgres)
 }
 
 /// A role's or a database's own `CONNECTION LIMIT` (PostgreSQL docs, CREATE ROLE and CREATE
