@@ -82,6 +82,7 @@ pub const SPECS: &[Spec] = &[
     above("slow_statement_mean", &["warning"], SERVERS),
     above("prepared_transaction", &["warning", "critical"], PG_MY),
     above("tmp_disk_tables", &["warning", "min_disk_tables"], MY),
+    above("purge_history", &["warning", "critical"], MY),
     // PostgreSQL.
     below("cache_hit", &["info", "warning", "min_block_requests"], PG),
     above("replication_slot_retained", &["warning", "critical"], PG),

@@ -77,6 +77,18 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "purge_lag",
+        facts: &[
+            "history_len",
+            "who",
+            "holder_id",
+            "age",
+            "query",
+            "kill_sql",
+        ],
+        engines: &["mysql"],
+    },
+    Finding {
         code: "timeout_in_effect",
         facts: &[
             "setting",

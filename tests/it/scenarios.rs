@@ -130,6 +130,14 @@ fn maria_bot_target(alias: &str, port: u16) -> dbabot::config::Target {
 /// still land on the target it names. The decoys point at a closed port, so a question sent to
 /// one fails loudly instead of answering from the wrong database.
 fn with_decoys(real: dbabot::config::Target) -> TestBot {
+    with_decoys_and_catalog(real, dbabot::intents::Catalog::embedded().expect("catalog"))
+}
+
+/// [`with_decoys`] with a given catalog (an edited copy of `intents/`, as a DBA would keep).
+fn with_decoys_and_catalog(
+    real: dbabot::config::Target,
+    catalog: dbabot::intents::Catalog,
+) -> TestBot {
     use dbabot::config::{Engine as DbEngine, Secret, Target};
     let decoy = |alias: &str, engine: DbEngine, dsn: &str| Target {
         alias: alias.into(),
@@ -162,7 +170,7 @@ fn with_decoys(real: dbabot::config::Target) -> TestBot {
             targets.push(decoy(alias, engine, dsn));
         }
     }
-    let mut bot = TestBot::new(targets);
+    let mut bot = TestBot::with_catalog(tempfile::tempdir().expect("tempdir"), targets, catalog);
     bot.primary = Some(real.alias);
     bot
 }
@@ -3040,5 +3048,96 @@ async fn mariadb_account_statement_time_limit() {
         passed >= 2,
         "the account's own limit was named in {passed}/3 answers"
     );
+    bot.engine.runner().close().await;
+}
+
+/// A reporting session opened a consistent snapshot on MariaDB and went idle while the
+/// application kept committing updates: InnoDB purge cannot pass its read view, so the history
+/// list grows. With the warning lowered to what a test can produce in seconds (an edited copy of
+/// intents/thresholds.toml, as a DBA would keep), the answer names the holder and KILLs only it,
+/// never the writer, and gives no PostgreSQL vacuum advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_idle_snapshot_holds_back_purge() {
+    let db = TestDb::mysql().await;
+    let mut writer = db.my().await;
+    writer
+        .execute(
+            "CREATE TABLE counters (id INT PRIMARY KEY, v INT NOT NULL);
+             INSERT INTO counters SELECT seq, 0 FROM seq_1_to_200;",
+        )
+        .await
+        .expect("counters");
+    let mut holder = db.my().await;
+    holder
+        .execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .expect("snapshot");
+    holder
+        .execute("SELECT COUNT(*) FROM counters")
+        .await
+        .expect("read");
+    let holder_id = my_id(&mut holder).await;
+    let writer_id = my_id(&mut writer).await;
+    // 1,500 committed transactions after the snapshot, in batches of single-row autocommits.
+    for batch in 0..15 {
+        let sql: String = (0..100)
+            .map(|i| {
+                format!(
+                    "UPDATE counters SET v = v + 1 WHERE id = {};",
+                    (batch * 100 + i) % 200 + 1
+                )
+            })
+            .collect();
+        writer.execute(sql.as_str()).await.expect("updates");
+    }
+    let intents = tempfile::tempdir().expect("tempdir");
+    for (name, text) in dbabot::intents::catalog::EMBEDDED {
+        let text = if *name == "thresholds.toml" {
+            text.replacen(
+                "[purge_history]\nwarning = 100000",
+                "[purge_history]\nwarning = 1000",
+                1,
+            )
+        } else {
+            text.to_string()
+        };
+        std::fs::write(intents.path().join(name), text).expect("write");
+    }
+    let catalog = dbabot::intents::Catalog::from_dir(intents.path()).expect("edited copy loads");
+    assert!(catalog
+        .thresholds
+        .get("purge_history")
+        .citation()
+        .contains("1,000"));
+    let bot = with_decoys_and_catalog(db.target("orders-maria", "prod", "on-prem"), catalog);
+    let must_not: Vec<String> = [
+        format!("KILL {writer_id};"),
+        "VACUUM".to_string(),
+        "autovacuum".to_string(),
+        "pg_".to_string(),
+        "checks could not run (".to_string(),
+    ]
+    .to_vec();
+    let passed = probe(
+        &bot,
+        "maria_purge_lag",
+        &[
+            "orders-maria: ibdata1 keeps growing and the server gets slower every hour",
+            "the history list length on orders-maria keeps climbing, what is holding purge back?",
+            "orders-maria tables look bloated, old row versions never go away",
+        ],
+        &[
+            format!("connection {holder_id}"),
+            format!("KILL {holder_id};"),
+        ],
+        &must_not,
+    )
+    .await;
+    assert!(
+        passed >= 2,
+        "the snapshot holder was named in {passed}/3 answers"
+    );
+    holder.close().await.ok();
+    writer.close().await.ok();
     bot.engine.runner().close().await;
 }

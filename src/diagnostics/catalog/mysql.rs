@@ -364,6 +364,25 @@ SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
         evaluate: connection_limits,
     },
     Check {
+        name: "vacuum_horizon",
+        engine: E,
+        title: "InnoDB purge: history list length and the oldest open transaction holding it back",
+        sql: "SELECT h.history_len, o.holder_id, o.age_s, o.trx_state, o.usr, o.command, o.query
+  FROM (SELECT CAST(`COUNT` AS SIGNED) AS history_len
+          FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len') h
+  LEFT JOIN (SELECT CAST(t.trx_mysql_thread_id AS SIGNED) AS holder_id,
+                    CAST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS SIGNED) AS age_s,
+                    t.trx_state, COALESCE(p.USER, '') AS usr, COALESCE(p.COMMAND, '') AS command,
+                    LEFT(COALESCE(t.trx_query, ''), 300) AS query
+               FROM information_schema.INNODB_TRX t
+               LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+              WHERE t.trx_mysql_thread_id <> CONNECTION_ID()
+              ORDER BY t.trx_started
+              LIMIT 1) o ON 1 = 1",
+        precondition: None,
+        evaluate: vacuum_horizon,
+    },
+    Check {
         name: "timeouts",
         engine: E,
         title: "Timeouts in effect (MariaDB max_statement_time, global and per account; innodb_lock_wait_timeout)",
@@ -980,6 +999,64 @@ fn connections(rs: &ResultSet) -> Vec<Finding> {
 
 fn timeouts(rs: &ResultSet) -> Vec<Finding> {
     super::timeouts::evaluate("timeouts", rs, Engine::Mysql)
+}
+
+/// InnoDB purge falling behind (`purge_lag`): the history list (committed transactions whose
+/// undo purge has not removed) past `purge_history` (100,000 warning, 1,000,000 critical;
+/// MySQL manual §17.3 and §17.8.9, common operational guidance). The oldest open transaction is
+/// named as what purge waits for (its read view keeps every newer row version), with a KILL
+/// only when its connection is idle (`Sleep`): killing it rolls its transaction back.
+fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
+    let Some(r) = rs.first() else { return vec![] };
+    let t = rs.threshold_for("purge_history");
+    let len = r.i64("history_len").unwrap_or(0);
+    let severity = t.grade(len as f64);
+    if severity == Severity::Ok {
+        return vec![];
+    }
+    let age = human_secs(r.f64("age_s").unwrap_or(0.0));
+    let (who, title) = match r.i64("holder_id") {
+        Some(0) => {
+            let who = format!(
+                "a prepared XA transaction with no connection (open {age}; XA RECOVER lists it)"
+            );
+            let title = format!("InnoDB history list length is {len}: purge cannot pass {who}");
+            (who, title)
+        }
+        Some(id) => {
+            let state = match r.str("command").as_str() {
+                "Sleep" => "idle in its transaction".to_string(),
+                "" => r.str("trx_state"),
+                c => format!("{c}, {}", r.str("trx_state")),
+            };
+            let who = format!(
+                "connection {id} ({}, transaction open {age}, {state})",
+                r.str("usr")
+            );
+            let title = format!("InnoDB history list length is {len}: the oldest open transaction, {who}, keeps the read view purge has to wait for");
+            (who, title)
+        }
+        None => {
+            let who = "no open transaction: purge is behind the write rate".to_string();
+            let title = format!("InnoDB history list length is {len} with no open transaction holding it: purge is behind the write rate");
+            (who, title)
+        }
+    };
+    let mut f = Finding::new("vacuum_horizon", "purge_lag", severity, title)
+        .fact("history_len", len)
+        .fact("who", &who)
+        .threshold(t.citation());
+    if let Some(id) = r.i64("holder_id").filter(|id| *id > 0) {
+        f = f.fact("holder_id", id).fact("age", &age);
+        let q = r.str("query");
+        if !q.is_empty() {
+            f = f.fact("query", short_query(&q, 200));
+        }
+        if r.str("command") == "Sleep" {
+            f = f.fact("kill_sql", format!("KILL {id};"));
+        }
+    }
+    vec![f]
 }
 
 fn largest_tables(rs: &ResultSet) -> Vec<Finding> {
