@@ -192,6 +192,25 @@ where
     })
 }
 
+/// Opens `n` sessions at `url` and returns them with the error the next one gets (empty when it
+/// was let in).
+async fn hold_sessions<C: sqlx::Connection>(url: &str, n: usize) -> (Vec<C>, String) {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(C::connect(url).await.expect("an app session"));
+    }
+    let refused = C::connect(url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    (held, refused)
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 /// True once `count_sql` (a `SELECT COUNT(*)`) returns more than zero on MySQL/MariaDB at
 /// `url`, within 10 s.
 async fn my_until(url: &str, count_sql: &'static str) -> bool {
@@ -2790,25 +2809,13 @@ async fn pg_role_at_its_own_connection_limit() {
         )
         .await;
     let role = format!("{}_app", db.name);
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(
-            sqlx::PgConnection::connect(&app_url)
-                .await
-                .expect("an app session"),
-        );
-    }
-    let refused = sqlx::PgConnection::connect(&app_url)
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let (held, refused) = hold_sessions::<sqlx::PgConnection>(&app_url, 3).await;
     assert!(
         refused.contains("too many connections for role"),
         "the fourth session was not refused: {refused:?}"
     );
     let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
-    let must_not: Vec<String> = [
+    let must_not = strings(&[
         "ALTER SYSTEM SET max_connections",
         "Pool maths",
         "rather than raising max_connections",
@@ -2818,10 +2825,7 @@ async fn pg_role_at_its_own_connection_limit() {
         "max_user_connections",
         "app_user",
         "checks could not run (",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let passed = probe(
         &bot,
         "pg_role_conn_limit",
@@ -2879,25 +2883,13 @@ async fn mariadb_account_at_its_own_connection_limit() {
         )
         .await;
     let user = format!("{}_app", db.name);
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        held.push(
-            sqlx::MySqlConnection::connect(&app_url)
-                .await
-                .expect("an app session"),
-        );
-    }
-    let refused = sqlx::MySqlConnection::connect(&app_url)
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let (held, refused) = hold_sessions::<sqlx::MySqlConnection>(&app_url, 2).await;
     assert!(
         refused.contains("max_user_connections"),
         "the third session was not refused: {refused:?}"
     );
     let bot = with_decoys(db.target("orders-maria", "prod", "on-prem"));
-    let must_not: Vec<String> = [
+    let must_not = strings(&[
         "SET GLOBAL max_connections",
         "Pool maths",
         "rather than raising max_connections",
@@ -2906,10 +2898,7 @@ async fn mariadb_account_at_its_own_connection_limit() {
         "PgBouncer in transaction mode",
         "svc_app",
         "checks could not run (",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let passed = probe(
         &bot,
         "maria_account_conn_limit",
@@ -2968,17 +2957,14 @@ async fn pg_role_statement_timeout_cancels_reports() {
     );
     c.close().await.ok();
     let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
-    let must_not: Vec<String> = [
+    let must_not = strings(&[
         "max_statement_time",
         "max_execution_time",
         "ALTER SYSTEM SET statement_timeout",
         "KILL QUERY",
         "SET GLOBAL",
         "checks could not run (",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let passed = probe(
         &bot,
         "pg_role_statement_timeout",
@@ -3019,16 +3005,13 @@ async fn mariadb_account_statement_time_limit() {
     .await;
     let user = format!("{}_export", db.name);
     let bot = with_decoys(db.target("orders-maria", "prod", "on-prem"));
-    let must_not: Vec<String> = [
+    let must_not = strings(&[
         "statement_timeout",
         "pg_",
         "max_execution_time",
         "ALTER ROLE",
         "checks could not run (",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let passed = probe(
         &bot,
         "maria_account_statement_time",
