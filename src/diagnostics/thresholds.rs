@@ -83,6 +83,7 @@ pub const SPECS: &[Spec] = &[
     above("prepared_transaction", &["warning", "critical"], PG_MY),
     above("tmp_disk_tables", &["warning", "min_disk_tables"], MY),
     above("purge_history", &["warning", "critical"], MY),
+    above("checkpoint_requested", &["warning", "min_requested"], PG),
     // PostgreSQL.
     below("cache_hit", &["info", "warning", "min_block_requests"], PG),
     above("replication_slot_retained", &["warning", "critical"], PG),

@@ -77,6 +77,19 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "checkpoint_pressure",
+        facts: &[
+            "requested",
+            "timed",
+            "pct",
+            "max_wal_size",
+            "checkpoint_timeout",
+            "raise_sql",
+            "verify_sql",
+        ],
+        engines: &["postgres"],
+    },
+    Finding {
         code: "purge_lag",
         facts: &[
             "history_len",

@@ -3124,3 +3124,62 @@ async fn mariadb_idle_snapshot_holds_back_purge() {
     writer.close().await.ok();
     bot.engine.runner().close().await;
 }
+
+/// A bulk load on a server with a small max_wal_size: nearly every checkpoint is forced by WAL
+/// volume instead of by checkpoint_timeout. The answer must say so and give the max_wal_size
+/// raise (a reload, no restart) for PostgreSQL, never a MySQL setting. Runs on a private
+/// cluster: it needs its own max_wal_size and checkpoint counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_bulk_load_forces_checkpoints() {
+    let mut pg = crate::support::PrivatePg::start_with(
+        "\nmax_wal_size = 32MB\nmin_wal_size = 32MB\ncheckpoint_timeout = 1h\n",
+    );
+    let mut setup = sqlx::PgConnection::connect(&pg.url())
+        .await
+        .expect("connect");
+    setup
+        .execute(
+            "CREATE ROLE bot LOGIN;
+             GRANT pg_monitor TO bot;
+             ALTER ROLE bot SET default_transaction_read_only = on;
+             CREATE TABLE events (id int, pad text);
+             INSERT INTO events SELECT g, repeat('x', 100) FROM generate_series(1, 1500000) g;",
+        )
+        .await
+        .expect("bulk load");
+    let target = dbabot::config::Target {
+        alias: "reports-pg".into(),
+        aliases: vec![],
+        engine: dbabot::config::Engine::Postgres,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: dbabot::config::Secret::new(format!(
+            "postgres://bot@127.0.0.1:{}/postgres",
+            pg.port()
+        )),
+    };
+    let bot = with_decoys(target);
+    let passed = probe(
+        &bot,
+        "pg_checkpoint_pressure",
+        &[
+            "bulk loads into reports-pg got really slow and disk writes spike every few seconds",
+            "is reports-pg configured sensibly for a write-heavy load?",
+            "reports-pg health check please",
+        ],
+        &strings(&[
+            "forced by WAL volume",
+            "ALTER SYSTEM SET max_wal_size = '64MB'",
+        ]),
+        &strings(&["innodb", "SET GLOBAL", "checks could not run ("]),
+    )
+    .await;
+    assert!(
+        passed >= 2,
+        "checkpoint pressure was named in {passed}/3 answers"
+    );
+    setup.close().await.ok();
+    bot.engine.runner().close().await;
+    pg.stop();
+}

@@ -6,6 +6,7 @@
 //! Nothing outside this module hands SQL text to the runner except the EXPLAIN path, which only
 //! accepts a statement [`crate::explain`] has proven to be one SELECT.
 
+mod checkpoints;
 mod common;
 mod mssql;
 mod mysql;

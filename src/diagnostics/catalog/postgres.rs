@@ -222,6 +222,28 @@ SELECT 'database', d.datname::text, quote_ident(d.datname), d.datconnlimit::bigi
         evaluate: connection_limits,
     },
     Check {
+        name: "checkpoints",
+        engine: E,
+        title: "Checkpoints requested by WAL volume vs timed (PostgreSQL 17+ pg_stat_checkpointer)",
+        sql: super::checkpoints::PG17_SQL,
+        precondition: Some(Precondition {
+            sql: "SELECT current_setting('server_version_num')::int >= 170000",
+            unavailable: "",
+        }),
+        evaluate: checkpoints,
+    },
+    Check {
+        name: "checkpoints",
+        engine: E,
+        title: "Checkpoints requested by WAL volume vs timed (pg_stat_bgwriter, pg_stat_wal)",
+        sql: super::checkpoints::PG_SQL,
+        precondition: Some(Precondition {
+            sql: "SELECT current_setting('server_version_num')::int >= 140000",
+            unavailable: "checkpoint pressure needs PostgreSQL 14+ (pg_stat_wal)",
+        }),
+        evaluate: checkpoints,
+    },
+    Check {
         name: "timeouts",
         engine: E,
         title: "Timeouts in effect (statement, lock, idle) and the server, database or role that sets each",
@@ -1368,6 +1390,10 @@ fn connections(rs: &ResultSet) -> Vec<Finding> {
 
 fn timeouts(rs: &ResultSet) -> Vec<Finding> {
     super::timeouts::evaluate("timeouts", rs, Engine::Postgres)
+}
+
+fn checkpoints(rs: &ResultSet) -> Vec<Finding> {
+    super::checkpoints::evaluate("checkpoints", rs)
 }
 
 /// A role's or a database's own `CONNECTION LIMIT` (PostgreSQL docs, CREATE ROLE and CREATE
