@@ -278,18 +278,12 @@ impl Engine {
                 // ("Lock wait timeout exceeded" between locks and time limits): the code decides.
                 Some(c) if ex.slots.error_code.is_some() => {
                     let code = ex.slots.error_code.as_deref().unwrap_or_default();
-                    Some(
-                        c.candidates
-                            .iter()
-                            .map(|(name, _)| name.as_str())
-                            .find(|name| !self.code_points_elsewhere(code, name))
-                            .filter(|_| {
-                                self.code_intents(code).next().is_some()
-                                    && !c.candidates.iter().any(|(n, _)| n == "error_code_lookup")
-                            })
-                            .unwrap_or("error_code_lookup")
-                            .to_string(),
-                    )
+                    let related: Vec<&str> = self.code_intents(code).collect();
+                    let names = || c.candidates.iter().map(|(n, _)| n.as_str());
+                    let pick = names()
+                        .find(|n| related.contains(n))
+                        .filter(|_| !names().any(|n| n == "error_code_lookup"));
+                    Some(pick.unwrap_or("error_code_lookup").to_string())
                 }
                 _ if ex.slots.error_code.is_some() => Some("error_code_lookup".to_string()),
                 // "actually it's staging": same question, new slot values.

@@ -106,7 +106,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             })
         })
         .flatten()
-        .map(|r| safety::quote_pg_ident(&r));
+        .map(|r| crate::diagnostics::catalog::quote_ident(&r));
     let applies = |s: &Step| {
         let engine_ok = match (&s.engine, &engine) {
             (None, _) => true,

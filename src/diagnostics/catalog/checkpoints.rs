@@ -9,27 +9,41 @@
 use crate::diagnostics::finding::{human_bytes, human_secs};
 use crate::diagnostics::{Finding, ResultSet};
 
-/// PostgreSQL 14–16: `pg_stat_bgwriter`, with the WAL written from `pg_stat_wal` (14+).
-pub(super) const PG_SQL: &str =
-    "SELECT checkpoints_timed::bigint AS timed, checkpoints_req::bigint AS requested,
+/// The query over `view` whose counters are `timed` and `requested`, with the WAL written from
+/// `pg_stat_wal` (14+) and the statement a human runs to verify on that view.
+macro_rules! checkpoint_sql {
+    ($view:literal, $timed:literal, $requested:literal) => {
+        concat!(
+            "SELECT ",
+            $timed,
+            "::bigint AS timed, ",
+            $requested,
+            "::bigint AS requested,
        coalesce(extract(epoch FROM now() - stats_reset), 0)::float8 AS since_s,
        pg_size_bytes(current_setting('max_wal_size'))::bigint AS max_wal_bytes,
        current_setting('checkpoint_timeout') AS checkpoint_timeout,
        (SELECT wal_bytes FROM pg_stat_wal)::float8 AS wal_bytes,
        current_setting('checkpoint_completion_target')::float8 AS completion_target,
-       'SELECT checkpoints_timed, checkpoints_req, stats_reset FROM pg_stat_bgwriter;' AS verify_sql
-  FROM pg_stat_bgwriter";
+       'SELECT ",
+            $timed,
+            ", ",
+            $requested,
+            ", stats_reset FROM ",
+            $view,
+            ";' AS verify_sql
+  FROM ",
+            $view
+        )
+    };
+}
+
+/// PostgreSQL 14–16: `pg_stat_bgwriter`.
+pub(super) const PG_SQL: &str =
+    checkpoint_sql!("pg_stat_bgwriter", "checkpoints_timed", "checkpoints_req");
 
 /// PostgreSQL 17+: the counters moved to `pg_stat_checkpointer`.
 pub(super) const PG17_SQL: &str =
-    "SELECT num_timed::bigint AS timed, num_requested::bigint AS requested,
-       coalesce(extract(epoch FROM now() - stats_reset), 0)::float8 AS since_s,
-       pg_size_bytes(current_setting('max_wal_size'))::bigint AS max_wal_bytes,
-       current_setting('checkpoint_timeout') AS checkpoint_timeout,
-       (SELECT wal_bytes FROM pg_stat_wal)::float8 AS wal_bytes,
-       current_setting('checkpoint_completion_target')::float8 AS completion_target,
-       'SELECT num_timed, num_requested, stats_reset FROM pg_stat_checkpointer;' AS verify_sql
-  FROM pg_stat_checkpointer";
+    checkpoint_sql!("pg_stat_checkpointer", "num_timed", "num_requested");
 
 /// `checkpoint_pressure` (warning): checkpoints forced by WAL volume are at least
 /// `checkpoint_requested.warning` % of all since the statistics reset, and at least
@@ -63,7 +77,6 @@ pub(super) fn evaluate(check: &str, rs: &ResultSet) -> Vec<Finding> {
         return vec![];
     }
     let since = r.f64("since_s").unwrap_or(0.0);
-    let max_wal = r.i64("max_wal_bytes").unwrap_or(0);
     let raised_mb = (max_wal * 2 / (1024 * 1024)).max(64);
     let every = if since > 0.0 {
         format!(

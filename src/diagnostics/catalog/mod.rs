@@ -17,7 +17,9 @@ mod timeouts;
 use super::{Finding, ResultSet};
 use crate::config::Engine;
 
-pub use common::{named_column_finding, where_columns, xa_blocker_remedy};
+pub use common::{
+    named_column_finding, quote_ident_sqlite as quote_ident, where_columns, xa_blocker_remedy,
+};
 
 /// Turns a check's rows into findings.
 pub type Evaluate = fn(&ResultSet) -> Vec<Finding>;

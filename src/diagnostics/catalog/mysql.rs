@@ -27,6 +27,26 @@ pub(super) const ALLOWED_SHOW: &[&str] = &[
     "XA RECOVER",
 ];
 
+/// Users past the global `max_user_connections`, counted from PROCESSLIST (`$and`: a further
+/// condition on `p`).
+macro_rules! global_user_connections {
+    ($and:literal) => {
+        concat!(
+            "SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
+       CAST(@@max_user_connections AS SIGNED) AS conn_limit, COUNT(*) AS used,
+       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
+       CAST(@@max_connections AS SIGNED) AS server_max
+  FROM information_schema.PROCESSLIST p
+ WHERE @@max_user_connections > 0 AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')",
+            $and,
+            "
+ GROUP BY p.USER
+ ORDER BY used DESC
+ LIMIT 20"
+        )
+    };
+}
+
 const PS_ON: Precondition = Precondition {
     sql: "SELECT @@performance_schema = 1",
     unavailable: "performance_schema is OFF on this server, so statement statistics are not collected. Set performance_schema=ON in the server configuration (restart needed; on RDS/Aurora set it in the parameter group; MariaDB has it off by default).",
@@ -322,7 +342,8 @@ pub(super) static CHECKS: &[Check] = &[
         name: "connection_limits",
         engine: E,
         title: "Accounts near MAX_USER_CONNECTIONS or the global max_user_connections (sessions counted by user name)",
-        sql: "SELECT 'account' AS scope, CONCAT(QUOTE(u.User), '@', QUOTE(u.Host)) AS name,
+        sql: concat!(
+            "SELECT 'account' AS scope, CONCAT(QUOTE(u.User), '@', QUOTE(u.Host)) AS name,
        CONCAT(QUOTE(u.User), '@', QUOTE(u.Host)) AS ident, u.User AS user,
        CAST(u.max_user_connections AS SIGNED) AS conn_limit,
        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE p.USER = u.User) AS used,
@@ -331,16 +352,11 @@ pub(super) static CHECKS: &[Check] = &[
   FROM mysql.user u
  WHERE u.max_user_connections > 0
 UNION ALL
-SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
-       CAST(@@max_user_connections AS SIGNED) AS conn_limit, COUNT(*) AS used,
-       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
-       CAST(@@max_connections AS SIGNED) AS server_max
-  FROM information_schema.PROCESSLIST p
- WHERE @@max_user_connections > 0 AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
-   AND NOT EXISTS (SELECT 1 FROM mysql.user u WHERE u.User = p.USER AND u.max_user_connections > 0)
- GROUP BY p.USER
- ORDER BY used DESC
- LIMIT 20",
+",
+            global_user_connections!(
+                "\n   AND NOT EXISTS (SELECT 1 FROM mysql.user u WHERE u.User = p.USER AND u.max_user_connections > 0)"
+            )
+        ),
         precondition: Some(Precondition {
             sql: "SELECT COUNT(*) >= 0 FROM mysql.user",
             unavailable: "",
@@ -351,15 +367,7 @@ SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
         name: "connection_limits",
         engine: E,
         title: "Users near the global max_user_connections (per-account limits need SELECT on mysql.user)",
-        sql: "SELECT 'global' AS scope, p.USER AS name, p.USER AS ident, p.USER AS user,
-       CAST(@@max_user_connections AS SIGNED) AS conn_limit, COUNT(*) AS used,
-       (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS server_used,
-       CAST(@@max_connections AS SIGNED) AS server_max
-  FROM information_schema.PROCESSLIST p
- WHERE @@max_user_connections > 0 AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
- GROUP BY p.USER
- ORDER BY used DESC
- LIMIT 20",
+        sql: global_user_connections!(""),
         precondition: None,
         evaluate: connection_limits,
     },

@@ -82,20 +82,6 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>, role: Option<&str>) 
     Some(out)
 }
 
-/// A PostgreSQL identifier as SQL: bare when it is lower-case letters, digits and `_` (not
-/// starting with a digit), else double-quoted with quotes doubled (PostgreSQL docs §4.1.1).
-pub fn quote_pg_ident(name: &str) -> String {
-    let bare = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if bare {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
 fn last_name(n: &str) -> String {
     n.rsplit('.')
         .next()
