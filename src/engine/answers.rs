@@ -281,6 +281,10 @@ impl Engine {
                             .get("relation")
                             .is_some_and(|r| r.to_lowercase().contains(&object))))
         });
+        let deadlock_seen = outcomes
+            .iter()
+            .flat_map(|o| o.findings.iter())
+            .any(|f| matches!(f.code.as_str(), "deadlocks_seen" | "deadlock_latest"));
         // A server that refused dbabot's own connection for want of slots is the answer to
         // whatever was asked: the outage is the connection limit.
         let full_here = outcomes
@@ -308,10 +312,12 @@ impl Engine {
         } else if unreachable && !full_here && intent.name != "connection_errors" {
             Some("connection_errors")
         } else if chain_here
-            && !matches!(
-                intent.name.as_str(),
-                "locks_blocking" | "deadlocks" | "idle_in_transaction"
-            )
+            && !matches!(intent.name.as_str(), "locks_blocking" | "idle_in_transaction")
+            // "Deadlocks" stays the topic only when the server has recorded one and the user
+            // reports deadlock errors: a deadlock lives for a second at most, so a chain that
+            // is still there ("is something deadlocked? the workers just sit there") is a session
+            // waiting on another, which the locks answer explains and fixes.
+            && (intent.name != "deadlocks" || !(deadlock_seen && reports_deadlocks(&msg.text)))
         {
             Some("locks_blocking")
         } else if triage && matches!(intent.category.as_str(), "architecture" | "capacity") {
@@ -847,6 +853,7 @@ const TRIAGE: &[&str] = &[
     "blocking_chains",
     "metadata_locks",
     "global_locks",
+    "user_locks",
     "idle_in_transaction",
     "overview",
 ];
@@ -938,17 +945,81 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "cannot write",
         "can't insert",
         "can't update",
+        // Work that stopped: queues and workers.
+        "nothing moves",
+        "nothing is moving",
+        "not moving",
+        "nothing gets processed",
+        "nothing is processed",
+        "nothing is getting processed",
+        "not processing",
+        "stopped processing",
+        "stopped draining",
+        "not draining",
+        "sit there",
+        "sits there",
+        "piling up",
+        "backed up",
     ];
     const WORDS: &[&str] = &[
-        "slow", "slower", "slowly", "sluggish", "stuck", "hanging", "hang", "hangs", "hung",
-        "spinning", "spins", "timeout", "timeouts", "failing", "fails", "failed", "errors",
-        "erroring", "frozen", "freezing", "freezes", "blocked", "stalled", "stalls", "laggy",
-        "lagging", "outage", "waiting", "freeze", "froze", "unusable",
+        "slow",
+        "slower",
+        "slowly",
+        "sluggish",
+        "stuck",
+        "hanging",
+        "hang",
+        "hangs",
+        "hung",
+        "spinning",
+        "spins",
+        "timeout",
+        "timeouts",
+        "failing",
+        "fails",
+        "failed",
+        "errors",
+        "erroring",
+        "frozen",
+        "freezing",
+        "freezes",
+        "blocked",
+        "stalled",
+        "stalls",
+        "laggy",
+        "lagging",
+        "outage",
+        "waiting",
+        "freeze",
+        "froze",
+        "unusable",
+        "deadlocked",
+        "deadlocking",
     ];
     is_slow(text)
         || PHRASES.iter().any(|p| t.contains(p))
         || t.split(|c: char| !c.is_alphanumeric() && c != '\'')
             .any(|w| WORDS.contains(&w))
+}
+
+/// True when `text` reports deadlock errors ("deadlock detected", "chosen as the deadlock
+/// victim", 40P01, 1213, "they deadlock each other"), not merely a stuck system described as
+/// "deadlocked".
+pub(crate) fn reports_deadlocks(text: &str) -> bool {
+    let t = text.to_lowercase();
+    [
+        "deadlock detected",
+        "deadlock found",
+        "deadlock victim",
+        "deadlocks",
+        "deadlock error",
+        "each other",
+        "40p01",
+        "1213",
+        "1205",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 /// True for a message that is only a command word ("help", "hi"), which keeps its meaning.

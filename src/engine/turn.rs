@@ -69,7 +69,7 @@ impl Engine {
             if let Some(p) = cat.match_message(text, known.as_deref()) {
                 ex.slots.error_code = Some(p.code.clone());
                 if ex.slots.engine.is_none() {
-                    let family = if p.engine == "mariadb" {
+                    let family = if p.engine == "mariadb" || p.engine == "mysql-only" {
                         "mysql"
                     } else {
                         p.engine.as_str()
@@ -338,7 +338,24 @@ impl Engine {
                     .filter(|(n, s)| {
                         *s > 0.0 && !CONVERSATIONAL.contains(&n.as_str()) && n != "out_of_scope"
                     })
+                    .filter(|(n, _)| state.intent.as_deref() != Some(n.as_str()))
                     .filter_map(|(n, _)| self.inner.catalog.intent(n))
+                    // Not a topic whose main check this target's engine lacks (transaction ID
+                    // wraparound offered on MariaDB).
+                    .filter(|i| {
+                        let engine = state
+                            .slots
+                            .target
+                            .as_deref()
+                            .and_then(|t| self.target(t))
+                            .map(|t| t.engine);
+                        match (engine, i.diagnostics.first()) {
+                            (Some(e), Some(main)) => {
+                                !crate::diagnostics::catalog::variants(e, main).is_empty()
+                            }
+                            _ => true,
+                        }
+                    })
                     .map(|i| Choice {
                         label: i.title.clone(),
                         value: i.name.clone(),

@@ -191,6 +191,7 @@ impl Flavour {
             "oracle" => self == Oracle,
             "db2" => self == Db2,
             "server" => self != Sqlite,
+            // "unknown" lines compare engines; they are for answers without one (see `Scope::admits`).
             _ => false,
         }
     }
@@ -276,7 +277,7 @@ impl Scope {
         let engine_ok = match (&s.engine, self.engine) {
             (None, _) => true,
             (Some(tags), Some(f)) => tags.covers(f),
-            (Some(_), None) => false,
+            (Some(tags), None) => tags.0.iter().any(|t| t == "unknown"),
         };
         let version_ok = match (&s.min_version, &self.version) {
             (Some(min), Some(have)) => parse_version(min).is_none_or(|m| *have >= m),
@@ -661,7 +662,7 @@ pub struct Report {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorCode {
-    /// One of [`registry::CODE_ENGINES`]: `postgres`, `mysql` (MySQL and MariaDB), `mariadb`
+    /// One of [`registry::CODE_ENGINES`]: `postgres`, `mysql` (MySQL and MariaDB), `mariadb`, `mysql-only`
     /// (MariaDB only), `sqlite`, `mssql`, `oracle`, `db2`.
     pub engine: String,
     pub code: String,

@@ -19,6 +19,10 @@ pub const ENGINE_TAGS: &[(&str, &str)] = &[
     ("oracle", "Oracle Database"),
     ("db2", "IBM Db2"),
     ("server", "every client/server engine (all but SQLite)"),
+    (
+        "unknown",
+        "only while the engine is not known: lines that compare engines",
+    ),
 ];
 
 /// Cloud keys of playbook `cloud` tables and step `cloud` tags (`on-prem` is accepted for `onprem`).
@@ -216,6 +220,8 @@ pub const FINDINGS: &[Finding] = &[
             "blocker_pid",
             "wait_s",
             "lock_type",
+            "advisory_key",
+            "relation",
             "blocked_query",
             "blocker_query",
             "blocker_state",
@@ -224,6 +230,11 @@ pub const FINDINGS: &[Finding] = &[
             "remedy_sql",
         ],
         engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "user_lock_wait",
+        facts: &["blocked_pid", "wait_s", "blocked_query"],
+        engines: &["mysql"],
     },
     Finding {
         code: "running_query",
@@ -713,7 +724,14 @@ pub fn is_engine_tag(tag: &str) -> bool {
 
 /// Engines an error-code entry may name: the concrete engines (no family or group tags).
 pub const CODE_ENGINES: &[&str] = &[
-    "postgres", "mysql", "mariadb", "sqlite", "mssql", "oracle", "db2",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "mysql-only",
+    "sqlite",
+    "mssql",
+    "oracle",
+    "db2",
 ];
 
 /// Playbook cloud key for a cloud name (`on-prem` → `onprem`).

@@ -194,7 +194,11 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                 {
                     Some(None) => Action {
                         text: format!(
-                            "{text} (tell me which one and I will fill in the statement)"
+                            "{text} (tell me the {} and I will fill in the statement)",
+                            sql.as_deref()
+                                .and_then(safety::first_hole)
+                                .map(|h| h.replace(['_', '.'], " "))
+                                .unwrap_or_else(|| "name".into())
                         ),
                         sql: None,
                     },

@@ -399,6 +399,139 @@ async fn pg_active_blocker_named_dbabot() {
     bot.engine.runner().close().await;
 }
 
+/// A job worker took a session-level advisory lock and went idle outside any transaction; the
+/// other workers wait on pg_advisory_lock. The answer is about locks, not deadlocks, names the
+/// key and the holder, and never a cancel (it frees nothing) or a waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_advisory_lock_held_by_an_idle_worker() {
+    let db = TestDb::postgres().await;
+    let mut holder = db.pg().await;
+    let holder_pid = pg_pid(&mut holder).await;
+    holder
+        .execute("SET application_name = 'job-worker'; SELECT pg_advisory_lock(4242)")
+        .await
+        .expect("advisory lock");
+    let mut waiters = Vec::new();
+    let mut must_not = vec![
+        format!("pg_cancel_backend({holder_pid})"),
+        "Deadlocks — ".to_string(),
+        "idle inside its transaction".to_string(),
+    ];
+    for _ in 0..2 {
+        let mut w = db.pg().await;
+        let pid = pg_pid(&mut w).await;
+        must_not.extend(signals(pid));
+        let job = run_in_background(
+            w,
+            "SET statement_timeout = '40s'; SET application_name = 'job-worker'; SELECT pg_advisory_lock(4242)",
+        );
+        assert!(pg_waiting(&db.url, pid).await, "the worker never waited");
+        waiters.push(job);
+    }
+
+    let bot = with_decoys(db.target("jobs-pg", "prod", "on-prem"));
+    probe(
+        &bot,
+        "pg_advisory_lock",
+        &[
+            "our job workers on jobs-pg are all stuck, nothing gets processed",
+            "the queue stopped draining, workers just sit there doing nothing",
+            "background jobs frozen!!! nothing moves on jobs-pg",
+            "is jobs-pg deadlocked? the workers hang forever",
+            "every worker is waiting on something in the jobs database and I can't tell what",
+        ],
+        &[
+            format!("pid {holder_pid}"),
+            format!("pg_terminate_backend({holder_pid})"),
+            "advisory lock 4242".to_string(),
+            "pg_advisory_unlock(4242)".to_string(),
+        ],
+        &must_not,
+    )
+    .await;
+
+    holder
+        .execute("SELECT pg_advisory_unlock(4242)")
+        .await
+        .expect("unlock");
+    for w in waiters {
+        let (mut w, r) = w.await.expect("join");
+        r.expect("a worker gets the lock once it is released");
+        w.execute("SELECT pg_advisory_unlock_all()").await.ok();
+        w.close().await.ok();
+    }
+    holder.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
+/// MariaDB: a worker took a user-level lock with GET_LOCK and its connection went to sleep; the
+/// other workers wait in GET_LOCK. No InnoDB view shows it: the holder comes from IS_USED_LOCK,
+/// the remedy is RELEASE_LOCK or KILL CONNECTION of the holder, never KILL QUERY or a waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_user_lock_held_by_a_sleeping_worker() {
+    let db = TestDb::mysql().await;
+    let mut holder = db.my().await;
+    let holder_id = my_id(&mut holder).await;
+    holder
+        .execute("SELECT GET_LOCK('nightly-import', 0)")
+        .await
+        .expect("user lock");
+    let mut must_not = vec![
+        format!("KILL QUERY {holder_id};"),
+        "Deadlocks — ".to_string(),
+        "Transaction ID wraparound".to_string(),
+    ];
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let mut w = db.my().await;
+        must_not.extend(kills(my_id(&mut w).await));
+        waiters.push(run_in_background(
+            w,
+            "SELECT GET_LOCK('nightly-import', 40)",
+        ));
+    }
+    assert!(
+        my_until(
+            &db.url,
+            "SELECT COUNT(*) >= 2 FROM information_schema.PROCESSLIST WHERE STATE = 'User lock'"
+        )
+        .await,
+        "the workers never waited"
+    );
+
+    let bot = with_decoys(db.target("jobs-maria", "prod", "on-prem"));
+    probe(
+        &bot,
+        "mariadb_user_lock",
+        &[
+            "our job workers on jobs-maria are all stuck, nothing gets processed",
+            "the import workers hang and never start, what are they waiting for?",
+            "nothing moves in the job queue on jobs-maria!!",
+            "is something deadlocked on jobs-maria? the workers just sit there",
+        ],
+        &[
+            format!("pid {holder_id}"),
+            format!("KILL CONNECTION {holder_id};"),
+            "RELEASE_LOCK('nightly-import')".to_string(),
+        ],
+        &must_not,
+    )
+    .await;
+
+    holder
+        .execute("SELECT RELEASE_LOCK('nightly-import')")
+        .await
+        .expect("release");
+    for w in waiters {
+        let (mut w, r) = w.await.expect("join");
+        r.expect("a worker gets the lock once it is released");
+        w.execute("SELECT RELEASE_ALL_LOCKS()").await.ok();
+        w.close().await.ok();
+    }
+    holder.close().await.ok();
+    bot.engine.runner().close().await;
+}
+
 /// A long query (pg_sleep): named with its pid and text, longest first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_long_query() {
@@ -2654,6 +2787,7 @@ async fn a_named_column_without_an_index_on_every_engine() {
         &[
             "events-lite: looking up events by user_id got really slow",
             "fetching a user's events (where user_id = ?) takes seconds on events-lite",
+            "events-lite: loading the events of one user takes forever",
         ],
         std::slice::from_ref(&lite_index),
         &["CONCURRENTLY".to_string(), "ALGORITHM=INPLACE".to_string()],

@@ -470,9 +470,23 @@ pub fn named_column_finding(
         .iter()
         .filter(|r| words.contains(&r.str("col").to_lowercase().as_str()))
         .collect();
+    // "events for a customer" or "by customer id" on the events table: the column the words
+    // describe (customer_id), only on a table the question names.
+    let described = |col: &str| {
+        let c = col.to_lowercase();
+        (c.contains('_') && lower.contains(&c.replace('_', " ")))
+            || words.iter().filter(|w| w.chars().count() >= 3).any(|w| {
+                let one = w.strip_suffix('s').unwrap_or(w);
+                [format!("{w}_id"), format!("{one}_id"), format!("{one}id")].contains(&c)
+            })
+    };
+    let described_row = rs
+        .iter()
+        .find(|r| names_table(&r.str("relname")) && described(&r.str("col")));
     let row = named
         .iter()
         .find(|r| names_table(&r.str("relname")))
+        .or(described_row.as_ref())
         .or_else(|| {
             let col = named.first()?.str("col").to_lowercase();
             let distinctive = !PROSE_WORDS.contains(&col.as_str())

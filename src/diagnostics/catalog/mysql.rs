@@ -249,6 +249,33 @@ pub(super) static CHECKS: &[Check] = &[
         evaluate: metadata_locks,
     },
     Check {
+        name: "user_locks",
+        engine: E,
+        title: "Sessions waiting in GET_LOCK for a user-level lock, with the session holding it (IS_USED_LOCK)",
+        // A user-level lock (GET_LOCK) belongs to the session, not to a transaction: it is held
+        // until RELEASE_LOCK or the end of the session, and no InnoDB view lists it. The waiter's
+        // statement names the lock when the name is a literal; IS_USED_LOCK gives its holder
+        // (MySQL manual §14.14 Locking Functions; MariaDB KB "GET_LOCK").
+        sql: "SELECT q.blocked_pid, q.blocked_query, q.wait_s, COALESCE(q.lock_name, '') AS advisory_key,
+       COALESCE(b.ID, 0) AS blocker_pid, LEFT(COALESCE(b.INFO, ''), 500) AS blocker_query,
+       IF(b.ID IS NULL, '', IF(b.COMMAND = 'Sleep', 'idle', 'active')) AS blocker_state,
+       COALESCE(CAST(b.TIME AS SIGNED), 0) AS blocker_xact_s, COALESCE(b.USER, '') AS blocker_user,
+       CONCAT('user lock ', COALESCE(QUOTE(q.lock_name), '(name not in the statement)')) AS lock_type, '' AS relation
+  FROM (SELECT w.ID AS blocked_pid, LEFT(w.INFO, 500) AS blocked_query, CAST(w.TIME AS SIGNED) AS wait_s,
+               NULLIF(REGEXP_REPLACE(REGEXP_SUBSTR(w.INFO, 'get_lock[[:space:]]*[(][[:space:]]*[''\"][^''\"]*'),
+                                     '^[^''\"]*[''\"]', ''), '') AS lock_name
+          FROM information_schema.PROCESSLIST w
+         WHERE w.STATE = 'User lock') q
+  LEFT JOIN information_schema.PROCESSLIST b ON b.ID = IS_USED_LOCK(q.lock_name)
+ ORDER BY q.wait_s DESC",
+        // REGEXP_SUBSTR: MariaDB 10.0.5+, MySQL 8.0.4+.
+        precondition: Some(Precondition {
+            sql: "SELECT VERSION() LIKE '%MariaDB%' OR CAST(SUBSTRING_INDEX(VERSION(), '.', 1) AS UNSIGNED) >= 8",
+            unavailable: "This server has no REGEXP_SUBSTR (MySQL before 8.0), so sessions waiting in GET_LOCK cannot be matched to their holder; SELECT IS_USED_LOCK('name') names it.",
+        }),
+        evaluate: user_locks,
+    },
+    Check {
         name: "global_locks",
         engine: E,
         title: "Statements waiting for the global read lock, the backup lock, a table flush or a table-level lock, with the sessions that may hold it",
@@ -806,6 +833,50 @@ fn active_queries(rs: &ResultSet) -> Vec<Finding> {
 
 fn blocking_chains(rs: &ResultSet) -> Vec<Finding> {
     blocking_pairs("blocking_chains", rs, Engine::Mysql)
+}
+
+/// Waiters whose lock has a holder become blocking chains (the holder is the culprit, the
+/// remedy names RELEASE_LOCK); a waiter whose statement does not name its lock (a bound
+/// parameter) becomes `user_lock_wait`, with the lookups that find the holder.
+fn user_locks(rs: &ResultSet) -> Vec<Finding> {
+    let (held, unknown): (Vec<_>, Vec<_>) = rs
+        .rows
+        .iter()
+        .zip(rs.iter())
+        .partition(|(_, r)| r.i64("blocker_pid").unwrap_or(0) > 0);
+    let subset = |rows: Vec<(&Vec<crate::diagnostics::Value>, _)>| ResultSet {
+        columns: rs.columns.clone(),
+        rows: rows.into_iter().map(|(raw, _)| raw.clone()).collect(),
+        truncated: false,
+        total: None,
+        thresholds: rs.thresholds.clone(),
+    };
+    let mut out = blocking_pairs("user_locks", &subset(held), Engine::Mysql);
+    let lock_wait = rs.threshold_for("lock_wait");
+    let unknown = subset(unknown);
+    for r in unknown.iter() {
+        let wait = r.f64("wait_s").unwrap_or(0.0);
+        let name = r.str("advisory_key");
+        out.push(
+            Finding::new(
+                "user_locks",
+                "user_lock_wait",
+                lock_wait.grade(wait).max(Severity::Warning),
+                format!(
+                    "thread {} has waited {} in GET_LOCK for user lock {}, which no session holds by that name any more or whose name is not in its statement: {}",
+                    r.str("blocked_pid"),
+                    human_secs(wait),
+                    if name.is_empty() { "(name bound as a parameter)".to_string() } else { format!("'{name}'") },
+                    short_query(&r.str("blocked_query"), 200)
+                ),
+            )
+            .fact("blocked_pid", r.str("blocked_pid"))
+            .fact("wait_s", format!("{wait:.0}"))
+            .fact("blocked_query", short_query(&r.str("blocked_query"), 300))
+            .threshold(lock_wait.citation()),
+        );
+    }
+    out
 }
 
 /// Only the oldest candidate holder per waiter is reported (the one to end first).

@@ -122,6 +122,10 @@ pub(super) static CHECKS: &[Check] = &[
        (b.pid = 0 OR cardinality(pg_blocking_pids(blocker.pid)) = 0) AS blocker_is_head,
        coalesce(px.gid, '') AS prepared_gid, coalesce(px.database::text, '') AS prepared_database,
        (SELECT l.locktype || ' ' || l.mode FROM pg_locks l WHERE l.pid = blocked.pid AND NOT l.granted LIMIT 1) AS lock_type,
+       coalesce((SELECT CASE WHEN l.objsubid = 1 THEN ((l.classid::int8 << 32) | l.objid::int8)::text
+                    ELSE (CASE WHEN l.classid::int8 > 2147483647 THEN l.classid::int8 - 4294967296 ELSE l.classid::int8 END)::text
+                         || ', ' || (CASE WHEN l.objid::int8 > 2147483647 THEN l.objid::int8 - 4294967296 ELSE l.objid::int8 END)::text END
+          FROM pg_locks l WHERE l.pid = blocked.pid AND NOT l.granted AND l.locktype = 'advisory' LIMIT 1), '') AS advisory_key,
        (SELECT string_agg(DISTINCT c.relname, ', ') FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
          WHERE l.pid = blocked.pid AND c.relkind IN ('r', 'p')) AS relation
   FROM pg_stat_activity blocked
@@ -1078,7 +1082,19 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             let head_prepared = head_state == "prepared";
             let head_idle = head_state.starts_with("idle") || head_query.trim().is_empty();
             let blocker_query = r.str("blocker_query");
-            let blocker_query = if blocker_query.trim().is_empty() || r.str("blocker_state").starts_with("idle") {
+            // An advisory lock (pg_advisory_lock) is the application's own; taken at session
+            // level it outlives every transaction, so a cancel never frees it (PostgreSQL docs
+            // §13.3.5 Advisory Locks).
+            let advisory_key = r.str("advisory_key");
+            // MySQL/MariaDB user-level locks (GET_LOCK) are the same kind: the user_locks
+            // check puts the lock's name in this column.
+            let advisory = !advisory_key.is_empty();
+            let blocker_query = if advisory && engine != Engine::Postgres && r.str("blocker_state") == "idle" {
+                "(none running: the connection is sleeping and still holds the user lock)".to_string()
+            } else if advisory && r.str("blocker_state") == "idle" {
+                let last = short_query(&blocker_query, 200);
+                format!("(none running: the session is idle, outside any transaction, and still holds the advisory lock; its last statement was {last})")
+            } else if blocker_query.trim().is_empty() || r.str("blocker_state").starts_with("idle") {
                 let last = short_query(&blocker_query, 200);
                 if last.is_empty() {
                     "(no statement running: the blocker is idle inside its transaction)".to_string()
@@ -1091,6 +1107,14 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             let relation = r.str("relation");
             let (remedy, remedy_sql) = match (engine, head_idle) {
                 _ if head_prepared => prepared_remedy(engine, prepared_row.unwrap_or(r)),
+                _ if advisory && engine == Engine::Postgres => (
+                    format!("{word} {head} holds advisory lock {advisory_key}, which the application takes itself (pg_advisory_lock). A session-level advisory lock outlives its transactions, so cancelling a statement does not free it: the application in {word} {head} must call pg_advisory_unlock({advisory_key}), or, after telling its owner, terminate that session, which releases every lock it holds:"),
+                    format!("SELECT pg_terminate_backend({head});"),
+                ),
+                _ if advisory => (
+                    format!("{word} {head} holds user lock '{advisory_key}', which the application takes itself (GET_LOCK). It belongs to the session, not to a transaction, so COMMIT and KILL QUERY do not free it: the application in {word} {head} must call RELEASE_LOCK('{advisory_key}'), or, after telling its owner, kill that connection, which releases every lock it holds:"),
+                    format!("KILL CONNECTION {head};"),
+                ),
                 (Engine::Postgres, true) => (
                     format!("{word} {head} is idle in its transaction, so a cancel does nothing; terminate it (its transaction rolls back) after telling its owner:"),
                     format!("SELECT pg_terminate_backend({head});"),
@@ -1121,9 +1145,17 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
                 "blocking_chain",
                 sev,
                 format!(
-                    "{word} {victim} has waited {} for a {}{} held by {word} {blocker} ({}), whose statement is: {}. {culprit}{}",
+                    "{word} {victim} has waited {} for {}{} held by {word} {blocker} ({}), whose statement is: {}. {culprit}{}",
                     human_secs(wait),
-                    if r.str("lock_type").starts_with("metadata lock") { "metadata lock" } else { "lock" },
+                    if r.str("lock_type").starts_with("metadata lock") {
+                        "a metadata lock".to_string()
+                    } else if advisory && engine == Engine::Postgres {
+                        format!("an advisory lock (key {advisory_key})")
+                    } else if advisory {
+                        format!("user lock '{advisory_key}' (GET_LOCK)")
+                    } else {
+                        "a lock".to_string()
+                    },
                     if relation.is_empty() { String::new() } else { format!(" on {relation}") },
                     r.str("blocker_state"),
                     short_query(&blocker_query, 200),
@@ -1135,6 +1167,7 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             .fact("head_pid", &head)
             .fact("wait_s", format!("{wait:.0}"))
             .fact("lock_type", r.str("lock_type"))
+            .fact("advisory_key", advisory_key)
             .fact("relation", relation)
             .fact("blocked_query", short_query(&r.str("blocked_query"), 300))
             .fact("blocker_query", blocker_query)

@@ -52,12 +52,7 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>, role: Option<&str>) 
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let close = after.find('>');
-        let hole = close.map(|c| &after[..c]).filter(|h| {
-            h.starts_with(|c: char| c.is_ascii_lowercase())
-                && h.chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
-        });
-        match (hole, close) {
+        match (hole_at(after), close) {
             (Some(h), Some(c)) => {
                 match (h, object) {
                     ("table" | "object" | "table_name" | "schema.table", Some(o))
@@ -80,6 +75,29 @@ pub fn fill_literal_holes(text: &str, object: Option<&str>, role: Option<&str>) 
     }
     out.push_str(rest);
     Some(out)
+}
+
+/// The name of the first literal hole (`role` for `ALTER ROLE <role> …`), as
+/// [`fill_literal_holes`] recognises them.
+pub fn first_hole(text: &str) -> Option<&str> {
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        if let Some(h) = hole_at(after) {
+            return Some(h);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The hole name right after a `<` (`role>…` → `role`): lower-case letters, `_` and `.`.
+fn hole_at(after: &str) -> Option<&str> {
+    after.find('>').map(|c| &after[..c]).filter(|h| {
+        h.starts_with(|c: char| c.is_ascii_lowercase())
+            && h.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+    })
 }
 
 fn last_name(n: &str) -> String {
