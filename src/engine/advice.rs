@@ -320,7 +320,7 @@ impl Engine {
         let user_text = crate::redact::redact(&msg.text);
         // Only the lines for the engine, flavour and cloud the user stated (issue 14).
         let scope = crate::intents::Scope::detect(None, &state.slots, [], &user_text);
-        let ranked = ranked.scoped(&scope);
+        let ranked = self.inner.catalog.scoped(&ranked, &scope);
         let ctx = Context {
             intent: &ranked,
             slots: &template_slots,

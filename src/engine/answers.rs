@@ -370,7 +370,7 @@ impl Engine {
         // the intent that does.
         let codes: Vec<&str> = live_warnings(&outcomes).map(|f| f.code.as_str()).collect();
         let explained = self.inner.catalog.with_lines_for(intent, &codes);
-        let scoped_intent = explained.scoped(&scope);
+        let scoped_intent = self.inner.catalog.scoped(&explained, &scope);
         let ctx = Context {
             intent: &scoped_intent,
             slots: &state.slots,

@@ -699,6 +699,10 @@ pub struct MessagePattern {
 pub struct Vocabulary {
     /// (owning engine tag, word); a trailing `*` matches any continuation (`pg_*`).
     pub words: Vec<(String, String)>,
+    /// (engine tag, engine or product name): another engine's name is foreign too, unless the
+    /// same text also names the answer's own engine ("SQLite has no transaction ID wraparound;
+    /// that is a PostgreSQL limit" says plainly what the engine lacks).
+    pub names: Vec<(String, String)>,
 }
 
 impl Vocabulary {
@@ -729,6 +733,24 @@ impl Vocabulary {
                 let hit = format!("`{w}` ({tag})");
                 if !out.contains(&hit) {
                     out.push(hit);
+                }
+            }
+        }
+        let names_own = self
+            .names
+            .iter()
+            .any(|(t, n)| f.is_covered_by(t) && contains_term(&lower, &n.to_lowercase()));
+        if !names_own {
+            for (tag, n) in &self.names {
+                let foreign_name = !self
+                    .names
+                    .iter()
+                    .any(|(t2, n2)| n2 == n && f.is_covered_by(t2));
+                if foreign_name && contains_term(&lower, &n.to_lowercase()) {
+                    let hit = format!("`{n}` ({tag}, named without {})", f.name());
+                    if !out.contains(&hit) {
+                        out.push(hit);
+                    }
                 }
             }
         }
@@ -767,6 +789,8 @@ fn contains_term(hay: &str, term: &str) -> bool {
 #[serde(deny_unknown_fields)]
 struct VocabularyFile {
     vocabulary: BTreeMap<EngineKey, Vec<String>>,
+    #[serde(default)]
+    names: BTreeMap<EngineKey, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -917,11 +941,15 @@ impl Catalog {
                 }
                 "engine-vocabulary.toml" => {
                     let f = toml::from_str::<VocabularyFile>(&text).map_err(perr)?;
-                    cat.vocabulary.words = f
-                        .vocabulary
-                        .into_iter()
-                        .flat_map(|(EngineKey(k), ws)| ws.into_iter().map(move |w| (k.clone(), w)))
-                        .collect();
+                    let pairs = |m: BTreeMap<EngineKey, Vec<String>>| -> Vec<(String, String)> {
+                        m.into_iter()
+                            .flat_map(|(EngineKey(k), ws)| {
+                                ws.into_iter().map(move |w| (k.clone(), w))
+                            })
+                            .collect()
+                    };
+                    cat.vocabulary.words = pairs(f.vocabulary);
+                    cat.vocabulary.names = pairs(f.names);
                 }
                 _ => {
                     let f: IntentFile = toml::from_str(&text).map_err(perr)?;
@@ -1011,6 +1039,37 @@ impl Catalog {
             pb.longer_term.extend(pick(&donor.playbook.longer_term));
             pb.verify.extend(pick(&donor.playbook.verify));
         }
+        out
+    }
+
+    /// `intent` with only the lines for `scope` ([`Intent::scoped`]), less any line or cloud tip
+    /// whose template still holds another engine's vocabulary ([`Vocabulary::foreign`]): a line
+    /// a DBA edited into the catalog without its `engine` tag is left out of the answer (with a
+    /// warning in the log) rather than shown on the wrong engine. The rendering test fails on
+    /// the same lines, so the embedded catalog has none.
+    pub fn scoped(&self, intent: &Intent, scope: &Scope) -> Intent {
+        let mut out = intent.scoped(scope);
+        let Some(f) = scope.engine else {
+            return out;
+        };
+        let foreign = |t: &str| {
+            let hits = self.vocabulary.foreign(t, f);
+            if !hits.is_empty() {
+                tracing::warn!(intent = %intent.name, engine = f.name(), words = %hits.join(", "),
+                    "a playbook line holds another engine's vocabulary; left out of the answer");
+            }
+            !hits.is_empty()
+        };
+        let pb = &mut out.playbook;
+        for steps in [
+            &mut pb.root_causes,
+            &mut pb.immediate,
+            &mut pb.longer_term,
+            &mut pb.verify,
+        ] {
+            steps.retain(|s| !foreign(&s.text) && !s.sql.as_deref().is_some_and(foreign));
+        }
+        pb.cloud.retain(|_, tip| !foreign(tip));
         out
     }
 

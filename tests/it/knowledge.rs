@@ -771,3 +771,42 @@ fn no_playbook_statement_targets_a_placeholder_object() {
         bad.join("\n")
     );
 }
+
+/// A line a DBA added without its `engine` tag never reaches an answer for another engine: the
+/// catalog's scoping leaves it (and a foreign cloud tip) out, and keeps it where it belongs.
+#[test]
+fn an_untagged_line_with_another_engines_vocabulary_is_left_out_at_runtime() {
+    let cat = Catalog::embedded().expect("catalog");
+    let mut intent = cat.intent("slow_query").expect("slow_query").clone();
+    let pragma = "Run PRAGMA optimize after bulk loads.";
+    intent
+        .playbook
+        .immediate
+        .push(dbabot::intents::catalog::Step {
+            when: None,
+            unless: vec![],
+            engine: None,
+            cloud: None,
+            min_version: None,
+            text: pragma.into(),
+            sql: None,
+        });
+    intent
+        .playbook
+        .cloud
+        .insert("onprem".into(), "Tune work_mem in postgresql.conf.".into());
+    let scope = |f: Flavour| Scope {
+        engine: Some(f),
+        version: None,
+        cloud: Some("onprem".into()),
+    };
+    let on_pg = cat.scoped(&intent, &scope(Flavour::Postgres));
+    assert!(!on_pg.playbook.immediate.iter().any(|s| s.text == pragma));
+    assert!(on_pg.playbook.cloud.contains_key("onprem"));
+    let on_lite = cat.scoped(&intent, &scope(Flavour::Sqlite));
+    assert!(on_lite.playbook.immediate.iter().any(|s| s.text == pragma));
+    assert!(!on_lite.playbook.cloud.contains_key("onprem"));
+    // With the engine unknown nothing can be foreign: the line stays (it is untagged).
+    let unknown = cat.scoped(&intent, &Scope::default());
+    assert!(unknown.playbook.immediate.iter().any(|s| s.text == pragma));
+}
