@@ -244,6 +244,43 @@ impl Engine {
                 }
             }
         }
+        // "prod is down, orders-db not responding" while dbabot reaches it: say first that the
+        // server answers, with the figures, so the search moves to the path between the
+        // application and the server instead of the server's side findings.
+        if reports_outage(&msg.text) {
+            let answered: Vec<&CheckOutcome> = outcomes
+                .iter()
+                .filter(|o| o.status == crate::diagnostics::CheckStatus::Ok)
+                .collect();
+            let connect_failed = outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
+                f.code == "check_failed"
+                    && f.facts
+                        .get("error")
+                        .is_some_and(|e| e.starts_with("cannot connect"))
+            });
+            if let (Some(t), false, false) = (target, answered.is_empty(), connect_failed) {
+                let slowest = answered.iter().map(|o| o.duration_ms).max().unwrap_or(0);
+                let n = answered.len();
+                let f = crate::diagnostics::Finding::new(
+                    "overview",
+                    "server_answers",
+                    dbabot_chat::Severity::Info,
+                    format!(
+                        "{} answered dbabot just now: {n} check{} connected and ran, the slowest in {slowest} ms",
+                        t.alias,
+                        if n == 1 { "" } else { "s" }
+                    ),
+                )
+                .fact("checks", n)
+                .fact("slowest_ms", slowest);
+                if let Some(o) = outcomes
+                    .iter_mut()
+                    .find(|o| o.status == crate::diagnostics::CheckStatus::Ok)
+                {
+                    o.findings.insert(0, f);
+                }
+            }
+        }
         // "lookups by user_id on events are slow": the column the question names, read against
         // the schema's unindexed columns (the question points, the schema decides).
         if let Some(t) = target {
@@ -934,6 +971,8 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         "is down",
         "went down",
         "are down",
+        " down?",
+        " down!",
         "grinding",
         "crawl",
         "can be saved",
@@ -1000,6 +1039,33 @@ pub(crate) fn is_symptom(text: &str) -> bool {
         || PHRASES.iter().any(|p| t.contains(p))
         || t.split(|c: char| !c.is_alphanumeric() && c != '\'')
             .any(|w| WORDS.contains(&w))
+}
+
+/// True when `text` reports the database down or unreachable ("prod is down", "not
+/// responding", "can't connect to it").
+pub(crate) fn reports_outage(text: &str) -> bool {
+    let t = text.to_lowercase();
+    [
+        "is down",
+        "went down",
+        "are down",
+        " down!",
+        " down?",
+        "not responding",
+        "unresponsive",
+        "unreachable",
+        "not reachable",
+        "can't reach",
+        "cannot reach",
+        "can't connect",
+        "cannot connect",
+        "can not connect",
+        "no response",
+        "doesn't respond",
+        "does not respond",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 /// True when `text` reports deadlock errors ("deadlock detected", "chosen as the deadlock

@@ -424,6 +424,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "server_answers",
+        facts: &["checks", "slowest_ms"],
+        engines: &["postgres", "mysql", "sqlite", "mssql"],
+    },
+    Finding {
         code: "nothing_running",
         facts: &[],
         engines: &["postgres", "mysql", "mssql"],

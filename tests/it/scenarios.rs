@@ -532,6 +532,42 @@ async fn mariadb_user_lock_held_by_a_sleeping_worker() {
     bot.engine.runner().close().await;
 }
 
+/// "Prod is down" about a server that answers: the answer says first that dbabot reached it, so
+/// the search moves to the path between the application and the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_reported_down_that_answers_on_every_engine() {
+    let pg = TestDb::postgres().await;
+    let bot = with_decoys(pg.target("orders-pg", "prod", "aws"));
+    probe(
+        &bot,
+        "pg_reported_down",
+        &[
+            "URGENT prod is down, orders-pg not responding",
+            "the api can't connect to orders-pg since 5 minutes!!",
+            "is orders-pg down? everything returns 500",
+        ],
+        &["orders-pg is up and answering".to_string()],
+        &["pg_terminate_backend".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+
+    let my = TestDb::mysql().await;
+    let bot = with_decoys(my.target("shop-maria", "prod", "on-prem"));
+    probe(
+        &bot,
+        "mariadb_reported_down",
+        &[
+            "shop-maria is down, checkout broken",
+            "we cannot connect to shop-maria from the workers",
+        ],
+        &["shop-maria is up and answering".to_string()],
+        &["KILL CONNECTION".to_string()],
+    )
+    .await;
+    bot.engine.runner().close().await;
+}
+
 /// A long query (pg_sleep): named with its pid and text, longest first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_long_query() {
@@ -3175,8 +3211,22 @@ async fn mariadb_account_statement_time_limit() {
 /// never the writer, and gives no PostgreSQL vacuum advice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_idle_snapshot_holds_back_purge() {
-    let db = TestDb::mysql().await;
-    let mut writer = db.my().await;
+    // Purge waits for the oldest read view on the whole server, so this runs on a private
+    // MariaDB: on the shared one another test's open transaction can rightly be the oldest.
+    let Some(maria) = crate::support::PrivateMaria::start(&[]) else {
+        panic!("could not start a private MariaDB (mariadb-install-db / mariadbd)");
+    };
+    let mut setup = maria.connect("mysql").await;
+    for stmt in [
+        "CREATE DATABASE shop",
+        "CREATE USER 'bot'@'%'",
+        "GRANT PROCESS, REPLICATION CLIENT ON *.* TO 'bot'@'%'",
+        "GRANT SELECT ON shop.* TO 'bot'@'%'",
+    ] {
+        setup.execute(stmt).await.expect(stmt);
+    }
+    setup.close().await.ok();
+    let mut writer = maria.connect("shop").await;
     writer
         .execute(
             "CREATE TABLE counters (id INT PRIMARY KEY, v INT NOT NULL);
@@ -3184,7 +3234,7 @@ async fn mariadb_idle_snapshot_holds_back_purge() {
         )
         .await
         .expect("counters");
-    let mut holder = db.my().await;
+    let mut holder = maria.connect("shop").await;
     holder
         .execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         .await
@@ -3226,7 +3276,7 @@ async fn mariadb_idle_snapshot_holds_back_purge() {
         .get("purge_history")
         .citation()
         .contains("1,000"));
-    let bot = with_decoys_and_catalog(db.target("orders-maria", "prod", "on-prem"), catalog);
+    let bot = with_decoys_and_catalog(maria_bot_target("orders-maria", maria.port), catalog);
     let must_not: Vec<String> = [
         format!("KILL {writer_id};"),
         "VACUUM".to_string(),
