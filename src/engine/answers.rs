@@ -3,7 +3,6 @@
 
 use super::{Engine, Outcome};
 use crate::config::Target;
-use crate::diagnostics::catalog::where_columns;
 use crate::diagnostics::gate::{Caller, Explained, Gate};
 use crate::diagnostics::CheckOutcome;
 use crate::memory::ThreadState;
@@ -681,13 +680,33 @@ impl Engine {
                     language: Some("text".into()),
                     code: plan_text.clone(),
                 });
-                let hints = plan_hints(&plan_text, safe.sql(), target.engine);
-                if !hints.is_empty() {
+                let scans = super::plan::scans(&plan_text, safe.sql(), target.engine);
+                // Whether the filtered column already has an index decides the advice: build one,
+                // or refresh the statistics of a table the planner chose to read whole.
+                let indexes = if scans.iter().any(|s| !s.columns.is_empty()) {
+                    self.run_audited(msg, &target, &["index_list".to_string()], state)
+                        .await
+                        .first()
+                        .and_then(super::plan::leading_columns)
+                } else {
+                    None
+                };
+                let hints = super::plan::hints(&scans, indexes.as_ref(), target.engine);
+                if !hints.notes.is_empty() {
                     r.push(Part::Heading {
                         text: "What stands out".into(),
                         level: 2,
                     });
-                    r.push(Part::Bullets { items: hints });
+                    r.push(Part::Bullets { items: hints.notes });
+                }
+                if !hints.statements.is_empty() {
+                    r.push(Part::Code {
+                        language: Some("sql".into()),
+                        code: hints.statements.join("\n"),
+                    });
+                    r.push(Part::Context {
+                        text: "SQL above is for a human to review and run; dbabot never executes remediation.".into(),
+                    });
                 }
                 if safe.analyze_requested {
                     r.push(Part::Context { text: "You asked for EXPLAIN ANALYZE; I never execute queries, so this is the estimated plan. Run EXPLAIN (ANALYZE, BUFFERS) yourself on a non-production copy for actual timings.".into() });
@@ -1121,38 +1140,4 @@ pub(crate) fn asks_for_a_human(text: &str) -> bool {
     ]
     .iter()
     .any(|w| t.contains(w))
-}
-
-/// Plain-language notes on a plan: full scans of the tables the query filters.
-fn plan_hints(plan: &str, sql: &str, engine: crate::config::Engine) -> Vec<String> {
-    let mut out = Vec::new();
-    let lower = plan.to_lowercase();
-    let scanned: Vec<String> = match engine {
-        crate::config::Engine::Postgres => lower
-            .lines()
-            .filter_map(|l| l.split("seq scan on ").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next().map(str::to_string))
-            .collect(),
-        crate::config::Engine::Sqlite => lower
-            .lines()
-            .filter_map(|l| l.split("scan ").nth(1))
-            .filter(|rest| !rest.contains("using"))
-            .filter_map(|rest| rest.split_whitespace().next().map(str::to_string))
-            .collect(),
-        crate::config::Engine::Mysql => lower
-            .lines()
-            .filter(|l| l.contains("| all |"))
-            .filter_map(|l| l.split(" | ").nth(2).map(|s| s.trim().to_string()))
-            .collect(),
-        crate::config::Engine::Mssql => vec![],
-    };
-    for t in scanned {
-        let cols = where_columns(sql, &t);
-        if cols.is_empty() {
-            out.push(format!("Full scan of {t}."));
-        } else {
-            out.push(format!("Full scan of {t} while filtering on {}: an index on ({}) would let the planner search instead of scan.", cols.join(", "), cols.join(", ")));
-        }
-    }
-    out
 }

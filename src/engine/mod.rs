@@ -14,6 +14,7 @@ pub mod command;
 mod escalate;
 mod gate;
 pub mod logs;
+mod plan;
 mod turn;
 
 use crate::config::{Config, Target};

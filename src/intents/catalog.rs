@@ -56,6 +56,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("reports.toml", include_str!("../../intents/reports.toml")),
     (
+        "finding-actions.toml",
+        include_str!("../../intents/finding-actions.toml"),
+    ),
+    (
         "error-codes.toml",
         include_str!("../../intents/error-codes.toml"),
     ),
@@ -367,6 +371,18 @@ fn de_unless<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
     Ok(v)
 }
 
+fn de_checked_by<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    if let Some(check) = &v {
+        if !crate::diagnostics::catalog::known_names().contains(check.as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "unknown diagnostic `{check}` in `checked_by` (see the check names in intents/README.md)"
+            )));
+        }
+    }
+    Ok(v)
+}
+
 fn de_cloud<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<String>::deserialize(d)?;
     if let Some(c) = &v {
@@ -407,6 +423,12 @@ pub struct Step {
     /// max_connections" is hidden when a role's own CONNECTION LIMIT is what refuses sessions).
     #[serde(default, deserialize_with = "de_unless")]
     pub unless: Vec<String>,
+    /// The diagnostic that already looks for what the line tells the user to look up by hand
+    /// ("Replication slots and the WAL they hold: SELECT … FROM pg_replication_slots"): the line
+    /// is left out when that check ran successfully in this turn, since its findings (or their
+    /// absence) answer it, and shown when the check failed, was skipped or did not run.
+    #[serde(default, deserialize_with = "de_checked_by")]
+    pub checked_by: Option<String>,
     #[serde(default)]
     pub engine: Option<Engines>,
     #[serde(default, deserialize_with = "de_cloud")]
@@ -488,6 +510,7 @@ fn split(p: Option<PerEngine>, cloud: Option<&str>) -> (Option<String>, Vec<Step
     let line = |tags: Option<Engines>, text: String| Step {
         when: None,
         unless: Vec::new(),
+        checked_by: None,
         engine: tags,
         cloud: cloud.map(str::to_string),
         min_version: None,
@@ -533,6 +556,7 @@ impl From<RawPlaybook> for Playbook {
             verify: r.verify,
             cloud,
             platform,
+            ready: Vec::new(),
         }
     }
 }
@@ -557,6 +581,9 @@ pub struct Playbook {
     pub cloud: BTreeMap<String, String>,
     /// Engine-specific cloud advice (each with `cloud` and `engine` set).
     pub platform: Vec<Step>,
+    /// What a finding's ready statement does (`finding-actions.toml`), shared by every intent:
+    /// `when` is the finding code and `sql` names the statement fact (`{drop_sql}`).
+    pub ready: Vec<Step>,
 }
 
 impl Playbook {
@@ -570,6 +597,7 @@ impl Playbook {
             ("longer_term", &self.longer_term),
             ("verify", &self.verify),
             ("cloud", &self.platform),
+            ("ready", &self.ready),
         ] {
             out.extend(v.iter().map(|s| (name, s)));
         }
@@ -644,6 +672,7 @@ impl Intent {
             verify: keep(&pb.verify),
             cloud,
             platform: Vec::new(),
+            ready: keep(&pb.ready),
         };
         out
     }
@@ -795,6 +824,67 @@ struct VocabularyFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ActionFile {
+    #[serde(default)]
+    action: Vec<Step>,
+}
+
+/// The statement facts a `finding-actions.toml` entry may describe.
+const STATEMENT_FACTS: [&str; 3] = ["{fix_sql}", "{drop_sql}", "{create_sql}"];
+
+/// Checks `finding-actions.toml`: every action names a finding code, one of its statements, and
+/// only that finding's facts.
+fn validate_actions(file: &str, text: &str, actions: &[Step]) -> Result<(), CatalogError> {
+    let bad = |needle: &str, message: String| CatalogError::Parse {
+        file: file.to_string(),
+        message: format!("line {}: {message}", line_of(text, 0, needle)),
+    };
+    for a in actions {
+        let head: String = a.text.chars().take(30).collect();
+        let Some(code) = a.when.as_deref() else {
+            return Err(bad(
+                &head,
+                "an action needs `when` (the finding code)".into(),
+            ));
+        };
+        if !a
+            .sql
+            .as_deref()
+            .is_some_and(|q| STATEMENT_FACTS.contains(&q))
+        {
+            let needle = a
+                .sql
+                .as_ref()
+                .map(|q| format!("sql = \"{q}\""))
+                .unwrap_or(head);
+            return Err(bad(
+                &needle,
+                format!(
+                    "`sql` must be one of {} (the finding's own statement)",
+                    STATEMENT_FACTS.join(", ")
+                ),
+            ));
+        }
+        let facts = registry::facts_of(code).unwrap_or(&[]);
+        let slots = crate::intents::slots::NAMES;
+        if let Some(p) = placeholders(&a.text)
+            .into_iter()
+            .find(|p| !facts.contains(&p.as_str()) && !slots.contains(&p.as_str()))
+        {
+            return Err(bad(
+                &format!("{{{p}}}"),
+                format!(
+                    "placeholder {{{p}}} is not a fact of `{code}` (facts: {})",
+                    facts.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct IntentFile {
     #[serde(default)]
     intent: Vec<Intent>,
@@ -885,6 +975,7 @@ impl Catalog {
             vocabulary: Vocabulary::default(),
             thresholds: crate::diagnostics::Thresholds::embedded(),
         };
+        let mut actions: Vec<Step> = Vec::new();
         for (name, text) in files {
             let perr = |e: toml::de::Error| CatalogError::Parse {
                 file: name.clone(),
@@ -939,6 +1030,11 @@ impl Catalog {
                             }
                         })?;
                 }
+                "finding-actions.toml" => {
+                    let f = toml::from_str::<ActionFile>(&text).map_err(perr)?;
+                    validate_actions(&name, &text, &f.action)?;
+                    actions = f.action;
+                }
                 "engine-vocabulary.toml" => {
                     let f = toml::from_str::<VocabularyFile>(&text).map_err(perr)?;
                     let pairs = |m: BTreeMap<EngineKey, Vec<String>>| -> Vec<(String, String)> {
@@ -972,6 +1068,9 @@ impl Catalog {
                     });
                 }
             }
+        }
+        for i in &mut cat.intents {
+            i.playbook.ready = actions.clone();
         }
         let mut seen = std::collections::HashSet::new();
         for i in &cat.intents {
@@ -1066,6 +1165,7 @@ impl Catalog {
             &mut pb.immediate,
             &mut pb.longer_term,
             &mut pb.verify,
+            &mut pb.ready,
         ] {
             steps.retain(|s| !foreign(&s.text) && !s.sql.as_deref().is_some_and(foreign));
         }

@@ -159,7 +159,7 @@ static MYSQL: LazyLock<Regex> = LazyLock::new(|| {
 static BARE_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b([0-9][0-9A-Z]{4}|\d{3,5})\b").expect("static regex"));
 static TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
+    Regex::new(r"(?i)\b(since\s+(?:about\s+)?\d+\s*(?:minutes?|mins?|hours?|h|days?)\s+ago|since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
 });
 static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
@@ -335,12 +335,51 @@ fn find_sql(text: &str) -> Option<String> {
         }
     }
     if let Some(c) = AFTER_EXPLAIN.captures(text) {
-        return Some(c.get(1)?.as_str().trim().to_string());
+        return Some(without_prose_tail(c.get(1)?.as_str().trim()));
     }
     STRONG_SQL
         .captures(text)
         .and_then(|c| c.get(1))
-        .map(|m| m.as_str().trim().to_string())
+        .map(|m| without_prose_tail(m.as_str().trim()))
+}
+
+/// Words of a statement typed inside a sentence that may be the sentence going on ("why is
+/// select * from orders where id = 5 slow today"), tried from the end.
+const PROSE_TAIL_WORDS: usize = 12;
+
+/// SQL typed in a sentence without quotes or a code block ends where the sentence goes on: when
+/// the whole does not parse as one statement, the longest prefix (dropping up to
+/// [`PROSE_TAIL_WORDS`] trailing words) that does is the statement. When none does, the text is
+/// kept as it is, so the parse error the user sees is about their SQL. Quoted or fenced SQL is
+/// never trimmed.
+fn without_prose_tail(sql: &str) -> String {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::parser::Parser;
+    let parses = |q: &str| {
+        Parser::parse_sql(&GenericDialect {}, q.trim_end_matches([',', '?', '!', '.']))
+            .is_ok_and(|v| v.len() == 1)
+    };
+    // Several statements are the user's, for the safety check to refuse, never to cut down.
+    if parses(sql) || sql.trim_end().trim_end_matches(';').contains(';') {
+        return sql.to_string();
+    }
+    let is_query = SQL_START
+        .captures(sql)
+        .and_then(|c| c.get(1))
+        .is_some_and(|m| ["select", "with"].contains(&m.as_str().to_lowercase().as_str()));
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    for drop in 1..=PROSE_TAIL_WORDS.min(words.len().saturating_sub(2)) {
+        let head = words[..words.len() - drop].join(" ");
+        // A query cut before its FROM ("select *" of "select * form orders") is not what
+        // the user typed.
+        let has_from = head
+            .split_whitespace()
+            .any(|w| w.eq_ignore_ascii_case("from"));
+        if parses(&head) && (!is_query || has_from) {
+            return head.trim_end_matches([',', '?', '!', '.']).to_string();
+        }
+    }
+    sql.to_string()
 }
 
 /// Engine, cloud and managed-service flavour named in (lower-cased) text.
@@ -834,6 +873,54 @@ mod tests {
         assert_eq!(e.slots.engine.as_deref(), Some("postgres"));
         assert_eq!(e.slots.cloud.as_deref(), Some("aws"));
         assert_eq!(e.slots.time.as_deref(), Some("since 10:00"));
+    }
+
+    #[test]
+    fn sql_typed_in_a_sentence_ends_where_the_sentence_goes_on() {
+        for (text, sql) in [
+            (
+                "why is select * from orders where customer_id = 5 slow on orders-prod",
+                "select * from orders where customer_id = 5",
+            ),
+            (
+                "select count(*) from orders where status = 'new' takes 20 seconds, why?",
+                "select count(*) from orders where status = 'new'",
+            ),
+            (
+                "explain select id from orders where created_at > now() - interval '1 day' it got slow after the deploy",
+                "select id from orders where created_at > now() - interval '1 day'",
+            ),
+            // Valid SQL is kept whole, and SQL that never parses is left for the parser to
+            // report.
+            (
+                "select * from orders o join customers c on c.id = o.customer_id",
+                "select * from orders o join customers c on c.id = o.customer_id",
+            ),
+            ("explain select * form orders", "select * form orders"),
+        ] {
+            assert_eq!(ex(text).slots.sql.as_deref(), Some(sql), "{text}");
+        }
+    }
+
+    #[test]
+    fn times_relative_to_now_keep_their_unit() {
+        for (text, time) in [
+            (
+                "orders-db is crawling since 5 minutes ago",
+                "since 5 minutes ago",
+            ),
+            (
+                "orders-db slow since about 2 hours ago",
+                "since about 2 hours ago",
+            ),
+            ("orders-db slow since 9am", "since 9am"),
+            (
+                "orders-db slow for the last 20 minutes",
+                "for the last 20 minutes",
+            ),
+        ] {
+            assert_eq!(ex(text).slots.time.as_deref(), Some(time), "{text}");
+        }
     }
 
     #[test]

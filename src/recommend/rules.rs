@@ -122,7 +122,13 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             .unless
             .iter()
             .any(|u| findings.iter().any(|f| &f.code == u));
-        engine_ok && cloud_ok && !ruled_out
+        // A "look it up yourself" line for what a check of this turn already looked up.
+        let looked_up = s.checked_by.as_ref().is_some_and(|c| {
+            ctx.outcomes
+                .iter()
+                .any(|o| &o.name == c && o.status == crate::diagnostics::CheckStatus::Ok)
+        });
+        engine_ok && cloud_ok && !ruled_out && !looked_up
     };
     let render = |steps: &[Step]| -> Vec<Action> {
         let mut out: Vec<Action> = Vec::new();
@@ -259,49 +265,60 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         rc
     };
 
-    let mut immediate = render(&specific(&pb.immediate));
-    // Ready-made SQL from findings (duplicate index drop, missing index create).
-    for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
-        for (key, verb) in [
-            ("fix_sql", "Fix"),
-            ("drop_sql", "Drop"),
-            ("create_sql", "Create"),
-        ] {
-            if let Some(sql) = f.facts.get(key) {
-                if immediate
-                    .iter()
-                    .any(|a| a.sql.as_deref() == Some(sql.as_str()))
-                {
-                    continue;
-                }
-                let what = match f.code.as_str() {
-                    _ if key == "fix_sql" && f.facts.contains_key("fix_text") => fact(f, "fix_text"),
-                    "duplicate_index" => format!("{verb} the duplicate index {} (keep {}), after checking no query hints or constraints name it", fact(f, "index"), fact(f, "duplicate_of")),
-                    "missing_index_candidate" => format!(
-                        "{verb} an index for the filtering column {} on {} ({})",
-                        fact(f, "column"),
-                        fact(f, "table"),
-                        match engine.as_deref() {
-                            Some("postgres") => "built CONCURRENTLY, so writes continue while it builds",
-                            Some("mysql") => "built online with ALGORITHM=INPLACE, LOCK=NONE; run it off-peak",
-                            Some("sqlite") => "writes wait while SQLite builds it; run it off-peak",
-                            _ => "off-peak",
-                        }
-                    ),
-                    "unused_index" => format!("{verb} the unused index {} if replicas and monthly jobs do not use it either", fact(f, "index")),
-                    "invalid_index" => format!("{verb} the invalid index {} and rebuild it", fact(f, "index")),
-                    _ => format!("{verb}: {}", f.title),
-                };
-                immediate.push(Action {
-                    text: what,
-                    sql: Some(sql.clone()),
-                });
+    // Actions in the order of the evidence behind them: lines for a critical finding before
+    // those for a warning, then the rest (lines for context findings and general lines) in
+    // playbook order, so the fix for what is wrong now is not buried under routine steps. A
+    // finding's own ready statement (fix, drop, create) closes its severity's tier.
+    let weight = |s: &Step| match &s.when {
+        Some(code) => tier(
+            findings
+                .iter()
+                .filter(|f| &f.code == code)
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(Severity::Ok),
+        ),
+        None => Severity::Info,
+    };
+    let by_evidence = |steps: &[Step]| -> Vec<Step> {
+        let mut ranked = steps.to_vec();
+        ranked.sort_by_key(|s| std::cmp::Reverse(weight(s)));
+        ranked
+    };
+    // A finding from a check the intent does not list (one the user's words added, such as a
+    // slow-query check on a lock question) is context: when the answer already has a warning,
+    // its own next step or statement would only distract from the fix for that warning.
+    let answered = findings.iter().any(|f| f.severity >= Severity::Warning);
+    let own = |f: &Finding| {
+        !answered || f.severity >= Severity::Warning || ctx.intent.diagnostics.contains(&f.check)
+    };
+    let playbook_immediate = specific(&pb.immediate);
+    let mut immediate: Vec<Action> = Vec::new();
+    for level in [Severity::Critical, Severity::Warning, Severity::Info] {
+        let steps: Vec<Step> = playbook_immediate
+            .iter()
+            .filter(|s| weight(s) == level)
+            .cloned()
+            .collect();
+        for a in render(&steps) {
+            let repeated_sql = a.sql.is_some() && immediate.iter().any(|x| x.sql == a.sql);
+            if !repeated_sql && !immediate.contains(&a) {
+                immediate.push(a);
+            }
+        }
+        let evidence: Vec<Finding> = findings.iter().filter(|f| own(f)).cloned().collect();
+        for a in ready_statements(&evidence, level, &pb.ready, &applies) {
+            if !immediate.iter().any(|x| x.sql == a.sql) {
+                immediate.push(a);
             }
         }
     }
     // What to find out first, when a finding cannot name its fix yet (with the statement for a
     // candidate fix, `next_sql`, to run only once that is confirmed).
-    for f in findings.iter().filter(|f| f.severity >= Severity::Info) {
+    for f in findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Info && own(f))
+    {
         if let Some(step) = f.facts.get("next_step") {
             let a = Action {
                 text: format!("{step}."),
@@ -371,7 +388,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         .max()
         .unwrap_or(Severity::Ok);
     safety::guard_actions(&mut immediate, &findings, worst);
-    let mut longer_term = render(&pb.longer_term);
+    let mut longer_term = render(&by_evidence(&pb.longer_term));
     safety::guard_actions(&mut longer_term, &findings, worst);
     let verify = render(&pb.verify);
     if !ctx.outcomes.is_empty() {
@@ -411,6 +428,59 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         severity,
         answered_by: "rules".into(),
     }
+}
+
+/// Tiers actions are ranked in: critical, warning, and everything else as info.
+fn tier(s: Severity) -> Severity {
+    s.max(Severity::Info)
+}
+
+/// The ready statements carried by findings in `level`'s tier (`fix_sql`, `drop_sql`,
+/// `create_sql`: a duplicate index to drop, a missing index to create), with words that say
+/// what each does: the finding's own `fix_text`, else the first `finding-actions.toml` entry
+/// (`ready`) for its code and statement that `applies` to the engine, else "Fix/Drop/Create:"
+/// and the finding's title. Findings below Info severity carry none worth showing.
+fn ready_statements(
+    findings: &[Finding],
+    level: Severity,
+    ready: &[Step],
+    applies: &dyn Fn(&Step) -> bool,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for f in findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Info && tier(f.severity) == level)
+    {
+        for (key, verb) in [
+            ("fix_sql", "Fix"),
+            ("drop_sql", "Drop"),
+            ("create_sql", "Create"),
+        ] {
+            let Some(sql) = f.facts.get(key) else {
+                continue;
+            };
+            let statement = format!("{{{key}}}");
+            let described = ready.iter().find(|s| {
+                s.when.as_deref() == Some(f.code.as_str())
+                    && s.sql.as_deref() == Some(statement.as_str())
+                    && applies(s)
+                    && !safety::has_unfilled(&s.text, &f.facts)
+            });
+            let what = match described {
+                _ if key == "fix_sql" && f.facts.contains_key("fix_text") => fact(f, "fix_text"),
+                Some(s) => fill(&s.text, &f.facts),
+                None => format!("{verb}: {}", f.title),
+            };
+            let a = Action {
+                text: what,
+                sql: Some(sql.clone()),
+            };
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    out
 }
 
 fn fact(f: &Finding, k: &str) -> String {

@@ -599,6 +599,18 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
             "dead_tuple",
         ),
         (
+            "finding-actions.toml",
+            "{duplicate_of}",
+            "{duplicate_off}",
+            "placeholder",
+        ),
+        (
+            "finding-actions.toml",
+            "sql = \"{drop_sql}\"",
+            "sql = \"{dorp_sql}\"",
+            "sql",
+        ),
+        (
             "thresholds.toml",
             "warning_size = \"100 MB\"",
             "warning_size = \"100 MiBs\"",
@@ -785,6 +797,7 @@ fn an_untagged_line_with_another_engines_vocabulary_is_left_out_at_runtime() {
         .push(dbabot::intents::catalog::Step {
             when: None,
             unless: vec![],
+            checked_by: None,
             engine: None,
             cloud: None,
             min_version: None,

@@ -382,6 +382,39 @@ pub fn no_findings(_: &ResultSet) -> Vec<Finding> {
 /// The name PostgreSQL's own convention gives an index on `columns` (joined by `_`) of
 /// `relname`: `<table>_<columns>_idx`, cut to the 63-byte identifier limit (PostgreSQL docs
 /// §4.1.1, NAMEDATALEN) and quoted when it is not a plain lower-case name.
+/// The statement that builds a one-column index on `table` (as the catalog names it, possibly
+/// schema-qualified; `relname` is the bare name the index is named after) the least disruptive
+/// way the engine has: PostgreSQL `CONCURRENTLY` (writes continue; PostgreSQL docs, CREATE
+/// INDEX "Building Indexes Concurrently"), MySQL/MariaDB online DDL `ALGORITHM=INPLACE,
+/// LOCK=NONE` (MySQL manual §17.12.1 Online DDL Operations; MariaDB KB "InnoDB Online DDL"),
+/// SQLite a plain `CREATE INDEX` (it holds the write lock while it builds).
+pub fn create_index_sql(
+    engine: crate::config::Engine,
+    table: &str,
+    relname: &str,
+    col: &str,
+) -> String {
+    use crate::config::Engine;
+    let name = index_name(relname, col);
+    match engine {
+        Engine::Postgres => format!(
+            "CREATE INDEX CONCURRENTLY {name} ON {table} ({});",
+            quote_ident_sqlite(col)
+        ),
+        Engine::Mysql => format!(
+            "ALTER TABLE {} ADD INDEX {} ({}), ALGORITHM=INPLACE, LOCK=NONE;",
+            quote_ident_mysql(table),
+            quote_ident_mysql(&format!("{relname}_{col}_idx")),
+            quote_ident_mysql(col)
+        ),
+        _ => format!(
+            "CREATE INDEX {name} ON {} ({});",
+            quote_ident_sqlite(table),
+            quote_ident_sqlite(col)
+        ),
+    }
+}
+
 pub fn index_name(relname: &str, columns: &str) -> String {
     let mut name = format!("{relname}_{columns}_idx");
     while name.len() > 63 {
@@ -449,7 +482,6 @@ pub fn named_column_finding(
     text: &str,
     object: Option<&str>,
 ) -> Option<Finding> {
-    use crate::config::Engine;
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -502,24 +534,7 @@ pub fn named_column_finding(
     let relname = row.str("relname");
     let col = row.str("col");
     let rows = row.i64("est_rows");
-    let name = index_name(&relname, &col);
-    let create_sql = match engine {
-        Engine::Postgres => format!(
-            "CREATE INDEX CONCURRENTLY {name} ON {table} ({});",
-            quote_ident_sqlite(&col)
-        ),
-        Engine::Mysql => format!(
-            "ALTER TABLE {} ADD INDEX {} ({}), ALGORITHM=INPLACE, LOCK=NONE;",
-            quote_ident_mysql(&table),
-            quote_ident_mysql(&format!("{relname}_{col}_idx")),
-            quote_ident_mysql(&col)
-        ),
-        _ => format!(
-            "CREATE INDEX {name} ON {} ({});",
-            quote_ident_sqlite(&table),
-            quote_ident_sqlite(&col)
-        ),
-    };
+    let create_sql = create_index_sql(engine, &table, &relname, &col);
     let size = match rows {
         Some(n) => format!("~{n} rows"),
         None => "row count unknown".to_string(),

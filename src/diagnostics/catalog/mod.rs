@@ -18,7 +18,8 @@ use super::{Finding, ResultSet};
 use crate::config::Engine;
 
 pub use common::{
-    named_column_finding, quote_ident_sqlite as quote_ident, where_columns, xa_blocker_remedy,
+    create_index_sql, named_column_finding, quote_ident_mysql, quote_ident_sqlite as quote_ident,
+    where_columns, xa_blocker_remedy,
 };
 
 /// Turns a check's rows into findings.

@@ -1680,6 +1680,11 @@ fn vacuum_horizon(rs: &ResultSet) -> Vec<Finding> {
         "slot" if r.str("state") == "inactive" => Severity::Warning,
         _ => Severity::Info,
     };
+    // An xmin no transaction has committed past holds nothing back yet: a brief holder at age 0
+    // is not worth a line (a long one still is, since the next write makes it matter).
+    if age <= 0 && severity == Severity::Info {
+        return vec![];
+    }
     let who = match kind.as_str() {
         "session" => format!(
             "pid {holder} ({}, {}, transaction open {})",
