@@ -598,10 +598,41 @@ async fn why_no_connection(pool: &Pool) -> Option<RunError> {
             RunError::Database(m) => RunError::Database(format!("cannot connect: {m}")),
             other => other,
         }),
-        Err(_) => Some(RunError::Database(format!(
-            "cannot connect: no answer within {} s (the host is down, or a firewall drops the packets)",
-            PROBE.as_secs()
-        ))),
+        Err(_) => {
+            // A port that accepts TCP but never answers the handshake is a hung or overloaded
+            // server (or a proxy holding the connection), not a network that drops packets.
+            let addr = match pool {
+                Pool::Postgres(p) => {
+                    let o = p.connect_options();
+                    Some((o.get_host().to_string(), o.get_port()))
+                }
+                Pool::Mysql { pool, .. } => {
+                    let o = pool.connect_options();
+                    Some((o.get_host().to_string(), o.get_port()))
+                }
+                _ => None,
+            };
+            let accepts_tcp = match addr {
+                Some((host, port)) if !host.starts_with('/') => tokio::time::timeout(
+                    Duration::from_secs(2),
+                    tokio::net::TcpStream::connect((host.as_str(), port)),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok()),
+                _ => false,
+            };
+            Some(RunError::Database(if accepts_tcp {
+                format!(
+                    "cannot connect: the port accepts TCP connections, but the server did not answer the protocol handshake within {} s (hung, overloaded or still starting, or a proxy holds the connection)",
+                    PROBE.as_secs()
+                )
+            } else {
+                format!(
+                    "cannot connect: no answer within {} s (the host is down, or a firewall drops the packets)",
+                    PROBE.as_secs()
+                )
+            }))
+        }
     }
 }
 

@@ -329,16 +329,36 @@ impl Engine {
             .any(|f| f.code == "connections_refused_full");
         // Not one check could connect: whatever was asked ("checkout is timing out"), the
         // answer is that the server cannot be reached, from dbabot either.
+        // A failure the driver reports directly ("Access denied for user", a TLS or protocol
+        // error) counts as much as the runner's own "cannot connect" probe.
+        let connect_error = |e: &str| {
+            e.starts_with("cannot connect")
+                || target.is_some_and(|t| super::reach::finding(e, t).is_some())
+        };
         let unreachable = !outcomes.is_empty()
             && outcomes
                 .iter()
                 .all(|o| o.status != crate::diagnostics::CheckStatus::Ok)
             && outcomes.iter().flat_map(|o| o.findings.iter()).any(|f| {
-                f.code == "check_failed"
-                    && f.facts
-                        .get("error")
-                        .is_some_and(|e| e.starts_with("cannot connect"))
+                f.code == "check_failed" && f.facts.get("error").is_some_and(|e| connect_error(e))
             });
+        // Why not: the kind of failure (nothing listening, no answer, login rejected…) decides
+        // which causes the answer keeps.
+        if unreachable {
+            let error = outcomes
+                .iter()
+                .flat_map(|o| o.findings.iter())
+                .filter(|f| f.code == "check_failed")
+                .find_map(|f| f.facts.get("error").filter(|e| connect_error(e)))
+                .cloned();
+            if let (Some(t), Some(e)) = (target, error) {
+                if let Some(f) = super::reach::finding(&e, t) {
+                    if let Some(o) = outcomes.first_mut() {
+                        o.findings.insert(0, f);
+                    }
+                }
+            }
+        }
         let switch_to = if full_here
             && !matches!(
                 intent.name.as_str(),

@@ -15,6 +15,7 @@ mod escalate;
 mod gate;
 pub mod logs;
 mod plan;
+mod reach;
 mod turn;
 
 use crate::config::{Config, Target};

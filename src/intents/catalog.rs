@@ -651,13 +651,18 @@ impl Intent {
             .unwrap_or_else(|| pb.situation.clone());
         let mut cloud = BTreeMap::new();
         for key in registry::CLOUDS {
-            let mut parts: Vec<String> = pb.cloud.get(*key).cloned().into_iter().collect();
-            parts.extend(
-                pb.platform
-                    .iter()
-                    .filter(|s| s.cloud.as_deref() == Some(*key) && scope.admits(s))
-                    .map(|s| s.text.clone()),
-            );
+            // An engine's own tip replaces the `default` (as an engine's own situation does):
+            // the default often names another engine's service ("Flexible server" beside
+            // Azure SQL), and an engine tip that adds to it repeats what it needs.
+            let mut parts: Vec<String> = pb
+                .platform
+                .iter()
+                .filter(|s| s.cloud.as_deref() == Some(*key) && scope.admits(s))
+                .map(|s| s.text.clone())
+                .collect();
+            if parts.is_empty() {
+                parts.extend(pb.cloud.get(*key).cloned());
+            }
             if !parts.is_empty() {
                 cloud.insert(key.to_string(), parts.join(" "));
             }

@@ -424,6 +424,41 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres"],
     },
     Finding {
+        code: "connect_refused",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connect_timeout",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connect_unresolved",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connect_tls",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connect_wrong_service",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
+        code: "connect_no_handshake",
+        facts: &["error"],
+        engines: &["postgres", "mysql"],
+    },
+    Finding {
+        code: "connect_login_rejected",
+        facts: &["error"],
+        engines: &["postgres", "mysql", "mssql"],
+    },
+    Finding {
         code: "server_answers",
         facts: &["checks", "slowest_ms"],
         engines: &["postgres", "mysql", "sqlite", "mssql"],

@@ -3500,3 +3500,197 @@ async fn an_explained_full_scan_gets_an_index_only_when_none_exists_on_every_eng
     }
     bot.engine.runner().close().await;
 }
+
+/// A server dbabot cannot reach, named by how it fails: nothing listening (refused), a port that
+/// accepts TCP and never answers (a hung server), something that is not the database on the
+/// port, and a login the server rejects (so it is up). Each answer keeps the causes that fit and
+/// drops those the failure rules out: no password or pg_hba advice when nothing answered, no
+/// firewall advice when the server answered; an unreachable production server is critical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_named_by_how_it_fails() {
+    use dbabot::config::{Engine as DbEngine, Secret, Target};
+    let target = |alias: &str, engine: DbEngine, dsn: String| Target {
+        alias: alias.into(),
+        aliases: vec![],
+        engine,
+        environment: "prod".into(),
+        cloud: "on-prem".into(),
+        dsn_source: "test".into(),
+        dsn: Secret::new(dsn),
+    };
+    // A port with nothing behind it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // A port that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    // A port where a web server answers.
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let web_port = web.local_addr().expect("addr").port();
+    let http = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = web.accept().await {
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+
+    let auth_words = [
+        "No pg_hba.conf line matches",
+        "scram-sha-256",
+        "Authentication: wrong or rotated password",
+    ];
+    let network_words = ["Network path: a security group", "nothing listens"];
+    let cases: Vec<(Target, &str, &str, &[&str])> = vec![
+        (
+            target(
+                "billing-pg",
+                DbEngine::Postgres,
+                format!("postgres://postgres@127.0.0.1:{closed}/x"),
+            ),
+            "billing-pg is down!! nothing works",
+            "nothing listens on the database port",
+            &auth_words,
+        ),
+        (
+            target(
+                "billing-pg",
+                DbEngine::Postgres,
+                format!("postgres://postgres@127.0.0.1:{silent_port}/x"),
+            ),
+            "billing-pg not responding, app hangs",
+            "never answered dbabot's handshake",
+            &auth_words,
+        ),
+        (
+            target(
+                "billing-pg",
+                DbEngine::Postgres,
+                format!("postgres://postgres@127.0.0.1:{web_port}/x"),
+            ),
+            "can't connect to billing-pg since the network change",
+            "but not with the PostgreSQL protocol",
+            &auth_words,
+        ),
+        (
+            target(
+                "billing-my",
+                DbEngine::Mysql,
+                "mysql://dbabot_nobody:wrong@127.0.0.1:3306/mysql".to_string(),
+            ),
+            "is billing-my ok?",
+            "is up: it answered and rejected dbabot's own login",
+            &network_words,
+        ),
+    ];
+    for (t, question, named, ruled_out) in cases {
+        let alias = t.alias.clone();
+        let bot = TestBot::new(vec![t]);
+        let reply = bot.ask(&format!("unreachable-{named}"), question).await;
+        let text = reply.plain_text();
+        println!("SCENARIO unreachable ({question}):\n{text}");
+        assert!(text.contains(named), "{question}: not named:\n{text}");
+        for w in ruled_out {
+            assert!(
+                !text.contains(w),
+                "{question}: ruled-out advice `{w}`:\n{text}"
+            );
+        }
+        let rejected_login = named.contains("rejected");
+        assert_eq!(
+            reply.severity,
+            Some(if rejected_login {
+                dbabot_chat::Severity::Warning
+            } else {
+                dbabot_chat::Severity::Critical
+            }),
+            "{alias}: {question}"
+        );
+        bot.engine.runner().close().await;
+    }
+    hold.abort();
+    http.abort();
+}
+
+/// A shared MariaDB server: a lock wait in another team's database is not this database's
+/// problem. Asked about the quiet database, the answer names no blocker (the words may still
+/// point at locks, but the evidence has none); asked about the database with the wait, it names
+/// the blocker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_lock_wait_in_another_database_stays_there() {
+    let quiet = TestDb::mysql().await;
+    my_orders(&quiet).await;
+    let busy = TestDb::mysql().await;
+    my_orders(&busy).await;
+    let mut blocker = busy.my().await;
+    let mut waiter = busy.my().await;
+    let blocker_id = my_id(&mut blocker).await;
+    blocker.execute("START TRANSACTION").await.expect("begin");
+    blocker
+        .execute("UPDATE orders SET status = 'paid' WHERE id = 7")
+        .await
+        .expect("lock");
+    let waiting = tokio::spawn(async move {
+        let _ = waiter
+            .execute("SET SESSION innodb_lock_wait_timeout = 30")
+            .await;
+        let r = waiter
+            .execute("UPDATE orders SET status = 'shipped' WHERE id = 7")
+            .await;
+        (waiter, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&busy.url).await.expect("pool");
+    assert!(
+        wait_until(10, || {
+            let a = admin.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                    .fetch_one(&a)
+                    .await
+                    .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the UPDATE never waited"
+    );
+    let bot = TestBot::new(vec![
+        quiet.target("crm-maria", "prod", "on-prem"),
+        busy.target("shop-maria", "prod", "on-prem"),
+    ]);
+    let calm = bot
+        .ask("quiet", "crm-maria is slow, everything hangs!!")
+        .await;
+    let text = calm.plain_text();
+    assert!(!text.contains(&format!("pid {blocker_id}")), "{text}");
+    assert!(!text.contains("culprit"), "{text}");
+    assert_ne!(
+        calm.severity,
+        Some(dbabot_chat::Severity::Critical),
+        "{text}"
+    );
+    let named = bot
+        .ask("busy", "shop-maria is slow, everything hangs!!")
+        .await
+        .plain_text();
+    assert!(named.contains(&format!("pid {blocker_id}")), "{named}");
+    blocker.execute("ROLLBACK").await.expect("rollback");
+    let (waiter, _) = waiting.await.expect("waiter");
+    waiter.close().await.ok();
+    blocker.close().await.ok();
+    admin.close().await;
+    bot.engine.runner().close().await;
+}

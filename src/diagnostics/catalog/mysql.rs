@@ -153,7 +153,7 @@ pub(super) static CHECKS: &[Check] = &[
        (EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t
                  WHERE t.trx_mysql_thread_id = ID AND t.trx_state = 'LOCK WAIT')
         OR STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
-                     'Waiting for table flush', 'Waiting for table level lock')
+                     'Waiting for table flush', 'Waiting for table level lock', 'User lock')
         OR STATE LIKE 'Waiting for table metadata lock%') AS lock_wait
   FROM information_schema.PROCESSLIST
  WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
@@ -163,11 +163,14 @@ pub(super) static CHECKS: &[Check] = &[
         precondition: None,
         evaluate: active_queries,
     },
+    // Both variants keep lock waits on tables of the target's database (as the other checks
+    // keep its sessions): on a shared server, a chain in another schema is not this
+    // database's problem and must not turn its answer into a locks answer.
     Check {
         name: "blocking_chains",
         engine: E,
         title: "InnoDB lock waits (MySQL 8 performance_schema.data_lock_waits)",
-        sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
+        sql: "SELECT * FROM (SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
        TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
        b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
        IF(b.trx_mysql_thread_id = 0, 'prepared',
@@ -181,7 +184,8 @@ pub(super) static CHECKS: &[Check] = &[
          WHERE l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID LIMIT 1) AS relation
   FROM performance_schema.data_lock_waits w
   JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID
-  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID
+  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID) q
+ WHERE DATABASE() IS NULL OR q.relation IS NULL OR LEFT(q.relation, CHAR_LENGTH(DATABASE()) + 1) = CONCAT(DATABASE(), '.')
  ORDER BY wait_s DESC",
         precondition: Some(Precondition {
             sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'data_lock_waits' AND @@performance_schema = 1",
@@ -195,7 +199,7 @@ pub(super) static CHECKS: &[Check] = &[
         title: "InnoDB lock waits (information_schema.INNODB_LOCK_WAITS, MariaDB / MySQL 5.7)",
         // The CASTs: MariaDB 10.11 cuts CONCAT of these ENUM columns short ("RECOR") on some
         // rows when the connection's character set is utf8mb4.
-        sql: "SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
+        sql: "SELECT * FROM (SELECT r.trx_mysql_thread_id AS blocked_pid, LEFT(r.trx_query, 500) AS blocked_query,
        TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()) AS wait_s,
        b.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(b.trx_query, ''), 500) AS blocker_query,
        IF(b.trx_mysql_thread_id = 0, 'prepared',
@@ -208,7 +212,8 @@ pub(super) static CHECKS: &[Check] = &[
          WHERE l.lock_id = w.requested_lock_id LIMIT 1) AS relation
   FROM information_schema.INNODB_LOCK_WAITS w
   JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id
-  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id
+  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id) q
+ WHERE DATABASE() IS NULL OR q.relation IS NULL OR LEFT(q.relation, CHAR_LENGTH(DATABASE()) + 1) = CONCAT(DATABASE(), '.')
  ORDER BY wait_s DESC",
         precondition: Some(Precondition {
             sql: "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'INNODB_LOCK_WAITS'",
