@@ -239,21 +239,24 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
             .cloned()
             .collect()
     };
-    let root_causes: Vec<String> = {
-        // The evidence ranks the causes: lines drawn from the most severe findings first (a
-        // critical blocker before an info-level statistic), in playbook order within a
-        // severity, then the general lines that no finding backs.
-        let weight = |s: &Step| match &s.when {
-            Some(code) => findings
+    // The most severe finding a step's `when` matches (`None` for a general line): what ranks
+    // causes and actions by their evidence.
+    let backing = |s: &Step| {
+        s.when.as_ref().map(|code| {
+            findings
                 .iter()
                 .filter(|f| &f.code == code)
                 .map(|f| f.severity)
                 .max()
-                .unwrap_or(Severity::Ok),
-            None => Severity::Ok,
-        };
+                .unwrap_or(Severity::Ok)
+        })
+    };
+    let root_causes: Vec<String> = {
+        // The evidence ranks the causes: lines drawn from the most severe findings first (a
+        // critical blocker before an info-level statistic), in playbook order within a
+        // severity, then the general lines that no finding backs.
         let mut ranked = specific(&pb.root_causes);
-        ranked.sort_by_key(|s| std::cmp::Reverse(weight(s)));
+        ranked.sort_by_key(|s| std::cmp::Reverse(backing(s).unwrap_or(Severity::Ok)));
         let mut rc: Vec<String> = render(&ranked).into_iter().map(|a| a.text).collect();
         if rc.is_empty() {
             if let Some(f) = findings.iter().find(|f| f.severity >= Severity::Warning) {
@@ -269,17 +272,7 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     // those for a warning, then the rest (lines for context findings and general lines) in
     // playbook order, so the fix for what is wrong now is not buried under routine steps. A
     // finding's own ready statement (fix, drop, create) closes its severity's tier.
-    let weight = |s: &Step| match &s.when {
-        Some(code) => tier(
-            findings
-                .iter()
-                .filter(|f| &f.code == code)
-                .map(|f| f.severity)
-                .max()
-                .unwrap_or(Severity::Ok),
-        ),
-        None => Severity::Info,
-    };
+    let weight = |s: &Step| backing(s).map_or(Severity::Info, tier);
     let by_evidence = |steps: &[Step]| -> Vec<Step> {
         let mut ranked = steps.to_vec();
         ranked.sort_by_key(|s| std::cmp::Reverse(weight(s)));

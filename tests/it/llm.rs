@@ -930,7 +930,7 @@ async fn check_reports_reachability_and_tool_support() {
 }
 
 /// Proves the client against a real OpenAI-compatible server (llama.cpp's, with SmolLM2-135M
-/// from `../shared/llm/local-openai-server.sh`): the request shape is accepted, plain and
+/// from `tests/fixtures/llm/local-openai-server.sh`): the request shape is accepted, plain and
 /// streamed; whatever the tiny model answers, the turn ends with an answer (the model's when it
 /// is usable, else the rules with `answered_by` marked). Answer quality is not tested.
 /// Skips (visibly) when no server answers at `DBABOT_TEST_LLM_URL`
@@ -954,7 +954,7 @@ async fn real_local_model_when_available() {
     let Some(model) = model else {
         eprintln!(
             "SKIPPED: real_local_model_when_available: no OpenAI-compatible server at {base} \
-             (start ../shared/llm/local-openai-server.sh PORT and set DBABOT_TEST_LLM_URL=http://127.0.0.1:PORT/v1)"
+             (start tests/fixtures/llm/local-openai-server.sh PORT and set DBABOT_TEST_LLM_URL=http://127.0.0.1:PORT/v1)"
         );
         return;
     };

@@ -244,6 +244,63 @@ async fn my_id(c: &mut sqlx::MySqlConnection) -> u64 {
         .expect("connection id")
 }
 
+/// A row lock wait on `db`'s `orders` row `id`: an idle transaction that updated it (the
+/// blocker, with its connection id) and an UPDATE of the same row waiting behind it in a
+/// spawned task (with its own connection id); returns once InnoDB reports the wait. End it with
+/// `ROLLBACK` on the blocker, then await the task.
+struct MariaRowLockWait {
+    blocker: sqlx::MySqlConnection,
+    blocker_id: u64,
+    waiter_id: u64,
+    waiting: tokio::task::JoinHandle<(
+        sqlx::MySqlConnection,
+        Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
+    )>,
+    admin: sqlx::MySqlPool,
+}
+
+async fn maria_row_lock_wait(db: &TestDb, id: i64) -> MariaRowLockWait {
+    let mut blocker = db.my().await;
+    let mut waiter = db.my().await;
+    let blocker_id = my_id(&mut blocker).await;
+    let waiter_id = my_id(&mut waiter).await;
+    blocker.execute("START TRANSACTION").await.expect("begin");
+    blocker
+        .execute(format!("UPDATE orders SET status = 'paid' WHERE id = {id}").as_str())
+        .await
+        .expect("lock");
+    let waiting = tokio::spawn(async move {
+        let _ = waiter
+            .execute("SET SESSION innodb_lock_wait_timeout = 30")
+            .await;
+        let r = waiter
+            .execute(format!("UPDATE orders SET status = 'shipped' WHERE id = {id}").as_str())
+            .await;
+        (waiter, r)
+    });
+    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(10, || {
+            let a = admin.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                    .fetch_one(&a)
+                    .await
+                    .is_ok_and(|n| n > 0)
+            }
+        })
+        .await,
+        "the UPDATE never waited"
+    );
+    MariaRowLockWait {
+        blocker,
+        blocker_id,
+        waiter_id,
+        waiting,
+        admin,
+    }
+}
+
 async fn pg_waiting(url: &str, pid: i32) -> bool {
     let probe = sqlx::PgPool::connect(url).await.expect("probe");
     let ok = wait_until(10, || {
@@ -1074,38 +1131,13 @@ fn kills(id: u64) -> Vec<String> {
 async fn mariadb_idle_blocker_and_blocked_update() {
     let db = TestDb::mysql().await;
     my_orders(&db).await;
-    let mut blocker = db.my().await;
-    let mut waiter = db.my().await;
-    let blocker_id = my_id(&mut blocker).await;
-    let waiter_id = my_id(&mut waiter).await;
-    blocker.execute("START TRANSACTION").await.expect("begin");
-    blocker
-        .execute("UPDATE orders SET status = 'paid' WHERE id = 42")
-        .await
-        .expect("lock");
-    let waiting = tokio::spawn(async move {
-        let _ = waiter
-            .execute("SET SESSION innodb_lock_wait_timeout = 30")
-            .await;
-        let r = waiter
-            .execute("UPDATE orders SET status = 'shipped' WHERE id = 42")
-            .await;
-        (waiter, r)
-    });
-    let admin = sqlx::MySqlPool::connect(&db.url).await.expect("pool");
-    assert!(
-        wait_until(10, || {
-            let a = admin.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
-                    .fetch_one(&a)
-                    .await
-                    .is_ok_and(|n| n > 0)
-            }
-        })
-        .await,
-        "the UPDATE never waited"
-    );
+    let MariaRowLockWait {
+        mut blocker,
+        blocker_id,
+        waiter_id,
+        waiting,
+        admin,
+    } = maria_row_lock_wait(&db, 42).await;
     let bot = with_decoys(db.target("shop-maria", "prod", "on-prem"));
     let mut must_not = kills(waiter_id);
     must_not.push(format!("KILL QUERY {blocker_id};"));
@@ -3636,37 +3668,13 @@ async fn mariadb_lock_wait_in_another_database_stays_there() {
     my_orders(&quiet).await;
     let busy = TestDb::mysql().await;
     my_orders(&busy).await;
-    let mut blocker = busy.my().await;
-    let mut waiter = busy.my().await;
-    let blocker_id = my_id(&mut blocker).await;
-    blocker.execute("START TRANSACTION").await.expect("begin");
-    blocker
-        .execute("UPDATE orders SET status = 'paid' WHERE id = 7")
-        .await
-        .expect("lock");
-    let waiting = tokio::spawn(async move {
-        let _ = waiter
-            .execute("SET SESSION innodb_lock_wait_timeout = 30")
-            .await;
-        let r = waiter
-            .execute("UPDATE orders SET status = 'shipped' WHERE id = 7")
-            .await;
-        (waiter, r)
-    });
-    let admin = sqlx::MySqlPool::connect(&busy.url).await.expect("pool");
-    assert!(
-        wait_until(10, || {
-            let a = admin.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
-                    .fetch_one(&a)
-                    .await
-                    .is_ok_and(|n| n > 0)
-            }
-        })
-        .await,
-        "the UPDATE never waited"
-    );
+    let MariaRowLockWait {
+        mut blocker,
+        blocker_id,
+        waiting,
+        admin,
+        ..
+    } = maria_row_lock_wait(&busy, 7).await;
     let bot = TestBot::new(vec![
         quiet.target("crm-maria", "prod", "on-prem"),
         busy.target("shop-maria", "prod", "on-prem"),
