@@ -17,5 +17,5 @@ pub mod thresholds;
 
 pub use finding::Finding;
 pub use result::{thousands, ResultSet, Row, Value};
-pub use runner::{CheckOutcome, CheckStatus, RunError, Runner};
+pub use runner::{CheckOutcome, CheckStatus, RunError, Runner, MYSQL_MARKER};
 pub use thresholds::{Threshold, Thresholds};

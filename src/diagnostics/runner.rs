@@ -841,9 +841,12 @@ async fn my_query(
         conn.execute(sqlx::raw_sql(&timeout_sql)).await?;
         conn.execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
             .await?;
-        // The text protocol: SHOW statements are not all preparable on MariaDB.
+        // The text protocol: SHOW statements are not all preparable on MariaDB. The marker
+        // names the statement as the bot's own in PROCESSLIST.INFO, where the catalog's session
+        // checks leave it out (MySQL has no application_name).
+        let marked = format!("{MYSQL_MARKER}{sql}");
         let mut rs = {
-            let stream = sqlx::raw_sql(sql).fetch(&mut *conn);
+            let stream = sqlx::raw_sql(&marked).fetch(&mut *conn);
             collect(stream, limits.row_cap, my_value).await
         };
         if let Ok(set) = rs.as_mut() {
@@ -861,6 +864,12 @@ async fn my_query(
     }
     result.map_err(err)
 }
+
+/// The comment every catalog statement sent to MySQL/MariaDB starts with, so the pool's other
+/// connection running a check at the same moment is not reported as a user's statement
+/// (`information_schema.PROCESSLIST.INFO` keeps comments as sent; the catalog SQL filters
+/// `INFO NOT LIKE '/* dbabot diagnostic */%'`).
+pub const MYSQL_MARKER: &str = "/* dbabot diagnostic */ ";
 
 /// Whether the pool's server is MariaDB (cached after the first answer).
 async fn is_mariadb(pool: &MySqlPool, cell: &OnceCell<bool>) -> Result<bool, sqlx::Error> {

@@ -123,7 +123,7 @@ impl Engine {
         let audit = crate::audit::Audit::open(&store);
         let cases = crate::escalation::CaseStore::open(&store);
         let signatures = crate::escalation::signature::Signatures::open(&store);
-        let classifier = Classifier::new(&catalog.intents);
+        let classifier = Classifier::with_lexicon(&catalog.intents, catalog.lexicon.clone());
         let runner =
             Runner::with_thresholds(&config.targets, config.limits, catalog.thresholds.clone());
         let target_names: Vec<TargetName> = config

@@ -244,7 +244,7 @@ impl Engine {
 
         // "actually it's staging" / "what about billing-prod?": a slot changed and almost nothing
         // else was said, so it is the previous question again with the new value.
-        let content_words = crate::intents::classify::tokens(text).len();
+        let content_words = self.inner.classifier.tokens(text).len();
         let follow_up = (slot_only_change || about.is_some())
             && state.intent.is_some()
             && (content_words <= 2 || about.is_some());

@@ -68,6 +68,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../intents/engine-vocabulary.toml"),
     ),
     ("thresholds.toml", crate::diagnostics::thresholds::EMBEDDED),
+    ("synonyms.toml", super::classify::SYNONYMS_TOML),
 ];
 
 /// A set of engine tags (`engine = "postgres"` or `engine = ["postgres", "mysql"]`), checked
@@ -926,6 +927,9 @@ pub struct Catalog {
     /// What the diagnostics grade findings by (`thresholds.toml`; the embedded copy when the
     /// directory has none).
     pub thresholds: crate::diagnostics::Thresholds,
+    /// Synonyms, stop words, slot-only and urgency words the classifier uses
+    /// (`synonyms.toml`; the embedded copy when the directory has none).
+    pub lexicon: super::classify::Lexicon,
 }
 
 impl Catalog {
@@ -979,6 +983,7 @@ impl Catalog {
             brief: Vec::new(),
             vocabulary: Vocabulary::default(),
             thresholds: crate::diagnostics::Thresholds::embedded(),
+            lexicon: super::classify::Lexicon::embedded().clone(),
         };
         let mut actions: Vec<Step> = Vec::new();
         for (name, text) in files {
@@ -1034,6 +1039,9 @@ impl Catalog {
                                 message: format!("line {}: `{}`: {}", e.line, e.key, e.message),
                             }
                         })?;
+                }
+                "synonyms.toml" => {
+                    cat.lexicon = super::classify::Lexicon::parse(&text).map_err(perr)?;
                 }
                 "finding-actions.toml" => {
                     let f = toml::from_str::<ActionFile>(&text).map_err(perr)?;

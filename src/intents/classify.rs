@@ -51,6 +51,7 @@ pub struct Classifier {
     avg_centroid: f64,
     /// Known tokens of at least [`TYPO_MIN_LEN`] characters by length, for typo correction.
     vocab_by_len: HashMap<usize, Vec<String>>,
+    lexicon: Lexicon,
 }
 
 /// Unknown tokens at least this long are matched to a known token within edit distance 1
@@ -59,8 +60,15 @@ const TYPO_MIN_LEN: usize = 5;
 const TYPO_TWO_EDITS_LEN: usize = 9;
 
 impl Classifier {
-    /// Indexes every example of every intent.
+    /// Indexes every example of every intent, with the embedded lexicon.
     pub fn new(intents: &[Intent]) -> Self {
+        Self::with_lexicon(intents, Lexicon::embedded().clone())
+    }
+
+    /// Indexes every example of every intent, tokenised with `lexicon` (a catalog directory's
+    /// own `synonyms.toml`).
+    pub fn with_lexicon(intents: &[Intent], lexicon: Lexicon) -> Self {
+        let tokens = |t: &str| lexicon.tokens(t);
         let mut docs = Vec::new();
         let mut df: HashMap<String, u32> = HashMap::new();
         for (i, intent) in intents.iter().enumerate() {
@@ -119,19 +127,30 @@ impl Classifier {
             names: intents.iter().map(|i| i.name.clone()).collect(),
             keywords: intents
                 .iter()
-                .map(|i| i.keywords.iter().flat_map(|k| tokens(k)).collect())
+                .map(|i| i.keywords.iter().flat_map(|k| lexicon.tokens(k)).collect())
                 .collect(),
             docs,
             idf,
             avg_len,
             avg_centroid,
             vocab_by_len,
+            lexicon,
         }
+    }
+
+    /// `text` as this classifier reads it (see [`Lexicon::tokens`]).
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        self.lexicon.tokens(text)
     }
 
     /// Scores every intent for `text` (examples: best BM25 match; plus keyword hits).
     pub fn scores(&self, text: &str) -> Vec<(String, f64)> {
-        let q: Vec<String> = tokens(text).into_iter().map(|t| self.correct(t)).collect();
+        let q: Vec<String> = self
+            .lexicon
+            .tokens(text)
+            .into_iter()
+            .map(|t| self.correct(t))
+            .collect();
         let mut best = vec![0.0f64; self.names.len()];
         let mut centroid = vec![0.0f64; self.names.len()];
         for d in &self.docs {
@@ -215,18 +234,19 @@ impl Classifier {
             Some(SmallTalk::Capabilities) => return Some(certain("help")),
             None => {}
         }
-        let calm = strip_urgency(text);
-        let words = if tokens(&calm).is_empty() {
+        let calm = self.lexicon.strip_urgency(text);
+        let words = if self.lexicon.tokens(&calm).is_empty() {
             text
         } else {
             calm.as_str()
         };
         let mut c = self.classify(words)?;
-        let lower = text.to_lowercase();
-        let asks_human = ASKS_HUMAN.iter().any(|w| lower.contains(w));
+        let asks_human = self.lexicon.asks_human(text);
         let blocked = |name: &str| match name {
             "escalate" => !asks_human,
-            "help" | "greeting" => tokens(&calm)
+            "help" | "greeting" => self
+                .lexicon
+                .tokens(&calm)
                 .iter()
                 .any(|t| !HELP_WORDS.contains(&t.as_str())),
             _ => false,
@@ -259,31 +279,6 @@ fn confidence(s1: f64, s2: f64) -> f64 {
     let evidence = (s1 / EVIDENCE).min(1.0);
     (0.35 + 0.65 * margin) * evidence
 }
-
-/// Words that really ask for a human; without one, "someone look at this" is not an escalation.
-const ASKS_HUMAN: &[&str] = &[
-    "escalat",
-    "page",
-    "pager",
-    "on-call",
-    "oncall",
-    "on call",
-    "human",
-    "a dba",
-    "the dba",
-    "dba team",
-    "database team",
-    "db team",
-    "a person",
-    "real person",
-    "incident",
-    "hand off",
-    "handoff",
-    "loop in",
-    "sev1",
-    "sev 1",
-    "wake",
-];
 
 /// Words that may accompany "help" or "hi" without making it a database question.
 const HELP_WORDS: &[&str] = &[
@@ -420,180 +415,161 @@ pub fn small_talk(text: &str) -> Option<SmallTalk> {
     None
 }
 
-/// The message without urgency and pleading ("help!!", "asap", "it's on fire", "urgent",
-/// "someone please"), which say how bad it is, not what it is.
-pub fn strip_urgency(text: &str) -> String {
-    let mut t = text.to_lowercase();
-    for p in [
-        "on fire",
-        "asap",
-        "a.s.a.p",
-        "right now",
-        "right away",
-        "immediately",
-        "urgently",
-        "urgent",
-        "emergency",
-        "pls help",
-        "please help",
-        "help me",
-        "help us",
-        "need help",
-        "sos",
-        "someone please",
-        "anyone around",
-        "can someone",
-        "can anyone",
-        "someone",
-        "anyone",
-        "help",
-        "please",
-        "pls",
-        "plz",
-        "quick",
-        "quickly",
-        "hurry",
-        "critical",
-        "major",
-        "big time",
-        "fml",
-        "wtf",
-        "omg",
-        "ugh",
-        "hello?",
-        "guys",
-    ] {
-        t = replace_phrase(&t, p, "");
-    }
-    t.replace(['!', '?'], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "to",
-    "of", "in", "on", "for", "and", "or", "my", "our", "we", "i", "me", "you", "your", "can",
-    "could", "please", "pls", "do", "does", "with", "at", "by", "from", "as", "so", "what", "s",
-    "has", "have", "had", "just", "any", "there", "some", "hey", "dbabot", "bot", "us", "m", "im",
-    "ll", "re", "ve", "d", "will", "would", "should", "about", "into", "if", "than", "then",
-    "them", "they", "he", "she", "also", "too", "very", "really", "since",
-];
-
-/// Words that name *where* (engine, cloud, environment) rather than *what*: they are slots, and
-/// letting them vote would make "…on Aurora PostgreSQL in prod" pick whichever intent's examples
-/// mention Aurora most.
-const NEUTRAL: &[&str] = &[
-    "postgres",
-    "postgresql",
-    "pg",
-    "psql",
-    "aurora",
-    "mysql",
-    "mariadb",
-    "sqlite",
-    "oracle",
-    "mssql",
-    "sqlserver",
-    "aws",
-    "rds",
-    "amazon",
-    "azure",
-    "gcp",
-    "google",
-    "cloud",
-    "prem",
-    "onprem",
-    "prod",
-    "production",
-    "staging",
-    "stage",
-    "dev",
-    "uat",
-    "db",
-    "dbs",
-    "database",
-    "databases",
-    "server",
-    "instance",
-    "cluster",
-];
-
-/// Lower-cases, splits on non-alphanumerics, drops stop words, slot-only words and numbers,
-/// maps synonyms and stems.
-pub fn tokens(text: &str) -> Vec<String> {
-    let mut lower = text.to_lowercase();
-    for (phrase, with) in &SYNONYMS.phrases {
-        if lower.contains(phrase.as_str()) {
-            lower = replace_phrase(&lower, phrase, with);
-        }
-    }
-    lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| {
-            !t.is_empty()
-                && !STOPWORDS.contains(t)
-                && !NEUTRAL.contains(t)
-                && !t.chars().all(|c| c.is_ascii_digit())
-        })
-        .map(|t| match synonym(t) {
-            same if same == t => stem(t),
-            canonical => canonical.to_string(),
-        })
-        .collect()
-}
-
-/// Synonyms as data (`intents/synonyms.toml`, compiled in): phrases first, then words.
-struct Synonyms {
+/// The words the classifier rewrites or reads past, as data a DBA edits without Rust
+/// (`intents/synonyms.toml`): synonyms (phrases first, then words), stop words, slot-only words
+/// (engine, cloud, environment), urgency phrases and the words that ask for a human.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
     /// (phrase, replacement), longest phrase first.
     phrases: Vec<(String, String)>,
     /// variant → canonical word.
     words: HashMap<String, String>,
+    stopwords: HashSet<String>,
+    slot_words: HashSet<String>,
+    /// Longest first, so "please help" goes before "help".
+    urgency: Vec<String>,
+    asks_human: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
-struct SynonymFile {
+#[serde(deny_unknown_fields)]
+struct LexiconFile {
+    #[serde(default)]
+    stopwords: Vec<String>,
+    #[serde(default)]
+    slot_words: Vec<String>,
+    #[serde(default)]
+    urgency: Vec<String>,
+    #[serde(default)]
+    asks_human: Vec<String>,
     #[serde(default)]
     phrases: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     words: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-/// The synonym table the classifier uses.
-const SYNONYMS_TOML: &str = include_str!("../../intents/synonyms.toml");
+/// The lexicon built into the binary.
+pub const SYNONYMS_TOML: &str = include_str!("../../intents/synonyms.toml");
 
-static SYNONYMS: std::sync::LazyLock<Synonyms> = std::sync::LazyLock::new(|| match parse_synonyms(
-    SYNONYMS_TOML,
-) {
-    Ok(s) => s,
-    Err(e) => {
-        tracing::error!(error = %e, "intents/synonyms.toml is invalid; classifying without synonyms");
-        Synonyms {
-            phrases: vec![],
-            words: HashMap::new(),
+static EMBEDDED_LEXICON: std::sync::LazyLock<Lexicon> = std::sync::LazyLock::new(|| {
+    match Lexicon::parse(SYNONYMS_TOML) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "intents/synonyms.toml is invalid; classifying without synonyms");
+            Lexicon::default()
         }
     }
 });
 
-fn parse_synonyms(text: &str) -> Result<Synonyms, toml::de::Error> {
-    let f: SynonymFile = toml::from_str(text)?;
-    let mut phrases: Vec<(String, String)> = f
-        .phrases
-        .into_iter()
-        .map(|(k, v)| (k.to_lowercase(), v.to_lowercase()))
-        .collect();
-    phrases.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
-    let mut words = HashMap::new();
-    for (canonical, variants) in f.words {
-        for v in variants {
-            words.insert(v.to_lowercase(), canonical.to_lowercase());
-        }
+impl Lexicon {
+    /// The embedded `intents/synonyms.toml`.
+    pub fn embedded() -> &'static Lexicon {
+        &EMBEDDED_LEXICON
     }
-    Ok(Synonyms { phrases, words })
+
+    /// Parses a `synonyms.toml`; every entry is lower-cased.
+    ///
+    /// # Errors
+    /// TOML syntax, an unknown top-level key, or a synonym mapped to two canonical words.
+    pub fn parse(text: &str) -> Result<Lexicon, toml::de::Error> {
+        use serde::de::Error as _;
+        let f: LexiconFile = toml::from_str(text)?;
+        let lower = |v: Vec<String>| v.into_iter().map(|w| w.to_lowercase());
+        let mut phrases: Vec<(String, String)> = f
+            .phrases
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v.to_lowercase()))
+            .collect();
+        phrases.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        let mut words = HashMap::new();
+        for (canonical, variants) in f.words {
+            for v in variants {
+                let canonical = canonical.to_lowercase();
+                if let Some(other) = words.insert(v.to_lowercase(), canonical.clone()) {
+                    if other != canonical {
+                        return Err(toml::de::Error::custom(format!(
+                            "words: `{v}` is listed under both `{other}` and `{canonical}`"
+                        )));
+                    }
+                }
+            }
+        }
+        let mut urgency: Vec<String> = lower(f.urgency).collect();
+        urgency.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        Ok(Lexicon {
+            phrases,
+            words,
+            stopwords: lower(f.stopwords).collect(),
+            slot_words: lower(f.slot_words).collect(),
+            urgency,
+            asks_human: lower(f.asks_human).collect(),
+        })
+    }
+
+    /// Lower-cases, splits on non-alphanumerics, drops stop words, slot-only words and
+    /// numbers, maps synonyms and stems.
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        let mut lower = text.to_lowercase();
+        for (phrase, with) in &self.phrases {
+            if lower.contains(phrase.as_str()) {
+                lower = replace_phrase(&lower, phrase, with);
+            }
+        }
+        lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| {
+                !t.is_empty()
+                    && !self.stopwords.contains(*t)
+                    && !self.slot_words.contains(*t)
+                    && !t.chars().all(|c| c.is_ascii_digit())
+            })
+            .map(|t| match self.synonym(t) {
+                same if same == t => stem(t),
+                canonical => canonical.to_string(),
+            })
+            .collect()
+    }
+
+    fn synonym<'a>(&'a self, t: &'a str) -> &'a str {
+        self.words.get(t).map_or(t, String::as_str)
+    }
+
+    /// The message without urgency and pleading ("help!!", "asap", "it's on fire", "urgent",
+    /// "someone please"), which say how bad it is, not what it is.
+    pub fn strip_urgency(&self, text: &str) -> String {
+        let mut t = text.to_lowercase();
+        for p in &self.urgency {
+            t = replace_phrase(&t, p, "");
+        }
+        t.replace(['!', '?'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Whether the message really asks for a human (a DBA, the on-call, an incident).
+    pub fn asks_human(&self, text: &str) -> bool {
+        let lower = text.to_lowercase();
+        self.asks_human.iter().any(|w| lower.contains(w.as_str()))
+    }
+
+    /// How many entries each list holds (stop words, slot words, urgency, asks-human,
+    /// phrases, words), for tests and `check-config`.
+    pub fn sizes(&self) -> [usize; 6] {
+        [
+            self.stopwords.len(),
+            self.slot_words.len(),
+            self.urgency.len(),
+            self.asks_human.len(),
+            self.phrases.len(),
+            self.words.len(),
+        ]
+    }
 }
 
-fn synonym(t: &str) -> &str {
-    SYNONYMS.words.get(t).map_or(t, String::as_str)
+/// [`Lexicon::tokens`] with the embedded lexicon.
+pub fn tokens(text: &str) -> Vec<String> {
+    Lexicon::embedded().tokens(text)
 }
 
 /// Replaces `phrase` in `t` with `with` where it stands on word boundaries.
@@ -657,8 +633,15 @@ mod tests {
 
     #[test]
     fn the_synonym_file_parses() {
-        let s = parse_synonyms(SYNONYMS_TOML).expect("intents/synonyms.toml");
+        let s = Lexicon::parse(SYNONYMS_TOML).expect("intents/synonyms.toml");
         assert!(s.phrases.len() > 10 && s.words.len() > 50);
-        assert_eq!(synonym("admins"), "superuser");
+        assert!(s.stopwords.contains("the") && s.slot_words.contains("aurora"));
+        assert_eq!(s.synonym("admins"), "superuser");
+        assert_eq!(
+            s.strip_urgency("HELP!! orders db on fire asap"),
+            "orders db"
+        );
+        assert!(s.asks_human("can you page someone from the dba team"));
+        assert!(!s.asks_human("the reports page spins forever"));
     }
 }

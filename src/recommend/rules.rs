@@ -133,13 +133,18 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     let render = |steps: &[Step]| -> Vec<Action> {
         let mut out: Vec<Action> = Vec::new();
         for s in steps.iter().filter(|s| applies(s)) {
+            // Beside a warning or worse, a step is not repeated for the same code's info-level
+            // findings (no KILL for the 7-second statement next to the 10-minute one).
             let matches: Vec<&Finding> = match &s.when {
                 None => vec![],
-                Some(code) => findings
-                    .iter()
-                    .filter(|f| &f.code == code)
-                    .take(MAX_PER_STEP)
-                    .collect(),
+                Some(code) => {
+                    let same: Vec<&Finding> = findings.iter().filter(|f| &f.code == code).collect();
+                    let serious = same.iter().any(|f| f.severity >= Severity::Warning);
+                    same.into_iter()
+                        .filter(|f| !serious || f.severity >= Severity::Warning)
+                        .take(MAX_PER_STEP)
+                        .collect()
+                }
             };
             if s.when.is_some() && matches.is_empty() {
                 continue;
@@ -251,12 +256,25 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
                 .unwrap_or(Severity::Ok)
         })
     };
+    // Whether a step's evidence comes from one of the intent's own checks rather than a side
+    // check the triage or the user's words added: within a severity, the blocker a locks
+    // answer is about goes before a stale statistic a slow-query check also saw.
+    let backed_by_own_check = |s: &Step| {
+        s.when.as_ref().is_some_and(|code| {
+            let worst = backing(s).unwrap_or(Severity::Ok);
+            findings.iter().any(|f| {
+                &f.code == code && f.severity == worst && ctx.intent.diagnostics.contains(&f.check)
+            })
+        })
+    };
     let root_causes: Vec<String> = {
         // The evidence ranks the causes: lines drawn from the most severe findings first (a
-        // critical blocker before an info-level statistic), in playbook order within a
-        // severity, then the general lines that no finding backs.
+        // critical blocker before an info-level statistic), within a severity those from the
+        // intent's own checks, in playbook order, then the general lines that no finding backs.
         let mut ranked = specific(&pb.root_causes);
-        ranked.sort_by_key(|s| std::cmp::Reverse(backing(s).unwrap_or(Severity::Ok)));
+        ranked.sort_by_key(|s| {
+            std::cmp::Reverse((backing(s).unwrap_or(Severity::Ok), backed_by_own_check(s)))
+        });
         let mut rc: Vec<String> = render(&ranked).into_iter().map(|a| a.text).collect();
         if rc.is_empty() {
             if let Some(f) = findings.iter().find(|f| f.severity >= Severity::Warning) {
@@ -288,11 +306,14 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
     let playbook_immediate = specific(&pb.immediate);
     let mut immediate: Vec<Action> = Vec::new();
     for level in [Severity::Critical, Severity::Warning, Severity::Info] {
-        let steps: Vec<Step> = playbook_immediate
+        let mut steps: Vec<Step> = playbook_immediate
             .iter()
             .filter(|s| weight(s) == level)
             .cloned()
             .collect();
+        if level >= Severity::Warning {
+            steps.sort_by_key(|s| !backed_by_own_check(s));
+        }
         for a in render(&steps) {
             let repeated_sql = a.sql.is_some() && immediate.iter().any(|x| x.sql == a.sql);
             if !repeated_sql && !immediate.contains(&a) {

@@ -616,6 +616,12 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
             "warning_size = \"100 MiBs\"",
             "unused_index",
         ),
+        (
+            "synonyms.toml",
+            "stopwords = [",
+            "stop_words = [",
+            "stop_words",
+        ),
     ];
     for (file, from, to, key) in cases {
         let err = edit(file, from, to);
@@ -628,6 +634,45 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
         );
         assert!(err.contains(key), "expected key {key}: {err}");
     }
+}
+
+/// The classifier's words are data: a synonym, a stop word and an urgency phrase added to a
+/// directory's `synonyms.toml` change how that catalog reads a message, and the embedded one is
+/// untouched.
+#[test]
+fn an_edited_lexicon_changes_how_messages_are_read() {
+    use dbabot::intents::Classifier;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in dbabot::intents::catalog::EMBEDDED {
+        let text = if *name == "synonyms.toml" {
+            text.replacen(
+                "\"crawling\", \"snail\"",
+                "\"crawling\", \"snail\", \"treacle\"",
+                1,
+            )
+            .replacen("stopwords = [", "stopwords = [\"locks\", ", 1)
+            .replacen("urgency = [", "urgency = [\"code red\", ", 1)
+        } else {
+            text.to_string()
+        };
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let edited = Catalog::from_dir(dir.path()).expect("edited copy loads");
+    let stock = Catalog::embedded().expect("embedded");
+    let read = |c: &Catalog, text: &str| {
+        Classifier::with_lexicon(&c.intents, c.lexicon.clone()).tokens(text)
+    };
+    assert_eq!(read(&edited, "treacle"), vec!["slow"]);
+    assert_eq!(read(&stock, "treacle"), vec!["treacle"]);
+    assert!(read(&edited, "locks").is_empty());
+    assert_eq!(read(&stock, "locks"), vec!["lock"]);
+    let urgent = |c: &Catalog| {
+        Classifier::with_lexicon(&c.intents, c.lexicon.clone())
+            .understand("code red the orders db is treacle")
+            .map(|x| x.intent)
+    };
+    assert_eq!(urgent(&edited).as_deref(), Some("slow_query"));
+    assert_ne!(urgent(&stock).as_deref(), Some("slow_query"));
 }
 
 /// A DBA who edits a number in `thresholds.toml` changes how the live finding is graded and the

@@ -222,3 +222,56 @@ async fn writes_are_refused_and_every_check_completes() {
     c.close().await.ok();
     bot.engine.runner().close().await;
 }
+
+/// The pool's other connection may be running a check while `active_queries` reads the
+/// processlist: a statement that starts with the bot's marker is the bot's own and is left out;
+/// the same statement from the application is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_own_statements_are_not_reported_as_running() {
+    let db = TestDb::mysql().await;
+    let mut app = db.my().await;
+    let mut own = db.my().await;
+    let app_id = thread_id(&mut app).await;
+    let own_id = thread_id(&mut own).await;
+    let marked = format!("{}SELECT SLEEP(6) AS s", dbabot::diagnostics::MYSQL_MARKER);
+    let a = tokio::spawn(async move {
+        let r = app.execute("SELECT SLEEP(6) AS s").await;
+        (app, r)
+    });
+    let o = tokio::spawn(async move {
+        let r = own.execute(marked.as_str()).await;
+        (own, r)
+    });
+    let probe = sqlx::MySqlPool::connect(&db.url).await.expect("probe pool");
+    assert!(
+        wait_until(5, || {
+            let probe = probe.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(6)%' AND ID <> CONNECTION_ID()",
+                )
+                .fetch_one(&probe)
+                .await
+                .map(|n| n >= 2)
+                .unwrap_or(false)
+            }
+        })
+        .await,
+        "both sleeps never showed"
+    );
+    let bot = TestBot::new(vec![db.target("shop-prod", "prod", "on-prem")]);
+    let o_run = bot
+        .engine
+        .runner()
+        .run_check("shop-prod", "active_queries")
+        .await;
+    let pids: Vec<String> = o_run.rows.iter().map(|r| r.str("pid")).collect();
+    assert!(pids.contains(&app_id.to_string()), "{pids:?}");
+    assert!(!pids.contains(&own_id.to_string()), "{pids:?}");
+    for h in [a, o] {
+        let (c, r) = h.await.expect("join");
+        r.expect("sleep");
+        c.close().await.ok();
+    }
+    bot.engine.runner().close().await;
+}

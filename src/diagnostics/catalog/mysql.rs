@@ -158,6 +158,7 @@ pub(super) static CHECKS: &[Check] = &[
   FROM information_schema.PROCESSLIST
  WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
    AND ID <> CONNECTION_ID() AND INFO IS NOT NULL
+   AND INFO NOT LIKE '/* dbabot diagnostic */%'
    AND (DB = DATABASE() OR DATABASE() IS NULL)
  ORDER BY TIME DESC",
         precondition: None,
@@ -236,7 +237,8 @@ pub(super) static CHECKS: &[Check] = &[
         // Without performance_schema's MDL instrument the holder cannot be read exactly: every
         // transaction that touched the table keeps a shared metadata lock until it ends, so the
         // open transactions of the waiter's schema that began before the wait are the holders'
-        // candidates, oldest first (MySQL manual §10.11.4 Metadata Locking).
+        // candidates, oldest first (MySQL manual §10.11.4 Metadata Locking). Waiters in another
+        // database of a shared server are left out.
         sql: "SELECT w.ID AS blocked_pid, LEFT(w.INFO, 500) AS blocked_query, CAST(w.TIME AS SIGNED) AS wait_s,
        t.trx_mysql_thread_id AS blocker_pid, LEFT(COALESCE(t.trx_query, ''), 500) AS blocker_query,
        IF(t.trx_query IS NULL, 'idle in transaction', t.trx_state) AS blocker_state,
@@ -249,6 +251,7 @@ pub(super) static CHECKS: &[Check] = &[
   LEFT JOIN information_schema.PROCESSLIST b ON b.ID = t.trx_mysql_thread_id
  WHERE w.STATE LIKE 'Waiting for table metadata lock%'
    AND (b.DB IS NULL OR b.DB = w.DB)
+   AND (DATABASE() IS NULL OR w.DB = DATABASE())
  ORDER BY w.TIME DESC, t.trx_started",
         precondition: None,
         evaluate: metadata_locks,
@@ -260,7 +263,8 @@ pub(super) static CHECKS: &[Check] = &[
         // A user-level lock (GET_LOCK) belongs to the session, not to a transaction: it is held
         // until RELEASE_LOCK or the end of the session, and no InnoDB view lists it. The waiter's
         // statement names the lock when the name is a literal; IS_USED_LOCK gives its holder
-        // (MySQL manual §14.14 Locking Functions; MariaDB KB "GET_LOCK").
+        // (MySQL manual §14.14 Locking Functions; MariaDB KB "GET_LOCK"). Lock names are
+        // server-wide, so only waiters whose session is in the target's database count.
         sql: "SELECT q.blocked_pid, q.blocked_query, q.wait_s, COALESCE(q.lock_name, '') AS advisory_key,
        COALESCE(b.ID, 0) AS blocker_pid, LEFT(COALESCE(b.INFO, ''), 500) AS blocker_query,
        IF(b.ID IS NULL, '', IF(b.COMMAND = 'Sleep', 'idle', 'active')) AS blocker_state,
@@ -270,7 +274,7 @@ pub(super) static CHECKS: &[Check] = &[
                NULLIF(REGEXP_REPLACE(REGEXP_SUBSTR(w.INFO, 'get_lock[[:space:]]*[(][[:space:]]*[''\"][^''\"]*'),
                                      '^[^''\"]*[''\"]', ''), '') AS lock_name
           FROM information_schema.PROCESSLIST w
-         WHERE w.STATE = 'User lock') q
+         WHERE w.STATE = 'User lock' AND (DATABASE() IS NULL OR w.DB = DATABASE())) q
   LEFT JOIN information_schema.PROCESSLIST b ON b.ID = IS_USED_LOCK(q.lock_name)
  ORDER BY q.wait_s DESC",
         // REGEXP_SUBSTR: MariaDB 10.0.5+, MySQL 8.0.4+.
@@ -292,13 +296,15 @@ pub(super) static CHECKS: &[Check] = &[
         sql: "SELECT IF(STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
                          'Waiting for table flush', 'Waiting for table level lock'), 'waiter', 'session') AS kind,
        ID AS pid, USER AS usr, COALESCE(STATE, '') AS state, CAST(TIME AS SIGNED) AS time_s,
-       COMMAND AS command, LEFT(COALESCE(INFO, ''), 300) AS query
+       COMMAND AS command, LEFT(COALESCE(INFO, ''), 300) AS query,
+       (DATABASE() IS NULL OR DB <=> DATABASE()) AS here
   FROM information_schema.PROCESSLIST
- WHERE ID <> CONNECTION_ID()
+ WHERE ID <> CONNECTION_ID() AND COALESCE(INFO, '') NOT LIKE '/* dbabot diagnostic */%'
    AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed')
    AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST w
-                WHERE w.STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock',
-                                  'Waiting for table flush', 'Waiting for table level lock'))
+                WHERE w.STATE IN ('Waiting for global read lock', 'Waiting for backup lock', 'Waiting for commit lock')
+                   OR (w.STATE IN ('Waiting for table flush', 'Waiting for table level lock')
+                       AND (DATABASE() IS NULL OR w.DB = DATABASE())))
  ORDER BY time_s DESC",
         precondition: None,
         evaluate: global_locks,
@@ -935,9 +941,13 @@ fn global_locks(rs: &ResultSet) -> Vec<Finding> {
         ("a table flush", &["Waiting for table flush"][..]),
         ("a table-level lock", &["Waiting for table level lock"][..]),
     ] {
+        // A table flush or a table-level lock belongs to one table: only waiters in the
+        // target's database count. The global read lock stops writes in every database.
+        let server_wide = lock == "the global read lock";
         let mine: Vec<_> = waiters
             .iter()
             .filter(|w| states.contains(&w.str("state").as_str()))
+            .filter(|w| server_wide || w.f64("here").unwrap_or(1.0) != 0.0)
             .collect();
         let Some(first) = mine.first() else { continue };
         let wait = first.f64("time_s").unwrap_or(0.0);

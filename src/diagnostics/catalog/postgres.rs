@@ -983,12 +983,22 @@ pub(super) fn running_statements(rs: &ResultSet, engine: Engine) -> Vec<Finding>
                 },
             )
             .threshold(runtime.citation());
-            if !state.is_empty() {
-                f = f.fact("state", state);
-            }
-            if !wait.is_empty() {
-                f = f.fact("wait_event", wait);
-            }
+            // Always said, so that the lines quoting them are never dropped for a hole: an
+            // active PostgreSQL backend with no wait event is on CPU (PostgreSQL docs §28.2.3
+            // wait_event: NULL when not waiting); MySQL has no wait event per thread, and only a
+            // thread state that says "Waiting for …" names one.
+            let wait = match (wait.is_empty(), engine) {
+                (false, _) => wait,
+                (true, Engine::Postgres) => "none (on CPU)".to_string(),
+                (true, _) if state.starts_with("Waiting") => state.clone(),
+                (true, _) => "none reported".to_string(),
+            };
+            let state = if state.is_empty() {
+                "executing".to_string()
+            } else {
+                state
+            };
+            f = f.fact("state", state).fact("wait_event", wait);
             Some(f)
         })
         .collect()
