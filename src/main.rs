@@ -460,6 +460,7 @@ async fn main() -> anyhow::Result<()> {
                     max_bytes: *max_bytes,
                     threads: *threads,
                     timezone: log_timezone.clone(),
+                    thresholds: dbabot::diagnostics::Thresholds::embedded(),
                 },
                 csv_dir: csv.clone(),
                 charts_dir: charts.clone(),

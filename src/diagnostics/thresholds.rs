@@ -99,6 +99,16 @@ pub const SPECS: &[Spec] = &[
     ),
     above("temp_files", &["live_warning", "warning"], PG),
     above("unused_index", &["min_stats_age", "warning_size"], PG_MY),
+    above(
+        "mssql_missing_index",
+        &["info", "warning", "min_impact"],
+        MS,
+    ),
+    // Log analysis.
+    above("log_top_statement", &["warning"], PG_MY),
+    above("log_slow_statement", &["warning"], PG_MY),
+    above("log_temp_files", &["warning"], PG),
+    above("log_rows_examined", &["warning"], MY),
     above("id_exhaustion", &["warning", "critical"], PG_MY),
     above(
         "seq_scan_heavy",
@@ -553,12 +563,18 @@ mod tests {
         }
     }
 
-    /// Every `thresholds` key the diagnostics read is in [`SPECS`], and every spec is read.
+    /// Every `thresholds` key the diagnostics and the log analysis read is in [`SPECS`], and
+    /// every spec is read.
     #[test]
     fn code_reads_exactly_the_specs() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/diagnostics/catalog");
         let mut text = String::new();
-        let mut stack = vec![std::path::PathBuf::from(dir)];
+        let mut stack = vec![
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/diagnostics/catalog"
+            )),
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/logs")),
+        ];
         while let Some(p) = stack.pop() {
             for e in std::fs::read_dir(&p).expect("catalog dir").flatten() {
                 let path = e.path();
@@ -569,7 +585,7 @@ mod tests {
                 }
             }
         }
-        let re = regex::Regex::new(r#"threshold_for\("([a-z_]+)"\)"#).expect("regex");
+        let re = regex::Regex::new(r#"(?:threshold_for|th\.get)\("([a-z_]+)"\)"#).expect("regex");
         let used: std::collections::BTreeSet<&str> = re
             .captures_iter(&text)
             .filter_map(|c| c.get(1).map(|m| m.as_str()))

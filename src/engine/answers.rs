@@ -152,6 +152,42 @@ impl Engine {
         Some(self.ask_slot("target", intent, state, &[]))
     }
 
+    /// Up to two other intents that `text` names by one of their distinctive keywords (a
+    /// keyword no other intent lists: "vacuum", "replication", "deadlock", read as the
+    /// classifier reads it), each with its main check (first diagnostic).
+    fn named_topics(
+        &self,
+        intent: &crate::intents::Intent,
+        text: &str,
+    ) -> Vec<(String, Option<String>)> {
+        let words: std::collections::HashSet<String> =
+            self.inner.classifier.tokens(text).into_iter().collect();
+        let keyword_tokens = |i: &crate::intents::Intent| -> Vec<String> {
+            i.keywords
+                .iter()
+                .flat_map(|k| self.inner.classifier.tokens(k))
+                .collect()
+        };
+        let all: Vec<(&crate::intents::Intent, Vec<String>)> = self
+            .inner
+            .catalog
+            .intents
+            .iter()
+            .map(|i| (i, keyword_tokens(i)))
+            .collect();
+        let owners = |w: &str| {
+            all.iter()
+                .filter(|(_, ks)| ks.iter().any(|k| k == w))
+                .count()
+        };
+        all.iter()
+            .filter(|(i, _)| i.name != intent.name && !i.diagnostics.is_empty())
+            .filter(|(_, ks)| ks.iter().any(|k| words.contains(k) && owners(k) == 1))
+            .map(|(i, _)| (i.name.clone(), i.diagnostics.first().cloned()))
+            .take(2)
+            .collect()
+    }
+
     /// Runs the intent's diagnostics (if any) and asks the recommender for the answer.
     async fn diagnose(
         &self,
@@ -192,6 +228,17 @@ impl Engine {
             for c in TRIAGE.iter().chain(SLOW_TRIAGE.iter().filter(|_| slow)) {
                 if !checks.iter().any(|x| x == c) {
                     checks.push(c.to_string());
+                }
+            }
+        }
+        // A second topic the message names by a word only that topic owns ("…and queries got
+        // slower, is vacuum even running?"): its main check runs too, and the evidence decides
+        // what the answer explains (its findings bring their own playbook lines).
+        let named = self.named_topics(intent, &msg.text);
+        if target.is_some() {
+            for main in named.iter().filter_map(|(_, main)| main.clone()) {
+                if !checks.contains(&main) {
+                    checks.push(main);
                 }
             }
         }
@@ -376,6 +423,23 @@ impl Engine {
             && (intent.name != "deadlocks" || !(deadlock_seen && reports_deadlocks(&msg.text)))
         {
             Some("locks_blocking")
+        } else if let Some(i) = live_warnings(&outcomes)
+            .max_by_key(|f| f.severity)
+            .and_then(|f| {
+                named
+                    .iter()
+                    .filter_map(|(n, _)| self.inner.catalog.intent(n))
+                    .find(|i| {
+                        i.playbook
+                            .root_causes
+                            .iter()
+                            .any(|s| s.when.as_deref() == Some(f.code.as_str()))
+                    })
+            })
+        {
+            // The message named a second topic and the worst live finding is that topic's:
+            // "queries got slower, is vacuum even running?" with autovacuum off answers vacuum.
+            Some(i.name.as_str())
         } else if triage && matches!(intent.category.as_str(), "architecture" | "capacity") {
             // A symptom read as a planning question ("after the upgrade the app crawls"): the
             // worst live finding names the topic.

@@ -150,6 +150,7 @@ impl Engine {
         let mut options = Options {
             max_bytes: CHAT_MAX_BYTES,
             timezone: zone_named(&msg.text),
+            thresholds: self.inner.catalog.thresholds.clone(),
             ..Options::default()
         };
         let mut downloads: Vec<PathBuf> = Vec::new();

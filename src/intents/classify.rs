@@ -383,6 +383,11 @@ pub fn small_talk(text: &str) -> Option<SmallTalk> {
         "what does this bot do",
         "how do i use you",
         "how do i use this",
+        "what kind of questions",
+        "what sort of questions",
+        "what questions can i ask",
+        "what should i ask you",
+        "what kind of things can you",
     ] {
         if joined.starts_with(p) || joined.contains(p) {
             return Some(SmallTalk::Capabilities);

@@ -162,7 +162,7 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(since\s+(?:about\s+)?\d+\s*(?:minutes?|mins?|hours?|h|days?)\s+ago|since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
 });
 static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
+    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b|\b`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
 });
 
 const NOT_OBJECTS: &[&str] = &[
@@ -231,6 +231,72 @@ const NOT_OBJECTS: &[&str] = &[
     "indexes",
     "write",
     "read",
+    // What follows "table" in "the orders table keeps growing", or stands before it in "a
+    // temp table": words, not table names.
+    "is",
+    "are",
+    "was",
+    "were",
+    "has",
+    "had",
+    "have",
+    "keeps",
+    "kept",
+    "grows",
+    "grew",
+    "growing",
+    "got",
+    "gets",
+    "getting",
+    "seems",
+    "looks",
+    "takes",
+    "took",
+    "became",
+    "becomes",
+    "size",
+    "scan",
+    "scans",
+    "lock",
+    "locks",
+    "locked",
+    "bloat",
+    "bloated",
+    "temp",
+    "temporary",
+    "hash",
+    "big",
+    "huge",
+    "large",
+    "whole",
+    "entire",
+    "one",
+    "same",
+    "other",
+    "new",
+    "old",
+    "system",
+    "hot",
+    "full",
+    "wrong",
+    "missing",
+    "every",
+    "no",
+    "not",
+    "can",
+    "will",
+    "just",
+    "still",
+    "now",
+    "alter",
+    "create",
+    "drop",
+    "truncate",
+    "vacuum",
+    "analyze",
+    "optimize",
+    "check",
+    "repair",
 ];
 
 /// Extracts every slot `text` mentions. `targets` are the configured names; `report_names` the
@@ -282,7 +348,7 @@ pub fn extract(
     s.report = report(&prose_lower, report_names);
     s.object = OBJECT
         .captures_iter(&prose)
-        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
         // "on orders-pg": a hyphenated name (a target, a host) is not a table.
         .filter(|m| !prose[m.end()..].starts_with('-'))
         .map(|m| m.as_str().to_lowercase())
@@ -993,6 +1059,19 @@ mod tests {
             ex("queries on events are slow").slots.object.as_deref(),
             Some("events")
         );
+        for (text, want) in [
+            (
+                "shop-pg orders table keeps growing, is vacuum running?",
+                Some("orders"),
+            ),
+            ("the invoices table is huge", Some("invoices")),
+            ("table events is slow to query", Some("events")),
+            ("our audit_log table got really big", Some("audit_log")),
+            ("a temp table keeps growing", None),
+            ("the table keeps growing", None),
+        ] {
+            assert_eq!(ex(text).slots.object.as_deref(), want, "{text}");
+        }
         assert_eq!(
             ex("can you explain DELETE FROM orders WHERE id < 10")
                 .slots

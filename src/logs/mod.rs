@@ -115,6 +115,9 @@ pub struct Options {
     /// The server's `log_timezone` as an IANA name (`Europe/Berlin`), to resolve the zone
     /// abbreviations its timestamps carry (see [`time`]); `None` uses the built-in table.
     pub timezone: Option<String>,
+    /// What the findings are graded by (`log_*` entries of `thresholds.toml`; the embedded copy
+    /// by default, a catalog directory's own in the bot).
+    pub thresholds: crate::diagnostics::Thresholds,
 }
 
 /// Default input size limit: 20 GiB, far above a day of busy logging and below what would fill a
@@ -131,6 +134,7 @@ impl Default for Options {
             max_bytes: DEFAULT_MAX_BYTES,
             threads: 0,
             timezone: None,
+            thresholds: crate::diagnostics::Thresholds::embedded(),
         }
     }
 }
@@ -223,6 +227,6 @@ pub fn run(
     if let Some(dir) = &req.charts_dir {
         out.files.extend(chart::write_charts(&a, dir)?);
     }
-    let reply = report::reply(&a, req.top.max(1), &out);
+    let reply = report::reply(&a, req.top.max(1), &out, &req.options.thresholds);
     Ok((a, reply))
 }

@@ -19,18 +19,11 @@ use std::path::PathBuf;
 /// The check name findings carry (`log_analysis`).
 pub const CHECK: &str = "log_analysis";
 
-/// A fingerprint whose share of total time is at least this is called dominant: 50 %, where
-/// tuning one statement halves the load (pgBadger and pt-query-digest rank by the same share).
-pub const DOMINANT_SHARE: f64 = 0.5;
-/// p95 at or above this many milliseconds is a slow statement: 1 s, the usual tighter setting
-/// of `log_min_duration_statement` / `long_query_time` (MySQL's default is 10 s).
-pub const SLOW_P95_MS: f64 = 1000.0;
-/// Temporary files totalling this many bytes in the window deserve a `work_mem` look: 1 GiB,
-/// 256× PostgreSQL's default `work_mem` of 4 MB.
-pub const TEMP_WARN_BYTES: u64 = 1 << 30;
-/// MySQL rows examined per row sent at or above this ratio suggests a missing index (100:1,
-/// pt-query-digest's "rows examine" ratio readers look for; an indexed lookup is near 1:1).
-pub const EXAMINED_RATIO: f64 = 100.0;
+/// Thresholds read from `thresholds.toml` (`log_top_statement`, `log_slow_statement`,
+/// `log_temp_files`, `log_rows_examined`; their sources are there): a dominant fingerprint at
+/// 50 % of statement time, a slow p95 at 1 s, 1 GiB of temporary files, 100 rows examined per
+/// row sent, in the embedded copy.
+use crate::diagnostics::Thresholds;
 
 /// Human milliseconds: `850 ms`, `12.3 s`, `1.2 h`.
 pub fn human_ms(ms: f64) -> String {
@@ -74,8 +67,12 @@ pub fn bad_input_line(a: &Analysis) -> Option<String> {
     ))
 }
 
-fn findings(a: &Analysis) -> Vec<Finding> {
+fn findings(a: &Analysis, th: &Thresholds) -> Vec<Finding> {
     let agg = &a.agg;
+    let dominant = th.get("log_top_statement");
+    let slow = th.get("log_slow_statement");
+    let temp = th.get("log_temp_files");
+    let examined = th.get("log_rows_examined");
     let mut out = Vec::new();
     let total_ms: f64 = agg.queries.values().map(|s| s.total_ms).sum();
     let top = agg.top();
@@ -85,11 +82,7 @@ fn findings(a: &Analysis) -> Vec<Finding> {
         } else {
             0.0
         };
-        let sev = if share >= DOMINANT_SHARE {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
+        let sev = dominant.grade(share * 100.0).max(Severity::Info);
         out.push(
             Finding::new(
                 CHECK,
@@ -108,14 +101,15 @@ fn findings(a: &Analysis) -> Vec<Finding> {
             .fact("fingerprint", fp)
             .fact("calls", s.calls)
             .fact("total_ms", format!("{:.3}", s.total_ms))
-            .threshold(format!(
-                "one fingerprint ≥ {:.0}% of statement time is dominant",
-                DOMINANT_SHARE * 100.0
-            )),
+            .threshold(dominant.citation()),
         );
     }
     for (fp, s) in top.iter().take(20) {
-        if s.sketch.quantile(0.95).is_some_and(|p| p >= SLOW_P95_MS) {
+        // The sketch is in milliseconds, the threshold in seconds.
+        if s.sketch
+            .quantile(0.95)
+            .is_some_and(|p| slow.grade(p / 1000.0) >= Severity::Warning)
+        {
             out.push(
                 Finding::new(
                     CHECK,
@@ -130,10 +124,13 @@ fn findings(a: &Analysis) -> Vec<Finding> {
                     ),
                 )
                 .fact("fingerprint", fp)
-                .threshold(format!("p95 ≥ {}", human_ms(SLOW_P95_MS))),
+                .threshold(slow.citation()),
             );
         }
-        if !agg.postgres && s.rows > 0 && s.rows_examined as f64 / s.rows as f64 >= EXAMINED_RATIO {
+        if !agg.postgres
+            && s.rows > 0
+            && examined.grade(s.rows_examined as f64 / s.rows as f64) >= Severity::Warning
+        {
             out.push(
                 Finding::new(
                     CHECK,
@@ -148,7 +145,7 @@ fn findings(a: &Analysis) -> Vec<Finding> {
                     ),
                 )
                 .fact("fingerprint", fp)
-                .threshold(format!("rows examined : sent ≥ {EXAMINED_RATIO:.0}:1")),
+                .threshold(examined.citation()),
             );
         }
     }
@@ -219,11 +216,7 @@ fn findings(a: &Analysis) -> Vec<Finding> {
         );
     }
     if agg.temp_files > 0 {
-        let sev = if agg.temp_bytes >= TEMP_WARN_BYTES {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
+        let sev = temp.grade(agg.temp_bytes as f64).max(Severity::Info);
         out.push(
             Finding::new(
                 CHECK,
@@ -236,10 +229,7 @@ fn findings(a: &Analysis) -> Vec<Finding> {
                     human_bytes(agg.temp_max as i64)
                 ),
             )
-            .threshold(format!(
-                "≥ {} of temporary files in the window",
-                human_bytes(TEMP_WARN_BYTES as i64)
-            )),
+            .threshold(temp.citation()),
         );
     }
     let c = &agg.checkpoints;
@@ -467,8 +457,22 @@ pub fn top_table(agg: &Aggregate, n: usize) -> Table {
 }
 
 /// The reply for `a`, showing the `top` statements and listing `outputs` as attachments.
-pub fn reply(a: &Analysis, top: usize, outputs: &Outputs) -> Reply {
-    let found = findings(a);
+pub fn reply(a: &Analysis, top: usize, outputs: &Outputs, thresholds: &Thresholds) -> Reply {
+    // Each rule cites only the sources of the engine whose log this is.
+    let engine = if a.agg.postgres {
+        crate::config::Engine::Postgres
+    } else {
+        crate::config::Engine::Mysql
+    };
+    let found: Vec<Finding> = findings(a, thresholds)
+        .into_iter()
+        .map(|mut f| {
+            f.threshold = f
+                .threshold
+                .map(|t| crate::diagnostics::finding::scope_citations(&t, engine));
+            f
+        })
+        .collect();
     let (immediate, longer_term, verify) = actions(a);
     let severity = found
         .iter()

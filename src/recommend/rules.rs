@@ -43,6 +43,18 @@ pub fn recommend(ctx: &Context<'_>) -> Recommendation {
         .collect();
     safety::reconcile(&mut findings);
     merge_same_failures(&mut findings);
+    // A server-wide counter the overview notes at info level (InnoDB deadlocks since the
+    // server started, a cache hit ratio) is context only where the answer's playbook has a
+    // line for it: beside a replication or slow-query answer it is noise.
+    let lines = pb.lines();
+    findings.retain(|f| {
+        f.check != "overview"
+            || f.code == "overview"
+            || f.severity > Severity::Info
+            || lines
+                .iter()
+                .any(|(_, s)| s.when.as_deref() == Some(f.code.as_str()))
+    });
     // Most severe first; within a severity, those about the object the user named first.
     let object = ctx.slots.object.clone().unwrap_or_default().to_lowercase();
     let mentions = |f: &Finding| !object.is_empty() && f.title.to_lowercase().contains(&object);

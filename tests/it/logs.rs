@@ -420,7 +420,12 @@ fn bad_input_is_counted_not_fatal() {
     assert_eq!(a.agg.queries["select $1"].calls, 2);
     assert_eq!(a.agg.bad_lines, 3, "binary, huge and truncated lines");
     assert_eq!(a.agg.first_bad, Some((0, 2)));
-    let reply = logs::report::reply(&a, 10, &logs::report::Outputs::default());
+    let reply = logs::report::reply(
+        &a,
+        10,
+        &logs::report::Outputs::default(),
+        &dbabot::diagnostics::Thresholds::embedded(),
+    );
     assert!(reply
         .plain_text()
         .contains("3 lines not understood (first at line 2 of"));
@@ -978,4 +983,79 @@ async fn auto_explain_plans_and_named_log_timezones_in_a_real_log() {
     )
     .expect_err("unknown zone");
     assert!(e.to_string().contains("unknown time zone"), "{e}");
+}
+
+/// The log analysis grades by `thresholds.toml` like the live checks: the same log read with a
+/// DBA's edited copy (a dominant share of 99 %, a slow p95 of 500 ms) grades its findings by
+/// those numbers and cites them.
+#[test]
+fn edited_log_thresholds_regrade_the_findings() {
+    use dbabot::diagnostics::Thresholds;
+    use dbabot_chat::{Part, Severity};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = synthetic_log(dir.path());
+    let graded = |th: Thresholds| {
+        let (_, reply) = logs::run(
+            logs::Request {
+                inputs: vec![Input::Path(log.clone())],
+                options: Options {
+                    thresholds: th,
+                    ..Options::default()
+                },
+                csv_dir: None,
+                charts_dir: None,
+                top: 10,
+            },
+            None,
+        )
+        .expect("analysis");
+        reply
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Findings { items } => Some(items.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect::<Vec<_>>()
+    };
+    let find = |items: &[dbabot_chat::FindingLine], start: &str| {
+        items.iter().find(|f| f.title.starts_with(start)).cloned()
+    };
+    // The DELETE is 900 of 920 ms: dominant at the default 50 %, and its p95 is under 1 s.
+    let stock = graded(Thresholds::embedded());
+    let top = find(&stock, "Top statement").expect("top statement");
+    assert_eq!(top.severity, Severity::Warning, "{top:?}");
+    assert!(
+        top.rule.as_deref().unwrap_or("").contains("≥ 50%"),
+        "{top:?}"
+    );
+    assert!(find(&stock, "Slow statement").is_none(), "{stock:?}");
+
+    let edited = dbabot::diagnostics::thresholds::EMBEDDED
+        .replacen(
+            "[log_top_statement]\nwarning = 50",
+            "[log_top_statement]\nwarning = 99",
+            1,
+        )
+        .replacen(
+            "[log_slow_statement]\nwarning = \"1 s\"",
+            "[log_slow_statement]\nwarning = \"500 ms\"",
+            1,
+        );
+    let th = Thresholds::parse("thresholds.toml", &edited).expect("edited thresholds");
+    let regraded = graded(th);
+    let top = find(&regraded, "Top statement").expect("top statement");
+    assert_eq!(top.severity, Severity::Info, "{top:?}");
+    let slow = find(&regraded, "Slow statement").expect("slow statement at 500 ms");
+    assert_eq!(slow.severity, Severity::Warning);
+    assert!(
+        slow.rule.as_deref().unwrap_or("").contains("≥ 500 ms"),
+        "{slow:?}"
+    );
+    // A PostgreSQL log's rules cite no MySQL source.
+    assert!(
+        !slow.rule.as_deref().unwrap_or("").contains("MySQL"),
+        "{slow:?}"
+    );
 }

@@ -924,6 +924,57 @@ async fn pg_autovacuum_disabled_with_dead_rows() {
     bot.engine.runner().close().await;
 }
 
+/// A question that names a second topic ("queries got slower, is vacuum even running?") gets
+/// that topic's main check too, and the evidence decides: with autovacuum off on the table and
+/// most of its rows dead, the answer is about vacuum, not a generic slow-query answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_topic_named_in_the_question_is_checked_and_can_win() {
+    let db = TestDb::postgres().await;
+    let mut c = db.pg().await;
+    c.execute(
+        "CREATE TABLE sessions (id int PRIMARY KEY, token text) WITH (autovacuum_enabled = false);
+         INSERT INTO sessions SELECT g, md5(g::text) FROM generate_series(1, 30000) g;
+         UPDATE sessions SET token = md5(token) WHERE id > 5000;",
+    )
+    .await
+    .expect("sessions");
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    assert!(
+        wait_until(20, || {
+            let p = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = 'sessions'")
+                    .fetch_one(&p)
+                    .await
+                    .is_ok_and(|n| n >= 20_000)
+            }
+        })
+        .await,
+        "dead tuples never showed up in pg_stat_user_tables"
+    );
+    pool.close().await;
+    let bot = with_decoys(db.target("auth-pg", "prod", "aws"));
+    let phrasings = [
+        "logins on auth-pg got slower this week and the sessions table keeps growing, is vacuum even running?",
+        "auth-pg queries are sluggish, could it be autovacuum?",
+        "slow lookups on auth-pg, do we have bloat?",
+    ];
+    let passed = probe(
+        &bot,
+        "second_topic_vacuum",
+        &phrasings,
+        &[
+            "Table bloat, dead tuples and vacuum".to_string(),
+            "Autovacuum is disabled on sessions".to_string(),
+            "RESET (autovacuum_enabled)".to_string(),
+        ],
+        &["Slow queries — ".to_string()],
+    )
+    .await;
+    assert_eq!(passed, phrasings.len(), "every phrasing answers vacuum");
+    bot.engine.runner().close().await;
+}
+
 /// Premises the checks do not confirm are said so, with the measured figure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_unconfirmed_premises_state_the_figure() {

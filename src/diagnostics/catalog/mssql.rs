@@ -1484,11 +1484,15 @@ fn query_store(rs: &ResultSet) -> Vec<Finding> {
     out
 }
 
+/// Graded by `mssql_missing_index` in `thresholds.toml` (improvement measure ≥ 10 info,
+/// ≥ 10,000 with ≥ 50 % impact warning, in the embedded copy).
 fn missing_indexes(rs: &ResultSet) -> Vec<Finding> {
+    let limit = rs.threshold_for("mssql_missing_index");
     rs.iter()
         .filter_map(|r| {
             let measure = r.f64("improvement_measure").unwrap_or(0.0);
-            if measure <= 10.0 {
+            let graded = limit.grade(measure);
+            if graded == Severity::Ok {
                 return None;
             }
             let impact = r.f64("avg_user_impact").unwrap_or(0.0);
@@ -1522,7 +1526,7 @@ fn missing_indexes(rs: &ResultSet) -> Vec<Finding> {
             let seeks = r.i64("user_seeks").unwrap_or(0);
             let scans = r.i64("user_scans").unwrap_or(0);
             let rows = r.i64("table_rows");
-            let sev = if measure >= 10_000.0 && impact >= 50.0 {
+            let sev = if graded >= Severity::Warning && impact >= limit.value("min_impact") {
                 Severity::Warning
             } else {
                 Severity::Info
@@ -1555,7 +1559,7 @@ fn missing_indexes(rs: &ResultSet) -> Vec<Finding> {
                 .fact("seq_tup_read", "n/a")
                 .fact("rows", rows.map(|n| n.to_string()).unwrap_or_else(|| "?".into()))
                 .fact("create_sql", create_sql)
-                .threshold("improvement measure = avg_total_user_cost × avg_user_impact/100 × (user_seeks + user_scans) > 10 (the filter of Microsoft's missing-index script, Bart Duncan, SQL Server blog); ≥ 10,000 with ≥ 50% impact warning (common guidance; Microsoft Learn, Tune nonclustered indexes with missing index suggestions)"),
+                .threshold(limit.citation()),
             )
         })
         .collect()
