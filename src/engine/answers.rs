@@ -378,9 +378,28 @@ impl Engine {
         // answer is that the server cannot be reached, from dbabot either.
         // A failure the driver reports directly ("Access denied for user", a TLS or protocol
         // error) counts as much as the runner's own "cannot connect" probe.
+        // A SQLite file that cannot be opened is that engine's "unreachable".
+        let mut lite_failure = None;
+        if let Some(t) = target {
+            for e in outcomes
+                .iter()
+                .flat_map(|o| o.findings.iter())
+                .filter(|f| f.code == "check_failed")
+                .filter_map(|f| f.facts.get("error"))
+            {
+                lite_failure = super::reach::sqlite_open_failure(e, t).await;
+                if lite_failure.is_some() {
+                    break;
+                }
+            }
+        }
         let connect_error = |e: &str| {
             e.starts_with("cannot connect")
                 || target.is_some_and(|t| super::reach::finding(e, t).is_some())
+                || (lite_failure.is_some() && {
+                    let e = e.to_lowercase();
+                    e.contains("unable to open database file") || e.contains("disk i/o error")
+                })
         };
         let unreachable = !outcomes.is_empty()
             && outcomes
@@ -399,7 +418,10 @@ impl Engine {
                 .find_map(|f| f.facts.get("error").filter(|e| connect_error(e)))
                 .cloned();
             if let (Some(t), Some(e)) = (target, error) {
-                if let Some(f) = super::reach::finding(&e, t) {
+                if let Some(f) = lite_failure
+                    .clone()
+                    .or_else(|| super::reach::finding(&e, t))
+                {
                     if let Some(o) = outcomes.first_mut() {
                         o.findings.insert(0, f);
                     }

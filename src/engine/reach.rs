@@ -119,6 +119,69 @@ pub(crate) fn finding(error: &str, target: &Target) -> Option<Finding> {
     )
 }
 
+/// The finding for a SQLite database file dbabot could not open or read (`unable to open
+/// database file`, SQLITE_CANTOPEN, result code 14; `disk I/O error`, SQLITE_IOERR, 10 and its
+/// extended codes such as 266), with what the file system says about it: the file or
+/// its directory missing, a directory instead of a file, or a permission refused to dbabot's
+/// user. The path itself is part of the connection string and is never shown. `None` for any
+/// other error. Reads file metadata with `tokio::fs` (off the async worker threads).
+/// Source: SQLite docs, "Result and Error Codes" (SQLITE_CANTOPEN).
+pub(crate) async fn sqlite_open_failure(error: &str, target: &Target) -> Option<Finding> {
+    use std::str::FromStr;
+    let lower = error.to_lowercase();
+    let io_error = lower.contains("disk i/o error");
+    if target.engine != crate::config::Engine::Sqlite
+        || !(io_error || lower.contains("unable to open database file"))
+    {
+        return None;
+    }
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(target.dsn.expose())
+        .ok()?
+        .get_filename()
+        .to_path_buf();
+    let why = match tokio::fs::metadata(&path).await {
+        Ok(m) if m.is_dir() => "the path in dbabot's connection string is a directory, not a database file".to_string(),
+        Ok(_) => match tokio::fs::File::open(&path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                "the file exists, but dbabot's user is not allowed to read it (file permissions, or a security module such as SELinux or AppArmor)".to_string()
+            }
+            _ if io_error => "the file exists, but reading it fails with an I/O error: a failing disk, a network filesystem that dropped its connection, or a file truncated or replaced while open".to_string(),
+            _ => "the file exists and can be read, but SQLite could not open it: its directory must be readable (and writable, for a file in WAL mode, whose -shm file a reader needs), or the file is on a mount that refuses locking".to_string(),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            "a directory on its path does not let dbabot's user through (directory permissions)".to_string()
+        }
+        Err(_) => {
+            let parent_exists = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => tokio::fs::metadata(p).await.is_ok(),
+                _ => true,
+            };
+            if parent_exists {
+                "the file does not exist: it was moved, deleted or replaced by a deploy, or the path in the connection string is wrong".to_string()
+            } else {
+                "neither the file nor its directory exists: a volume that is not mounted, a release directory that changed, or a wrong path in the connection string".to_string()
+            }
+        }
+    };
+    let alias = &target.alias;
+    let severity = if target.environment == "prod" {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    Some(
+        Finding::new(
+            "overview",
+            "sqlite_cannot_open",
+            severity,
+            format!("dbabot cannot open the database file of {alias}: {why}"),
+        )
+        .fact("why", why)
+        .fact("error", error)
+        .threshold("SQLite result codes 14 SQLITE_CANTOPEN and 10 SQLITE_IOERR, read with the file's metadata (SQLite docs, Result and Error Codes)"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +215,60 @@ mod tests {
             assert_eq!(f.code, code, "{error}");
         }
         assert!(finding("cannot connect: something else", &target("prod")).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_opened_says_what_the_file_system_shows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lite = |path: &std::path::Path| Target {
+            engine: crate::config::Engine::Sqlite,
+            dsn: crate::config::Secret::new(format!("sqlite://{}", path.display())),
+            ..target("prod")
+        };
+        let as_dir = dir.path().join("data.db");
+        std::fs::create_dir(&as_dir).expect("dir");
+        let file = dir.path().join("ok.db");
+        std::fs::write(&file, b"").expect("file");
+        for (path, error, why) in [
+            (
+                dir.path().join("gone").join("x.db"),
+                "unable to open database file (SQLSTATE/code 14)",
+                "neither the file nor its directory exists",
+            ),
+            (
+                dir.path().join("x.db"),
+                "unable to open database file (SQLSTATE/code 14)",
+                "the file does not exist",
+            ),
+            (
+                as_dir.clone(),
+                "disk I/O error (SQLSTATE/code 266)",
+                "is a directory",
+            ),
+            (
+                file.clone(),
+                "disk I/O error (SQLSTATE/code 266)",
+                "fails with an I/O error",
+            ),
+        ] {
+            let f = sqlite_open_failure(error, &lite(&path)).await.expect(why);
+            assert_eq!(f.code, "sqlite_cannot_open");
+            assert_eq!(f.severity, Severity::Critical);
+            assert!(f.title.contains(why), "{}", f.title);
+            assert!(
+                !f.title.contains(&path.display().to_string()),
+                "{}",
+                f.title
+            );
+        }
+        assert!(sqlite_open_failure("database is locked", &lite(&file))
+            .await
+            .is_none());
+        assert!(
+            sqlite_open_failure("unable to open database file", &target("prod"))
+                .await
+                .is_none()
+        );
     }
 
     #[test]

@@ -444,6 +444,11 @@ pub const FINDINGS: &[Finding] = &[
         engines: &["postgres", "mysql", "mssql"],
     },
     Finding {
+        code: "sqlite_cannot_open",
+        facts: &["why", "error"],
+        engines: &["sqlite"],
+    },
+    Finding {
         code: "connect_wrong_service",
         facts: &["error"],
         engines: &["postgres", "mysql", "mssql"],

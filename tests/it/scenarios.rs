@@ -3753,3 +3753,50 @@ async fn mariadb_lock_wait_in_another_database_stays_there() {
     admin.close().await;
     bot.engine.runner().close().await;
 }
+
+/// A SQLite file that cannot be opened is SQLite's outage: the answer says what the file system
+/// shows (the file gone, its directory gone, a directory in its place), never the path itself
+/// (it is part of the connection string), and gives no network, port or password advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_that_cannot_be_opened_says_why_without_the_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing_dir = dir.path().join("release-42").join("ledger.sqlite3");
+    let missing_file = dir.path().join("ledger.sqlite3");
+    let a_directory = dir.path().join("store.sqlite3");
+    std::fs::create_dir(&a_directory).expect("a directory where the file should be");
+    let must_not: Vec<String> = [
+        "connection refused",
+        "firewall",
+        "password",
+        "the database port",
+        "release-42",
+        "ledger.sqlite3",
+        "store.sqlite3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (path, why) in [
+        (&missing_dir, "neither the file nor its directory exists"),
+        (&missing_file, "the file does not exist"),
+        (&a_directory, "is a directory, not a database file"),
+    ] {
+        let bot = TestBot::new(vec![lite_target("ledger-lite", "prod", path)]);
+        probe(
+            &bot,
+            "sqlite_cannot_open",
+            &[
+                "ledger-lite is throwing errors, the app can't read anything",
+                "is ledger-lite down?",
+            ],
+            &[
+                "dbabot cannot open the database file of ledger-lite".to_string(),
+                why.to_string(),
+                "[CRITICAL]".to_string(),
+            ],
+            &must_not,
+        )
+        .await;
+        bot.engine.runner().close().await;
+    }
+}
