@@ -234,6 +234,11 @@ impl Engine {
         // A second topic the message names by a word only that topic owns ("…and queries got
         // slower, is vacuum even running?"): its main check runs too, and the evidence decides
         // what the answer explains (its findings bring their own playbook lines).
+        // An object the words name is looked up, so a name the database does not have never
+        // reaches a statement.
+        if target.is_some() && state.slots.object.is_some() {
+            checks.push("relations".to_string());
+        }
         let named = self.named_topics(intent, &msg.text);
         if target.is_some() {
             for main in named.iter().filter_map(|(_, main)| main.clone()) {
@@ -498,6 +503,51 @@ impl Engine {
         } else {
             intent
         };
+        // "the table keeps growing" read as a table `keeps`, or a typo: a complete list of the
+        // database's names without it means no statement may name it.
+        let mut unknown_object = None;
+        if let (Some(object), Some(t)) = (state.slots.object.clone(), target) {
+            let listed = outcomes
+                .iter()
+                .find(|o| o.name == "relations" && o.status == crate::diagnostics::CheckStatus::Ok);
+            if let Some(o) = listed.filter(|o| !o.rows.truncated) {
+                let wanted = object.to_lowercase();
+                let known = o.rows.iter().any(|r| {
+                    let name = r.str("name").to_lowercase();
+                    let qualified = format!("{}.{name}", r.str("schema_name").to_lowercase());
+                    name == wanted || qualified == wanted
+                });
+                // A column the checks saw ("an index on customer_id") is no table either, but
+                // needs no note.
+                let seen_elsewhere = outcomes.iter().any(|o| {
+                    o.rows
+                        .rows
+                        .iter()
+                        .flatten()
+                        .any(|v| v.to_string().eq_ignore_ascii_case(&object))
+                        || o.findings
+                            .iter()
+                            .any(|f| f.facts.values().any(|v| v.eq_ignore_ascii_case(&object)))
+                });
+                if !known {
+                    state.slots.object = None;
+                }
+                if !known && !seen_elsewhere {
+                    // The nearest name within two edits ("invoicez" → invoices), if one is.
+                    let near = o
+                        .rows
+                        .iter()
+                        .map(|r| r.str("name"))
+                        .filter(|n| strsim::damerau_levenshtein(&n.to_lowercase(), &wanted) <= 2)
+                        .min_by_key(|n| strsim::damerau_levenshtein(&n.to_lowercase(), &wanted));
+                    unknown_object = Some(format!(
+                        "{} has no table, view or index named `{object}`, so no statement below names one{}; tell me which table you mean to have it filled in.",
+                        t.alias,
+                        near.map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
         let user_text = crate::redact::redact(&msg.text);
         let gate = super::gate::TurnGate { engine: self, msg };
         // Only the playbook lines for this engine/flavour/version reach the recommender.
@@ -570,6 +620,9 @@ impl Engine {
             .map(|a| a.text.clone())
             .collect();
         let mut reply = render::recommendation(&rec, target, &state.slots, &outcomes, &intent.name);
+        if let Some(text) = unknown_object {
+            reply.push(Part::Context { text });
+        }
         if let Some(d) = denial {
             let mut parts = d.parts;
             parts.append(&mut reply.parts);

@@ -162,7 +162,14 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(since\s+(?:about\s+)?\d+\s*(?:minutes?|mins?|hours?|h|days?)\s+ago|since\s+(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)?|yesterday|this morning|last night|the deploy(?:ment)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)|(?:for|in)\s+the\s+(?:last|past)\s+\d+\s*(?:minutes?|mins?|hours?|h|days?)|for\s+(?:about\s+|over\s+)?(?:\d+|an?|a few)\s*(?:minutes?|mins?|hours?|h|seconds?|secs?|days?)|\d+\s*(?:minutes?|mins?|hours?|days?)\s+ago|an?\s+(?:minute|hour)\s+ago)").expect("static regex")
 });
 static OBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b|\b`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
+    Regex::new(r"(?i)\b(?:table|on|from|into|against|of|queries\s+on)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?|\b(?:the|our|my|this)\s+`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b").expect("static regex")
+});
+
+/// "orders table": a bare name before "table", matched on its own so that "check table orderz"
+/// still reads `orderz` (one regex would consume "table" for "check").
+static OBJECT_BEFORE_TABLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b`?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)`?\s+table\b")
+        .expect("static regex")
 });
 
 const NOT_OBJECTS: &[&str] = &[
@@ -346,9 +353,18 @@ pub fn extract(
     }
     s.time = TIME.find(&prose).map(|m| m.as_str().trim().to_string());
     s.report = report(&prose_lower, report_names);
-    s.object = OBJECT
+    let mut candidates: Vec<regex::Match<'_>> = OBJECT
         .captures_iter(&prose)
-        .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .chain(
+            OBJECT_BEFORE_TABLE
+                .captures_iter(&prose)
+                .filter_map(|c| c.get(1)),
+        )
+        .collect();
+    candidates.sort_by_key(|m| m.start());
+    s.object = candidates
+        .into_iter()
         // "on orders-pg": a hyphenated name (a target, a host) is not a table.
         .filter(|m| !prose[m.end()..].starts_with('-'))
         .map(|m| m.as_str().to_lowercase())
@@ -1068,6 +1084,10 @@ mod tests {
             ("table events is slow to query", Some("events")),
             ("our audit_log table got really big", Some("audit_log")),
             ("a temp table keeps growing", None),
+            (
+                "check table orderz on shop-db, it feels slow",
+                Some("orderz"),
+            ),
             ("the table keeps growing", None),
         ] {
             assert_eq!(ex(text).slots.object.as_deref(), want, "{text}");

@@ -3800,3 +3800,62 @@ async fn sqlite_file_that_cannot_be_opened_says_why_without_the_path() {
         bot.engine.runner().close().await;
     }
 }
+
+/// A table the question names that the database does not have (a typo) never reaches a
+/// statement: the answer says so, offers the nearest name, and fills nothing in; the right name
+/// is used as asked. On PostgreSQL, MariaDB and SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_name_the_database_lacks_never_reaches_a_statement() {
+    let pg = TestDb::postgres().await;
+    pg_orders(&pg).await;
+    let my = TestDb::mysql().await;
+    my_orders(&my).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shop.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("sqlite");
+    c.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT NOT NULL, customer_id INT NOT NULL)")
+        .await
+        .expect("orders");
+    c.close().await.ok();
+    for target in [
+        pg.target("shop-db", "prod", "aws"),
+        my.target("shop-db", "prod", "on-prem"),
+        lite_target("shop-db", "prod", &path),
+    ] {
+        let bot = TestBot::new(vec![target]);
+        for q in [
+            "queries on orderz are slow on shop-db, are the statistics out of date?",
+            "check table orderz on shop-db, it feels slow",
+        ] {
+            let r = bot.ask(&format!("typo-{q}"), q).await;
+            let text = r.plain_text();
+            for p in &r.parts {
+                if let dbabot_chat::Part::Code { code, .. } = p {
+                    assert!(
+                        !code.contains("orderz"),
+                        "{q}: a statement names the typo:\n{text}"
+                    );
+                }
+            }
+            assert!(
+                text.contains("no table, view or index named `orderz`")
+                    && text.contains("did you mean `orders`?"),
+                "{q}: the typo is not pointed out:\n{text}"
+            );
+        }
+        let r = bot
+            .ask(
+                "right-name",
+                "queries on orders are slow on shop-db, are the statistics out of date?",
+            )
+            .await;
+        assert!(
+            !r.plain_text().contains("no table, view or index named"),
+            "{}",
+            r.plain_text()
+        );
+        bot.engine.runner().close().await;
+    }
+}

@@ -465,6 +465,22 @@ SELECT x.tbl, x.idx, x.is_unique, x.is_constraint, x.key_cols AS cols, x.include
         precondition: None,
         evaluate: duplicate_indexes,
     },
+    // Names the user's words can point at; see the PostgreSQL check of the same name.
+    Check {
+        name: "relations",
+        engine: E,
+        title: "Tables, views and indexes in this database (names only)",
+        sql: "SELECT s.name AS schema_name, o.name AS name, LOWER(o.type_desc) AS kind
+  FROM sys.objects AS o JOIN sys.schemas AS s ON s.schema_id = o.schema_id
+ WHERE o.is_ms_shipped = 0 AND o.type IN ('U', 'V')
+UNION ALL
+SELECT OBJECT_SCHEMA_NAME(i.object_id), i.name, 'index'
+  FROM sys.indexes AS i JOIN sys.objects AS o ON o.object_id = i.object_id
+ WHERE o.is_ms_shipped = 0 AND o.type IN ('U', 'V') AND i.index_id > 0 AND i.name IS NOT NULL
+ ORDER BY 2, 1",
+        precondition: None,
+        evaluate: |_| Vec::new(),
+    },
     Check {
         name: "index_list",
         engine: E,

@@ -553,6 +553,22 @@ UNION ALL
         precondition: None,
         evaluate: id_exhaustion,
     },
+    // Names the user's words can point at; see the PostgreSQL check of the same name.
+    Check {
+        name: "relations",
+        engine: E,
+        title: "Tables, views and indexes in this database (names only)",
+        sql: "SELECT TABLE_SCHEMA AS schema_name, TABLE_NAME AS name, IF(TABLE_TYPE = 'VIEW', 'view', 'table') AS kind
+  FROM information_schema.TABLES
+ WHERE TABLE_SCHEMA = DATABASE()
+UNION ALL
+SELECT DISTINCT TABLE_SCHEMA, INDEX_NAME, 'index'
+  FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME <> 'PRIMARY'
+ ORDER BY 2, 1",
+        precondition: None,
+        evaluate: |_| Vec::new(),
+    },
     Check {
         name: "index_list",
         engine: E,

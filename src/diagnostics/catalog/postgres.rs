@@ -694,6 +694,25 @@ SELECT 'database', d.datname::text, quote_ident(d.datname), d.datconnlimit::bigi
         precondition: None,
         evaluate: tables_without_pk,
     },
+    // The names the user's words can point at ("the invoices table"), so that an object that
+    // is not in the database is never put into a statement shown to them. Read only when the
+    // message names an object; capped by the row cap like every check (a truncated list
+    // proves nothing).
+    Check {
+        name: "relations",
+        engine: E,
+        title: "Tables, views, indexes and sequences in this database (names only)",
+        sql: "SELECT n.nspname::text AS schema_name, c.relname::text AS name,
+       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+                      WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'I' THEN 'index'
+                      WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE c.relkind::text END AS kind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+   AND c.relkind IN ('r', 'p', 'v', 'm', 'i', 'I', 'S', 'f')
+ ORDER BY 2, 1",
+        precondition: None,
+        evaluate: |_| Vec::new(),
+    },
     Check {
         name: "index_list",
         engine: E,

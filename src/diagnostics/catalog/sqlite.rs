@@ -94,6 +94,18 @@ pub(super) static CHECKS: &[Check] = &[
         }),
         evaluate: largest_tables,
     },
+    // Names the user's words can point at; see the PostgreSQL check of the same name.
+    Check {
+        name: "relations",
+        engine: E,
+        title: "Tables, views and indexes in this file (names only)",
+        sql: "SELECT 'main' AS schema_name, name, type AS kind
+  FROM sqlite_schema
+ WHERE type IN ('table', 'view', 'index') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+ ORDER BY 2",
+        precondition: None,
+        evaluate: |_| Vec::new(),
+    },
     Check {
         name: "index_list",
         engine: E,
