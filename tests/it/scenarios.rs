@@ -890,21 +890,7 @@ async fn pg_autovacuum_disabled_with_dead_rows() {
     )
     .await
     .expect("events");
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    assert!(
-        wait_until(20, || {
-            let p = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = 'events'")
-                    .fetch_one(&p)
-                    .await
-                    .is_ok_and(|n| n >= 20_000)
-            }
-        })
-        .await,
-        "dead tuples never showed up in pg_stat_user_tables"
-    );
-    pool.close().await;
+    pg_dead_rows_counted(&db.url, "events").await;
     let bot = with_decoys(db.target("orders-pg", "prod", "aws"));
     probe(
         &bot,
@@ -925,6 +911,28 @@ async fn pg_autovacuum_disabled_with_dead_rows() {
     bot.engine.runner().close().await;
 }
 
+/// Waits until the statistics count at least 20,000 dead rows in `table`.
+async fn pg_dead_rows_counted(url: &str, table: &'static str) {
+    let pool = sqlx::PgPool::connect(url).await.expect("pool");
+    assert!(
+        wait_until(20, || {
+            let p = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = $1",
+                )
+                .bind(table)
+                .fetch_one(&p)
+                .await
+                .is_ok_and(|n| n >= 20_000)
+            }
+        })
+        .await,
+        "dead tuples never showed up in pg_stat_user_tables for {table}"
+    );
+    pool.close().await;
+}
+
 /// A question that names a second topic ("queries got slower, is vacuum even running?") gets
 /// that topic's main check too, and the evidence decides: with autovacuum off on the table and
 /// most of its rows dead, the answer is about vacuum, not a generic slow-query answer.
@@ -939,21 +947,7 @@ async fn a_second_topic_named_in_the_question_is_checked_and_can_win() {
     )
     .await
     .expect("sessions");
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    assert!(
-        wait_until(20, || {
-            let p = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = 'sessions'")
-                    .fetch_one(&p)
-                    .await
-                    .is_ok_and(|n| n >= 20_000)
-            }
-        })
-        .await,
-        "dead tuples never showed up in pg_stat_user_tables"
-    );
-    pool.close().await;
+    pg_dead_rows_counted(&db.url, "sessions").await;
     let bot = with_decoys(db.target("auth-pg", "prod", "aws"));
     let phrasings = [
         "logins on auth-pg got slower this week and the sessions table keeps growing, is vacuum even running?",
