@@ -680,6 +680,8 @@ impl Engine {
             .intent(intent)
             .map(|i| i.title.clone())
             .unwrap_or_else(|| intent.to_string());
+        // The words are data (intents/slot-questions.toml).
+        let ask = |key: &str| self.inner.catalog.slot_questions.get(key, &title, slot);
         let (question, options): (String, Vec<Choice>) = match slot {
             "target" => {
                 let env = state.slots.environment.clone();
@@ -691,7 +693,11 @@ impl Engine {
                     .filter(|t| candidates.is_empty() || candidates.contains(&t.alias))
                     .collect();
                 if let Some(e) = &env {
-                    let in_env: Vec<_> = targets.iter().copied().filter(|t| &t.environment == e).collect();
+                    let in_env: Vec<_> = targets
+                        .iter()
+                        .copied()
+                        .filter(|t| &t.environment == e)
+                        .collect();
                     if !in_env.is_empty() {
                         targets = in_env;
                     }
@@ -699,24 +705,37 @@ impl Engine {
                 let options: Vec<Choice> = targets
                     .iter()
                     .map(|t| Choice {
-                        label: format!("{} ({}, {}, {})", t.alias, t.engine.display(), t.environment, t.cloud),
+                        label: format!(
+                            "{} ({}, {}, {})",
+                            t.alias,
+                            t.engine.display(),
+                            t.environment,
+                            t.cloud
+                        ),
                         value: t.alias.clone(),
                     })
                     .collect();
                 let advice = if matches!(intent, "report_request" | "explain_query") {
-                    ""
+                    String::new()
                 } else {
-                    " Or answer \"none\" for advice without live diagnostics."
+                    ask("target_or_none")
                 };
-                (format!("Which database is this about? ({title}){advice}"), options)
+                (format!("{}{advice}", ask("target")), options)
             }
             "report" => (
-                "Which report?".into(),
-                self.inner.catalog.reports.iter().map(|r| Choice { label: format!("{} — {}", r.name, r.title), value: r.name.clone() }).collect(),
+                ask("report"),
+                self.inner
+                    .catalog
+                    .reports
+                    .iter()
+                    .map(|r| Choice {
+                        label: format!("{} — {}", r.name, r.title),
+                        value: r.name.clone(),
+                    })
+                    .collect(),
             ),
-            "sql" => ("Paste the SELECT you want explained (a ```sql block works best). I only run EXPLAIN, never the query itself.".into(), vec![]),
-            "error_code" => ("Which error code or message are you seeing? (e.g. SQLSTATE 53300, ERROR 1205, Msg 18456, ORA-00060)".into(), vec![]),
-            other => (format!("What is the {other}?"), vec![]),
+            "sql" | "error_code" => (ask(slot), vec![]),
+            _ => (ask("other"), vec![]),
         };
         state.pending = Some(Pending::Slot {
             slot: slot.to_string(),
@@ -729,7 +748,13 @@ impl Engine {
         };
         if options.is_empty() {
             if slot == "target" {
-                r.push(Part::Paragraph { text: "No databases are configured yet. Add a [[targets]] entry to dbabot.toml (see deploy/dbabot.example.toml) and restart.".into() });
+                r.push(Part::Paragraph {
+                    text: self
+                        .inner
+                        .catalog
+                        .slot_questions
+                        .get("no_targets", "", slot),
+                });
             } else {
                 r.push(Part::Paragraph { text: question });
             }
@@ -754,9 +779,11 @@ impl Engine {
                 r.intent = Some(intent.clone());
                 if options.is_empty() {
                     r.push(Part::Paragraph {
-                        text: format!(
-                            "I still need the {slot} to continue (or ask something else)."
-                        ),
+                        text: self
+                            .inner
+                            .catalog
+                            .slot_questions
+                            .get("still_need", "", slot),
                     });
                 } else {
                     r.push(Part::Choices {

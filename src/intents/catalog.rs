@@ -69,7 +69,88 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("thresholds.toml", crate::diagnostics::thresholds::EMBEDDED),
     ("synonyms.toml", super::classify::SYNONYMS_TOML),
+    (
+        "slot-questions.toml",
+        include_str!("../../intents/slot-questions.toml"),
+    ),
 ];
+
+/// The questions asked back for a missing slot (`slot-questions.toml`), by key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlotQuestions(BTreeMap<String, String>);
+
+/// Keys `slot-questions.toml` must hold, with the placeholders each may use.
+const SLOT_QUESTION_KEYS: &[(&str, &[&str])] = &[
+    ("target", &["title"]),
+    ("target_or_none", &[]),
+    ("report", &[]),
+    ("sql", &[]),
+    ("error_code", &[]),
+    ("other", &["slot"]),
+    ("no_targets", &[]),
+    ("still_need", &["slot"]),
+];
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlotQuestionFile {
+    questions: BTreeMap<String, String>,
+}
+
+impl SlotQuestions {
+    /// The text for `key` with `{title}` / `{slot}` filled in; empty for a key the loader did
+    /// not require (never after validation).
+    pub fn get(&self, key: &str, title: &str, slot: &str) -> String {
+        self.0
+            .get(key)
+            .map(|t| t.replace("{title}", title).replace("{slot}", slot))
+            .unwrap_or_default()
+    }
+
+    fn parse(file: &str, text: &str) -> Result<Self, CatalogError> {
+        let f: SlotQuestionFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
+            file: file.to_string(),
+            message: describe(text, &e),
+        })?;
+        let err = |key: &str, message: String| CatalogError::Parse {
+            file: file.to_string(),
+            message: format!(
+                "line {}: `{key}`: {message}",
+                line_of(text, 0, &format!("{key} ="))
+            ),
+        };
+        for (key, value) in &f.questions {
+            let Some((_, allowed)) = SLOT_QUESTION_KEYS.iter().find(|(k, _)| k == key) else {
+                return Err(err(
+                    key,
+                    format!(
+                        "unknown key (known: {})",
+                        SLOT_QUESTION_KEYS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            for p in placeholders(value) {
+                if !allowed.contains(&p.as_str()) {
+                    return Err(err(key, format!("unknown placeholder `{{{p}}}`")));
+                }
+            }
+        }
+        for (key, _) in SLOT_QUESTION_KEYS {
+            if !f.questions.contains_key(*key) {
+                return Err(CatalogError::Parse {
+                    file: file.to_string(),
+                    message: format!("missing key `{key}` in [questions]"),
+                });
+            }
+        }
+        Ok(SlotQuestions(f.questions))
+    }
+}
+
 
 /// A set of engine tags (`engine = "postgres"` or `engine = ["postgres", "mysql"]`), checked
 /// against [`registry::ENGINE_TAGS`] when the catalog loads.
@@ -930,6 +1011,9 @@ pub struct Catalog {
     /// Synonyms, stop words, slot-only and urgency words the classifier uses
     /// (`synonyms.toml`; the embedded copy when the directory has none).
     pub lexicon: super::classify::Lexicon,
+    /// What the bot asks for a missing slot (`slot-questions.toml`; the embedded copy when the
+    /// directory has none).
+    pub slot_questions: SlotQuestions,
 }
 
 impl Catalog {
@@ -984,7 +1068,9 @@ impl Catalog {
             vocabulary: Vocabulary::default(),
             thresholds: crate::diagnostics::Thresholds::embedded(),
             lexicon: super::classify::Lexicon::embedded().clone(),
+            slot_questions: SlotQuestions::default(),
         };
+        let mut questions_seen = false;
         let mut actions: Vec<Step> = Vec::new();
         for (name, text) in files {
             let perr = |e: toml::de::Error| CatalogError::Parse {
@@ -1043,6 +1129,10 @@ impl Catalog {
                 "synonyms.toml" => {
                     cat.lexicon = super::classify::Lexicon::parse(&text).map_err(perr)?;
                 }
+                "slot-questions.toml" => {
+                    cat.slot_questions = SlotQuestions::parse(&name, &text)?;
+                    questions_seen = true;
+                }
                 "finding-actions.toml" => {
                     let f = toml::from_str::<ActionFile>(&text).map_err(perr)?;
                     validate_actions(&name, &text, &f.action)?;
@@ -1081,6 +1171,15 @@ impl Catalog {
                     });
                 }
             }
+        }
+        if !questions_seen {
+            // A directory without its own copy asks the embedded questions.
+            let (name, text) = EMBEDDED
+                .iter()
+                .find(|(n, _)| *n == "slot-questions.toml")
+                .copied()
+                .unwrap_or(("slot-questions.toml", ""));
+            cat.slot_questions = SlotQuestions::parse(name, text)?;
         }
         for i in &mut cat.intents {
             i.playbook.ready = actions.clone();

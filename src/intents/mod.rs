@@ -7,7 +7,7 @@ pub mod slots;
 
 pub use catalog::{
     Catalog, CatalogError, Engines, ErrorCode, Flavour, Intent, MessagePattern, Playbook, Report,
-    Scope, Step, Vocabulary,
+    Scope, SlotQuestions, Step, Vocabulary,
 };
 pub use classify::{Classification, Classifier};
 pub use slots::{extract, Extracted, Slots};

@@ -622,6 +622,18 @@ fn catalog_from_dir_loads_and_reports_typos_with_file_line_and_key() {
             "stop_words = [",
             "stop_words",
         ),
+        (
+            "slot-questions.toml",
+            "still_need = ",
+            "still_needs = ",
+            "still_needs",
+        ),
+        (
+            "slot-questions.toml",
+            "other = \"What is the {slot}?\"",
+            "other = \"What is the {slto}?\"",
+            "slto",
+        ),
     ];
     for (file, from, to, key) in cases {
         let err = edit(file, from, to);
@@ -673,6 +685,37 @@ fn an_edited_lexicon_changes_how_messages_are_read() {
     };
     assert_eq!(urgent(&edited).as_deref(), Some("slow_query"));
     assert_ne!(urgent(&stock).as_deref(), Some("slow_query"));
+}
+
+/// The question asked back for a missing database is data: a DBA's edited
+/// `slot-questions.toml` is what the user reads.
+#[tokio::test]
+async fn an_edited_slot_question_is_what_the_user_is_asked() {
+    let intents = tempfile::tempdir().expect("tempdir");
+    for (name, text) in dbabot::intents::catalog::EMBEDDED {
+        let text = if *name == "slot-questions.toml" {
+            text.replacen(
+                "target = \"Which database is this about? ({title})\"",
+                "target = \"Welche Datenbank meinst du? ({title})\"",
+                1,
+            )
+        } else {
+            text.to_string()
+        };
+        std::fs::write(intents.path().join(name), text).expect("write");
+    }
+    let catalog = Catalog::from_dir(intents.path()).expect("edited copy loads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dbabot::demo::ensure(dir.path()).await.expect("demo db");
+    let mut other = demo.clone();
+    other.alias = "second".into();
+    let bot = crate::support::TestBot::with_catalog(dir, vec![demo, other], catalog);
+    let text = bot.ask("t1", "queries are slow").await.plain_text();
+    assert!(
+        text.contains("Welche Datenbank meinst du? (Slow queries)"),
+        "{text}"
+    );
+    assert!(!text.contains("Which database is this about?"), "{text}");
 }
 
 /// A DBA who edits a number in `thresholds.toml` changes how the live finding is graded and the
