@@ -4,7 +4,7 @@
 use super::advice::{describe, is_advice_answer, is_advice_request, ADVICE_CHOICE};
 use super::command::{self, Command};
 use super::{Engine, Outcome};
-use crate::intents::classify::{small_talk, SmallTalk};
+use crate::intents::classify::SmallTalk;
 use crate::intents::{extract, Extracted, Slots};
 use crate::memory::{Pending, ThreadState};
 use dbabot_chat::{Choice, InboundMessage, Part, Reply};
@@ -160,7 +160,7 @@ impl Engine {
             }
             // Otherwise treat the message as new, but keep the question if it is not clearly new.
             let clearly_new = command::parse(text).is_some()
-                || small_talk(text).is_some()
+                || self.inner.classifier.small_talk(text).is_some()
                 || is_advice_request(text)
                 || self
                     .inner
@@ -185,7 +185,7 @@ impl Engine {
         }
 
         // 3. Thanks, greetings, "what can you do": short answers, nothing else.
-        match small_talk(text) {
+        match self.inner.classifier.small_talk(text) {
             Some(SmallTalk::Thanks) => {
                 let mut r = Reply::text(
                     "You're welcome! If it comes back, say so in this thread: I keep its context.",

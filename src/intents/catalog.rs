@@ -151,7 +151,6 @@ impl SlotQuestions {
     }
 }
 
-
 /// A set of engine tags (`engine = "postgres"` or `engine = ["postgres", "mysql"]`), checked
 /// against [`registry::ENGINE_TAGS`] when the catalog loads.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

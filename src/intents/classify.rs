@@ -138,6 +138,11 @@ impl Classifier {
         }
     }
 
+    /// Small talk as this classifier's lexicon reads it (see [`Lexicon::small_talk`]).
+    pub fn small_talk(&self, text: &str) -> Option<SmallTalk> {
+        self.lexicon.small_talk(text)
+    }
+
     /// `text` as this classifier reads it (see [`Lexicon::tokens`]).
     pub fn tokens(&self, text: &str) -> Vec<String> {
         self.lexicon.tokens(text)
@@ -229,7 +234,7 @@ impl Classifier {
     /// "what can you do?" → help), urgency words removed ("help!!", "it's on fire", "asap"),
     /// and an escalation, help text or greeting only when the words really ask for one.
     pub fn understand(&self, text: &str) -> Option<Classification> {
-        match small_talk(text) {
+        match self.lexicon.small_talk(text) {
             Some(SmallTalk::Thanks | SmallTalk::Greeting) => return Some(certain("greeting")),
             Some(SmallTalk::Capabilities) => return Some(certain("help")),
             None => {}
@@ -248,7 +253,7 @@ impl Classifier {
                 .lexicon
                 .tokens(&calm)
                 .iter()
-                .any(|t| !HELP_WORDS.contains(&t.as_str())),
+                .any(|t| !self.lexicon.is_help_word(t)),
             _ => false,
         };
         if blocked(&c.intent) {
@@ -280,144 +285,12 @@ fn confidence(s1: f64, s2: f64) -> f64 {
     (0.35 + 0.65 * margin) * evidence
 }
 
-/// Words that may accompany "help" or "hi" without making it a database question.
-const HELP_WORDS: &[&str] = &[
-    "help",
-    "hi",
-    "hello",
-    "hey",
-    "morning",
-    "afternoon",
-    "evening",
-    "there",
-    "anyone",
-    "someone",
-    "need",
-    "want",
-    "what",
-    "how",
-    "who",
-    "thank",
-    "thanks",
-    "command",
-    "use",
-    "work",
-    "know",
-    "capability",
-    "feature",
-    "support",
-    "good",
-    "yo",
-    "hiya",
-    "greeting",
-    "howdy",
-    "sup",
-    "folk",
-    "team",
-    "all",
-    "everyone",
-    "ask",
-    "question",
-    "quick",
-];
-
 /// Small talk recognised by rule before the classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmallTalk {
     Thanks,
     Greeting,
     Capabilities,
-}
-
-/// "thanks!", "hi", "what can you do?" — only when that is (nearly) all the message says.
-pub fn small_talk(text: &str) -> Option<SmallTalk> {
-    let t = text.to_lowercase().replace('\u{2019}', "'");
-    let words: Vec<&str> = t
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() || words.len() > 8 {
-        return None;
-    }
-    let thanks = [
-        "thanks",
-        "thank",
-        "thx",
-        "ty",
-        "cheers",
-        "thanx",
-        "tnx",
-        "merci",
-        "ta",
-        "appreciated",
-        "kudos",
-    ];
-    let filler = [
-        "you", "so", "much", "a", "lot", "bot", "dbabot", "that", "helped", "works", "worked",
-        "great", "perfect", "awesome", "nice", "ok", "okay", "cool", "got", "it", "for", "the",
-        "help", "all", "very", "many", "again", "fixed", "sorted", "solved", "now", "that's",
-        "it's", "man", "mate", "buddy", "lgtm", "good", "this", "super", "was", "is",
-    ];
-    if words.iter().any(|w| thanks.contains(w))
-        && words
-            .iter()
-            .all(|w| thanks.contains(w) || filler.contains(w))
-    {
-        return Some(SmallTalk::Thanks);
-    }
-    let joined = words.join(" ");
-    for p in [
-        "what can you do",
-        "what do you do",
-        "what can i ask",
-        "what are you",
-        "who are you",
-        "how do you work",
-        "how does this work",
-        "what can you help",
-        "what do you know",
-        "how can you help",
-        "what are your capabilities",
-        "what are you capable",
-        "what can this bot do",
-        "what does this bot do",
-        "how do i use you",
-        "how do i use this",
-        "what kind of questions",
-        "what sort of questions",
-        "what questions can i ask",
-        "what should i ask you",
-        "what kind of things can you",
-    ] {
-        if joined.starts_with(p) || joined.contains(p) {
-            return Some(SmallTalk::Capabilities);
-        }
-    }
-    let greet = [
-        "hi",
-        "hello",
-        "hey",
-        "hiya",
-        "howdy",
-        "yo",
-        "morning",
-        "afternoon",
-        "evening",
-        "greetings",
-        "sup",
-    ];
-    let greet_filler = [
-        "there", "good", "all", "team", "bot", "dbabot", "everyone", "folks", "guys", "friend",
-        "how", "are", "you", "doing", "is", "it", "going", "what's", "up",
-    ];
-    if words.iter().any(|w| greet.contains(w))
-        && words
-            .iter()
-            .all(|w| greet.contains(w) || greet_filler.contains(w))
-    {
-        return Some(SmallTalk::Greeting);
-    }
-    None
 }
 
 /// The words the classifier rewrites or reads past, as data a DBA edits without Rust
@@ -434,6 +307,25 @@ pub struct Lexicon {
     /// Longest first, so "please help" goes before "help".
     urgency: Vec<String>,
     asks_human: Vec<String>,
+    small: SmallTalkWords,
+}
+
+/// The `[small_talk]` table of `synonyms.toml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmallTalkWords {
+    #[serde(default)]
+    thanks: Vec<String>,
+    #[serde(default)]
+    thanks_filler: Vec<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    #[serde(default)]
+    greetings: Vec<String>,
+    #[serde(default)]
+    greeting_filler: Vec<String>,
+    #[serde(default)]
+    help_words: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -451,6 +343,8 @@ struct LexiconFile {
     phrases: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     words: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    small_talk: SmallTalkWords,
 }
 
 /// The lexicon built into the binary.
@@ -508,7 +402,57 @@ impl Lexicon {
             slot_words: lower(f.slot_words).collect(),
             urgency,
             asks_human: lower(f.asks_human).collect(),
+            small: {
+                let st = f.small_talk;
+                SmallTalkWords {
+                    thanks: lower(st.thanks).collect(),
+                    thanks_filler: lower(st.thanks_filler).collect(),
+                    capabilities: lower(st.capabilities).collect(),
+                    greetings: lower(st.greetings).collect(),
+                    greeting_filler: lower(st.greeting_filler).collect(),
+                    help_words: lower(st.help_words).collect(),
+                }
+            },
         })
+    }
+
+    /// "thanks!", "hi", "what can you do?": small talk, only when that is (nearly) all the
+    /// message says (at most 8 words), from the `[small_talk]` lists.
+    pub fn small_talk(&self, text: &str) -> Option<SmallTalk> {
+        let t = text.to_lowercase().replace('\u{2019}', "'");
+        let words: Vec<&str> = t
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.is_empty() || words.len() > 8 {
+            return None;
+        }
+        let st = &self.small;
+        let has = |list: &[String], w: &str| list.iter().any(|x| x == w);
+        if words.iter().any(|w| has(&st.thanks, w))
+            && words
+                .iter()
+                .all(|w| has(&st.thanks, w) || has(&st.thanks_filler, w))
+        {
+            return Some(SmallTalk::Thanks);
+        }
+        let joined = words.join(" ");
+        if st.capabilities.iter().any(|p| joined.contains(p.as_str())) {
+            return Some(SmallTalk::Capabilities);
+        }
+        if words.iter().any(|w| has(&st.greetings, w))
+            && words
+                .iter()
+                .all(|w| has(&st.greetings, w) || has(&st.greeting_filler, w))
+        {
+            return Some(SmallTalk::Greeting);
+        }
+        None
+    }
+
+    /// Whether `token` may accompany "help" or "hi" without making it a database question.
+    fn is_help_word(&self, token: &str) -> bool {
+        self.small.help_words.iter().any(|w| w == token)
     }
 
     /// Lower-cases, splits on non-alphanumerics, drops stop words, slot-only words and
@@ -648,5 +592,16 @@ mod tests {
         );
         assert!(s.asks_human("can you page someone from the dba team"));
         assert!(!s.asks_human("the reports page spins forever"));
+        assert_eq!(
+            s.small_talk("thanks, that fixed it!"),
+            Some(SmallTalk::Thanks)
+        );
+        assert_eq!(s.small_talk("hi team"), Some(SmallTalk::Greeting));
+        assert_eq!(
+            s.small_talk("what kind of questions can I ask you"),
+            Some(SmallTalk::Capabilities)
+        );
+        assert_eq!(s.small_talk("thanks, but the db is still slow"), None);
+        assert!(s.is_help_word("hello"));
     }
 }
