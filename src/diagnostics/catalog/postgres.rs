@@ -1200,7 +1200,16 @@ pub(super) fn blocking_pairs(check: &str, rs: &ResultSet, engine: Engine) -> Vec
             .fact("relation", relation)
             .fact("blocked_query", short_query(&r.str("blocked_query"), 300))
             .fact("blocker_query", blocker_query)
-            .fact("blocker_state", r.str("blocker_state"))
+            // A blocker that is itself waiting (a DDL queued behind the head) is "active" to
+            // the server, but it is not running: say so, so no one takes it for the culprit.
+            .fact(
+                "blocker_state",
+                if blocked.contains(&blocker) && blocker != head {
+                    format!("itself waiting, behind {head}")
+                } else {
+                    r.str("blocker_state")
+                },
+            )
             .fact("blocker_xact_s", format!("{:.0}", r.f64("blocker_xact_s").unwrap_or(0.0)))
             .fact("remedy", remedy)
             .fact("remedy_sql", remedy_sql)
