@@ -152,38 +152,16 @@ impl Engine {
         Some(self.ask_slot("target", intent, state, &[]))
     }
 
-    /// Up to two other intents that `text` names by one of their distinctive keywords (a
-    /// keyword no other intent lists: "vacuum", "replication", "deadlock", read as the
-    /// classifier reads it), each with its main check (first diagnostic).
-    fn named_topics(
-        &self,
-        intent: &crate::intents::Intent,
-        text: &str,
-    ) -> Vec<(String, Option<String>)> {
-        let words: std::collections::HashSet<String> =
-            self.inner.classifier.tokens(text).into_iter().collect();
-        let keyword_tokens = |i: &crate::intents::Intent| -> Vec<String> {
-            i.keywords
-                .iter()
-                .flat_map(|k| self.inner.classifier.tokens(k))
-                .collect()
-        };
-        let all: Vec<(&crate::intents::Intent, Vec<String>)> = self
-            .inner
-            .catalog
-            .intents
-            .iter()
-            .map(|i| (i, keyword_tokens(i)))
-            .collect();
-        let owners = |w: &str| {
-            all.iter()
-                .filter(|(_, ks)| ks.iter().any(|k| k == w))
-                .count()
-        };
-        all.iter()
-            .filter(|(i, _)| i.name != intent.name && !i.diagnostics.is_empty())
-            .filter(|(_, ks)| ks.iter().any(|k| words.contains(k) && owners(k) == 1))
-            .map(|(i, _)| (i.name.clone(), i.diagnostics.first().cloned()))
+    /// Up to two other intents with checks that `text` names by a distinctive keyword
+    /// ([`Classifier::named_by_keyword`](crate::intents::Classifier::named_by_keyword)), each
+    /// with its main check (first diagnostic).
+    fn named_topics(&self, intent: &crate::intents::Intent, text: &str) -> Vec<(String, String)> {
+        self.inner
+            .classifier
+            .named_by_keyword(text, &intent.name)
+            .into_iter()
+            .filter_map(|n| self.inner.catalog.intent(n))
+            .filter_map(|i| Some((i.name.clone(), i.diagnostics.first()?.clone())))
             .take(2)
             .collect()
     }
@@ -231,19 +209,19 @@ impl Engine {
                 }
             }
         }
-        // A second topic the message names by a word only that topic owns ("…and queries got
-        // slower, is vacuum even running?"): its main check runs too, and the evidence decides
-        // what the answer explains (its findings bring their own playbook lines).
         // An object the words name is looked up, so a name the database does not have never
         // reaches a statement.
         if target.is_some() && state.slots.object.is_some() {
             checks.push("relations".to_string());
         }
+        // A second topic the message names by a word only that topic owns ("…and queries got
+        // slower, is vacuum even running?"): its main check runs too, and the evidence decides
+        // what the answer explains (its findings bring their own playbook lines).
         let named = self.named_topics(intent, &msg.text);
         if target.is_some() {
-            for main in named.iter().filter_map(|(_, main)| main.clone()) {
-                if !checks.contains(&main) {
-                    checks.push(main);
+            for (_, main) in &named {
+                if !checks.contains(main) {
+                    checks.push(main.clone());
                 }
             }
         }
@@ -401,10 +379,9 @@ impl Engine {
         let connect_error = |e: &str| {
             e.starts_with("cannot connect")
                 || target.is_some_and(|t| super::reach::finding(e, t).is_some())
-                || (lite_failure.is_some() && {
-                    let e = e.to_lowercase();
-                    e.contains("unable to open database file") || e.contains("disk i/o error")
-                })
+                || lite_failure
+                    .as_ref()
+                    .is_some_and(|f| f.facts.get("error").is_some_and(|x| x == e))
         };
         let unreachable = !outcomes.is_empty()
             && outcomes

@@ -749,11 +749,7 @@ impl Engine {
         if options.is_empty() {
             if slot == "target" {
                 r.push(Part::Paragraph {
-                    text: self
-                        .inner
-                        .catalog
-                        .slot_questions
-                        .get("no_targets", "", slot),
+                    text: ask("no_targets"),
                 });
             } else {
                 r.push(Part::Paragraph { text: question });

@@ -69,11 +69,11 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("thresholds.toml", crate::diagnostics::thresholds::EMBEDDED),
     ("synonyms.toml", super::classify::SYNONYMS_TOML),
-    (
-        "slot-questions.toml",
-        include_str!("../../intents/slot-questions.toml"),
-    ),
+    ("slot-questions.toml", SLOT_QUESTIONS_TOML),
 ];
+
+/// The embedded `slot-questions.toml`.
+const SLOT_QUESTIONS_TOML: &str = include_str!("../../intents/slot-questions.toml");
 
 /// The questions asked back for a missing slot (`slot-questions.toml`), by key.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -1067,9 +1067,9 @@ impl Catalog {
             vocabulary: Vocabulary::default(),
             thresholds: crate::diagnostics::Thresholds::embedded(),
             lexicon: super::classify::Lexicon::embedded().clone(),
-            slot_questions: SlotQuestions::default(),
+            // A directory without its own copy asks the embedded questions.
+            slot_questions: SlotQuestions::parse("slot-questions.toml", SLOT_QUESTIONS_TOML)?,
         };
-        let mut questions_seen = false;
         let mut actions: Vec<Step> = Vec::new();
         for (name, text) in files {
             let perr = |e: toml::de::Error| CatalogError::Parse {
@@ -1130,7 +1130,6 @@ impl Catalog {
                 }
                 "slot-questions.toml" => {
                     cat.slot_questions = SlotQuestions::parse(&name, &text)?;
-                    questions_seen = true;
                 }
                 "finding-actions.toml" => {
                     let f = toml::from_str::<ActionFile>(&text).map_err(perr)?;
@@ -1170,15 +1169,6 @@ impl Catalog {
                     });
                 }
             }
-        }
-        if !questions_seen {
-            // A directory without its own copy asks the embedded questions.
-            let (name, text) = EMBEDDED
-                .iter()
-                .find(|(n, _)| *n == "slot-questions.toml")
-                .copied()
-                .unwrap_or(("slot-questions.toml", ""));
-            cat.slot_questions = SlotQuestions::parse(name, text)?;
         }
         for i in &mut cat.intents {
             i.playbook.ready = actions.clone();

@@ -143,6 +143,20 @@ impl Classifier {
         self.lexicon.small_talk(text)
     }
 
+    /// The intents, other than `except`, that `text` names by a distinctive keyword: one no
+    /// other intent lists ("vacuum", "replication"), read as the classifier reads keywords.
+    pub fn named_by_keyword(&self, text: &str, except: &str) -> Vec<&str> {
+        let words: HashSet<String> = self.lexicon.tokens(text).into_iter().collect();
+        let owners = |w: &String| self.keywords.iter().filter(|kw| kw.contains(w)).count();
+        self.names
+            .iter()
+            .zip(&self.keywords)
+            .filter(|(name, _)| name.as_str() != except)
+            .filter(|(_, kw)| kw.iter().any(|k| words.contains(k) && owners(k) == 1))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     /// `text` as this classifier reads it (see [`Lexicon::tokens`]).
     pub fn tokens(&self, text: &str) -> Vec<String> {
         self.lexicon.tokens(text)
